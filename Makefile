@@ -1,0 +1,38 @@
+# The two commands of the README: `make run` and `make test`.
+PYTHON ?= python3
+VENV ?= .venv
+BIN = $(VENV)/bin
+PYTEST_ARGS ?=
+
+.PHONY: run test unit integration system deps venv lint deb bench clean
+
+run: venv                      ## set up and run the four daemons in the foreground
+	$(BIN)/vodtender run $(ARGS)
+
+test: deps venv lint           ## set up and run every test tier
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+unit integration system: venv
+	$(BIN)/python -m pytest -m $@ $(PYTEST_ARGS)
+
+deps:                          ## Debian packages (real peers, build tools)
+	scripts/install-deps
+
+venv: $(BIN)/.installed
+$(BIN)/.installed: pyproject.toml requirements.lock
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -r requirements.lock -e '.[test]'
+	touch $@
+
+lint: venv
+	$(BIN)/ruff check vodtender tests bench
+
+deb:                           ## build ../vodtender_*.deb
+	dpkg-buildpackage -us -uc -b
+
+bench: venv
+	@for b in bench/bench_*.py; do echo "== $$b"; $(BIN)/python $$b; done
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache

@@ -1,0 +1,1 @@
+"""Shared test helpers: daemon processes, the notify socket, ports, waiting."""

@@ -1,0 +1,3 @@
+from vodtender.cli.main import main
+
+raise SystemExit(main())

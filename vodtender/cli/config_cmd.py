@@ -1,0 +1,72 @@
+"""`vodtender config check` and `vodtender config example`."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from vodtender.daemons.registry import DAEMONS
+from vodtender.runtime.config import OPTIONS, Problem, default_config_files, load_config
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("config", help="check or document the configuration")
+    csub = p.add_subparsers(dest="config_command", required=True)
+    check = csub.add_parser("check", help="print the effective configuration (secrets masked) and every problem")
+    check.set_defaults(func=cmd_check)
+    example = csub.add_parser("example", help="print a config file documenting every option (etc/vodtender.conf)")
+    example.set_defaults(func=cmd_example)
+
+
+def all_problems(cfg) -> list[Problem]:  # noqa: ANN001 (Config)
+    problems = list(cfg.problems)
+    for daemon in DAEMONS.values():
+        for problem in daemon.config_problems(cfg):
+            if problem not in problems:
+                problems.append(problem)
+    return problems
+
+
+def cmd_check(args: argparse.Namespace, config_argv: list[str]) -> int:
+    cfg = load_config(config_argv)
+    print("# config files read (later ones win): " + " ".join(default_config_files()))
+    shown = cfg.masked()
+    width = max(len(env) for env in shown)
+    for o in OPTIONS:
+        print(f"{o.env:<{width}} = {shown[o.env]:<40} ({cfg.sources.get(o.dest, 'default')})")
+    if not cfg.yt_client_id and not cfg.yt_client_secret:
+        print("# note: no YouTube credentials: VODs are archived locally, not uploaded")
+    problems = all_problems(cfg)
+    for problem in problems:
+        print(f"problem: {problem}", file=sys.stderr)
+    if problems:
+        print(f"{len(problems)} problem(s) found", file=sys.stderr)
+        return 1
+    print("configuration OK")
+    return 0
+
+
+def example_text() -> str:
+    lines = [
+        "# vodtender configuration.  Every option is listed with its default, commented out.",
+        "# Precedence: defaults < this file < conf.d/*.conf < systemd credentials < environment",
+        "# < command line.  Keys are the environment names in lower case with dashes.",
+        "# Durations: 30s, 5m, 6h, 1h30m.  Sizes: 500M, 10G.  Lists: a,b,c.",
+        "# Secrets (marked) are better kept in /etc/vodtender/vodtender.env (mode 0640) or",
+        "# as systemd credentials named like the key, e.g. twitch-client-secret.",
+        "# After a change: systemctl reload vodtender.target",
+    ]
+    section = None
+    for o in OPTIONS:
+        if o.section != section:
+            section = o.section
+            lines += ["", f"# ---- {section} " + "-" * (60 - len(section))]
+        lines.append(f"# {o.help}" + (" [secret]" if o.secret else ""))
+        lines.append(f"# env: {o.env}")
+        lines.append(f"#{o.key} = {o.default if o.default is not None else ''}".rstrip())
+    return "\n".join(lines) + "\n"
+
+
+def cmd_example(args: argparse.Namespace, config_argv: list[str]) -> int:
+    sys.stdout.write(example_text())
+    return 0

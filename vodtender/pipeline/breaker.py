@@ -1,0 +1,116 @@
+"""The circuit breaker, kept in `kv` so every daemon and the runbook's SQL see the same one.
+
+closed -> (CIRCUIT_FAILURE_THRESHOLD consecutive systemic failures) -> open
+open -> (CIRCUIT_OPEN_COOLDOWN passed) -> half_open: exactly one worker gets a probe
+half_open -> success: closed;  failure: open again for another cooldown
+Missing keys mean closed: the runbook's `DELETE FROM kv WHERE key IN ('circuit_state',
+'circuit_failures','circuit_open_until')` closes it.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+from prometheus_client import Counter, Gauge
+
+from vodtender.runtime.db import write
+from vodtender.runtime.logs import get_logger
+from vodtender.runtime.models import KV
+
+STATE_KEY, FAILURES_KEY, OPEN_UNTIL_KEY = "circuit_state", "circuit_failures", "circuit_open_until"
+CLOSED, OPEN, HALF_OPEN = "closed", "open", "half_open"
+_STATE_VALUE = {CLOSED: 0, HALF_OPEN: 1, OPEN: 2}
+
+CIRCUIT_STATE = Gauge("vodtender_circuit_state", "circuit breaker: 0 closed, 1 half-open, 2 open")
+CIRCUIT_OPENED = Counter("vodtender_circuit_opened_total", "times the circuit breaker opened")
+
+log = get_logger("breaker")
+
+
+@dataclass
+class BreakerState:
+    state: str
+    failures: int
+    open_until: float  # unix seconds; also the half-open probe's deadline
+
+    @property
+    def is_open(self) -> bool:
+        return self.state != CLOSED
+
+
+def _read() -> BreakerState:
+    rows = {r.key: r.value for r in KV.select().where(KV.key.in_([STATE_KEY, FAILURES_KEY, OPEN_UNTIL_KEY]))}
+    try:
+        failures = int(rows.get(FAILURES_KEY) or 0)
+        open_until = float(rows.get(OPEN_UNTIL_KEY) or 0)
+    except ValueError:  # hand-edited garbage: treat as closed rather than stall forever
+        failures, open_until = 0, 0.0
+    state = rows.get(STATE_KEY) or CLOSED
+    return BreakerState(state if state in _STATE_VALUE else CLOSED, failures, open_until)
+
+
+def _write(state: BreakerState) -> None:
+    for key, value in ((STATE_KEY, state.state), (FAILURES_KEY, str(state.failures)),
+                       (OPEN_UNTIL_KEY, f"{state.open_until:.3f}")):
+        KV.insert(key=key, value=value).on_conflict(conflict_target=[KV.key], update={KV.value: value}).execute()
+    CIRCUIT_STATE.set(_STATE_VALUE[state.state])
+
+
+class CircuitBreaker:
+    def __init__(self, threshold: int, cooldown: float):
+        self.threshold = max(1, threshold)
+        self.cooldown = cooldown
+
+    def current(self) -> BreakerState:
+        state = _read()
+        CIRCUIT_STATE.set(_STATE_VALUE[state.state])
+        return state
+
+    def allow(self) -> bool:
+        """May a worker start an attempt now?  In half-open, only the one that takes the probe."""
+
+        def decide() -> bool:
+            state = _read()
+            now = time.time()
+            if state.state == CLOSED:
+                return True
+            if now < state.open_until:
+                return False
+            # Cooldown over (or a half-open probe that never reported back): this caller probes.
+            _write(BreakerState(HALF_OPEN, state.failures, now + self.cooldown))
+            log.info("circuit half-open, letting one attempt through")
+            return True
+
+        return write(decide)
+
+    def record_success(self) -> None:
+        def close() -> None:
+            state = _read()
+            if state.state != CLOSED or state.failures:
+                _write(BreakerState(CLOSED, 0, 0.0))
+                if state.state != CLOSED:
+                    log.info("circuit closed")
+
+        write(close)
+
+    def record_failure(self, reason: str) -> None:
+        """A systemic failure: count it, and open the breaker at the threshold."""
+
+        def count() -> None:
+            state = _read()
+            failures = state.failures + 1
+            if state.state == HALF_OPEN or failures >= self.threshold:
+                until = time.time() + self.cooldown
+                _write(BreakerState(OPEN, failures, until))
+                CIRCUIT_OPENED.inc()
+                log.error("circuit opened", failures=failures, reason=reason,
+                          open_until=time.strftime("%H:%M:%S", time.localtime(until)))
+            else:
+                _write(BreakerState(state.state, failures, state.open_until))
+
+        write(count)
+
+    def reset(self) -> None:
+        write(lambda: KV.delete().where(KV.key.in_([STATE_KEY, FAILURES_KEY, OPEN_UNTIL_KEY])).execute())
+        CIRCUIT_STATE.set(0)

@@ -1,0 +1,106 @@
+"""Claiming VODs with leases, so several workers (processes or hosts) never hold one VOD.
+
+A claim is one write transaction: pick the next due VOD whose lease is free or expired,
+set `lease_owner` (host:pid) and `lease_until`.  On SQLite the transaction holds the
+write lock (BEGIN IMMEDIATE), so picking and taking cannot interleave; on PostgreSQL the
+pick is `FOR UPDATE SKIP LOCKED`, so concurrent claimers skip each other's rows.
+The worker renews its lease while it works; if it dies, the lease runs out and the VOD is
+claimable again.  A restarted worker on the same host does not wait for that: leases of
+this host's dead processes are free at once.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import socket
+
+import peewee
+
+from vodtender.pipeline.stages import CANCELLED, DOWNLOADED
+from vodtender.runtime.db import write
+from vodtender.runtime.models import Vod, utcnow
+
+
+def owner_name() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def dead_local_owners(owners: set[str]) -> set[str]:
+    """Of these lease owners, the ones that are processes of this host no longer running."""
+    host = socket.gethostname()
+    dead = set()
+    for owner in owners:
+        name, _, pid = owner.rpartition(":")
+        if name == host and pid.isdigit() and int(pid) != os.getpid() and not _pid_alive(int(pid)):
+            dead.add(owner)
+    return dead
+
+
+def download_due() -> peewee.Expression:
+    now = utcnow()
+    return ((Vod.processed == 0) & Vod.processing_error.is_null() & (Vod.is_placeholder == 0)
+            & (Vod.download_state.not_in([DOWNLOADED, CANCELLED])) & (Vod.helix_missing == 0)
+            & (Vod.cancel_requested == 0)
+            & (Vod.next_attempt_at.is_null() | (Vod.next_attempt_at <= now)))
+
+
+def upload_due() -> peewee.Expression:
+    now = utcnow()
+    return ((Vod.processed == 0) & Vod.processing_error.is_null() & (Vod.is_placeholder == 0)
+            & (Vod.download_state == DOWNLOADED) & Vod.youtube_url.is_null()
+            & Vod.downloaded_path.is_null(False) & (Vod.cancel_requested == 0)
+            & (Vod.next_attempt_at.is_null() | (Vod.next_attempt_at <= now)))
+
+
+def claim(due: peewee.Expression, owner: str, lease_seconds: float,
+          extra: peewee.Expression | None = None, **fields: object) -> Vod | None:
+    """Take the next due VOD (priority DESC, date ASC); set `fields` on it too.  None if none is due."""
+
+    def take() -> Vod | None:
+        now = utcnow()
+        busy = Vod.lease_owner.is_null(False) & (Vod.lease_until > now)
+        owners = {v.lease_owner for v in Vod.select(Vod.lease_owner).where(due & busy).distinct()}
+        free = ~busy
+        dead = dead_local_owners(owners)
+        if dead:
+            free = free | Vod.lease_owner.in_(list(dead))
+        cond = due & free
+        if extra is not None:
+            cond = cond & extra
+        query = (Vod.select().where(cond)
+                 .order_by(Vod.priority.desc(), Vod.date.asc(nulls="LAST"), Vod.id).limit(1))
+        if isinstance(Vod._meta.database.obj, peewee.PostgresqlDatabase):
+            query = query.for_update("FOR UPDATE SKIP LOCKED")
+        vod = query.first()
+        if vod is None:
+            return None
+        values = {"lease_owner": owner, "lease_until": now + dt.timedelta(seconds=lease_seconds),
+                  "updated_at": now, **fields}
+        Vod.update(**values).where(Vod.id == vod.id).execute()
+        return Vod.get_by_id(vod.id)
+
+    return write(take)
+
+
+def renew(vod_id: int, owner: str, lease_seconds: float, **fields: object) -> bool:
+    """Extend our lease (and write progress fields); False if the lease is no longer ours."""
+    now = utcnow()
+    values = {"lease_until": now + dt.timedelta(seconds=lease_seconds), "updated_at": now, **fields}
+    return write(lambda: Vod.update(**values).where((Vod.id == vod_id) & (Vod.lease_owner == owner)).execute()) == 1
+
+
+def release(vod_id: int, owner: str, **fields: object) -> bool:
+    """Give the VOD back (with its new state in `fields`); False if it was not ours any more."""
+    values = {"lease_owner": None, "lease_until": None, "updated_at": utcnow(), **fields}
+    return write(lambda: Vod.update(**values).where((Vod.id == vod_id) & (Vod.lease_owner == owner)).execute()) == 1

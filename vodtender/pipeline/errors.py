@@ -1,0 +1,55 @@
+"""Error classes and retry timing, the same for every stage.
+
+transient: this attempt failed, a later one may work (network, 5xx, timeouts) -> retry
+           with exponential backoff and jitter, up to the stage's max attempts.
+fatal:     this VOD cannot be processed (deleted, 404, sub-only without a token) -> mark it
+           (`processing_error`), never retry on its own.
+systemic:  nothing can work right now (bad credentials, disk full, outage) -> the VOD is
+           not at fault and waits; the failure counts towards the circuit breaker.
+"""
+
+from __future__ import annotations
+
+import enum
+import random
+
+
+class ErrorClass(enum.StrEnum):
+    TRANSIENT = "transient"
+    FATAL = "fatal"
+    SYSTEMIC = "systemic"
+    CANCELLED = "cancelled"
+
+
+class PipelineError(Exception):
+    """An error a stage has already classified."""
+
+    def __init__(self, error_class: ErrorClass, message: str):
+        super().__init__(message)
+        self.error_class = error_class
+
+
+class TransientError(PipelineError):
+    def __init__(self, message: str):
+        super().__init__(ErrorClass.TRANSIENT, message)
+
+
+class FatalError(PipelineError):
+    def __init__(self, message: str):
+        super().__init__(ErrorClass.FATAL, message)
+
+
+class SystemicError(PipelineError):
+    def __init__(self, message: str):
+        super().__init__(ErrorClass.SYSTEMIC, message)
+
+
+class Cancelled(PipelineError):
+    def __init__(self, message: str = "cancelled by operator"):
+        super().__init__(ErrorClass.CANCELLED, message)
+
+
+def backoff_delay(base: float, attempt: int, cap: float = 6 * 3600) -> float:
+    """Delay before retry number `attempt` (1-based): base * 2^(attempt-1), +-25% jitter, capped."""
+    delay = min(cap, base * 2 ** max(0, attempt - 1))
+    return delay * random.uniform(0.75, 1.25)

@@ -1,0 +1,97 @@
+"""Logging for journald: one event a line, sd-daemon priority prefix, `key=value` context.
+
+    log = get_logger("downloader")
+    log.info("download started", vod_id=123, attempt=2)
+    -> <6>downloader: download started vod_id=123 attempt=2
+
+Every known secret is masked in every line, whatever logged it (a library included).
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import threading
+from typing import Any
+
+from vodtender.runtime.config import mask
+
+# sd-daemon(3) priorities
+_PRIORITY = {logging.CRITICAL: 2, logging.ERROR: 3, logging.WARNING: 4, logging.INFO: 6, logging.DEBUG: 7}
+
+_secrets: set[str] = set()
+_secrets_lock = threading.Lock()
+
+
+def register_secret(value: str | None) -> None:
+    """Mask this value (and an `oauth:`-less form of it) in every log line from now on."""
+    if not value or len(value) < 4:
+        return
+    with _secrets_lock:
+        _secrets.add(value)
+        if value.startswith("oauth:"):
+            _secrets.add(value[6:])
+
+
+def redact(text: str) -> str:
+    for secret in sorted(_secrets, key=len, reverse=True):
+        if secret in text:
+            text = text.replace(secret, mask(secret))
+    return text
+
+
+def _format_value(value: Any) -> str:
+    text = str(value)
+    if text == "" or any(c in text for c in ' "=\n\t'):
+        text = '"' + text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
+    return text
+
+
+class JournalFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        priority = _PRIORITY.get(record.levelno, 6 if record.levelno < logging.WARNING else 3)
+        name = record.name.removeprefix("vodtender.")
+        text = record.getMessage()
+        context = getattr(record, "context", None)
+        if context:
+            text += " " + " ".join(f"{k}={_format_value(v)}" for k, v in context.items() if v is not None)
+        if record.exc_info:
+            # Keep a traceback in one journal entry: newlines escaped, priority kept.
+            text += " exc=" + _format_value(self.formatException(record.exc_info))
+        return f"<{priority}>{name}: " + redact(text).replace("\n", "\\n")
+
+
+class ContextLogger(logging.LoggerAdapter):
+    """`log.info("msg", key=value)`: keyword arguments become the line's context."""
+
+    _RESERVED = ("exc_info", "stack_info", "stacklevel", "extra")
+
+    def process(self, msg: Any, kwargs: Any) -> tuple[Any, Any]:
+        context = dict(self.extra or {})
+        for key in list(kwargs):
+            if key not in self._RESERVED:
+                context[key] = kwargs.pop(key)
+        kwargs["extra"] = {"context": context}
+        return msg, kwargs
+
+    def bind(self, **context: Any) -> ContextLogger:
+        """A logger that adds this context to every line (e.g. vod_id for one download)."""
+        return ContextLogger(self.logger, {**(self.extra or {}), **context})
+
+
+def get_logger(name: str) -> ContextLogger:
+    return ContextLogger(logging.getLogger(f"vodtender.{name}"), {})
+
+
+def setup_logging(level: str = "info") -> None:
+    root = logging.getLogger()
+    for handler in list(root.handlers):
+        root.removeHandler(handler)
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(JournalFormatter())
+    root.addHandler(handler)
+    root.setLevel(logging.getLevelName(level.upper()) if level.upper() in logging._nameToLevel else logging.INFO)
+    # Chatty libraries stay at warning unless we debug.
+    quiet = logging.DEBUG if level.lower() == "debug" else logging.WARNING
+    for lib in ("urllib3", "googleapiclient", "google", "irc", "peewee", "jaraco"):
+        logging.getLogger(lib).setLevel(quiet)

@@ -1,0 +1,82 @@
+"""Versioned schema migrations, run by `vodtender db migrate` and by every daemon at start-up.
+
+Each migration has a name and runs once; applied names are kept in `schema_migrations`.
+All of them run in one write transaction holding the database's write lock (SQLite:
+BEGIN IMMEDIATE; PostgreSQL: an advisory lock), so four daemons starting at the same
+moment apply each migration exactly once and the others wait, then find nothing to do.
+
+The first migration creates the tables from the models.  Later ones that add a column
+use `add_column`, which skips a column a fresh database already has from the first one:
+so a new install and an upgraded one end with the same schema (checked by the tests).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import peewee
+from playhouse.migrate import PostgresqlMigrator, SchemaMigrator, SqliteMigrator
+from playhouse.migrate import migrate as run_operations
+
+from vodtender.runtime.db import retry_on_busy, write_transaction
+from vodtender.runtime.logs import get_logger
+from vodtender.runtime.models import ALL_MODELS, BaseModel, SchemaMigration
+
+log = get_logger("db")
+
+Migration = Callable[[peewee.Database, SchemaMigrator], None]
+_ADVISORY_LOCK_ID = 0x766F6474  # "vodt"
+
+
+def _initial(db: peewee.Database, migrator: SchemaMigrator) -> None:
+    db.create_tables([m for m in ALL_MODELS if m is not SchemaMigration], safe=True)
+
+
+def add_column(db: peewee.Database, migrator: SchemaMigrator, model: type[BaseModel], name: str) -> None:
+    """Add `model`'s field `name` unless the table already has it."""
+    table = model._meta.table_name
+    if name not in {c.name for c in db.get_columns(table)}:
+        field = model._meta.fields[name]
+        run_operations(migrator.add_column(table, field.column_name, field))
+
+
+# Append only; never edit or reorder an applied migration.
+MIGRATIONS: list[tuple[str, Migration]] = [
+    ("0001_initial", _initial),
+]
+
+
+def _migrator(db: peewee.Database) -> SchemaMigrator:
+    return SqliteMigrator(db) if isinstance(db, peewee.SqliteDatabase) else PostgresqlMigrator(db)
+
+
+def pending(db: peewee.Database) -> list[str]:
+    if not db.table_exists(SchemaMigration._meta.table_name):
+        return [name for name, _ in MIGRATIONS]
+    applied = {row.name for row in SchemaMigration.select(SchemaMigration.name)}
+    return [name for name, _ in MIGRATIONS if name not in applied]
+
+
+def migrate(db: peewee.Database) -> list[str]:
+    """Apply every pending migration; returns the names applied by this call."""
+
+    def run() -> list[str]:
+        done: list[str] = []
+        with write_transaction(db):
+            if isinstance(db, peewee.PostgresqlDatabase):
+                db.execute_sql("SELECT pg_advisory_xact_lock(%s)", (_ADVISORY_LOCK_ID,))
+            db.create_tables([SchemaMigration], safe=True)
+            applied = {row.name for row in SchemaMigration.select(SchemaMigration.name)}
+            migrator = _migrator(db)
+            for name, step in MIGRATIONS:
+                if name in applied:
+                    continue
+                step(db, migrator)
+                SchemaMigration.create(name=name)
+                done.append(name)
+        return done
+
+    done = retry_on_busy(run)
+    for name in done:
+        log.info("migration applied", migration=name)
+    return done

@@ -1,0 +1,190 @@
+"""The tables every daemon shares.  The runbook (OPERATIONS.md) uses these names in raw SQL.
+
+Columns are added only through migrations (`vodtender/runtime/migrations.py`); a model
+field without a migration is a bug that `tests/unit/runtime/test_migrations.py` catches.
+Times are UTC.  Flags the runbook sets by hand (`processed`) are integers, not booleans,
+so `SET processed=0` works on PostgreSQL too.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import peewee
+
+database_proxy = peewee.DatabaseProxy()
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC).replace(tzinfo=None)
+
+
+class BaseModel(peewee.Model):
+    class Meta:
+        database = database_proxy
+        legacy_table_names = False
+
+
+class Vod(BaseModel):
+    """One Twitch VOD (or a `live-<unix>` placeholder while a stream is live) and its pipeline state."""
+
+    twitch_vod_id = peewee.TextField(unique=True)
+    channel = peewee.TextField(index=True)
+    user_id = peewee.TextField(null=True)
+    title = peewee.TextField(default="")
+    description = peewee.TextField(default="")
+    date = peewee.DateTimeField(null=True, index=True)  # created_at from Helix = stream start
+    duration_seconds = peewee.IntegerField(default=0)
+    stream_id = peewee.TextField(null=True, index=True)
+    type = peewee.TextField(default="archive")
+    vod_url = peewee.TextField(null=True)
+    thumbnail_url = peewee.TextField(null=True)
+    muted_segments = peewee.TextField(null=True)  # JSON list of {offset, duration}
+    chapters = peewee.TextField(null=True)  # JSON list of {offset, title, game}
+    is_placeholder = peewee.IntegerField(default=0)
+    live_ended_at = peewee.DateTimeField(null=True)
+    helix_missing = peewee.IntegerField(default=0)  # vanished from Helix before download
+
+    priority = peewee.IntegerField(default=0)
+    processed = peewee.IntegerField(default=0, index=True)
+    processing_error = peewee.TextField(null=True)
+    error_class = peewee.TextField(null=True)  # transient / fatal / systemic / cancelled
+    next_attempt_at = peewee.DateTimeField(null=True)
+
+    lease_owner = peewee.TextField(null=True)  # host:pid
+    lease_until = peewee.DateTimeField(null=True)
+    cancel_requested = peewee.IntegerField(default=0)
+
+    download_state = peewee.TextField(default="discovered")
+    download_retries = peewee.IntegerField(default=0)
+    download_bytes = peewee.BigIntegerField(default=0)
+    download_total = peewee.BigIntegerField(default=0)
+    download_speed = peewee.FloatField(default=0)  # bytes/s, last measured
+    download_host = peewee.TextField(null=True)
+    downloaded_path = peewee.TextField(null=True)
+    progress_updated_at = peewee.DateTimeField(null=True)
+
+    upload_state = peewee.TextField(null=True)
+    upload_retries = peewee.IntegerField(default=0)
+    upload_session_uri = peewee.TextField(null=True)
+    upload_offset = peewee.BigIntegerField(default=0)
+    youtube_url = peewee.TextField(null=True)
+
+    created_at = peewee.DateTimeField(default=utcnow)
+    updated_at = peewee.DateTimeField(default=utcnow)
+
+    class Meta:
+        table_name = "vods"
+
+
+class VodEvent(BaseModel):
+    """Error and state history of a VOD, for `vodtender show`."""
+
+    vod = peewee.ForeignKeyField(Vod, backref="events", on_delete="CASCADE", column_name="vod_id")
+    at = peewee.DateTimeField(default=utcnow)
+    stage = peewee.TextField()  # download / upload / poller / operator
+    kind = peewee.TextField()  # e.g. error, retry, cancelled, done
+    error_class = peewee.TextField(null=True)
+    message = peewee.TextField(default="")
+
+    class Meta:
+        table_name = "vod_events"
+
+
+class ChatMessage(BaseModel):
+    """One chat event, keyed by Twitch's message id (a replay is stored once)."""
+
+    msg_id = peewee.TextField(unique=True)
+    channel = peewee.TextField(index=True)
+    vod_id = peewee.TextField(null=True, index=True)  # vods.twitch_vod_id (or live-<unix>)
+    kind = peewee.TextField(default="message")  # message action usernotice clearchat clearmsg
+    notice_type = peewee.TextField(null=True)  # msg-id of a USERNOTICE: sub, resub, raid, ...
+    username = peewee.TextField(default="")
+    display_name = peewee.TextField(default="")
+    user_id = peewee.TextField(null=True)
+    message = peewee.TextField(default="")
+    system_message = peewee.TextField(null=True)
+    abs_timestamp = peewee.FloatField(index=True)  # unix seconds, from tmi-sent-ts
+    rel_timestamp = peewee.FloatField(null=True)  # seconds from VOD start
+    badges = peewee.TextField(null=True)
+    emotes = peewee.TextField(null=True)
+    color = peewee.TextField(null=True)
+    bits = peewee.IntegerField(default=0)
+    first_msg = peewee.IntegerField(default=0)
+    reply_parent_msg_id = peewee.TextField(null=True)
+    reply_parent_user_login = peewee.TextField(null=True)
+    reply_parent_display_name = peewee.TextField(null=True)
+    reply_parent_msg_body = peewee.TextField(null=True)
+    target_user = peewee.TextField(null=True)  # CLEARCHAT/CLEARMSG target
+    ban_duration = peewee.IntegerField(null=True)
+    deleted = peewee.IntegerField(default=0)
+    tags = peewee.TextField(null=True)  # the raw tag string, for anything not mapped above
+
+    class Meta:
+        table_name = "chat_messages"
+        indexes = ((("vod_id", "abs_timestamp"), False),)
+
+
+class ChatGap(BaseModel):
+    """A time the recorder was not connected to a channel."""
+
+    channel = peewee.TextField(index=True)
+    started_at = peewee.FloatField()
+    ended_at = peewee.FloatField(null=True)
+    reason = peewee.TextField(default="")
+
+    class Meta:
+        table_name = "chat_gaps"
+
+
+class OAuthToken(BaseModel):
+    provider = peewee.TextField()  # twitch / youtube
+    channel = peewee.TextField(default="")
+    access_token = peewee.TextField(null=True)
+    refresh_token = peewee.TextField(null=True)
+    expires_at = peewee.DateTimeField(null=True)
+    scope = peewee.TextField(null=True)
+    invalid_reason = peewee.TextField(null=True)  # e.g. invalid_grant: needs `vodtender auth`
+    updated_at = peewee.DateTimeField(default=utcnow)
+
+    class Meta:
+        table_name = "oauth_tokens"
+        indexes = ((("provider", "channel"), True),)
+
+
+class KV(BaseModel):
+    """Cursors, the circuit breaker and other small shared state (`circuit_state`, ...)."""
+
+    key = peewee.TextField(primary_key=True)
+    value = peewee.TextField(null=True)
+
+    class Meta:
+        table_name = "kv"
+
+
+class DaemonHeartbeat(BaseModel):
+    """Each running daemon's last sign of life and status line, for `vodtender status`."""
+
+    daemon = peewee.TextField()
+    instance = peewee.TextField()  # host:pid
+    host = peewee.TextField()
+    status = peewee.TextField(default="")
+    ready = peewee.IntegerField(default=0)
+    http_addr = peewee.TextField(null=True)
+    started_at = peewee.DateTimeField(default=utcnow)
+    updated_at = peewee.DateTimeField(default=utcnow, index=True)
+
+    class Meta:
+        table_name = "daemons"
+        indexes = ((("daemon", "instance"), True),)
+
+
+class SchemaMigration(BaseModel):
+    name = peewee.TextField(primary_key=True)
+    applied_at = peewee.DateTimeField(default=utcnow)
+
+    class Meta:
+        table_name = "schema_migrations"
+
+
+ALL_MODELS = [Vod, VodEvent, ChatMessage, ChatGap, OAuthToken, KV, DaemonHeartbeat, SchemaMigration]
