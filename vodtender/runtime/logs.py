@@ -79,6 +79,21 @@ class ContextLogger(logging.LoggerAdapter):
         return ContextLogger(self.logger, {**(self.extra or {}), **context})
 
 
+class _StderrHandler(logging.StreamHandler):
+    """Writes to whatever sys.stderr is at the time (tests and `vodtender run` replace it)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+
+    @property  # type: ignore[override]
+    def stream(self):  # noqa: ANN201
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _value: object) -> None:
+        pass
+
+
 def get_logger(name: str) -> ContextLogger:
     return ContextLogger(logging.getLogger(f"vodtender.{name}"), {})
 
@@ -87,7 +102,7 @@ def setup_logging(level: str = "info") -> None:
     root = logging.getLogger()
     for handler in list(root.handlers):
         root.removeHandler(handler)
-    handler = logging.StreamHandler(sys.stderr)
+    handler = _StderrHandler()
     handler.setFormatter(JournalFormatter())
     root.addHandler(handler)
     root.setLevel(logging.getLevelName(level.upper()) if level.upper() in logging._nameToLevel else logging.INFO)
