@@ -26,7 +26,7 @@ $(BIN)/.installed: pyproject.toml requirements.lock
 	touch $@
 
 lint: venv
-	$(BIN)/ruff check vodtender tests bench
+	$(BIN)/ruff check .
 
 deb:                           ## build ../vodtender_*.deb
 	dpkg-buildpackage -us -uc -b
