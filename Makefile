@@ -28,8 +28,8 @@ $(BIN)/.installed: pyproject.toml requirements.lock
 lint: venv
 	$(BIN)/ruff check .
 
-deb:                           ## build ../vodtender_*.deb
-	dpkg-buildpackage -us -uc -b
+deb:                           ## build vodtender_*.deb from a clean copy of the tree (prints its path, under /var/tmp)
+	packaging/build-deb
 
 bench: venv
 	@for b in bench/bench_*.py; do echo "== $$b"; $(BIN)/python $$b; done

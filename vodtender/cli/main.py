@@ -11,9 +11,23 @@ import sys
 from collections.abc import Sequence
 
 from vodtender import __version__
-from vodtender.cli import config_cmd, daemons_cmd, db_cmd, run_cmd
+from vodtender.cli import (
+    auth_cmd,
+    chat_cmd,
+    completion_cmd,
+    config_cmd,
+    daemons_cmd,
+    db_cmd,
+    doctor_cmd,
+    maintenance_cmd,
+    run_cmd,
+    status_cmd,
+    vod_cmd,
+    vods_cmd,
+)
 
-COMMAND_MODULES = [daemons_cmd, run_cmd, config_cmd, db_cmd]
+COMMAND_MODULES = [daemons_cmd, run_cmd, config_cmd, db_cmd, status_cmd, vods_cmd, maintenance_cmd, doctor_cmd,
+                   completion_cmd, vod_cmd, auth_cmd, chat_cmd]
 
 
 def build_parser() -> argparse.ArgumentParser:

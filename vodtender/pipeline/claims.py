@@ -17,7 +17,7 @@ import socket
 
 import peewee
 
-from vodtender.pipeline.stages import CANCELLED, DOWNLOADED
+from vodtender.pipeline.stages import DOWNLOADED
 from vodtender.runtime.db import write
 from vodtender.runtime.models import Vod, utcnow
 
@@ -48,10 +48,12 @@ def dead_local_owners(owners: set[str]) -> set[str]:
 
 
 def download_due() -> peewee.Expression:
+    """Not downloaded and not failed.  `processing_error` is the truth: a cancelled VOD (error set)
+    waits; the runbook's reset (error NULL) makes it due again, whatever its `download_state`.  A
+    pending cancel request whose worker died is claimed too, and the claimer finishes the cancel."""
     now = utcnow()
     return ((Vod.processed == 0) & Vod.processing_error.is_null() & (Vod.is_placeholder == 0)
-            & (Vod.download_state.not_in([DOWNLOADED, CANCELLED])) & (Vod.helix_missing == 0)
-            & (Vod.cancel_requested == 0)
+            & (Vod.download_state != DOWNLOADED) & (Vod.helix_missing == 0)
             & (Vod.next_attempt_at.is_null() | (Vod.next_attempt_at <= now)))
 
 
@@ -61,6 +63,14 @@ def upload_due() -> peewee.Expression:
             & (Vod.download_state == DOWNLOADED) & Vod.youtube_url.is_null()
             & Vod.downloaded_path.is_null(False) & (Vod.cancel_requested == 0)
             & (Vod.next_attempt_at.is_null() | (Vod.next_attempt_at <= now)))
+
+
+def reachable_files(data_dir_shared: bool, host: str | None = None) -> peewee.Expression:
+    """VODs whose downloaded file this host can read: its own downloads (and rows from before
+    `download_host` was recorded), or every VOD when DATA_DIR is the same shared folder everywhere."""
+    if data_dir_shared:
+        return peewee.SQL("1 = 1")
+    return Vod.download_host.is_null() | (Vod.download_host == (host or socket.gethostname()))
 
 
 def claim(due: peewee.Expression, owner: str, lease_seconds: float,

@@ -171,6 +171,8 @@ OPTIONS: list[Option] = [
         ("CHAT_AUTO_POLL_INTERVAL", "60s", parse_duration, "how often live status is polled"),
         ("VOD_RECONCILE_DELAY", "2m", parse_duration, "wait after a stream ends before looking for its VOD"),
         ("VOD_RECONCILE_WINDOW", "15m", parse_duration, "keep looking for the VOD this long, then warn"),
+        ("VOD_RECONCILE_MATCH_WINDOW", "10m", parse_duration, "a VOD without a stream id matches a placeholder "
+         "whose start is at most this far from its own"),
         ("POLLER_HTTP_ADDR", "127.0.0.1:9741", parse_addr, "poller /metrics /healthz /readyz address"),
     ]),
     *_opt("downloader", [
@@ -182,6 +184,9 @@ OPTIONS: list[Option] = [
         ("DOWNLOAD_NAME_TEMPLATE", "{channel}/{date}_{id}_{title}.mp4", parse_str,
          "file name under DATA_DIR; {channel} {date} {id} {title} (sanitised)"),
         ("DOWNLOAD_MIN_FREE", "1G", parse_size, "free space kept in DATA_DIR beyond the VOD's estimated size"),
+        ("DOWNLOAD_FRAGMENT_RETRIES", "10", parse_int, "retries of one fragment (network errors, 5xx) within "
+         "an attempt"),
+        ("DOWNLOAD_TIMEOUT", "30s", parse_duration, "network timeout of one download request"),
         ("CIRCUIT_FAILURE_THRESHOLD", "5", parse_int, "consecutive systemic failures that open the breaker"),
         ("CIRCUIT_OPEN_COOLDOWN", "10m", parse_duration, "how long the breaker stays open before one probe"),
         ("LEASE_DURATION", "2m", parse_duration, "claim lease; renewed while working, expires if a worker dies"),
@@ -192,6 +197,9 @@ OPTIONS: list[Option] = [
         ("YT_CLIENT_SECRET", None, parse_str, "Google OAuth client secret", "secret"),
         ("YOUTUBE_API_URL", "https://www.googleapis.com/", parse_str, "YouTube Data API root (uploads included)"),
         ("YOUTUBE_TOKEN_URL", "https://oauth2.googleapis.com/token", parse_str, "Google OAuth token endpoint"),
+        ("YOUTUBE_AUTH_URL", "https://accounts.google.com/o/oauth2/auth", parse_str,
+         "Google OAuth consent page opened by `vodtender auth youtube`"),
+        ("UPLOAD_TIMEOUT", "60s", parse_duration, "network timeout of one upload request"),
         ("UPLOAD_MAX_ATTEMPTS", "5", parse_int, "attempts per VOD before it is marked failed"),
         ("UPLOAD_BACKOFF_BASE", "30s", parse_duration, "first retry delay; doubles per attempt, with jitter"),
         ("UPLOAD_CHUNK_SIZE", "64M", parse_size, "resumable upload chunk size"),
@@ -204,6 +212,7 @@ OPTIONS: list[Option] = [
          parse_str, "video description template (\\n for new lines)"),
         ("UPLOAD_QUOTA_COST", "1600", parse_int, "quota units one upload costs"),
         ("UPLOAD_QUOTA_DAILY", "10000", parse_int, "quota units available per day"),
+        ("UPLOAD_DELETE_LOCAL", "0", parse_bool, "delete the local file once YouTube has confirmed the upload"),
         ("UPLOADER_HTTP_ADDR", "127.0.0.1:9743", parse_addr, "uploader /metrics /healthz /readyz address"),
     ]),
     *_opt("chat", [
@@ -220,6 +229,10 @@ OPTIONS: list[Option] = [
         ("RETENTION_MIN_FREE", "0", parse_size, "delete oldest uploaded files until this much is free (0: off)"),
         ("RETENTION_WITHOUT_UPLOAD", "0", parse_bool, "also delete files that were never uploaded "
          "(only when uploading is off)"),
+        ("MAINTENANCE_METRICS_FILE", None, parse_str, "write maintenance results here in Prometheus text format "
+         "(for node_exporter's textfile collector, e.g. /var/lib/prometheus/node-exporter/vodtender.prom)"),
+        ("MAINTENANCE_VACUUM_MIN_FREE_PAGES", "0.2", parse_float, "VACUUM only when at least this fraction of "
+         "the database file is free pages (maintenance --vacuum always forces it)"),
     ]),
 ]
 
@@ -366,7 +379,15 @@ def load_config(argv: Sequence[str] = ()) -> Config:
             problems.append(Problem(f"{o.env}: {exc} (from {source})", o.env))
             values[o.dest] = None if o.default is None else o.parse(o.default)
         sources[o.dest] = source
+    values["db_dsn"] = values["db_dsn"] or str(state_directory() / "vodtender.db")
+    values["data_dir"] = values["data_dir"] or str(state_directory() / "data")
     return Config(values, problems, sources)
+
+
+def state_directory() -> Path:
+    """systemd's StateDirectory= (/var/lib/vodtender) when run by systemd, else the working directory."""
+    state = os.environ.get("STATE_DIRECTORY")
+    return Path(state.split(":")[0]) if state else Path(".")
 
 
 def _raise_config_error(message: str) -> None:

@@ -251,8 +251,9 @@ class Runtime:
         except Exception as exc:  # one bad step must not kill the daemon
             LOOP_ERRORS.labels(self.name).inc()
             self._error_backoff = min(MAX_ERROR_BACKOFF, max(1.0, self._error_backoff * 2))
-            self.log.error("step failed, will retry", error=f"{type(exc).__name__}: {exc}",
-                           retry_in=f"{self._error_backoff:.0f}s", exc_info=True)
+            if not (dbmod.OUTAGE.active and dbmod.is_connection_error(exc)):  # an outage is logged once, by db
+                self.log.error("step failed, will retry", error=f"{type(exc).__name__}: {exc}",
+                               retry_in=f"{self._error_backoff:.0f}s", exc_info=True)
             wait = self._error_backoff
         LOOP_ITERATIONS.labels(self.name).inc()
         LAST_LOOP.labels(self.name).set(time.time())
@@ -272,7 +273,8 @@ class Runtime:
             ).on_conflict(conflict_target=[DaemonHeartbeat.daemon, DaemonHeartbeat.instance],
                           update=fields).execute())
         except peewee.PeeweeException as exc:
-            self.log.warning("heartbeat not written", error=str(exc))
+            if not dbmod.OUTAGE.active:  # an outage is logged once, by db
+                self.log.warning("heartbeat not written", error=str(exc))
 
     def _reload(self) -> None:
         self._reload_requested = False

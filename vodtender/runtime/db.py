@@ -4,34 +4,46 @@ SQLite runs in WAL mode with a busy timeout.  Write transactions start with
 `BEGIN IMMEDIATE` (see `write_transaction`): a deferred transaction that upgrades from
 read to write can fail with `database is locked` at once, without waiting, when another
 process writes at the same moment; an immediate one waits its turn.
+
+PostgreSQL (psycopg2) may go away: a restart, a failover, a network blip.  A statement
+outside a transaction is retried on a new connection; `write()` retries its whole
+transaction (and deadlocks or serialization failures), for up to `RECONNECT_PATIENCE`
+seconds.  The outage is logged once when it starts and once when it ends.
 """
 
 from __future__ import annotations
 
 import contextlib
-import os
 import random
 import sqlite3
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TypeVar
-from urllib.parse import unquote, urlparse
+from urllib.parse import parse_qsl, unquote, urlparse
 
 import peewee
 
+from vodtender.runtime.config import state_directory
+from vodtender.runtime.logs import get_logger
 from vodtender.runtime.models import database_proxy
 
 T = TypeVar("T")
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+RECONNECT_PATIENCE = 30.0  # seconds one call waits for PostgreSQL to come back before it fails
+PG_CONNECT_TIMEOUT = 5  # seconds; a host that does not answer must not hang a daemon's loop
+# SQLSTATEs after which a new connection (or a new try of the transaction) will do:
+# connection exceptions (08xxx), admin shutdown / crash shutdown / cannot connect now (57P0x),
+# serialization failure, deadlock.
+_PG_RETRY_STATES = ("08", "57P01", "57P02", "57P03", "40001", "40P01")
+
+log = get_logger("db")
 
 
 def default_dsn() -> str:
-    state = os.environ.get("STATE_DIRECTORY")
-    if state:  # systemd StateDirectory=; may list several, the first is ours
-        return str(Path(state.split(":")[0], "vodtender.db"))
-    return "vodtender.db"
+    return str(state_directory() / "vodtender.db")
 
 
 def sqlite_path(dsn: str) -> str | None:
@@ -67,15 +79,7 @@ def open_database(dsn: str | None) -> peewee.Database:
             check_same_thread=False,
         )
     elif is_postgres(dsn):
-        url = urlparse(dsn)
-        db = peewee.PostgresqlDatabase(
-            unquote(url.path.lstrip("/")),
-            user=unquote(url.username) if url.username else None,
-            password=unquote(url.password) if url.password else None,
-            host=url.hostname,
-            port=url.port,
-            autorollback=True,
-        )
+        db = ReconnectingPostgresqlDatabase(**postgres_params(dsn))
     else:
         raise ValueError(f"unsupported DB_DSN {dsn.split('://')[0]!r}: use a SQLite path or postgresql://")
     database_proxy.initialize(db)
@@ -83,21 +87,171 @@ def open_database(dsn: str | None) -> peewee.Database:
     return db
 
 
+def postgres_params(dsn: str) -> dict[str, object]:
+    """peewee/psycopg2 connection parameters from a postgresql:// DSN.
+
+    Query parameters pass through to libpq (`?sslmode=require`, `?host=/run/postgresql`, ...).
+    """
+    url = urlparse(dsn)
+    params: dict[str, object] = {"database": unquote(url.path.lstrip("/")), "connect_timeout": PG_CONNECT_TIMEOUT}
+    for key, value in (("user", url.username), ("password", url.password), ("host", url.hostname)):
+        if value:
+            params[key] = unquote(value)
+    if url.port:
+        params["port"] = url.port
+    params.update(parse_qsl(url.query))
+    return params
+
+
+class Outage:
+    """Whether the database is unreachable right now; logs the start and the end once each."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.since: float | None = None
+        self.last_started = float("-inf")
+
+    def lost(self, exc: BaseException, stale: bool = False) -> None:
+        """`stale`: the failing connection predates the last outage (a leftover of it, not a new one)."""
+        with self._lock:
+            if self.since is not None or stale:
+                return
+            self.since = self.last_started = time.monotonic()
+        log.error("database connection lost, retrying", error=_first_line(exc))
+
+    def restored(self) -> None:
+        if self.since is None:  # the common case: no lock taken
+            return
+        with self._lock:
+            if self.since is None:
+                return
+            lasted, self.since = time.monotonic() - self.since, None
+        log.warning("database connection restored", outage=f"{lasted:.1f}s")
+
+    @property
+    def active(self) -> bool:
+        return self.since is not None
+
+
+OUTAGE = Outage()
+
+
+def _first_line(exc: BaseException) -> str:
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+
+
+def _driver_error(exc: BaseException) -> BaseException:
+    """The driver's exception behind peewee's wrapper(s) (kept as `orig`; a failed connect is wrapped twice)."""
+    while isinstance(getattr(exc, "orig", None), BaseException):
+        exc = exc.orig  # type: ignore[attr-defined]
+    return exc
+
+
+def is_connection_error(exc: BaseException) -> bool:
+    """A PostgreSQL error that a new connection may cure (server gone, restarting, unreachable)."""
+    if not isinstance(exc, (peewee.OperationalError, peewee.InterfaceError)):
+        return False
+    driver = _driver_error(exc)
+    code = getattr(driver, "pgcode", None)
+    if code is None:  # raised by libpq itself, not by the server: the connection is the problem
+        return type(driver).__module__.startswith("psycopg")
+    return code.startswith("08") or code in _PG_RETRY_STATES[1:4]
+
+
+def is_retryable_conflict(exc: BaseException) -> bool:
+    """PostgreSQL aborted the transaction to resolve a conflict: trying again is the cure."""
+    code = getattr(_driver_error(exc), "pgcode", None)
+    return code in ("40001", "40P01")
+
+
+class ReconnectingPostgresqlDatabase(peewee.PostgresqlDatabase):
+    """PostgreSQL that replaces a lost connection.
+
+    A statement outside a transaction is retried on a new connection at once and then with
+    backoff for up to `RECONNECT_PATIENCE`; inside a transaction the error goes up to `write()`,
+    which retries the whole transaction (a half-done transaction must never be resumed).
+    """
+
+    def __init__(self, *args: object, **kwargs: object):
+        super().__init__(*args, **kwargs)
+        self._opened = threading.local()  # when this thread's connection was opened
+
+    def _connect(self) -> object:
+        conn = super()._connect()
+        self._opened.at = time.monotonic()
+        return conn
+
+    def connection_lost(self, exc: BaseException) -> None:
+        """Report a lost connection; after a restart each thread finds its old connection dead once,
+        which is the same outage, not a new one."""
+        opened = getattr(self._opened, "at", None)
+        OUTAGE.lost(exc, stale=opened is not None and opened < OUTAGE.last_started)
+
+    def execute_sql(self, sql: str, params: object = None) -> object:
+        deadline = time.monotonic() + RECONNECT_PATIENCE
+        attempt = 0
+        while True:
+            try:
+                cursor = super().execute_sql(sql, params)
+            except (peewee.OperationalError, peewee.InterfaceError) as exc:
+                if not is_connection_error(exc):
+                    raise
+                self.connection_lost(exc)
+                if self.in_transaction() or time.monotonic() >= deadline:
+                    raise
+                self.drop_connection()
+                _pause(attempt)
+                attempt += 1
+                continue
+            OUTAGE.restored()
+            return cursor
+
+    def drop_connection(self) -> None:
+        """Forget this thread's connection (it is broken); the next statement opens a new one."""
+        conn = self._state.conn
+        try:
+            if conn is not None:
+                conn.close()
+        except Exception:  # already dead: closing it can fail too, and that changes nothing
+            pass
+        self._state.reset()
+        self._opened.at = None
+
+
 def is_locked_error(exc: BaseException) -> bool:
     text = str(exc).lower()
     return "database is locked" in text or "database table is locked" in text or "busy" in text
 
 
+def _pause(attempt: int) -> None:
+    time.sleep(min(2.0, 0.02 * 2**attempt) * random.uniform(0.5, 1.5))
+
+
 def retry_on_busy(fn: Callable[[], T], attempts: int = 20) -> T:
-    """Run `fn`, retrying with jittered backoff when SQLite reports the database busy."""
-    for attempt in range(attempts):
+    """Run `fn`, retrying with jittered backoff while the database is busy or unreachable.
+
+    Busy: SQLite's write lock, PostgreSQL's deadlock / serialization failure (`attempts` tries).
+    Unreachable: a lost PostgreSQL connection, retried on a new one for up to `RECONNECT_PATIENCE`.
+    """
+    deadline = time.monotonic() + RECONNECT_PATIENCE
+    attempt = 0
+    while True:
         try:
-            return fn()
-        except (peewee.OperationalError, sqlite3.OperationalError) as exc:
-            if not is_locked_error(exc) or attempt == attempts - 1:
+            result = fn()
+        except (peewee.OperationalError, peewee.InterfaceError, sqlite3.OperationalError) as exc:
+            db = database_proxy.obj
+            if isinstance(db, ReconnectingPostgresqlDatabase) and is_connection_error(exc):
+                db.connection_lost(exc)
+                if db.in_transaction() or time.monotonic() >= deadline:
+                    raise  # a caller's transaction is broken: only the caller can start it again
+                db.drop_connection()
+            elif not (is_locked_error(exc) or is_retryable_conflict(exc)) or attempt >= attempts - 1:
                 raise
-            time.sleep(min(2.0, 0.02 * 2**attempt) * random.uniform(0.5, 1.5))
-    raise AssertionError("unreachable")
+            _pause(attempt)
+            attempt += 1
+            continue
+        OUTAGE.restored()
+        return result
 
 
 @contextlib.contextmanager
@@ -133,8 +287,15 @@ def probe(dsn: str | None) -> str | None:
                 conn.execute("SELECT count(*) FROM schema_migrations").fetchone()
             finally:
                 conn.close()
-        else:
-            database_proxy.obj.execute_sql("SELECT 1")
+        else:  # not the shared connection: its retries would hold /readyz for RECONNECT_PATIENCE
+            import psycopg2  # only PostgreSQL users need the driver loaded
+
+            params = {**postgres_params(dsn), "connect_timeout": 2}
+            conn = psycopg2.connect(dbname=params.pop("database"), **params)
+            try:
+                conn.cursor().execute("SELECT 1")
+            finally:
+                conn.close()
     except Exception as exc:  # any failure means "not ready", with the reason shown
-        return f"database unavailable: {exc}"
+        return f"database unavailable: {_first_line(exc)}"
     return None

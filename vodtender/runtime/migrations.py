@@ -20,7 +20,7 @@ from playhouse.migrate import migrate as run_operations
 
 from vodtender.runtime.db import retry_on_busy, write_transaction
 from vodtender.runtime.logs import get_logger
-from vodtender.runtime.models import ALL_MODELS, BaseModel, SchemaMigration
+from vodtender.runtime.models import ALL_MODELS, BaseModel, SchemaMigration, SharedLimit, Vod
 
 log = get_logger("db")
 
@@ -40,9 +40,21 @@ def add_column(db: peewee.Database, migrator: SchemaMigrator, model: type[BaseMo
         run_operations(migrator.add_column(table, field.column_name, field))
 
 
+def _double_precision(db: peewee.Database, columns: dict[str, tuple[str, ...]]) -> None:
+    """PostgreSQL: widen REAL columns to DOUBLE PRECISION (SQLite's REAL already is 8 bytes)."""
+    if isinstance(db, peewee.PostgresqlDatabase):
+        for table, names in columns.items():
+            for name in names:
+                db.execute_sql(f'ALTER TABLE "{table}" ALTER COLUMN "{name}" TYPE DOUBLE PRECISION')
+
+
 # Append only; never edit or reorder an applied migration.
 MIGRATIONS: list[tuple[str, Migration]] = [
     ("0001_initial", _initial),
+    ("poller_helix_seen_at", lambda db, m: add_column(db, m, Vod, "helix_seen_at")),
+    ("scaleout_shared_limits", lambda db, m: db.create_tables([SharedLimit], safe=True)),
+    ("chat_double_timestamps", lambda db, m: _double_precision(db, {"chat_messages": ("abs_timestamp", "rel_timestamp"),
+                                                                       "chat_gaps": ("started_at", "ended_at")})),
 ]
 
 

@@ -44,6 +44,7 @@ class Vod(BaseModel):
     is_placeholder = peewee.IntegerField(default=0)
     live_ended_at = peewee.DateTimeField(null=True)
     helix_missing = peewee.IntegerField(default=0)  # vanished from Helix before download
+    helix_seen_at = peewee.DateTimeField(null=True)  # last catalog run that listed it (poller)
 
     priority = peewee.IntegerField(default=0)
     processed = peewee.IntegerField(default=0, index=True)
@@ -104,8 +105,9 @@ class ChatMessage(BaseModel):
     user_id = peewee.TextField(null=True)
     message = peewee.TextField(default="")
     system_message = peewee.TextField(null=True)
-    abs_timestamp = peewee.FloatField(index=True)  # unix seconds, from tmi-sent-ts
-    rel_timestamp = peewee.FloatField(null=True)  # seconds from VOD start
+    # Double: PostgreSQL maps FloatField to 4-byte REAL, which cannot hold unix time to the millisecond.
+    abs_timestamp = peewee.DoubleField(index=True)  # unix seconds, from tmi-sent-ts
+    rel_timestamp = peewee.DoubleField(null=True)  # seconds from VOD start
     badges = peewee.TextField(null=True)
     emotes = peewee.TextField(null=True)
     color = peewee.TextField(null=True)
@@ -129,8 +131,8 @@ class ChatGap(BaseModel):
     """A time the recorder was not connected to a channel."""
 
     channel = peewee.TextField(index=True)
-    started_at = peewee.FloatField()
-    ended_at = peewee.FloatField(null=True)
+    started_at = peewee.DoubleField()  # unix seconds
+    ended_at = peewee.DoubleField(null=True)
     reason = peewee.TextField(default="")
 
     class Meta:
@@ -187,4 +189,16 @@ class SchemaMigration(BaseModel):
         table_name = "schema_migrations"
 
 
-ALL_MODELS = [Vod, VodEvent, ChatMessage, ChatGap, OAuthToken, KV, DaemonHeartbeat, SchemaMigration]
+class SharedLimit(BaseModel):
+    """A provider limit every host shares (`pipeline/shared_limits.py`): a token bucket or a per-day counter."""
+
+    name = peewee.TextField(primary_key=True)  # e.g. helix, youtube_quota
+    tokens = peewee.FloatField(default=0)  # bucket: points left at `stamp`; counter: units used in `period`
+    stamp = peewee.FloatField(default=0)  # bucket: unix time `tokens` was computed at
+    period = peewee.TextField(default="")  # counter: the day `tokens` counts
+
+    class Meta:
+        table_name = "shared_limits"
+
+
+ALL_MODELS = [Vod, VodEvent, ChatMessage, ChatGap, OAuthToken, KV, DaemonHeartbeat, SchemaMigration, SharedLimit]

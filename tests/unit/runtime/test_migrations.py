@@ -33,8 +33,10 @@ def test_migration_names_are_unique() -> None:
     assert len(names) == len(set(names))
 
 
-def test_sqlite_runs_in_wal_mode(migrated_db: peewee.Database) -> None:
-    assert migrated_db.execute_sql("PRAGMA journal_mode").fetchone()[0] == "wal"
+def test_sqlite_runs_in_wal_mode(db_path: Path) -> None:
+    db = open_database(str(db_path))
+    assert db.execute_sql("PRAGMA journal_mode").fetchone()[0] == "wal"
+    db.close()
 
 
 def test_four_processes_migrating_at_once_apply_each_migration_once(tmp_path: Path) -> None:

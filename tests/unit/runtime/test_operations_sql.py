@@ -59,6 +59,7 @@ def test_pending_query_lists_vods_oldest_first(migrated_db: peewee.Database) -> 
 
 def test_integrity_check_and_vacuum_run(migrated_db: peewee.Database) -> None:
     _vod("1", 1)
-    assert migrated_db.execute_sql("PRAGMA integrity_check;").fetchall() == [("ok",)]
+    if isinstance(migrated_db, peewee.SqliteDatabase):  # PostgreSQL checks pages itself; VACUUM is common
+        assert migrated_db.execute_sql("PRAGMA integrity_check;").fetchall() == [("ok",)]
     migrated_db.execute_sql("VACUUM;")
     assert Vod.select().count() == 1

@@ -1,0 +1,48 @@
+"""Fixtures of the end-to-end tier: a seeded run, a fake Twitch + YouTube, a vodtender stack."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.e2e.faults import run_seed
+from tests.e2e.harness import FakeTwitch
+from tests.e2e.stack import Stack
+
+HELIX_WINDOW = 10.0  # seconds to refill Helix's rate-limit bucket (Twitch: 60): a 429 costs at most this
+
+
+@pytest.fixture
+def seed() -> int:
+    return run_seed()
+
+
+@pytest.fixture(scope="session")
+def vod_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Encoded VODs, shared by every test of the session (same length and picture: same bytes)."""
+    return tmp_path_factory.mktemp("vod-cache")
+
+
+@pytest.fixture
+def world(tmp_path: Path, vod_cache: Path) -> Iterator[FakeTwitch]:
+    with FakeTwitch(tmp_path / "world", vod_cache, helix_window=HELIX_WINDOW) as fake:
+        yield fake
+
+
+@pytest.fixture
+def make_stack(tmp_path: Path, world: FakeTwitch) -> Iterator:
+    """make_stack(**settings) -> a Stack pointed at `world` with YouTube tokens stored; killed at the end."""
+    stacks: list[Stack] = []
+
+    def make(data_dir: Path | None = None, **settings: str) -> Stack:
+        stack = Stack(tmp_path / "vodtender", {**world.settings(), **settings}, data_dir=data_dir)
+        stack.migrate()
+        world.seed_youtube_tokens(stack)
+        stacks.append(stack)
+        return stack
+
+    yield make
+    for stack in stacks:
+        stack.kill_all()

@@ -1,0 +1,99 @@
+"""The happy path again, while a seeded fault driver breaks something every few seconds.
+
+SIGKILL of a random daemon (started again at once, as systemd's Restart= would), Helix 429
+and 5xx bursts, IRC RECONNECT and hard drops, HLS connections cut mid-segment, YouTube 503s.
+The end state must be the happy path's: every VOD archived and uploaded once, every chat
+message stored once on its real VOD unless it was sent inside a recorded gap, and the
+stand-in's own list of lines nobody received lies inside those gaps; no `database is
+locked` and no traceback in any log.  `E2E_SEED=<seed>` replays a run.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable
+
+from tests.e2e.checks import final_problems
+from tests.e2e.faults import FaultDriver
+from tests.e2e.harness import FakeTwitch, broadcast, wait_archived
+from tests.e2e.stack import DAEMON_NAMES, Stack
+from tests.standins.youtube import Fault
+
+CHAT_RATE = 200
+CHAT_SECONDS = 40
+FAULT_INTERVAL = 2.0  # seconds between faults, on average
+SEGMENT_RATE = 50_000  # bytes/s per HLS connection: downloads last long enough to be killed mid-way
+# A forced 429 drains the whole bucket: the poller then waits for it to refill (HELIX_WINDOW).
+WEIGHTS = {"helix_429": 0.5, "irc_drop": 0.5}
+
+
+def fault_menu(world: FakeTwitch, stack: Stack) -> dict[str, Callable[[random.Random], str]]:
+    def kill(name: str) -> Callable[[random.Random], str]:
+        def action(rng: random.Random) -> str:
+            stack.kill(name)
+            time.sleep(rng.uniform(0, 1.0))  # RestartSec
+            stack.start(name)
+            return f"SIGKILL {name}"
+        return action
+
+    def helix_429(rng: random.Random) -> str:
+        times = rng.randint(1, 5)
+        world.helix.force_429(times=times)
+        return f"{times}x 429"
+
+    def helix_5xx(rng: random.Random) -> str:
+        endpoint, status, times = rng.choice(["streams", "videos", "users", "token"]), rng.choice([500, 502, 503]), \
+            rng.randint(1, 4)
+        world.helix.fail_next(endpoint, status=status, times=times)
+        return f"{times}x {status} on {endpoint}"
+
+    def irc_reconnect(rng: random.Random) -> str:
+        world.irc.reconnect()
+        return "RECONNECT"
+
+    def irc_drop(rng: random.Random) -> str:
+        world.irc.drop()
+        return "drop"
+
+    def hls_drop(rng: random.Random) -> str:
+        after, times = rng.randint(1_000, 40_000), rng.randint(1, 3)
+        world.hls.add_rule("vods/*.ts", drop_after=after, times=times)
+        return f"{times}x cut after {after} bytes"
+
+    def youtube_503(rng: random.Random) -> str:
+        step = rng.choice(["put", "put", "post", "status"])
+        world.youtube.add_fault(Fault(on=step, status=503, reason="backendError", times=1))
+        return f"503 on {step}"
+
+    return {**{f"kill_{name}": kill(name) for name in DAEMON_NAMES}, "helix_429": helix_429,
+            "helix_5xx": helix_5xx, "irc_reconnect": irc_reconnect, "irc_drop": irc_drop, "hls_drop": hls_drop,
+            "youtube_503": youtube_503}
+
+
+def test_everything_archived_once_and_no_chat_lost_outside_gaps_under_faults(
+        world: FakeTwitch, make_stack, seed: int) -> None:
+    alice, bob = world.add_channel("alice"), world.add_channel("bob")
+    world.hls.add_rule("vods/*.ts", rate=SEGMENT_RATE)
+    stack = make_stack()
+    began = time.monotonic()
+    stack.start_all()
+    driver = FaultDriver(fault_menu(world, stack), seed, interval=FAULT_INTERVAL, weights=WEIGHTS).start()
+    streams = [world.plan_stream(alice, live_for=180), world.plan_stream(bob, live_for=120)]
+    try:
+        with stack.database():
+            broadcast(world, streams, CHAT_RATE, CHAT_SECONDS, seed, timeout=180)
+            wait_archived(streams, timeout=300)
+            driver.stop()
+            codes = stack.stop_all()
+            problems = final_problems(world, stack, streams)
+    finally:
+        driver.stop()
+        print(f"chaos seed={seed}: {driver.summary()} in {time.monotonic() - began:.0f}s; "
+              f"daemon starts {stack.starts}; {len(world.chat.sent)} chat messages, "
+              f"{sum(1 for m in world.chat.sent if m.receivers == 0)} sent while nobody was joined")
+        for at, name, detail in driver.history:
+            print(f"  {time.strftime('%H:%M:%S', time.localtime(at))} {name}: {detail}")
+    assert not driver.errors, f"faults that could not be injected: {driver.errors}"
+    assert codes == dict.fromkeys(codes, 0), f"daemons did not stop cleanly on SIGTERM: {codes}"
+    assert not problems, f"seed {seed}:\n" + "\n".join(problems)

@@ -1,0 +1,321 @@
+"""The .deb under real systemd: install, configure, start, watch, reload, stop, upgrade, remove, purge.
+
+One Debian 12 container (systemd as PID 1) per module; the tests run in order on it, like
+an operator's day: each step starts from the state the previous one left.  The Twitch and
+YouTube stand-ins run inside the container on loopback (it has no other network).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.helpers.processes import REPO
+from tests.system.container import Container, host_env
+
+pytestmark = pytest.mark.timeout(1800)  # the first run builds the root filesystem and the .deb
+
+DAEMONS = ("poller", "downloader", "uploader", "chat")
+PORTS = {"poller": 9741, "downloader": 9742, "uploader": 9743, "chat": 9744}
+UNITS = [f"vodtender-{d}.service" for d in DAEMONS]
+HELIX_PORT, IRC_PORT, YOUTUBE_PORT = 18001, 18002, 18003
+CONF = "/etc/vodtender/conf.d/systemtest.conf"
+# Points every daemon at the stand-ins; the two secrets arrive the two documented ways.
+SETTINGS = f"""\
+twitch-channel = systemtest
+twitch-client-id = standin-client-id
+twitch-helix-url = http://127.0.0.1:{HELIX_PORT}/helix
+twitch-auth-url = http://127.0.0.1:{HELIX_PORT}/oauth2
+twitch-irc-addr = 127.0.0.1:{IRC_PORT}
+twitch-irc-tls = 0
+yt-client-id = test-client-id
+youtube-api-url = http://127.0.0.1:{YOUTUBE_PORT}/
+youtube-token-url = http://127.0.0.1:{YOUTUBE_PORT}/token
+"""
+CREDENTIAL = "/etc/credstore/vodtender.twitch-client-secret"
+ENV_FILE = "/etc/vodtender/vodtender.env"
+UPGRADE_VERSION_SUFFIX = "+systemtest1"
+
+
+def repack_with_newer_version(deb: Path, folder: Path) -> Path:
+    """The same package with a higher version: what an upgrade looks like to dpkg."""
+    tree = folder / "upgrade-tree"
+    subprocess.run(["dpkg-deb", "-R", str(deb), str(tree)], check=True, env=host_env())
+    control = tree / "DEBIAN" / "control"
+    text = control.read_text()
+    version = re.search(r"^Version: (.+)$", text, re.M).group(1)
+    control.write_text(text.replace(f"Version: {version}", f"Version: {version}{UPGRADE_VERSION_SUFFIX}"))
+    new = folder / f"vodtender_{version}{UPGRADE_VERSION_SUFFIX}_upgrade.deb"
+    subprocess.run(["dpkg-deb", "-Zgzip", "-z1", "-b", str(tree), str(new)], check=True, env=host_env(),
+                   capture_output=True)
+    shutil.rmtree(tree)
+    return new
+
+
+@pytest.fixture(scope="module")
+def box(deb: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Container]:
+    share = tmp_path_factory.mktemp("share")
+    shutil.copy(deb, share / "vodtender.deb")
+    repack_with_newer_version(deb, share).rename(share / "vodtender-upgrade.deb")
+    standins = share / "src" / "tests" / "standins"
+    standins.mkdir(parents=True)
+    (share / "src" / "tests" / "__init__.py").touch()
+    for module in (REPO / "tests" / "standins").glob("*.py"):
+        shutil.copy(module, standins / module.name)
+    with Container(share) as container:
+        yield container
+
+
+def apt(box: Container, *args: str) -> subprocess.CompletedProcess:
+    out = box.run("apt-get", "-y", "-q", "--no-install-recommends", *args, check=False, timeout=600)
+    assert out.returncode == 0 and "\nE:" not in "\n" + out.stderr, f"apt-get {args}:\n{out.stdout}\n{out.stderr}"
+    return out
+
+
+def active(box: Container, unit: str) -> bool:
+    return box.run("systemctl", "is-active", unit, check=False).stdout.strip() == "active"
+
+
+def wait_all_active(box: Container, timeout: float = 120) -> None:
+    box.wait(lambda: all(active(box, u) for u in UNITS), timeout=timeout,
+             what="all four daemons active:\n" + box.sh("systemctl list-units 'vodtender*' --all --no-pager",
+                                                         check=False).stdout)
+
+
+def failed_units(box: Container) -> str:
+    return box.run("systemctl", "list-units", "--failed", "--no-legend", "--plain", "vodtender*").stdout.strip()
+
+
+def status_text(box: Container, daemon: str) -> str:
+    return box.show(f"vodtender-{daemon}.service", "StatusText")
+
+
+def start_standin(box: Container, name: str, *args: str) -> None:
+    box.run("systemd-run", f"--unit=standin-{name}", "--property=WorkingDirectory=/srv/share/src",
+            "/usr/bin/python3", "-m", f"tests.standins.{name}", *args)
+
+
+def wait_port(box: Container, port: int) -> None:
+    probe = f"import socket; socket.create_connection(('127.0.0.1', {port}), timeout=1).close()"
+    box.wait(lambda: box.run("python3", "-c", probe, check=False).returncode == 0, timeout=60,
+             what=f"a listener on port {port} in the container")
+
+
+def http_get(box: Container, port: int, path: str) -> tuple[int, str]:
+    script = ("import sys, urllib.request, urllib.error\n"
+              f"try:\n    r = urllib.request.urlopen('http://127.0.0.1:{port}{path}', timeout=10)\n"
+              "    print(r.status); print(r.read().decode())\n"
+              "except urllib.error.HTTPError as e:\n    print(e.code); print(e.read().decode())\n")
+    out = box.run("python3", "-c", script).stdout
+    code, _, body = out.partition("\n")
+    return int(code), body
+
+
+# -- install ---------------------------------------------------------------------------------------
+
+
+def test_install_comes_up_idle_without_configuration_and_nothing_fails(box: Container) -> None:
+    out = apt(box, "install", "/srv/share/vodtender.deb")
+    assert "Setting up vodtender" in out.stdout
+    wait_all_active(box)
+    assert box.run("systemctl", "is-enabled", "vodtender.target").stdout.strip() == "enabled"
+    assert active(box, "vodtender.target") and active(box, "vodtender-maintenance.timer")
+    assert failed_units(box) == ""
+    # Unconfigured: the poller says what is missing instead of crash-looping.
+    assert "TWITCH_CHANNEL" in status_text(box, "poller")
+    for unit in UNITS:
+        assert box.show(unit, "NRestarts") == "0", box.journal(unit)
+    assert box.run("vodtender", "--version").stdout.startswith("vodtender ")
+    assert box.run("zcat", "/usr/share/man/man1/vodtender.1.gz").stdout.startswith(".TH VODTENDER 1")
+
+
+def test_package_files_account_and_secret_file_permissions(box: Container) -> None:
+    assert box.run("getent", "passwd", "vodtender").stdout.split(":")[5] == "/var/lib/vodtender"
+    assert box.run("stat", "-c", "%a %U %G", ENV_FILE).stdout.split() == ["640", "root", "vodtender"]
+    conffiles = box.run("dpkg-query", "-W", "-f=${Conffiles}", "vodtender").stdout
+    assert "/etc/vodtender/vodtender.conf" in conffiles
+    # The conffile documents every option the program knows.
+    keys = set(re.findall(r"^#?([a-z0-9-]+) =", box.run("cat", "/etc/vodtender/vodtender.conf").stdout, re.M))
+    example = box.run("vodtender", "config", "example").stdout
+    assert keys >= set(re.findall(r"^#?([a-z0-9-]+) =", example, re.M))
+    for rules in ("prometheus/vodtender-rules.yml", "prometheus/scrape.yml", "grafana/vodtender-dashboard.json"):
+        box.run("test", "-s", f"/usr/share/vodtender/{rules}")
+
+
+def test_units_verify_cleanly_and_are_hardened(box: Container) -> None:
+    units = [f"/lib/systemd/system/{u}" for u in
+             (*UNITS, "vodtender.target", "vodtender-maintenance.service", "vodtender-maintenance.timer")]
+    out = box.run("systemd-analyze", "verify", "--man=no", *units, check=False)
+    assert (out.returncode, out.stdout + out.stderr) == (0, "")
+    for unit in (*UNITS, "vodtender-maintenance.service"):
+        report = box.run("systemd-analyze", "security", "--offline=true", unit).stdout
+        exposure = float(re.search(r"Overall exposure level for \S+: ([\d.]+)", report).group(1))
+        assert exposure <= 2.0, report
+
+
+# -- configured and running ------------------------------------------------------------------------
+
+
+def test_configured_target_starts_all_four_ready_with_status(box: Container) -> None:
+    start_standin(box, "helix", "--port", str(HELIX_PORT))
+    start_standin(box, "irc", "--port", str(IRC_PORT))
+    start_standin(box, "youtube", "--port", str(YOUTUBE_PORT))
+    for port in (HELIX_PORT, IRC_PORT, YOUTUBE_PORT):
+        wait_port(box, port)
+    box.write(CONF, SETTINGS)
+    box.write(CREDENTIAL, "standin-client-secret-1234\n", mode="0600")
+    box.sh(f"echo YT_CLIENT_SECRET=test-client-secret >> {ENV_FILE}")
+    box.run("systemctl", "stop", "vodtender.target")
+    box.run("systemctl", "start", "vodtender.target")
+    wait_all_active(box)
+    for daemon in DAEMONS:
+        unit = f"vodtender-{daemon}.service"
+        # Type=notify: "active (running)" only after READY=1; STATUS= is shown by systemctl status.
+        assert (box.show(unit, "Type"), box.show(unit, "SubState")) == ("notify", "running")
+        assert status_text(box, daemon)
+        shown = box.run("systemctl", "status", "--no-pager", "--lines=0", unit, check=False).stdout
+        assert f'Status: "{status_text(box, daemon)[:40]}' in shown
+    # Secrets arrived: the credential from the credential store, the other from the env file.
+    poller_pid = box.show("vodtender-poller.service", "MainPID")
+    box.run("test", "-f", "/run/credentials/vodtender-poller.service/twitch-client-secret")
+    assert "YT_CLIENT_SECRET=test-client-secret" in box.run("cat", f"/proc/{poller_pid}/environ").stdout.split("\0")
+    assert "TWITCH_CLIENT_SECRET" not in status_text(box, "poller")
+    assert "TWITCH_CHANNEL" not in status_text(box, "poller")
+    assert failed_units(box) == ""
+
+
+def test_every_daemon_serves_metrics(box: Container) -> None:
+    for daemon, port in PORTS.items():
+        code, body = http_get(box, port, "/metrics")
+        assert code == 200, daemon
+        assert f'vodtender_daemon_ready{{daemon="{daemon}"}}' in body
+        assert http_get(box, port, "/healthz")[0] == 200
+
+
+def test_reload_rereads_configuration(box: Container) -> None:
+    unit = "vodtender-downloader.service"
+    pid = box.show(unit, "MainPID")
+    for line, problems in (("download-max-attempts = many", 1), (None, 0)):
+        if line:
+            box.sh(f"echo '{line}' >> {CONF}")
+        else:
+            box.run("sed", "-i", "/download-max-attempts/d", CONF)
+        box.run("systemctl", "reload", "vodtender.target")
+        box.wait(lambda problems=problems: last_reload(box, unit) == f"problems={problems}", timeout=60,
+                 what=f"the downloader to re-read its configuration ({problems} problems)")
+    assert box.show(unit, "MainPID") == pid  # reloaded in place
+    for other in UNITS:
+        assert "configuration reloaded" in box.journal(other), other
+        assert box.show(other, "NRestarts") == "0"
+
+
+def last_reload(box: Container, unit: str) -> str | None:
+    found = re.findall(r"configuration reloaded (problems=\d+)", box.journal(unit, "-o", "cat"))
+    return found[-1] if found else None
+
+
+def test_journal_priority_filter(box: Container) -> None:
+    unit = "vodtender-downloader.service"
+    box.sh(f"echo 'download-max-attempts = many' >> {CONF}")  # a bad value: the daemon comes up idle, warns
+    box.run("systemctl", "restart", unit)
+    box.wait(lambda: "DOWNLOAD_MAX_ATTEMPTS" in status_text(box, "downloader"), what="the idle downloader")
+    everything = box.journal(unit, "-o", "cat")
+    warnings = box.journal(unit, "-p", "warning", "-o", "json")
+    entries = [json.loads(line) for line in warnings.splitlines() if line.strip()]
+    assert entries and all(int(e["PRIORITY"]) <= 4 for e in entries)
+    assert any("DOWNLOAD_MAX_ATTEMPTS" in str(e.get("MESSAGE")) for e in entries)
+    assert "downloader starting" in everything and "downloader starting" not in warnings
+    box.run("sed", "-i", "/download-max-attempts/d", CONF)
+    box.run("systemctl", "restart", unit)
+    wait_all_active(box)
+
+
+def test_frozen_daemon_is_killed_by_the_watchdog_and_restarted(box: Container) -> None:
+    unit = "vodtender-chat.service"
+    box.write(f"/etc/systemd/system/{unit}.d/test-watchdog.conf", "[Service]\nWatchdogSec=5s\nRestartSec=1s\n")
+    box.run("systemctl", "daemon-reload")
+    box.run("systemctl", "restart", unit)
+    box.wait(lambda: active(box, unit), what="chat active")
+    frozen = box.show(unit, "MainPID")
+    box.run("kill", "-STOP", frozen)
+    box.wait(lambda: box.show(unit, "NRestarts") == "1" and active(box, unit)
+             and box.show(unit, "MainPID") not in ("0", frozen), timeout=90, what="a watchdog restart")
+    assert "Watchdog timeout" in box.journal(unit)
+    box.run("rm", "-r", f"/etc/systemd/system/{unit}.d")
+    box.run("systemctl", "daemon-reload")
+
+
+def test_stopping_the_target_stops_everything_cleanly(box: Container) -> None:
+    box.run("systemctl", "stop", "vodtender.target")  # returns once the target is down; the daemons follow
+    for daemon in DAEMONS:
+        unit = f"vodtender-{daemon}.service"
+        box.wait(lambda unit=unit: box.run("systemctl", "is-active", unit, check=False).stdout.strip() == "inactive",
+                 timeout=150, what=f"{unit} to stop")
+        assert box.show(unit, "Result") == "success"
+        assert f"{daemon} stopped" in box.journal(unit)
+    assert failed_units(box) == ""
+
+
+# -- upgrade, remove, purge ------------------------------------------------------------------------
+
+
+def test_upgrade_restarts_daemons_and_keeps_database_and_edited_config(box: Container) -> None:
+    box.run("systemctl", "start", "vodtender.target")
+    wait_all_active(box)
+    box.run("runuser", "-u", "vodtender", "--", "sqlite3", "/var/lib/vodtender/vodtender.db",
+            "INSERT INTO kv (key, value) VALUES ('systemtest', 'kept')")
+    box.sh("echo '# edited by the operator' >> /etc/vodtender/vodtender.conf")
+    before = {u: box.show(u, "MainPID") for u in UNITS}
+    apt(box, "install", "/srv/share/vodtender-upgrade.deb")
+    assert box.run("dpkg-query", "-W", "-f=${Version}", "vodtender").stdout.endswith(UPGRADE_VERSION_SUFFIX)
+    wait_all_active(box)
+    for unit in UNITS:
+        assert box.show(unit, "MainPID") != before[unit], f"{unit} was not restarted"
+    kept = box.run("sqlite3", "/var/lib/vodtender/vodtender.db", "SELECT value FROM kv WHERE key='systemtest'")
+    assert kept.stdout.strip() == "kept"
+    assert "# edited by the operator" in box.run("cat", "/etc/vodtender/vodtender.conf").stdout
+    assert box.run("stat", "-c", "%a %G", ENV_FILE).stdout.split() == ["640", "vodtender"]
+    assert failed_units(box) == ""
+
+
+def test_remove_stops_everything_and_keeps_configuration(box: Container) -> None:
+    box.run("mkdir", "-p", "/var/lib/vodtender/data/systemtest")
+    box.run("sh", "-c", "echo video > /var/lib/vodtender/data/systemtest/vod.mp4")
+    apt(box, "remove", "vodtender")
+    for unit in UNITS:
+        assert not active(box, unit)
+    assert box.run("pgrep", "-f", "/usr/bin/vodtender", check=False).returncode == 1
+    box.run("test", "-f", "/etc/vodtender/vodtender.conf")
+    box.run("test", "!", "-e", "/usr/bin/vodtender")
+
+
+def test_purge_removes_configuration_and_links_but_keeps_the_archive(box: Container) -> None:
+    out = apt(box, "purge", "vodtender")
+    assert "archive in /var/lib/vodtender" in out.stdout + out.stderr
+    leftovers = box.sh("find /etc/systemd /lib/systemd/system /var/lib/systemd/deb-systemd-helper-enabled "
+                       "/etc/vodtender /etc/credstore /var/cache/vodtender /usr/lib/vodtender "
+                       "-name '*vodtender*' 2>/dev/null", check=False).stdout
+    assert leftovers.strip() == ""
+    box.run("test", "!", "-e", "/etc/vodtender")
+    assert box.run("dpkg-query", "-W", "vodtender", check=False).returncode != 0 or \
+        "not-installed" in box.run("dpkg-query", "-W", "-f=${Status}", "vodtender", check=False).stdout
+    # The user's data survives: database (with its rows), videos.
+    kept = box.run("sqlite3", "/var/lib/vodtender/vodtender.db", "SELECT value FROM kv WHERE key='systemtest'")
+    assert kept.stdout.strip() == "kept"
+    box.run("test", "-f", "/var/lib/vodtender/data/systemtest/vod.mp4")
+    assert failed_units(box) == ""
+
+
+def test_purge_removes_the_archive_only_when_asked(box: Container) -> None:
+    apt(box, "install", "/srv/share/vodtender.deb")
+    wait_all_active(box)
+    box.run("touch", "/var/lib/vodtender/purge-archive")
+    apt(box, "purge", "vodtender")
+    box.run("test", "!", "-e", "/var/lib/vodtender")
+    assert failed_units(box) == ""

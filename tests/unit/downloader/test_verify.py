@@ -1,0 +1,48 @@
+"""The integrity check catches holes, repeats and truncation that a duration check alone misses."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.standins.hls import PLAYLIST, make_vod, segment_paths
+from vodtender.pipeline.download_verify import media_problems
+
+SEGMENTS = 8
+
+
+@pytest.fixture(scope="module")
+def segments(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
+    folder = tmp_path_factory.mktemp("verify")
+    make_vod(folder, segments=SEGMENTS, segment_seconds=4)
+    return segment_paths(folder / PLAYLIST)
+
+
+def _join(target: Path, parts: list[Path]) -> Path:
+    target.write_bytes(b"".join(p.read_bytes() for p in parts))
+    return target
+
+
+def test_the_whole_vod_passes(segments: list[Path], tmp_path: Path) -> None:
+    assert media_problems(_join(tmp_path / "v.ts", segments), SEGMENTS * 4.0) == []
+
+
+def test_a_missing_middle_segment_is_caught_by_the_packet_count(segments: list[Path], tmp_path: Path) -> None:
+    problems = media_problems(_join(tmp_path / "v.ts", segments[:3] + segments[4:]), SEGMENTS * 4.0)
+    assert any("packets" in p for p in problems)
+    assert not any("duration" in p for p in problems)  # the span of timestamps still looks complete
+
+
+def test_a_repeated_segment_is_caught(segments: list[Path], tmp_path: Path) -> None:
+    problems = media_problems(_join(tmp_path / "v.ts", segments[:4] + segments[3:]), SEGMENTS * 4.0)
+    assert any("packets" in p for p in problems)
+
+
+def test_a_truncated_file_is_caught(segments: list[Path], tmp_path: Path) -> None:
+    assert media_problems(_join(tmp_path / "v.ts", segments[:-2]), SEGMENTS * 4.0)
+
+
+def test_garbage_is_caught(tmp_path: Path) -> None:
+    (tmp_path / "v.ts").write_bytes(b"not a video" * 100)
+    assert media_problems(tmp_path / "v.ts", 10.0)

@@ -1,0 +1,60 @@
+"""Provider limits shared through the database: a token bucket and a daily counter (SQLite and PostgreSQL)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import peewee
+import pytest
+
+from tests.helpers.processes import REPO
+from vodtender.pipeline.shared_limits import DailyCounter, SharedBucket
+
+
+def test_a_bucket_grants_its_capacity_then_says_how_long_to_wait(migrated_db: peewee.Database) -> None:
+    bucket = SharedBucket("helix", capacity=3, refill_per_second=1)
+    assert [bucket.try_take(now=100.0) for _ in range(3)] == [0.0, 0.0, 0.0]
+    wait = bucket.try_take(now=100.0)
+    assert wait == pytest.approx(1.0, abs=0.01)
+    assert bucket.try_take(now=100.5) == pytest.approx(0.5, abs=0.01)  # a refused take spends nothing
+    assert bucket.try_take(now=101.0) == 0.0
+    assert bucket.try_take(cost=5, now=1000.0) > 0  # never more than the capacity, however long it rested
+
+
+def test_a_bucket_believes_the_servers_remaining_points(migrated_db: peewee.Database) -> None:
+    bucket = SharedBucket("helix", capacity=800, refill_per_second=800 / 60)
+    bucket.clamp(remaining=1, now=50.0)
+    assert bucket.try_take(now=50.0) == 0.0
+    assert bucket.try_take(now=50.0) > 0
+    assert bucket.level(now=50.0) == pytest.approx(0.0, abs=0.01)
+
+
+def test_a_bucket_does_not_refill_backwards_when_a_host_clock_is_behind(migrated_db: peewee.Database) -> None:
+    bucket = SharedBucket("helix", capacity=2, refill_per_second=1)
+    assert bucket.try_take(cost=2, now=200.0) == 0.0
+    assert bucket.try_take(now=150.0) > 0  # a host 50 s behind gains nothing from its clock
+
+
+def test_the_daily_counter_reserves_only_what_fits_and_resets_each_day(migrated_db: peewee.Database) -> None:
+    quota = DailyCounter("youtube_quota", limit=10_000)
+    assert [quota.reserve(1600, "2026-11-28") for _ in range(7)] == [True] * 6 + [False]
+    assert quota.used("2026-11-28") == 9600
+    assert quota.spend(50, "2026-11-28") == 9650
+    assert quota.reserve(1600, "2026-11-29")
+    assert quota.used("2026-11-29") == 1600
+    quota.exhaust("2026-11-29")
+    assert not quota.reserve(1, "2026-11-29")
+
+
+def test_two_hosts_together_stay_inside_one_bucket(migrated_db: peewee.Database, db_dsn: str) -> None:
+    """Four processes racing for a 50-point bucket that does not refill in time: 50 grants in all."""
+    code = ("import sys, time; from vodtender.runtime.db import open_database; "
+            "from vodtender.pipeline.shared_limits import SharedBucket; open_database(sys.argv[1]); "
+            "b = SharedBucket('race', capacity=50, refill_per_second=1e-6); "
+            "print(sum(b.try_take(now=1000.0) == 0.0 for _ in range(40)))")
+    procs = [subprocess.Popen([sys.executable, "-c", code, db_dsn], cwd=REPO, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True) for _ in range(4)]
+    results = [p.communicate(timeout=120) for p in procs]
+    assert all(p.returncode == 0 for p in procs), [err for _, err in results]
+    assert sum(int(out) for out, _ in results) == 50

@@ -1,0 +1,65 @@
+"""`vodtender chat export <vod>`: a VOD's chat as JSON lines or a WebVTT subtitle track.
+
+`vodtender chat` itself runs the chat daemon (cli/daemons_cmd.py), whose arguments are
+configuration options (`--twitch-channel a,b`).  A sub-parser there would take an option's
+value for a subcommand name, so `export` is recognised as the first extra word instead.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+from vodtender.cli.common import load_or_exit, open_migrated
+from vodtender.pipeline.chat_export import export_jsonl, export_webvtt
+from vodtender.pipeline.download_control import ControlError, find_vod
+
+
+def export_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="vodtender chat export",
+                                description="A VOD's chat as JSON lines (default) or WebVTT aligned to the VOD, "
+                                            "with deleted messages and recording gaps marked.")
+    p.add_argument("vod", help="Twitch VOD id (or live-<unix> placeholder), or the row id as #123")
+    p.add_argument("--format", choices=("jsonl", "vtt"), default="jsonl")
+    p.add_argument("-o", "--output", help="write to this file instead of standard output")
+    return p
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    chat = sub.choices.get("chat")
+    if chat is None:
+        raise RuntimeError("chat_cmd must be registered after daemons_cmd (it extends `vodtender chat`)")
+    run_daemon: Callable = chat.get_default("func")
+    chat.description = "Run the chat daemon in the foreground, or `vodtender chat export <vod> [--format vtt]`."
+
+    def dispatch(args: argparse.Namespace, config_argv: list[str]) -> int:
+        if config_argv[:1] == ["export"]:
+            return cmd_export(config_argv[1:])
+        return run_daemon(args, config_argv)
+
+    chat.set_defaults(func=dispatch)
+
+
+def cmd_export(argv: list[str]) -> int:
+    args, config_argv = export_parser().parse_known_args(argv)
+    cfg = load_or_exit(config_argv)
+    open_migrated(cfg)
+    try:
+        vod = find_vod(args.vod)
+    except ControlError as exc:
+        print(f"vodtender: {exc}", file=sys.stderr)
+        return 1
+    lines = export_jsonl(vod) if args.format == "jsonl" else export_webvtt(vod)
+    out = open(Path(args.output), "w", encoding="utf-8") if args.output else sys.stdout
+    try:
+        for line in lines:
+            out.write(line + "\n")
+    except BrokenPipeError:  # `| head`: the reader has what it wanted; keep Python quiet at exit
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    finally:
+        if args.output:
+            out.close()
+    return 0

@@ -1,0 +1,174 @@
+"""`vodtender status`: one screen that answers "is it working?".
+
+Colour on a terminal, plain text when piped, `--json` for scripts (schema:
+`schemas/status.schema.json`).  Exit status: 0 all well, 1 something needs attention
+(a daemon down, the breaker open, ...), 2 the configuration or database is unusable.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from typing import Any, TextIO
+
+import peewee
+
+from vodtender.cli.common import load_or_exit, open_migrated
+from vodtender.pipeline.status_report import gather_status, to_json
+from vodtender.runtime.config import Config, format_duration
+from vodtender.runtime.db import default_dsn, sqlite_path
+
+EXIT_OK, EXIT_ATTENTION, EXIT_UNUSABLE = 0, 1, 2
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("status", help="daemons, queue, downloads in flight, breaker, chat, disk at a glance; "
+                       "exits 1 when something needs attention")
+    p.add_argument("--json", action="store_true", help="machine-readable output (schemas/status.schema.json)")
+    add_color_option(p)
+    p.set_defaults(func=cmd_status)
+
+
+def add_color_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--color", choices=("auto", "always", "never"), default="auto",
+                   help="colour the output (auto: only on a terminal, and not when NO_COLOR is set)")
+
+
+class Palette:
+    """ANSI colours, or nothing when the output is not a terminal."""
+
+    CODES = {"green": "32", "yellow": "33", "red": "31", "bold": "1", "dim": "2"}
+
+    def __init__(self, mode: str = "auto", stream: TextIO = sys.stdout):
+        if mode == "auto":
+            self.enabled = stream.isatty() and not os.environ.get("NO_COLOR") and os.environ.get("TERM") != "dumb"
+        else:
+            self.enabled = mode == "always"
+
+    def __call__(self, color: str, text: str) -> str:
+        return f"\033[{self.CODES[color]}m{text}\033[0m" if self.enabled else text
+
+    def state(self, text: str) -> str:
+        good = {"up", "closed", "connected", "ok", "PASS", "done"}
+        bad = {"down", "open", "disconnected", "FAIL", "failed", "problem"}
+        return self("green" if text in good else "red" if text in bad else "yellow", text)
+
+
+def printable(text: object) -> str:
+    """Text from the database made safe for a terminal: one line, no escape sequences."""
+    value = str(text).replace("\n", " ").replace("\t", " ")
+    return "".join(ch for ch in value if ch.isprintable())
+
+
+def human_bytes(n: float | None) -> str:
+    if n is None:
+        return "-"
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if abs(n) < 1024 or unit == "TiB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n:.1f} TiB"
+
+
+def ago(seconds: float | None) -> str:
+    if seconds is None:
+        return "never"
+    return f"{format_duration(max(0.0, seconds))} ago" if seconds >= 1 else "just now"
+
+
+def render(report: dict[str, Any], c: Palette) -> str:
+    lines: list[str] = []
+    verdict = c("green", "all well") if report["ok"] else c("red", "needs attention")
+    lines.append(c("bold", "vodtender status") + f"  {report['generated_at']}  {verdict}")
+
+    lines.append(c("bold", "daemons"))
+    for d in report["daemons"]:
+        inst = d["instances"][0] if d["instances"] else None
+        detail = f"{printable(inst['status'])}  ({inst['instance']}, heartbeat {ago(inst['heartbeat_age_seconds'])})" \
+            if inst else "no heartbeat"
+        lines.append(f"  {d['name']:<11}{c.state(d['state']):<6} {detail}")
+
+    q = report["queue"]
+    lines.append(c("bold", "queue") + "  " + "  ".join(
+        f"{stage} {c('red', str(n)) if stage == 'failed' and n else n}" for stage, n in q.items()))
+
+    if report["in_flight"]:
+        lines.append(c("bold", "in flight"))
+    for f in report["in_flight"]:
+        pct = f"{f['percent']:.1f}%" if f["percent"] is not None else "?%"
+        speed = f"{human_bytes(f['speed_bytes_per_second'])}/s" if f["speed_bytes_per_second"] else "-"
+        eta = format_duration(f["eta_seconds"]) if f["eta_seconds"] is not None else "-"
+        flag = c("red", " STALLED") if f["stalled"] else c("yellow", " lease expired") if f["lease_expired"] else ""
+        lines.append(f"  {f['stage']:<11}{f['twitch_vod_id']:<14}{f['channel']:<16}{pct:>7}  "
+                     f"{human_bytes(f['bytes_done'])}/{human_bytes(f['bytes_total'])}  {speed}  eta {eta}{flag}")
+
+    b = report["breaker"]
+    until = f" until {b['open_until']}" if b["state"] != "closed" and b["open_until"] else ""
+    lines.append(c("bold", "breaker") + f"  {c.state(b['state'])}{until}  failures {b['failures']}"
+                 f"/{b['threshold']}")
+
+    for cat in report["catalog"]:
+        extra = f"  unreconciled: {', '.join(cat['unreconciled_placeholders'])}" \
+            if cat["unreconciled_placeholders"] else ""
+        lines.append(c("bold", "catalog") + f"  {cat['channel']:<16} last sync {ago(cat['age_seconds'])}{extra}")
+
+    for ch in report["chat"]:
+        gap = ch["last_gap"]
+        gap_text = f"last gap {gap['started_at']} ({gap['seconds']:.0f}s{', open' if not gap['ended_at'] else ''})" \
+            if gap else "no gaps"
+        lines.append(c("bold", "chat") + f"     {ch['channel']:<16} "
+                     f"{c.state('connected' if ch['connected'] else 'disconnected')}  "
+                     f"{ch['messages_last_minute']} msg/min  {gap_text}")
+
+    yt = report["youtube"]
+    if not yt["configured"]:
+        yt_text = "not configured (download-only)"
+    elif yt["token"] is None:
+        yt_text = c("red", "no token")
+    else:
+        t = yt["token"]
+        yt_text = f"token expires {t['expires_at'] or '?'}" + (" (refreshable)" if t["has_refresh_token"] else "")
+        if t["invalid_reason"]:
+            yt_text = c("red", f"token invalid: {t['invalid_reason']}")
+    q = yt["quota"]
+    quota = f"  quota {q['used_today']}/{q['daily_units']}" + (
+        c("yellow", f" held until {q['held_until']}") if q["held_until"] else "")
+    lines.append(c("bold", "youtube") + f"  {yt_text}{quota}")
+
+    disk = report["disk"]
+    lines.append(c("bold", "disk") + f"     {human_bytes(disk['free_bytes'])} free of "
+                 f"{human_bytes(disk['total_bytes'])} in {disk['data_dir']}")
+    m = report["maintenance"]
+    lines.append(c("bold", "maint.") + f"   last run {m['last_run_at'] or 'never'}, integrity {m['integrity'] or '-'}"
+                 f", last backup {m['last_backup_at'] or 'never'}")
+
+    for finding in report["attention"]:
+        color = "red" if finding["level"] == "problem" else "yellow"
+        lines.append(c(color, f"{finding['level']}: ") + printable(finding["message"]))
+    return "\n".join(lines) + "\n"
+
+
+class DatabaseMissing(OSError):
+    pass
+
+
+def open_existing(cfg: Config) -> peewee.Database:
+    """The database of a running installation; a missing SQLite file is an error, not created."""
+    path = sqlite_path(cfg.db_dsn or default_dsn())
+    if path is not None and not os.path.exists(path):
+        raise DatabaseMissing(f"no database at {os.path.abspath(path)}")
+    return open_migrated(cfg)
+
+
+def cmd_status(args: argparse.Namespace, config_argv: list[str]) -> int:
+    cfg = load_or_exit(config_argv)
+    try:
+        open_existing(cfg)
+        report = gather_status(cfg)
+    except (peewee.PeeweeException, ValueError, OSError) as exc:
+        print(f"vodtender status: cannot read the database: {exc} (is DB_DSN right? try vodtender doctor)",
+              file=sys.stderr)
+        return EXIT_UNUSABLE
+    sys.stdout.write(to_json(report) + "\n" if args.json else render(report, Palette(args.color)))
+    return EXIT_OK if report["ok"] else EXIT_ATTENTION

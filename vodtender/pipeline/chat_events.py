@@ -1,0 +1,118 @@
+"""One IRC chat event -> one `chat_messages` row (without its VOD binding, added at write time).
+
+Stored kinds: `message`, `action` (/me), `usernotice` (sub, resub, subgift, raid,
+announcement, ... in `notice_type`, with Twitch's `system_message`), `clearchat`
+(`notice_type` timeout/ban/clear) and `clearmsg` (a deleted message: the original row is
+kept and marked `deleted`).  Everything else (ROOMSTATE, USERSTATE, NOTICE, ...) is not chat.
+
+Every row needs a unique id so that a line seen twice (on both connections during a
+RECONNECT, or replayed) is stored once.  Twitch's `id` tag is used when present.  CLEARCHAT
+and CLEARMSG carry no id but do carry `tmi-sent-ts`, and Twitch sends the same bytes to
+every connection, so their id is a hash of the line.  A server without Twitch tags
+(a plain IRC server) gives neither: the id is a hash of the line, the whole second it was
+received, and how many identical lines this connection received in that second.  The copy
+of a line on the other connection during an overlap gets the same id unless the two copies
+straddle a second boundary (then it is stored twice, never lost); a user repeating the same
+text within one second is still stored each time.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+
+from vodtender.clients.twitch_irc import IrcMessage
+
+CHAT_COMMANDS = frozenset({"PRIVMSG", "USERNOTICE", "CLEARCHAT", "CLEARMSG"})
+
+# Columns of a row besides msg_id, channel, vod_id, rel_timestamp, abs_timestamp, deleted, in this order.
+DETAIL_COLUMNS = (
+    "kind", "notice_type", "username", "display_name", "user_id", "message", "system_message",
+    "badges", "emotes", "color", "bits", "first_msg", "reply_parent_msg_id", "reply_parent_user_login",
+    "reply_parent_display_name", "reply_parent_msg_body", "target_user", "ban_duration", "tags",
+)
+_ACTION_START = "\x01ACTION "
+
+
+@dataclass(slots=True)
+class ChatEvent:
+    msg_id: str
+    channel: str
+    kind: str
+    abs_timestamp: float
+    received_at: float
+    details: tuple  # values of DETAIL_COLUMNS
+    deletes: str | None = None  # CLEARMSG: the id of the message it deletes
+
+
+def _int(value: str | None) -> int | None:
+    try:
+        return int(value) if value else None
+    except ValueError:
+        return None
+
+
+def _hash_id(*parts: str) -> str:
+    return "x-" + hashlib.sha1("\x00".join(parts).encode("utf-8", "surrogatepass")).hexdigest()[:32]
+
+
+class ChatEventBuilder:
+    """Turns parsed lines of one connection into events; holds that connection's occurrence counts."""
+
+    def __init__(self) -> None:
+        self._second = -1
+        self._seen_this_second: dict[str, int] = {}
+
+    def build(self, msg: IrcMessage, raw_line: str, received_at: float) -> ChatEvent | None:
+        """The event for a chat line, None for a line that is not chat (or has no channel)."""
+        command = msg.command
+        channel = msg.channel
+        if command not in CHAT_COMMANDS or not channel:
+            return None
+        tags = msg.tags
+        sent_ms = _int(tags.get("tmi-sent-ts"))
+        abs_timestamp = sent_ms / 1000 if sent_ms else received_at
+        msg_id = tags.get("id") or self._synthetic_id(raw_line, received_at, has_tags=bool(msg.raw_tags))
+        text = msg.trailing
+        deletes = None
+        notice_type = target_user = ban_duration = system_message = None
+        username = tags.get("login") or ""
+        if command == "PRIVMSG":
+            kind = "message"
+            username = msg.nick
+            if text.startswith(_ACTION_START):
+                kind, text = "action", text[len(_ACTION_START):].rstrip("\x01")
+        elif command == "USERNOTICE":
+            kind = "usernotice"
+            notice_type = tags.get("msg-id") or None
+            system_message = tags.get("system-msg") or None
+            target_user = tags.get("msg-param-recipient-user-name") or tags.get("msg-param-login") or None
+        elif command == "CLEARCHAT":
+            kind = "clearchat"
+            target_user = text or None
+            ban_duration = _int(tags.get("ban-duration"))
+            notice_type = "clear" if not target_user else ("timeout" if ban_duration else "ban")
+        else:  # CLEARMSG
+            kind = "clearmsg"
+            target_user = username or None
+            deletes = tags.get("target-msg-id") or None
+            notice_type = "deletion"
+        details = (
+            kind, notice_type, username, tags.get("display-name") or "", tags.get("user-id") or None, text,
+            system_message, tags.get("badges") or None, tags.get("emotes") or None, tags.get("color") or None,
+            _int(tags.get("bits")) or 0, 1 if tags.get("first-msg") == "1" else 0,
+            tags.get("reply-parent-msg-id") or None, tags.get("reply-parent-user-login") or None,
+            tags.get("reply-parent-display-name") or None, tags.get("reply-parent-msg-body") or None,
+            target_user, ban_duration, msg.raw_tags or None,
+        )
+        return ChatEvent(msg_id, channel, kind, abs_timestamp, received_at, details, deletes)
+
+    def _synthetic_id(self, raw_line: str, received_at: float, has_tags: bool) -> str:
+        if has_tags:  # identical bytes on every connection: the line is its own id
+            return _hash_id(raw_line)
+        second = int(received_at)
+        if second != self._second:
+            self._second, self._seen_this_second = second, {}
+        count = self._seen_this_second.get(raw_line, 0)
+        self._seen_this_second[raw_line] = count + 1
+        return _hash_id(raw_line, str(second), str(count))

@@ -1,0 +1,264 @@
+"""The own HLS fetcher: fragments fetched concurrently, written once, in order, into one file.
+
+Workers fetch fragments into memory (at most a small window ahead of the writer); the writer
+appends each fragment to the part file and then records it in the journal
+(`<part>.frags`, one `index size muted` line per fragment).  The journal line is written
+only after the fragment's bytes, so after a SIGKILL at any instant the journal describes a
+prefix of the part file: resume truncates the part file to that prefix and continues with
+the next fragment.  Nothing is ever skipped or appended twice.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import os
+import re
+import shutil
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
+from pathlib import Path
+
+from vodtender.clients.hls import FetchAborted, HttpClient, HttpStatusError, MediaPlaylist, Segment
+from vodtender.pipeline.errors import SystemicError
+from vodtender.runtime.logs import get_logger
+
+log = get_logger("downloader")
+
+JOURNAL_MAGIC = "vodtender-fragments 1"
+TICK_SECONDS = 0.25
+WINDOW_AHEAD = 4  # fragments fetched beyond the workers' own, so one slow fragment does not stall them all
+_MUTABLE_NAME = re.compile(r"(\d+)(-unmuted)?\.ts$")
+
+
+@dataclasses.dataclass(frozen=True)
+class Written:
+    index: int
+    size: int
+    muted: bool
+
+
+class FragmentJournal:
+    """Which fragments the part file holds, in order.  Survives SIGKILL at any instant."""
+
+    def __init__(self, path: Path, playlist: MediaPlaylist):
+        self.path = path
+        uris = "\n".join(s.url.split("?", 1)[0] for s in playlist.segments)
+        self.header = f"{JOURNAL_MAGIC} {len(playlist.segments)} {hashlib.sha1(uris.encode()).hexdigest()[:16]}"
+        self._fd: int | None = None
+
+    def load(self) -> list[Written]:
+        """The valid prefix: the header must match this playlist, then fragments 0, 1, 2, ... in order."""
+        try:
+            lines = self.path.read_text(errors="replace").split("\n")
+        except FileNotFoundError:
+            return []
+        if not lines or lines[0] != self.header:
+            return []
+        entries: list[Written] = []
+        for line in lines[1:-1]:  # the last element is empty or an unfinished line
+            parts = line.split(" ")
+            if len(parts) != 3 or not parts[0].isdigit() or not parts[1].isdigit() or parts[2] not in "m-":
+                break
+            if int(parts[0]) != len(entries):
+                break
+            entries.append(Written(int(parts[0]), int(parts[1]), parts[2] == "m"))
+        return entries
+
+    def rewrite(self, entries: list[Written]) -> None:
+        """Replace the journal with `entries` (atomic: a kill leaves the old or the new one)."""
+        self.close()
+        tmp = self.path.with_name(self.path.name + ".tmp")
+        tmp.write_text(self.header + "\n" + "".join(self._line(e) for e in entries))
+        os.replace(tmp, self.path)
+        self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND)
+
+    def append(self, entry: Written) -> None:
+        assert self._fd is not None
+        os.write(self._fd, self._line(entry).encode())
+
+    def close(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
+    @staticmethod
+    def _line(entry: Written) -> str:
+        return f"{entry.index} {entry.size} {'m' if entry.muted else '-'}\n"
+
+
+def muted_url(url: str) -> str | None:
+    """Twitch serves a muted segment as `N-muted.ts` while its playlist may list `N-unmuted.ts` or `N.ts`."""
+    path, sep, query = url.partition("?")
+    match = _MUTABLE_NAME.search(path)
+    if not match:
+        return None
+    return path[:match.start()] + f"{match.group(1)}-muted.ts" + sep + query
+
+
+@dataclasses.dataclass
+class Progress:
+    """What the fetch has done so far; read by the tick callback."""
+
+    fragment_count: int
+    total_duration: float
+    fragments_done: int = 0
+    bytes_done: int = 0
+    duration_done: float = 0.0
+    bitrate_estimate: float = 0.0  # bytes per second of video, before any fragment is in
+
+    @property
+    def total_estimate(self) -> int:
+        if self.fragments_done == self.fragment_count:
+            return self.bytes_done
+        if self.duration_done > 0:
+            return int(self.bytes_done / self.duration_done * self.total_duration)
+        return int(self.bitrate_estimate * self.total_duration)
+
+
+class HlsFetch:
+    """Fetch every fragment of `playlist` into `part` (resuming from its journal)."""
+
+    def __init__(self, playlist: MediaPlaylist, part: Path, client: HttpClient, *, concurrency: int,
+                 fragment_retries: int, min_free: int, bitrate_kbps: float | None = None,
+                 on_written: Callable[[Written], None] | None = None,
+                 sink: Callable[[bytes | bytearray | memoryview], None] | None = None):
+        self.playlist = playlist
+        self.part = part
+        self.journal = FragmentJournal(part.with_name(part.name + ".frags"), playlist)
+        self.client = client
+        self.concurrency = max(1, concurrency)
+        self.fragment_retries = fragment_retries
+        self.min_free = min_free
+        self.on_written = on_written
+        self.sink = sink  # sees every byte of the part file once, in order (the packet counter)
+        self.progress = Progress(len(playlist.segments), playlist.duration,
+                                 bitrate_estimate=(bitrate_kbps or 0) * 1000 / 8)
+        self.written: list[Written] = []
+        self.abort = threading.Event()
+        self._last_space_check = 0.0
+        self._estimate_known = bool(bitrate_kbps)
+
+    def resume_point(self) -> int:
+        """Make the part file match the journal's valid prefix; returns the first fragment to fetch."""
+        self.part.parent.mkdir(parents=True, exist_ok=True)
+        entries = self.journal.load()
+        offset = sum(e.size for e in entries)
+        size = self.part.stat().st_size if self.part.exists() else 0
+        if size < offset:  # bytes the journal vouches for are gone (not a kill: a crash of the host)
+            log.warning("partial download shorter than its journal, starting over", part=str(self.part))
+            entries, offset = [], 0
+        with open(self.part, "ab") as fh:
+            fh.truncate(offset)
+        self.journal.rewrite(entries)
+        self.written = entries
+        for entry in entries:
+            self._count(entry)
+        if self.sink is not None and offset:
+            with open(self.part, "rb") as fh:
+                while chunk := fh.read(4 * 2**20):
+                    self.sink(chunk)
+        return len(entries)
+
+    def run(self, tick: Callable[[], bool]) -> list[Written]:
+        """Fetch the rest.  `tick()` runs every ~0.25 s; returning False stops the fetch (raises FetchAborted)."""
+        start = self.resume_point()
+        self.check_space()
+        segments = self.playlist.segments[start:]
+        window = self.concurrency + WINDOW_AHEAD
+        fd = os.open(self.part, os.O_WRONLY)
+        pool = ThreadPoolExecutor(self.concurrency, thread_name_prefix="fragment")
+        pending: deque[tuple[Segment, Future]] = deque()
+        try:
+            queue = iter(segments)
+            for segment in queue:
+                pending.append((segment, pool.submit(self._fetch, segment)))
+                if len(pending) >= window:
+                    break
+            offset = sum(e.size for e in self.written)
+            while pending:
+                segment, future = pending[0]
+                try:
+                    data, muted = future.result(timeout=TICK_SECONDS)
+                except FutureTimeout:
+                    if not tick():
+                        raise FetchAborted() from None
+                    self.check_space(throttle=True)
+                    continue
+                pending.popleft()
+                offset = self._write(fd, offset, segment, data, muted)
+                nxt = next(queue, None)
+                if nxt is not None:
+                    pending.append((nxt, pool.submit(self._fetch, nxt)))
+                if not tick():
+                    raise FetchAborted()
+                self.check_space(throttle=True)
+            os.fsync(fd)
+        finally:
+            self.abort.set()
+            pool.shutdown(wait=False, cancel_futures=True)
+            os.close(fd)
+            self.journal.close()
+        return self.written
+
+    def _write(self, fd: int, offset: int, segment: Segment, data: bytearray, muted: bool) -> int:
+        view = memoryview(data)
+        done = 0
+        while done < len(data):  # pwrite may write less than asked (disk full)
+            done += os.pwrite(fd, view[done:], offset + done)
+        entry = Written(segment.index, len(data), muted)
+        self.journal.append(entry)  # only after the bytes: the journal never vouches for unwritten data
+        if self.sink is not None:
+            self.sink(view)
+        self.written.append(entry)
+        self._count(entry)
+        if self.on_written is not None:
+            self.on_written(entry)
+        if not self._estimate_known:  # the first fragment gives the size estimate the start-up check lacked
+            self._estimate_known = True
+            self.check_space()
+        return offset + len(data)
+
+    def _count(self, entry: Written) -> None:
+        self.progress.fragments_done += 1
+        self.progress.bytes_done += entry.size
+        self.progress.duration_done += self.playlist.segments[entry.index].duration
+
+    def check_space(self, throttle: bool = False) -> None:
+        """Systemic error when the rest of the VOD (estimated) would not fit, keeping `min_free`."""
+        now = time.monotonic()
+        if throttle and now - self._last_space_check < 1.0:
+            return
+        self._last_space_check = now
+        remaining = max(0, self.progress.total_estimate - self.progress.bytes_done)
+        free = shutil.disk_usage(self.part.parent).free
+        margin = self.min_free if not throttle else 0  # the margin is for starting; while writing, just fit
+        if free < remaining + margin:
+            raise SystemicError(f"disk full: {free // 2**20} MiB free in {self.part.parent}, "
+                                f"need {(remaining + margin) // 2**20} MiB")
+
+    def _fetch(self, segment: Segment) -> tuple[bytearray, bool]:
+        """One fragment, retried on network errors and 5xx; a refused segment in its muted form."""
+        url, muted = segment.url, False
+        for attempt in range(self.fragment_retries + 1):
+            if self.abort.is_set():
+                raise FetchAborted()
+            try:
+                return self.client.get(url, self.abort), muted
+            except HttpStatusError as exc:
+                alternative = muted_url(url)
+                if exc.status in (403, 404, 410) and not muted and alternative and alternative != url:
+                    url, muted = alternative, True
+                    continue
+                error: Exception = exc
+            except OSError as exc:
+                error = exc
+            if attempt == self.fragment_retries:
+                raise error
+            log.debug("fragment failed, retrying", fragment=segment.index, attempt=attempt + 1, error=str(error))
+            self.abort.wait(min(10.0, 0.25 * 2 ** attempt))
+        raise AssertionError("unreachable")

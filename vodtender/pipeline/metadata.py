@@ -1,0 +1,178 @@
+"""A VOD's YouTube metadata: templates filled in, then made to fit YouTube's rules.
+
+YouTube refuses a title over 100 characters or with `<`/`>`, a description over 5,000 bytes or
+with `<`/`>`, and tags over 500 characters in all.  Stream titles are hostile input (emoji,
+control characters, 500 characters, markup), so everything is sanitised here rather than
+letting YouTube refuse the upload.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import string
+import unicodedata
+from dataclasses import dataclass
+from typing import Any
+
+from vodtender.runtime.logs import get_logger
+from vodtender.runtime.models import Vod
+
+TITLE_MAX_CHARS = 100
+DESCRIPTION_MAX_BYTES = 5000
+TAGS_MAX_CHARS = 500
+PRIVACY_VALUES = ("private", "unlisted", "public")
+_ANGLE = str.maketrans({"<": "‹", ">": "›"})
+
+log = get_logger("metadata")
+
+
+@dataclass(frozen=True)
+class UploadSettings:
+    title_template: str
+    description_template: str
+    privacy: str = "private"
+    category: str = "20"
+    tags: tuple[str, ...] = ()
+    vod_url_template: str = "https://www.twitch.tv/videos/{id}"
+
+
+@dataclass(frozen=True)
+class VideoMetadata:
+    title: str
+    description: str
+    tags: list[str]
+    category: str
+    privacy: str
+
+    def body(self) -> dict[str, Any]:
+        """The `videos.insert` request body (parts snippet and status)."""
+        snippet: dict[str, Any] = {"title": self.title, "description": self.description, "categoryId": self.category}
+        if self.tags:
+            snippet["tags"] = self.tags
+        return {"snippet": snippet, "status": {"privacyStatus": self.privacy, "selfDeclaredMadeForKids": False}}
+
+
+class _LenientFormatter(string.Formatter):
+    """`{unknown}` stays as written instead of raising: a template typo must not stop uploads."""
+
+    def get_value(self, key: Any, args: Any, kwargs: Any) -> Any:
+        if isinstance(key, str) and key not in kwargs:
+            return "{" + key + "}"
+        return super().get_value(key, args, kwargs)
+
+
+def _fill(template: str, fields: dict[str, str]) -> str:
+    try:
+        return _LenientFormatter().format(template.replace("\\n", "\n"), **fields)
+    except (ValueError, IndexError) as exc:  # unbalanced braces, positional fields
+        log.warning("bad upload template, used as plain text", error=str(exc))
+        return template.replace("\\n", "\n")
+
+
+def _clean_text(text: str, keep_newlines: bool) -> str:
+    out = []
+    for ch in text.translate(_ANGLE):
+        if ch == "\n" and keep_newlines:
+            out.append(ch)
+        elif unicodedata.category(ch) in ("Cc", "Cs") or ch in "\u2028\u2029":
+            out.append(" ")
+        else:
+            out.append(ch)
+    cleaned = "".join(out)
+    if keep_newlines:
+        return "\n".join(re.sub(r"[ \t]+", " ", line).strip() for line in cleaned.split("\n")).strip()
+    return re.sub(r"\s+", " ", cleaned).strip()
+
+
+def clean_title(text: str, fallback: str) -> str:
+    title = _clean_text(text, keep_newlines=False) or _clean_text(fallback, keep_newlines=False) or "Twitch VOD"
+    if len(title) > TITLE_MAX_CHARS:
+        title = title[:TITLE_MAX_CHARS - 1].rstrip() + "…"
+    return title
+
+
+def clean_description(text: str) -> str:
+    description = _clean_text(text, keep_newlines=True)
+    data = description.encode()
+    if len(data) <= DESCRIPTION_MAX_BYTES:
+        return description
+    cut = data[:DESCRIPTION_MAX_BYTES - len("…".encode())].decode(errors="ignore")
+    if "\n" in cut[len(cut) // 2:]:  # prefer ending at a line break (chapters stay whole)
+        cut = cut[:cut.rindex("\n")]
+    return cut.rstrip() + "…"
+
+
+def clean_tags(tags: tuple[str, ...] | list[str]) -> list[str]:
+    out: list[str] = []
+    total = 0
+    for tag in tags:
+        tag = _clean_text(tag, keep_newlines=False).replace(",", " ").strip()
+        cost = len(tag) + (2 if " " in tag else 0)  # YouTube counts the quotes around a tag with spaces
+        if not tag or tag in out or total + cost + len(out) > TAGS_MAX_CHARS:
+            continue
+        out.append(tag)
+        total += cost
+    return out
+
+
+def format_clock(seconds: float) -> str:
+    seconds = max(0, int(seconds))
+    h, rest = divmod(seconds, 3600)
+    m, s = divmod(rest, 60)
+    return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
+
+
+def _json_list(raw: str | None) -> list[dict[str, Any]]:
+    try:
+        value = json.loads(raw) if raw else []
+    except ValueError:
+        return []
+    return [item for item in value if isinstance(item, dict)] if isinstance(value, list) else []
+
+
+def chapters_text(raw: str | None) -> str:
+    """YouTube chapter lines from the stored game/title changes (YouTube needs the first at 0:00)."""
+    chapters = []
+    for item in _json_list(raw):
+        try:
+            offset = float(item.get("offset") or 0)
+        except (TypeError, ValueError):
+            continue
+        label = " — ".join(str(item[k]) for k in ("game", "title") if item.get(k))
+        chapters.append((offset, _clean_text(label, keep_newlines=False) or "Chapter"))
+    chapters.sort()
+    if len(chapters) < 2:
+        return ""
+    if chapters[0][0] > 0:
+        chapters.insert(0, (0.0, "Start"))
+    return "Chapters:\n" + "\n".join(f"{format_clock(offset)} {label}" for offset, label in chapters)
+
+
+def muted_note(raw: str | None) -> str:
+    segments = _json_list(raw)
+    if not segments:
+        return ""
+    total = 0.0
+    for seg in segments:
+        try:
+            total += float(seg.get("duration") or 0)
+        except (TypeError, ValueError):
+            continue
+    return (f"Note: Twitch muted the audio of {len(segments)} part(s) of this VOD "
+            f"({format_clock(total)} in all) for copyrighted music.")
+
+
+def build_metadata(vod: Vod, settings: UploadSettings) -> VideoMetadata:
+    date = vod.date.strftime("%Y-%m-%d") if vod.date else ""
+    fields = {
+        "channel": vod.channel or "", "title": vod.title or "", "date": date, "id": vod.twitch_vod_id,
+        "duration": format_clock(vod.duration_seconds or 0),
+        "vod_url": vod.vod_url or settings.vod_url_template.replace("{id}", vod.twitch_vod_id),
+    }
+    title = clean_title(_fill(settings.title_template, fields), fallback=f"{fields['channel']} {date}")
+    extra = [part for part in (chapters_text(vod.chapters), muted_note(vod.muted_segments)) if part]
+    description = clean_description("\n\n".join([_fill(settings.description_template, fields), *extra]))
+    privacy = settings.privacy if settings.privacy in PRIVACY_VALUES else "private"
+    category = settings.category if settings.category.isdigit() else "20"
+    return VideoMetadata(title, description, clean_tags(settings.tags), category, privacy)

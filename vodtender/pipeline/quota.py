@@ -1,0 +1,113 @@
+"""YouTube's daily quota: units used per (Pacific) day, and the hold after `quotaExceeded`.
+
+YouTube resets quotas at midnight Pacific time.  When it answers `quotaExceeded` or
+`uploadLimitExceeded`, or our own count says the next upload would not fit, every upload waits
+until then.  The hold lives in `kv` (`upload_quota_hold_until`, unix seconds), so all uploaders
+share it and an operator (or a test) can lift it: `DELETE FROM kv WHERE key='upload_quota_hold_until'`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+import zoneinfo
+from dataclasses import dataclass
+
+from prometheus_client import Gauge
+
+from vodtender.pipeline.kv import kv_delete, kv_get, kv_set
+from vodtender.runtime.db import write
+from vodtender.runtime.logs import get_logger
+from vodtender.runtime.models import KV
+
+HOLD_UNTIL_KEY, HOLD_REASON_KEY = "upload_quota_hold_until", "upload_quota_hold_reason"
+USED_DAY_KEY, USED_UNITS_KEY = "upload_quota_day", "upload_quota_used"
+PLAYLIST_INSERT_COST = 50
+
+QUOTA_USED = Gauge("vodtender_upload_quota_used_units", "YouTube quota units used today (Pacific day)")
+QUOTA_HOLD_UNTIL = Gauge("vodtender_upload_quota_hold_until_timestamp_seconds",
+                         "uploads held for quota until this unix time (0: no hold)")
+
+log = get_logger("quota")
+
+
+def _pacific() -> dt.tzinfo:
+    try:
+        return zoneinfo.ZoneInfo("America/Los_Angeles")
+    except zoneinfo.ZoneInfoNotFoundError:  # no tzdata: PST all year resets at 01:00 PDT in summer (late, safe)
+        return dt.timezone(dt.timedelta(hours=-8), "PST")
+
+
+def pacific_day(now: float) -> str:
+    return dt.datetime.fromtimestamp(now, _pacific()).date().isoformat()
+
+
+def next_reset(now: float) -> float:
+    """The next midnight Pacific after `now`, as unix seconds."""
+    tz = _pacific()
+    local = dt.datetime.fromtimestamp(now, tz)
+    midnight = dt.datetime.combine(local.date() + dt.timedelta(days=1), dt.time(0), tzinfo=tz)
+    return midnight.timestamp()
+
+
+@dataclass(frozen=True)
+class Hold:
+    until: float
+    reason: str
+
+    def describe(self) -> str:
+        when = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(self.until))
+        return f"YouTube quota exhausted ({self.reason}): uploads held until {when} (midnight Pacific)"
+
+
+class Quota:
+    def __init__(self, daily_units: int, upload_cost: int):
+        self.daily_units = daily_units
+        self.upload_cost = upload_cost
+
+    def hold(self, now: float | None = None) -> Hold | None:
+        """The current hold, if any (an expired one is cleared)."""
+        now = time.time() if now is None else now
+        try:
+            until = float(kv_get(HOLD_UNTIL_KEY) or 0)
+        except ValueError:
+            until = 0.0
+        if until and until <= now:
+            kv_delete(HOLD_UNTIL_KEY, HOLD_REASON_KEY)
+            log.info("quota hold over, uploads resume")
+            until = 0.0
+        QUOTA_HOLD_UNTIL.set(until)
+        return Hold(until, kv_get(HOLD_REASON_KEY) or "quotaExceeded") if until else None
+
+    def start_hold(self, reason: str, now: float | None = None) -> Hold:
+        hold = Hold(next_reset(time.time() if now is None else now), reason)
+        kv_set(HOLD_UNTIL_KEY, f"{hold.until:.0f}")
+        kv_set(HOLD_REASON_KEY, reason)
+        QUOTA_HOLD_UNTIL.set(hold.until)
+        log.warning("YouTube quota exhausted, holding all uploads until the daily reset", reason=reason,
+                    until=time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(hold.until)))
+        return hold
+
+    def used_today(self, now: float | None = None) -> int:
+        now = time.time() if now is None else now
+        used = int(kv_get(USED_UNITS_KEY) or 0) if kv_get(USED_DAY_KEY) == pacific_day(now) else 0
+        QUOTA_USED.set(used)
+        return used
+
+    def fits_upload(self, now: float | None = None) -> bool:
+        return self.used_today(now) + self.upload_cost <= self.daily_units
+
+    def spend(self, units: int, now: float | None = None) -> int:
+        """Count units used today; returns today's total."""
+        day = pacific_day(time.time() if now is None else now)
+
+        def add() -> int:
+            rows = {r.key: r.value for r in KV.select().where(KV.key.in_([USED_DAY_KEY, USED_UNITS_KEY]))}
+            used = (int(rows.get(USED_UNITS_KEY) or 0) if rows.get(USED_DAY_KEY) == day else 0) + units
+            for key, value in ((USED_DAY_KEY, day), (USED_UNITS_KEY, str(used))):
+                kv_set(key, value)
+            return used
+
+        used = write(add)
+        QUOTA_USED.set(used)
+        return used
