@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import bisect
 import datetime as dt
+import os
 import socket
 import sqlite3
 import statistics
@@ -44,6 +45,12 @@ def rss_mib(pid: int) -> float:
         if line.startswith("VmRSS:"):
             return int(line.split()[1]) / 1024
     return 0.0
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def parse_rates(seconds: float = 2.0) -> dict[str, float]:
@@ -196,7 +203,7 @@ def main() -> None:
         env = base_env(workdir, TWITCH_CHANNEL=",".join(channels), TWITCH_IRC_ADDR=f"127.0.0.1:{server.port}",
                        TWITCH_IRC_TLS="0", DB_DSN=str(db_path), LOG_LEVEL="warning")
         chat = DaemonProcess("chat", workdir, env=env).start()
-        results, rss = [], []
+        results, rss, cpu_per_msg = [], [], []
         progress, watcher = ProgressWriter(db_path), CommitWatcher(db_path)
         try:
             for channel in channels:
@@ -204,14 +211,18 @@ def main() -> None:
             progress.start()
             watcher.start()
             rss.append(rss_mib(chat.proc.pid))
-            print(f"{'target/s':>9} {'pushed/s':>9} {'lost':>6} {'p50 ms':>7} {'p99 ms':>7} {'RSS MiB':>8}  sustained")
+            print(f"{'target/s':>9} {'pushed/s':>9} {'lost':>6} {'p50 ms':>7} {'p99 ms':>7} {'RSS MiB':>8} "
+                  f"{'CPU us/msg':>10}  sustained")
             for rate, channel in zip(rates, channels, strict=True):
+                cpu_before = cpu_seconds(chat.proc.pid)
                 result = run_rate(server, db_path, watcher, channel, rate, seconds)
+                cpu_per_msg.append((cpu_seconds(chat.proc.pid) - cpu_before) / (rate * seconds))
                 rss.append(rss_mib(chat.proc.pid))
                 result["ok"] = result["lost"] == 0 and result["pushed"] >= 0.95 * rate and result["p99"] < 1.0
                 results.append(result)
                 print(f"{rate:>9} {result['pushed']:>9.0f} {result['lost']:>6} {result['p50'] * 1000:>7.0f} "
-                      f"{result['p99'] * 1000:>7.0f} {rss[-1]:>8.1f}  {'yes' if result['ok'] else 'no'}")
+                      f"{result['p99'] * 1000:>7.0f} {rss[-1]:>8.1f} {cpu_per_msg[-1] * 1e6:>10.1f}  "
+                      f"{'yes' if result['ok'] else 'no'}")
                 if not result["ok"]:
                     break
         finally:
@@ -225,6 +236,10 @@ def main() -> None:
     print(f"\nhighest rate sustained with zero loss and p99 < 1 s: {best:,.0f} msg/s (target >= 20,000)")
     print(f"recorder RSS over the run: {' -> '.join(f'{r:.0f}' for r in rss)} MiB (peak {max(rss):.0f} MiB)")
     print(f"downloader-like progress writer: slowest update {progress.slowest * 1000:.0f} ms")
+    cheapest = min(cpu_per_msg)
+    print(f"recorder CPU per message (reader + writer + SQLite): {cheapest * 1e6:.1f} us at best, i.e. "
+          f"{1 / cheapest:,.0f} msg/s per fully available core; machine load average {os.getloadavg()[0]:.1f} "
+          f"on {os.cpu_count()} cores")
     print(f"\n{'path':<28} {'lines/s':>12} {'recorder / path':>16}")
     print(f"{'recorder end to end':<28} {best:>12,.0f} {'1.00':>16}")
     print(f"{'raw socket reader':<28} {raw:>12,.0f} {best / raw:>16.2f}")

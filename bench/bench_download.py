@@ -120,13 +120,18 @@ def run_vodtender(server: HlsServer, out: Path) -> tuple[float, int, Path]:
     proc = subprocess.Popen([sys.executable, "-m", "vodtender", "downloader"], env=env, cwd=out,
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     watch = Watch(proc.pid)
+    claimed = None
     while True:
         state, path, error = db.execute_sql("SELECT download_state, downloaded_path, processing_error FROM vods"
                                             ).fetchone()
+        if state == "downloading" and claimed is None:
+            claimed = time.monotonic() - began
         if state == "downloaded" or error or proc.poll() is not None:
             break
         time.sleep(0.02)
     wall = time.monotonic() - began
+    print(f"  vodtender: {claimed or 0:.2f}s to start and claim, {wall - (claimed or 0):.2f}s to resolve, fetch, "
+          "verify and publish", flush=True)
     peak = watch.stop()
     proc.send_signal(signal.SIGTERM)
     _, err = proc.communicate(timeout=30)

@@ -10,7 +10,7 @@ import datetime as dt
 import hashlib
 import json
 import subprocess
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from tests.e2e.chat import ChatLog, SentMessage
@@ -73,7 +73,12 @@ def in_gap(message: SentMessage, gaps: Iterable[ChatGap]) -> bool:
                for g in gaps if g.channel == message.channel)
 
 
-def chat_problems(log: ChatLog, channel: str, real_vod: Vod | None, limit: int = 8) -> list[str]:
+def moments(messages: list[SentMessage], limit: int) -> list[float]:
+    return sorted({round(m.sent_at, 3) for m in messages})[:limit]
+
+
+def chat_problems(log: ChatLog, channel: str, real_vod: Vod | None, limit: int = 8,
+                  context: Callable[[float], str] = lambda at: "") -> list[str]:
     """Every message sent is stored once on the real VOD, with rel_timestamp = sent - real start,
     or it was sent inside a recorded gap; everything the stand-in sent to nobody is inside a gap."""
     sent = log.of(channel)
@@ -99,22 +104,23 @@ def chat_problems(log: ChatLog, channel: str, real_vod: Vod | None, limit: int =
                              f"(expected {real_vod.twitch_vod_id} rel={expected:.3f}) text={row.message!r}")
     if missing:
         problems.append(f"#{channel}: {len(missing)} of {len(sent)} messages missing outside any recorded gap, "
-                        f"e.g. sent at {[round(m.sent_at, 3) for m in missing[:limit]]}; "
+                        f"e.g. sent at {moments(missing, limit)}{context(missing[0].sent_at)}; "
                         f"gaps {[(g.started_at, g.ended_at, g.reason) for g in gaps]}")
     if misplaced:
         problems.append(f"#{channel}: {len(misplaced)} messages on the wrong VOD or with a wrong rel_timestamp, "
                         f"e.g. {misplaced[:limit]}")
     if unheard_outside:
         problems.append(f"#{channel}: the IRC stand-in sent {len(unheard_outside)} messages while nobody was "
-                        f"joined, outside every recorded gap, e.g. at "
-                        f"{[round(m.sent_at, 3) for m in unheard_outside[:limit]]}")
+                        f"joined, outside every recorded gap, e.g. at {moments(unheard_outside, limit)}"
+                        f"{context(unheard_outside[0].sent_at)}")
     extra = set(stored) - {m.msg_id for m in sent}
     if extra:
         problems.append(f"#{channel}: {len(extra)} stored messages that were never sent")
     return problems
 
 
-def final_problems(world: FakeTwitch, stack: Stack, streams: list[Stream]) -> list[str]:
+def final_problems(world: FakeTwitch, stack: Stack, streams: list[Stream],
+                   context: Callable[[float], str] = lambda at: "") -> list[str]:
     """Everything a user checks at the end: VODs archived once, chat complete and aligned, clean logs."""
     problems: list[str] = []
     for stream in streams:
@@ -122,7 +128,7 @@ def final_problems(world: FakeTwitch, stack: Stack, streams: list[Stream]) -> li
                                           world.uploads_of(stream))
         if vod_row(stream.placeholder_id) is not None:
             problems.append(f"placeholder {stream.placeholder_id} still there after reconciliation")
-        problems += chat_problems(world.chat, stream.channel.login, vod_row(stream.vod_id))
+        problems += chat_problems(world.chat, stream.channel.login, vod_row(stream.vod_id), context=context)
     for name, excerpts in stack.forbidden_log_lines().items():
         problems.append(f"{name} log:\n" + "\n---\n".join(excerpts))
     return problems

@@ -24,7 +24,11 @@ def run_seed() -> int:
 
 
 class FaultDriver:
-    """Runs `faults[name](rng)` every `interval` seconds (± half of it) from a thread, until stopped."""
+    """Runs `faults[name](rng)` every `interval` seconds (± half of it) from a thread, until stopped.
+
+    The first round deals every fault once in a shuffled order, so each kind strikes early in
+    the run (while the stream is live and chat flows); after that they are drawn by weight.
+    """
 
     def __init__(self, faults: dict[str, Callable[[random.Random], str | None]], seed: int,
                  interval: float = 3.0, weights: dict[str, float] | None = None):
@@ -34,8 +38,9 @@ class FaultDriver:
         self.random = random.Random(seed)
         self.interval = interval
         self.counts: Counter[str] = Counter()
-        self.history: list[tuple[float, str, str]] = []  # (time, fault, detail)
+        self.history: list[tuple[float, str, str]] = []  # (when it began, fault, detail)
         self.errors: list[str] = []
+        self._first_round = self.random.sample(self.names, len(self.names))
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="fault-driver", daemon=True)
 
@@ -49,14 +54,23 @@ class FaultDriver:
 
     def _run(self) -> None:
         while not self._stop.wait(self.interval * self.random.uniform(0.5, 1.5)):
-            name = self.random.choices(self.names, self.weights)[0]
+            name = self._first_round.pop() if self._first_round else self.random.choices(self.names, self.weights)[0]
+            began = time.time()
             try:
                 detail = self.faults[name](self.random) or ""
             except Exception as exc:  # a fault that cannot be injected is a harness bug: report it
                 self.errors.append(f"{name}: {exc!r}")
                 continue
             self.counts[name] += 1
-            self.history.append((time.time(), name, detail))
+            self.history.append((began, name, detail))
+
+    def last_before(self, at: float) -> str:
+        """What the driver did last before `at`, to explain a loss: ` (1.2s after SIGKILL chat)`."""
+        earlier = [(t, name, detail) for t, name, detail in self.history if t <= at]
+        if not earlier:
+            return " (before any fault)"
+        t, name, detail = earlier[-1]
+        return f" ({at - t:.1f}s after the fault {name}: {detail})"
 
     def summary(self) -> str:
         total = sum(self.counts.values())

@@ -135,6 +135,7 @@ class Stack:
         finally:
             db.close()
 
-    def cli(self, *args: str, timeout: float = 60) -> str:
+    def cli(self, *args: str, timeout: float = 60, stderr: bool = True) -> str:
+        """A `vodtender` command against this installation (same config file); its output."""
         result = run_cli(self.workdir, *args, env=self.env, timeout=timeout)
-        return result.stdout + result.stderr
+        return result.stdout + (result.stderr if stderr else "")

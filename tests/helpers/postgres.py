@@ -60,10 +60,10 @@ class PostgresCluster:
         with open(self.data / "pg_hba.conf", "a") as hba:
             hba.write("host all all 10.231.0.0/16 trust\n")
         self.listen += extra_listen or []
-        self._pg_ctl_start()
+        self.start_server()
         return self
 
-    def _pg_ctl_start(self) -> None:
+    def start_server(self) -> None:
         options = (f"-p {self.port} -k {self.root} -c listen_addresses={','.join(self.listen)} "
                    "-c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=300")
         result = self._run("pg_ctl", "-D", str(self.data), "-l", str(self.root / "server.log"), "-o", options,
@@ -78,7 +78,7 @@ class PostgresCluster:
         """Stop the server (disconnecting every client), stay down `down_for` seconds, start it again."""
         self.stop_server()
         time.sleep(down_for)
-        self._pg_ctl_start()
+        self.start_server()
 
     def stop(self) -> None:
         self.stop_server("immediate")

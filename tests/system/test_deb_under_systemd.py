@@ -198,6 +198,14 @@ def test_every_daemon_serves_metrics(box: Container) -> None:
         assert http_get(box, port, "/healthz")[0] == 200
 
 
+def test_maintenance_job_runs_in_its_sandbox_while_the_daemons_write(box: Container) -> None:
+    out = box.run("systemctl", "start", "vodtender-maintenance.service", check=False, timeout=600)
+    unit = "vodtender-maintenance.service"
+    assert out.returncode == 0 and box.show(unit, "Result") == "success", box.journal(unit)
+    assert box.sh("ls /var/lib/vodtender/backups/vodtender-*.db").stdout.strip()
+    assert box.run("stat", "-c", "%U", "/var/lib/vodtender/backups").stdout.strip() == "vodtender"
+
+
 def test_reload_rereads_configuration(box: Container) -> None:
     unit = "vodtender-downloader.service"
     pid = box.show(unit, "MainPID")

@@ -25,13 +25,14 @@ from vodtender.clients.twitch_irc import (
     MAX_LINE_BYTES,
     IrcEndpoint,
     IrcLogin,
+    IrcMessage,
     MalformedLine,
     TwitchConnection,
     TwitchReactor,
     parse_line,
 )
 from vodtender.daemons.requirements import channels_problems, chat_login_problems
-from vodtender.pipeline.chat_events import CHAT_COMMANDS, ChatEvent, ChatEventBuilder
+from vodtender.pipeline.chat_events import CHAT_COMMANDS, KINDS, ChatEvent, ChatEventBuilder
 from vodtender.pipeline.chat_writer import ChatWriter, GapEnd, GapStart
 from vodtender.pipeline.errors import backoff_delay
 from vodtender.runtime.config import Config, Problem
@@ -132,7 +133,9 @@ class ChannelStats(Collector):
         last = GaugeMetricFamily("vodtender_chat_last_message_timestamp_seconds", "when the last chat event arrived",
                                  labels=["channel"])
         per_channel = dict.fromkeys(self.channels, 0)
-        for (channel, kind), count in list(self.events.items()):
+        counts = {(channel, kind): 0 for channel in self.channels for kind in KINDS}  # series exist from the start
+        counts.update(list(self.events.items()))
+        for (channel, kind), count in counts.items():
             events.add_metric([channel, kind], count)
             if kind in ("message", "action"):
                 per_channel[channel] = per_channel.get(channel, 0) + count
@@ -156,6 +159,10 @@ class IrcSession:
         self.login = login
         self.channels = sorted(set(channels))
         STATS.channels = self.channels
+        for channel in self.channels:  # every series exists from the start, at 0 (alerts see "never joined")
+            JOINED.labels(channel).set(0)
+            for counter in (RECONNECTS, GAPS, GAP_SECONDS, DUPLICATES):
+                counter.labels(channel)
         self.sink = sink
         self.clock = clock
         self.reactor = TwitchReactor()
@@ -280,9 +287,9 @@ class IrcSession:
                 if conn.joined:  # some channels refused (suspended, renamed): record the others
                     self._on_ready(conn)
                 else:
-                    self._drop(conn, f"not joined after {REGISTER_TIMEOUT:.0f}s")
+                    conn.disconnect(f"not joined after {REGISTER_TIMEOUT:.0f}s")
             elif silent > DEAD_AFTER:
-                self._drop(conn, f"no data for {silent:.0f}s")
+                conn.disconnect(f"no data for {silent:.0f}s")
             elif silent > KEEPALIVE_AFTER and now - conn.pinged_at > KEEPALIVE_AFTER:
                 conn.pinged_at = now
                 conn.send_line("PING :vodtender")
@@ -293,9 +300,6 @@ class IrcSession:
                     self.pending_joins[conn] = ["#" + c for c in self.channels if c not in conn.joined]
                     self._send_joins(conn)
                     self.next_join_at[conn] = now + REJOIN_INTERVAL
-
-    def _drop(self, conn: TwitchConnection, reason: str) -> None:
-        conn.disconnect(reason)  # the disconnect event does the rest
 
     def _is_ready(self, conn: TwitchConnection) -> bool:
         return conn.joined.issuperset(self.channels)
@@ -324,10 +328,10 @@ class IrcSession:
         self.rate.add(event.received_at)
         self.sink(event)
 
-    def _on_command(self, conn: TwitchConnection, command: str, msg) -> None:  # noqa: ANN001 (IrcMessage)
+    def _on_command(self, conn: TwitchConnection, command: str, msg: IrcMessage) -> None:
         if command == "PING":  # answered whatever it carries; `:tmi.twitch.tv PING` has nothing
             conn.send_line("PONG :" + (msg.params[-1] if msg.params else "tmi.twitch.tv"))
-        elif command == "001":
+        elif command == "001" and not conn.registered:  # a replayed welcome must not rename us or rejoin
             conn.registered = True
             if msg.params:
                 conn.real_nickname = msg.params[0]
@@ -382,7 +386,7 @@ class IrcSession:
                 RECONNECTS.labels(channel).inc()
             self._open()
 
-    def _on_notice(self, conn: TwitchConnection, msg) -> None:  # noqa: ANN001 (IrcMessage)
+    def _on_notice(self, conn: TwitchConnection, msg: IrcMessage) -> None:
         text = msg.trailing
         if "authentication failed" in text.lower() or "improperly formatted auth" in text.lower():
             log.error("chat login refused: check TWITCH_BOT_USERNAME and TWITCH_OAUTH_TOKEN", notice=text)

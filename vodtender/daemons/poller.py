@@ -158,6 +158,9 @@ class Poller(Daemon):
     def _job(self, name: str) -> Job:
         return next(j for j in self.jobs if j.name == name)
 
+    def shutdown(self) -> None:
+        self.client.session.close()  # every step is one complete transaction: nothing to checkpoint
+
     # -- reporting -------------------------------------------------------------------------------
     def status(self) -> str:
         if self.auth_problem is not None:

@@ -100,7 +100,7 @@ class CatalogSync:
                  max_age_days: int, live_stream_ids: Callable[[], set[str]], page_size: int = 100):
         self.client = client
         self.directory = directory
-        self.types = [t for t in types] or ["archive"]
+        self.types = list(types) or ["archive"]
         self.max_vods = max_vods
         self.max_age_days = max_age_days
         self.live_stream_ids = live_stream_ids
@@ -149,6 +149,7 @@ class CatalogSync:
             log.warning("stored catalog cursor refused by Helix; the run restarts from the newest VOD",
                         channel=channel)
             kv_delete(cursor_key)
+            kv_set(RUN_KEY.format(channel), json.dumps(dataclasses.asdict(ChannelRun(started=run.started))))
             return False
         records, cut = self._select(items, run)
         finished = cut or next_cursor is None or not items
@@ -159,16 +160,16 @@ class CatalogSync:
 
         def store() -> int:
             added = upsert_videos(records, channel)
-            run.added += added
             if finished:
                 kv_delete(cursor_key, RUN_KEY.format(channel))
                 kv_set(LAST_SYNC_KEY.format(channel), str(time.time()))
             else:
                 kv_set(cursor_key, next_cursor)
-                kv_set(RUN_KEY.format(channel), json.dumps(dataclasses.asdict(run)))
+                kv_set(RUN_KEY.format(channel), json.dumps({**dataclasses.asdict(run), "added": run.added + added}))
             return added
 
         added = write(store)
+        run.added += added
         VODS_ADDED.labels(channel).inc(added)
         if finished:
             missing = self._mark_missing(channel, run, cut)

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from vodtender.clients.twitch_irc import IrcMessage
 
 CHAT_COMMANDS = frozenset({"PRIVMSG", "USERNOTICE", "CLEARCHAT", "CLEARMSG"})
+KINDS = ("message", "action", "usernotice", "clearchat", "clearmsg")
 
 # Columns of a row besides msg_id, channel, vod_id, rel_timestamp, abs_timestamp, deleted, in this order.
 DETAIL_COLUMNS = (

@@ -16,6 +16,7 @@ then, so a VOD that the catalog finds later is reconciled after all.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import time
 
 import peewee
@@ -25,9 +26,10 @@ from vodtender.clients.helix import HelixClient
 from vodtender.pipeline.catalog import upsert_videos
 from vodtender.pipeline.channels import ChannelDirectory
 from vodtender.pipeline.helix_records import VideoRecord, parse_video
+from vodtender.pipeline.kv import kv_delete, kv_set
 from vodtender.runtime.db import write
 from vodtender.runtime.logs import get_logger
-from vodtender.runtime.models import ChatMessage, Vod, VodEvent
+from vodtender.runtime.models import KV, ChatMessage, Vod, VodEvent
 
 log = get_logger("poller")
 
@@ -40,6 +42,8 @@ GAVE_UP = Counter("vodtender_placeholders_given_up_total",
 RECENT_VIDEOS = 20  # the archive of a stream that just ended is among the newest few
 GAVE_UP_KIND = "unreconciled"
 LATE_CHECK_INTERVAL = 300.0  # given-up placeholders: look for a VOD the catalog found later
+MOVED_KEY = "reconciled:{}"  # placeholder vod id -> where its chat went, for late chat rows
+MOVED_KEEP = 86400.0
 
 
 def _epoch(value: dt.datetime) -> float:
@@ -58,6 +62,13 @@ def find_match(placeholder: Vod, videos: list[VideoRecord], match_window: float)
     return min(candidates, key=lambda v: abs(_epoch(v.created_at) - _epoch(placeholder.date)), default=None)
 
 
+def _repoint_chat(placeholder_vod_id: str, real_vod_id: str, shift: float, real_start: float) -> int:
+    return (ChatMessage.update(
+        vod_id=real_vod_id,
+        rel_timestamp=peewee.fn.COALESCE(ChatMessage.rel_timestamp + shift, ChatMessage.abs_timestamp - real_start))
+        .where(ChatMessage.vod_id == placeholder_vod_id).execute())
+
+
 def move_chat(placeholder_pk: int, video: VideoRecord | None, real_vod_id: str) -> int | None:
     """The reconciliation transaction; returns the chat rows moved, None if the placeholder is already gone."""
 
@@ -69,11 +80,9 @@ def move_chat(placeholder_pk: int, video: VideoRecord | None, real_vod_id: str) 
             upsert_videos([video], placeholder.channel)
         real = Vod.get(Vod.twitch_vod_id == real_vod_id)
         shift = (placeholder.date - real.date).total_seconds()
-        moved = (ChatMessage.update(
-            vod_id=real.twitch_vod_id,
-            rel_timestamp=peewee.fn.COALESCE(ChatMessage.rel_timestamp + shift,
-                                             ChatMessage.abs_timestamp - _epoch(real.date)))
-            .where(ChatMessage.vod_id == placeholder.twitch_vod_id).execute())
+        moved = _repoint_chat(placeholder.twitch_vod_id, real.twitch_vod_id, shift, _epoch(real.date))
+        kv_set(MOVED_KEY.format(placeholder.twitch_vod_id), json.dumps(
+            {"vod": real.twitch_vod_id, "shift": shift, "start": _epoch(real.date), "at": time.time()}))
         if placeholder.priority:
             Vod.update(priority=placeholder.priority).where(Vod.id == real.id).execute()
         VodEvent.create(vod=real.id, stage="poller", kind="reconciled",
@@ -83,6 +92,32 @@ def move_chat(placeholder_pk: int, video: VideoRecord | None, real_vod_id: str) 
         return moved
 
     return write(run)
+
+
+def move_late_chat() -> int:
+    """Chat rows written for a placeholder after it was reconciled (a recorder's buffer flushed late).
+
+    Each reconciliation leaves `reconciled:<placeholder>` in kv for a day; rows still naming
+    that placeholder are moved the same way.  Lookups by `vod_id` use its index: cheap.
+    """
+    moved = 0
+    for row in KV.select().where((KV.key >= MOVED_KEY.format("")) & (KV.key < "reconciled;")):
+        placeholder_vod_id = row.key.removeprefix(MOVED_KEY.format(""))
+        try:
+            data = json.loads(row.value or "")
+            real_vod_id, shift, start, at = str(data["vod"]), float(data["shift"]), float(data["start"]), data["at"]
+        except (ValueError, KeyError, TypeError):
+            kv_delete(row.key)
+            continue
+        if time.time() - float(at) > MOVED_KEEP:
+            kv_delete(row.key)
+            continue
+        count = write(lambda p=placeholder_vod_id, r=real_vod_id, s=shift, t=start: _repoint_chat(p, r, s, t))
+        if count:
+            log.info("late chat rows moved to the reconciled VOD", placeholder=placeholder_vod_id,
+                     vod_id=real_vod_id, chat_rows=count)
+        moved += count
+    return moved
 
 
 class Reconciler:
@@ -118,6 +153,7 @@ class Reconciler:
         return max(0.0, min(self._next_try.get(v.id, self._first_try(v)) for v in ended) - now)
 
     def step(self) -> None:
+        move_late_chat()
         now = time.time()
         due = [v for v in self.ended() if self._next_try.get(v.id, self._first_try(v)) <= now]
         if not due:

@@ -154,3 +154,16 @@ class DailyCounter:
     def used(self, day: str) -> float:
         row = SharedLimit.get_or_none(SharedLimit.name == self.name)
         return row.tokens if row is not None and row.period == day else 0.0
+
+
+HELIX_POINTS_PER_MINUTE = 800  # Twitch's bucket for an app access token
+
+
+def helix_bucket(points_per_minute: int = HELIX_POINTS_PER_MINUTE) -> SharedBucket:
+    """The one Helix bucket of this client id, shared by every poller (and anything else calling Helix)."""
+    return SharedBucket("helix", capacity=points_per_minute, refill_per_second=points_per_minute / 60.0)
+
+
+def youtube_quota(daily_units: int) -> DailyCounter:
+    """The YouTube Data API's daily quota (count per Pacific day), shared by every uploader."""
+    return DailyCounter("youtube_quota", limit=daily_units)

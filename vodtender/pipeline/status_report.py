@@ -27,6 +27,7 @@ SCHEMA_VERSION = 1
 STALL_AFTER = 300.0  # seconds without download progress before an in-flight VOD counts as stuck
 CHAT_GAP_GRACE = 120.0  # a reconnect shorter than this is normal, not a problem
 DISABLED_CHAT = "chat recorder disabled"  # the chat daemon's status while configured off (CHAT_AUTO_START=0)
+MAINTENANCE_LATE = 3 * 86400  # the timer runs daily
 MAINTENANCE_KEYS = ("maintenance_last_run", "maintenance_integrity", "backup_last_at", "backup_last_path")
 
 
@@ -294,6 +295,10 @@ class StatusReport:
 
     def maintenance(self) -> dict[str, Any]:
         values = {k: kv_get(k) for k in MAINTENANCE_KEYS}
+        last = values["maintenance_last_run"]
+        if last and (self.now - dt.datetime.fromisoformat(last.rstrip("Z"))).total_seconds() > MAINTENANCE_LATE:
+            self.flag("warning", "maintenance", f"maintenance last ran {last}: systemctl status "
+                      "vodtender-maintenance.timer")
         if values["maintenance_integrity"] not in (None, "ok"):
             self.flag("problem", "maintenance", f"last integrity check failed: {values['maintenance_integrity']}"
                       " (restore the newest backup, see OPERATIONS.md)")

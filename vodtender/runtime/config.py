@@ -217,7 +217,7 @@ OPTIONS: list[Option] = [
     ]),
     *_opt("chat", [
         ("CHAT_BATCH_INTERVAL", "250ms", parse_duration, "chat rows are written at least this often"),
-        ("CHAT_BATCH_SIZE", "500", parse_int, "or when this many rows are waiting"),
+        ("CHAT_BATCH_SIZE", "2000", parse_int, "or when this many rows are waiting (bigger batches catch up faster)"),
         ("CHAT_QUEUE_MAX", "200000", parse_int, "rows buffered while the database is slow"),
         ("CHAT_HTTP_ADDR", "127.0.0.1:9744", parse_addr, "chat /metrics /healthz /readyz address"),
     ]),

@@ -8,7 +8,9 @@ process writes at the same moment; an immediate one waits its turn.
 PostgreSQL (psycopg2) may go away: a restart, a failover, a network blip.  A statement
 outside a transaction is retried on a new connection; `write()` retries its whole
 transaction (and deadlocks or serialization failures), for up to `RECONNECT_PATIENCE`
-seconds.  The outage is logged once when it starts and once when it ends.
+seconds.  The outage is logged once when it starts and once when it ends.  Once an outage has
+lasted that long, calls fail after one try instead of each waiting again, so a daemon's loop
+keeps turning (and pinging the watchdog) through a long outage.
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ from vodtender.runtime.models import database_proxy
 T = TypeVar("T")
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
-RECONNECT_PATIENCE = 30.0  # seconds one call waits for PostgreSQL to come back before it fails
+RECONNECT_PATIENCE = 30.0  # seconds a call waits for PostgreSQL to come back (within one outage) before it fails
 PG_CONNECT_TIMEOUT = 5  # seconds; a host that does not answer must not hang a daemon's loop
 # SQLSTATEs after which a new connection (or a new try of the transaction) will do:
 # connection exceptions (08xxx), admin shutdown / crash shutdown / cannot connect now (57P0x),
@@ -132,6 +134,11 @@ class Outage:
     def active(self) -> bool:
         return self.since is not None
 
+    def gives_up(self, call_deadline: float) -> bool:
+        """Whether a call should stop retrying: its own time is up, or the outage outlasted the patience."""
+        now, since = time.monotonic(), self.since
+        return now >= call_deadline or (since is not None and now - since >= RECONNECT_PATIENCE)
+
 
 OUTAGE = Outage()
 
@@ -197,7 +204,7 @@ class ReconnectingPostgresqlDatabase(peewee.PostgresqlDatabase):
                 if not is_connection_error(exc):
                     raise
                 self.connection_lost(exc)
-                if self.in_transaction() or time.monotonic() >= deadline:
+                if self.in_transaction() or OUTAGE.gives_up(deadline):
                     raise
                 self.drop_connection()
                 _pause(attempt)
@@ -205,6 +212,15 @@ class ReconnectingPostgresqlDatabase(peewee.PostgresqlDatabase):
                 continue
             OUTAGE.restored()
             return cursor
+
+    def ping(self) -> None:
+        """One `SELECT 1`, not retried (readiness must answer at once); a broken connection is dropped."""
+        try:
+            super().execute_sql("SELECT 1")
+        except (peewee.OperationalError, peewee.InterfaceError):
+            if not self.in_transaction():
+                self.drop_connection()
+            raise
 
     def drop_connection(self) -> None:
         """Forget this thread's connection (it is broken); the next statement opens a new one."""
@@ -242,7 +258,7 @@ def retry_on_busy(fn: Callable[[], T], attempts: int = 20) -> T:
             db = database_proxy.obj
             if isinstance(db, ReconnectingPostgresqlDatabase) and is_connection_error(exc):
                 db.connection_lost(exc)
-                if db.in_transaction() or time.monotonic() >= deadline:
+                if db.in_transaction() or OUTAGE.gives_up(deadline):
                     raise  # a caller's transaction is broken: only the caller can start it again
                 db.drop_connection()
             elif not (is_locked_error(exc) or is_retryable_conflict(exc)) or attempt >= attempts - 1:
@@ -287,15 +303,8 @@ def probe(dsn: str | None) -> str | None:
                 conn.execute("SELECT count(*) FROM schema_migrations").fetchone()
             finally:
                 conn.close()
-        else:  # not the shared connection: its retries would hold /readyz for RECONNECT_PATIENCE
-            import psycopg2  # only PostgreSQL users need the driver loaded
-
-            params = {**postgres_params(dsn), "connect_timeout": 2}
-            conn = psycopg2.connect(dbname=params.pop("database"), **params)
-            try:
-                conn.cursor().execute("SELECT 1")
-            finally:
-                conn.close()
+        else:
+            database_proxy.obj.ping()
     except Exception as exc:  # any failure means "not ready", with the reason shown
         return f"database unavailable: {_first_line(exc)}"
     return None

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import re
+import subprocess
 import time
 from pathlib import Path
 
@@ -64,8 +65,11 @@ def test_every_corpus_event_is_stored_with_its_fields(irc: TwitchIrcStandin, wor
         assert all(r.channel == CHANNEL for r in rows.values())
         assert any(line.startswith("PONG") and "tmi.twitch.tv" in line for line in irc.client_lines)
         assert chat.proc.poll() is None
+        assert ChatGap.select().count() == 0  # the corpus' RECONNECT was followed without a gap
         status, metrics = chat.http("/metrics")
         assert f'vodtender_chat_events_total{{channel="{CHANNEL}",kind="usernotice"}}' in metrics
+        promtool = subprocess.run(["promtool", "check", "metrics"], input=metrics, capture_output=True, text=True)
+        assert promtool.returncode == 0, promtool.stdout + promtool.stderr
 
 
 def test_a_deleted_message_is_kept_and_marked(irc: TwitchIrcStandin, workdir: Path, db_path: Path) -> None:
@@ -193,7 +197,6 @@ def test_bot_login_sends_the_token_with_oauth_prefix(irc: TwitchIrcStandin, work
 
 def test_tls_connection_with_a_verified_certificate(workdir: Path, db_path: Path) -> None:
     import ssl
-    import subprocess
 
     cert, key = workdir / "cert.pem", workdir / "key.pem"
     subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=localhost",
@@ -226,3 +229,23 @@ def test_a_suspended_channel_does_not_stop_the_others(workdir: Path, db_path: Pa
         chat.wait_for_log(r"chat notice channel=gone notice_id=msg_channel_suspended")
         chat.wait_for_log(r"chat channels not joined, will retry channels=gone", timeout=90)
         assert irc.connections_total == 1  # the connection is kept for the channels that work
+
+
+def test_sighup_with_a_new_channel_joins_it(irc: TwitchIrcStandin, workdir: Path, db_path: Path) -> None:
+    import signal
+
+    from vodtender.runtime.db import open_database
+
+    open_database(str(db_path))
+    conf = workdir / "etc" / "vodtender.conf"
+    conf.write_text(f"twitch-channel = {CHANNEL}\n")
+    with recorder(workdir, str(db_path), irc.address, channels=None) as chat:
+        irc.wait_joined(CHANNEL)
+        conf.write_text(f"twitch-channel = {CHANNEL},second\n")
+        chat.signal(signal.SIGHUP)
+        irc.wait_joined("second")
+        irc.send("@id=after-reload :u!u@u.tmi.twitch.tv PRIVMSG #x :new channel", "second")
+        wait_rows(1)
+        assert ChatMessage.get().channel == "second"
+        wait_until(lambda: ChatGap.select().where(ChatGap.ended_at.is_null(False)).count() == 1, 30,
+                   what="the reload's short gap, closed")

@@ -7,9 +7,9 @@ queue several VODs (`1001`, `1002`, ...) that all serve the same segments.
 from __future__ import annotations
 
 import datetime as dt
-import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -17,7 +17,7 @@ from tests.helpers.processes import DaemonProcess, base_env, wait_until
 from tests.standins.hls import PLAYLIST, HlsServer, make_vod
 from vodtender.runtime.db import open_database
 from vodtender.runtime.migrations import migrate
-from vodtender.runtime.models import Vod
+from vodtender.runtime.models import Vod, VodEvent
 
 SEGMENTS = 24
 MUTED = (5,)
@@ -33,13 +33,15 @@ def vod_source(tmp_path_factory: pytest.TempPathFactory) -> Path:
 class Site:
     """The loopback "Twitch": VOD folders, the server, and the database the downloader uses."""
 
-    def __init__(self, root: Path, source: Path, workdir: Path):
+    def __init__(self, root: Path, source: Path, workdir: Path, dsn: str):
         self.root = root
         self.source = source
         self.workdir = workdir
+        self.dsn = dsn
         self.server = HlsServer(root).start()
-        self.db_path = workdir / "vodtender.db"
         self.data_dir = workdir / "data"
+        self.db = open_database(dsn)
+        migrate(self.db)
 
     @property
     def url_template(self) -> str:
@@ -52,22 +54,19 @@ class Site:
         Vod.create(twitch_vod_id=vod_id, channel="chan", title=f"Stream {vod_id}: a/b \\ c",
                    date=dt.datetime(2026, 11, day), duration_seconds=SEGMENTS * 10, priority=priority)
 
-    def sql(self) -> sqlite3.Connection:
-        conn = sqlite3.connect(self.db_path, timeout=30, isolation_level=None)
-        conn.row_factory = sqlite3.Row
-        return conn
+    def sql(self, statement: str) -> list[tuple]:
+        """Run SQL as an operator would (the runbook's statements), return the rows if any."""
+        cursor = self.db.execute_sql(statement)
+        return cursor.fetchall() if cursor.description else []
 
-    def vod(self, vod_id: str) -> sqlite3.Row:
-        with self.sql() as db:
-            return db.execute("SELECT * FROM vods WHERE twitch_vod_id = ?", (vod_id,)).fetchone()
+    def vod(self, vod_id: str) -> dict[str, Any]:
+        return Vod.select().where(Vod.twitch_vod_id == vod_id).dicts().get()
 
-    def events(self, vod_id: str) -> list[sqlite3.Row]:
-        with self.sql() as db:
-            return db.execute("SELECT e.* FROM vod_events e JOIN vods v ON v.id = e.vod_id "
-                              "WHERE v.twitch_vod_id = ? ORDER BY e.id", (vod_id,)).fetchall()
+    def events(self, vod_id: str) -> list[dict[str, Any]]:
+        return list(VodEvent.select().join(Vod).where(Vod.twitch_vod_id == vod_id).order_by(VodEvent.id).dicts())
 
     def env(self, **extra: str) -> dict[str, str]:
-        settings = {"DB_DSN": str(self.db_path), "DATA_DIR": str(self.data_dir),
+        settings = {"DB_DSN": self.dsn, "DATA_DIR": str(self.data_dir),
                     "TWITCH_VOD_URL_TEMPLATE": self.url_template, "DOWNLOAD_MIN_FREE": "0",
                     "DOWNLOAD_BACKOFF_BASE": "1s", "HEARTBEAT_INTERVAL": "1s", **extra}
         return base_env(self.workdir, **settings)
@@ -75,21 +74,34 @@ class Site:
     def downloader(self, **extra: str) -> DaemonProcess:
         return DaemonProcess("downloader", self.workdir, env=self.env(**extra))
 
-    def wait_state(self, vod_id: str, states: tuple[str, ...], timeout: float = 60.0) -> sqlite3.Row:
-        def reached() -> sqlite3.Row | None:
+    def wait_state(self, vod_id: str, states: tuple[str, ...], timeout: float = 60.0) -> dict[str, Any]:
+        def reached() -> dict[str, Any] | None:
             row = self.vod(vod_id)
             return row if row["download_state"] in states else None
         return wait_until(reached, timeout, interval=0.1, what=f"VOD {vod_id} in {states}")  # type: ignore
 
+    def close(self) -> None:
+        self.server.stop()
+        self.db.close()
 
-@pytest.fixture
-def site(tmp_path: Path, workdir: Path, vod_source: Path) -> Iterator[Site]:
+
+def _site(tmp_path: Path, workdir: Path, vod_source: Path, dsn: str) -> Site:
     root = tmp_path / "www"
     root.mkdir()
-    (root / "_source").symlink_to(vod_source, target_is_directory=True)
-    made = Site(root, vod_source, workdir)
-    db = open_database(str(made.db_path))
-    migrate(db)
+    return Site(root, vod_source, workdir, dsn)
+
+
+@pytest.fixture
+def site(tmp_path: Path, workdir: Path, vod_source: Path, db_path: Path) -> Iterator[Site]:
+    """The site on SQLite (the default database)."""
+    made = _site(tmp_path, workdir, vod_source, str(db_path))
     yield made
-    made.server.stop()
-    db.close()
+    made.close()
+
+
+@pytest.fixture
+def site_any_db(tmp_path: Path, workdir: Path, vod_source: Path, db_dsn: str) -> Iterator[Site]:
+    """The site on SQLite, then on PostgreSQL."""
+    made = _site(tmp_path, workdir, vod_source, db_dsn)
+    yield made
+    made.close()

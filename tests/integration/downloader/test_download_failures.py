@@ -12,6 +12,10 @@ import pytest
 from tests.helpers.processes import free_port, run_cli, wait_until
 from tests.integration.downloader.conftest import Site
 from tests.standins.hls import PLAYLIST, HlsServer, concatenated
+from vodtender.clients.hls import HttpClient, parse_media_playlist
+from vodtender.pipeline.download_errors import classify_fetch_error
+from vodtender.pipeline.download_hls import HlsFetch
+from vodtender.pipeline.errors import ErrorClass
 
 CLEAR_BREAKER = "DELETE FROM kv WHERE key IN ('circuit_state','circuit_failures','circuit_open_until');"
 
@@ -54,8 +58,7 @@ def test_runbook_reset_requeues_a_cancelled_vod(site: Site) -> None:
     env = site.env()
     assert run_cli(site.workdir, "cancel", "2002", env=env).returncode == 0  # nobody holds it: cancelled at once
     assert site.vod("2002")["download_state"] == "cancelled"
-    with site.sql() as db:
-        db.execute("UPDATE vods SET processed=0, processing_error=NULL, youtube_url=NULL WHERE twitch_vod_id='2002'")
+    site.sql("UPDATE vods SET processed=0, processing_error=NULL, youtube_url=NULL WHERE twitch_vod_id='2002'")
     with site.downloader():
         row = site.wait_state("2002", ("downloaded",))
     assert Path(row["downloaded_path"]).read_bytes() == concatenated(site.source / PLAYLIST)
@@ -85,17 +88,14 @@ def test_all_requests_failing_opens_the_breaker_and_the_runbook_delete_closes_it
         wait_until(lambda: daemon.http("/readyz")[0] == 503, 15, 0.2, "/readyz not ready")
         assert "circuit open" in daemon.http("/readyz")[1]
         assert "vodtender_circuit_state 2.0" in daemon.http("/metrics")[1]
-        with site.sql() as db:
-            failures = db.execute("SELECT value FROM kv WHERE key='circuit_failures'").fetchone()[0]
-            assert int(failures) == 3
-            assert db.execute("SELECT count(*) FROM vods WHERE processing_error IS NOT NULL").fetchone()[0] == 0
+        assert site.sql("SELECT value FROM kv WHERE key='circuit_failures'") == [("3",)]
+        assert site.sql("SELECT count(*) FROM vods WHERE processing_error IS NOT NULL") == [(0,)]
         time.sleep(2.0)
         assert site.vod("2004")["download_state"] != "downloading"  # open: no attempts
 
         server = HlsServer(site.root, port=port).start()  # the outage ends ...
         try:
-            with site.sql() as db:
-                db.execute(CLEAR_BREAKER)  # ... and the operator clears the breaker as the runbook says
+            site.sql(CLEAR_BREAKER)  # ... and the operator clears the breaker as the runbook says
             for vod_id in ("2004", "2005"):
                 row = site.wait_state(vod_id, ("downloaded",))
                 assert Path(row["downloaded_path"]).read_bytes() == concatenated(site.source / PLAYLIST)
@@ -132,11 +132,53 @@ def test_full_disk_is_systemic_and_leaves_nothing_that_looks_complete(site: Site
         row = site.vod("2006")
         assert row["download_state"] != "downloaded" and row["processing_error"] is None
         assert [p.name for p in _final_files(site)] == ["filler"]
-        with site.sql() as db:
-            assert int(db.execute("SELECT value FROM kv WHERE key='circuit_failures'").fetchone()[0]) >= 1
+        assert int(site.sql("SELECT value FROM kv WHERE key='circuit_failures'")[0][0]) >= 1
 
         filler.unlink()  # space again: the operator closes the breaker and the download resumes
         site.server.clear_rules()
         assert run_cli(site.workdir, "circuit", "reset", env=env).returncode == 0
         row = site.wait_state("2006", ("downloaded",))
     assert Path(row["downloaded_path"]).read_bytes() == concatenated(site.source / PLAYLIST)
+
+
+def test_operator_commands_print_what_they_did(site: Site) -> None:
+    site.add_vod("2007")
+    env = site.env()
+    result = run_cli(site.workdir, "priority", "2007", "7", env=env)
+    assert (result.returncode, result.stdout.strip()) == (0, "VOD 2007: priority 0 -> 7")
+    assert site.vod("2007")["priority"] == 7
+    site.sql("INSERT INTO kv (key, value) VALUES ('circuit_state', 'open'), ('circuit_failures', '5'), "
+             "('circuit_open_until', '9999999999')")
+    assert "open until" in run_cli(site.workdir, "circuit", "status", env=env).stdout
+    result = run_cli(site.workdir, "circuit", "reset", env=env)
+    assert result.returncode == 0 and "was open" in result.stdout and "deleted kv keys" in result.stdout
+    assert site.sql("SELECT count(*) FROM kv WHERE key LIKE 'circuit_%'") == [(0,)]
+    result = run_cli(site.workdir, "cancel", "nope", env=env)
+    assert result.returncode == 1 and "no VOD 'nope'" in result.stderr
+
+
+def test_disk_full_in_the_middle_of_a_write_leaves_a_journal_that_never_vouches_for_it(site: Site) -> None:
+    """ENOSPC inside a fragment's write (no estimate warned first): the journal stays behind the
+    half-written bytes, and the next attempt cuts them off."""
+    site.add_vod("2008")
+    folder = site.workdir / "tiny"
+    folder.mkdir()
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=100k", "tmpfs", str(folder)],
+                             capture_output=True, text=True)
+    assert mounted.returncode == 0, f"this test mounts a tmpfs and needs root: {mounted.stderr}"
+    try:
+        url = site.server.url(f"2008/{PLAYLIST}")
+        client = HttpClient()
+        playlist = parse_media_playlist(client.get(url).decode(), url)
+        fetch = HlsFetch(playlist, folder / "v.part", client, concurrency=2, fragment_retries=0, min_free=0)
+        with pytest.raises(OSError) as failure:
+            fetch.run(lambda: True)
+        assert classify_fetch_error(failure.value).error_class == ErrorClass.SYSTEMIC
+        vouched = sum(w.size for w in fetch.journal.load())
+        assert (folder / "v.part").stat().st_size > vouched  # a fragment was cut off by the full disk
+        again = HlsFetch(playlist, folder / "v.part", client, concurrency=2, fragment_retries=0, min_free=0)
+        assert again.resume_point() == len(fetch.journal.load())
+        again.journal.close()
+        assert (folder / "v.part").stat().st_size == vouched
+    finally:
+        subprocess.run(["umount", "-l", str(folder)], check=False)

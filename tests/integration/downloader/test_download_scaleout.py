@@ -11,7 +11,8 @@ from tests.standins.hls import PLAYLIST, concatenated, segment_paths
 VODS = [str(3001 + i) for i in range(12)]
 
 
-def test_three_downloaders_twelve_vods_each_downloaded_once(site: Site) -> None:
+def test_three_downloaders_twelve_vods_each_downloaded_once(site_any_db: Site) -> None:
+    site = site_any_db
     for day, vod_id in enumerate(VODS, start=1):
         site.add_vod(vod_id, day=day)
     site.server.add_rule("*.ts", rate=2_000_000)  # slow enough that the three overlap

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
+import shutil
+import subprocess
 import time
 from collections.abc import Callable
 
@@ -12,6 +14,7 @@ from tests.helpers.processes import DaemonProcess, wait_until
 from tests.standins.helix import HelixStandin
 from vodtender.runtime.models import ChatMessage, Vod, VodEvent
 
+PROMTOOL = shutil.which("promtool")
 LIVE = {"CHAT_AUTO_START": "1", "CHAT_AUTO_POLL_INTERVAL": "1s", "VOD_RECONCILE_DELAY": "1s",
         "VOD_RECONCILE_WINDOW": "30s"}
 
@@ -72,6 +75,10 @@ def test_live_offline_then_vod_published_later_moves_chat_exactly(
     assert ChatMessage.select().count() == 200
     _, metrics = poller.http("/metrics")
     assert "vodtender_placeholders_reconciled_total 1.0" in metrics
+    assert 'vodtender_channel_live{channel="alice"} 0.0' in metrics
+    assert PROMTOOL, "promtool missing: scripts/install-deps installs Debian's prometheus package"
+    check = subprocess.run([PROMTOOL, "check", "metrics"], input=metrics, capture_output=True, text=True)
+    assert check.returncode == 0, check.stdout + check.stderr
 
 
 def test_a_vod_that_never_appears_is_reported_and_its_chat_kept(

@@ -110,3 +110,9 @@ def test_a_locked_database_holds_rows_in_a_bounded_queue_without_losing_any(db_p
     assert w.close(timeout=60)
     assert ChatMessage.select().count() == 300
     db.close()
+
+
+def test_the_same_id_twice_in_one_batch_is_stored_once(migrated_db: peewee.Database) -> None:
+    w = ChatWriter(1.0, 100, 100)
+    w._write([message("same", START_UNIX), message("same", START_UNIX), message("other", START_UNIX)])
+    assert sorted(m.msg_id for m in ChatMessage.select()) == ["other", "same"]

@@ -13,7 +13,8 @@ from tests.helpers.processes import base_env, run_cli
 from tests.unit.operator.fixtures import CHANNEL, EXPECTED_QUEUE, GIB, heartbeat, populate_every_state, vod
 from tests.unit.operator.schema_subset import load_schema, validate
 from vodtender.pipeline.breaker import CircuitBreaker
-from vodtender.pipeline.status_report import gather_status
+from vodtender.pipeline.kv import kv_set
+from vodtender.pipeline.status_report import gather_status, iso
 from vodtender.runtime.config import Config, load_config
 from vodtender.runtime.models import ChatGap, DaemonHeartbeat, OAuthToken, Vod, utcnow
 
@@ -184,3 +185,13 @@ def test_chat_switched_off_is_a_warning_not_recording(cfg: Config, now: dt.datet
     report = gather_status(cfg, now)
     assert report["chat"][0]["connected"] is False and report["ok"]
     assert any("chat recorder disabled" in f["message"] and f["level"] == "warning" for f in report["attention"])
+
+
+def test_maintenance_results_are_reported(cfg: Config, now: dt.datetime) -> None:
+    kv_set("maintenance_last_run", iso(now - dt.timedelta(days=4)))
+    kv_set("maintenance_integrity", "failed: row 7 missing from index vods_channel")
+    report = gather_status(cfg, now)
+    assert report["maintenance"]["integrity"].startswith("failed")
+    assert any("integrity check failed" in p for p in problems(report))
+    assert any("maintenance last ran" in f["message"] for f in report["attention"] if f["level"] == "warning")
+    assert validate(report, SCHEMA) == []

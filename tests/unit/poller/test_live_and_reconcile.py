@@ -8,7 +8,7 @@ import peewee
 
 from vodtender.pipeline.helix_records import StreamRecord, VideoRecord
 from vodtender.pipeline.live import LiveWatcher, open_placeholders
-from vodtender.pipeline.reconcile import find_match, move_chat
+from vodtender.pipeline.reconcile import find_match, move_chat, move_late_chat
 from vodtender.runtime.models import ChatMessage, Vod, VodEvent
 
 START = dt.datetime(2025, 11, 28, 18, 0, 0)
@@ -106,3 +106,15 @@ def test_matching_prefers_the_stream_id_and_never_takes_another_streams_vod(migr
     far = video("4", START + dt.timedelta(hours=2), None)
     assert find_match(placeholder, [near_other, far, without_id], 600) == without_id
     assert find_match(placeholder, [video("5", START, None, kind="highlight")], 600) is None
+
+
+def test_chat_rows_written_late_for_a_reconciled_placeholder_follow_it(migrated_db: peewee.Database) -> None:
+    watcher().apply("alice", "1001", stream())
+    placeholder = Vod.get()
+    move_chat(placeholder.id, video("777", START + dt.timedelta(seconds=7), "s1"), "777")
+    ChatMessage.create(msg_id="late", channel="alice", vod_id=placeholder.twitch_vod_id,
+                       abs_timestamp=UNIX + 100.0, rel_timestamp=100.0)
+    assert move_late_chat() == 1
+    late = ChatMessage.get(ChatMessage.msg_id == "late")
+    assert late.vod_id == "777" and abs(late.rel_timestamp - 93.0) < 1e-6
+    assert move_late_chat() == 0
