@@ -120,15 +120,16 @@ def chat_problems(log: ChatLog, channel: str, real_vod: Vod | None, limit: int =
 
 
 def final_problems(world: FakeTwitch, stack: Stack, streams: list[Stream],
-                   context: Callable[[float], str] = lambda at: "") -> list[str]:
-    """Everything a user checks at the end: VODs archived once, chat complete and aligned, clean logs."""
-    problems: list[str] = []
+                   context: Callable[[float], str] = lambda at: "") -> dict[str, list[str]]:
+    """Everything a user checks at the end, by topic: `vods` archived and uploaded once, `chat`
+    complete and aligned (or inside recorded gaps), `logs` free of `database is locked` and tracebacks."""
+    found: dict[str, list[str]] = {"vods": [], "chat": [], "logs": []}
     for stream in streams:
-        problems += archived_vod_problems(vod_row(stream.vod_id), stream.vod_id, stream.playlist,
-                                          world.uploads_of(stream))
+        found["vods"] += archived_vod_problems(vod_row(stream.vod_id), stream.vod_id, stream.playlist,
+                                               world.uploads_of(stream))
         if vod_row(stream.placeholder_id) is not None:
-            problems.append(f"placeholder {stream.placeholder_id} still there after reconciliation")
-        problems += chat_problems(world.chat, stream.channel.login, vod_row(stream.vod_id), context=context)
+            found["vods"].append(f"placeholder {stream.placeholder_id} still there after reconciliation")
+        found["chat"] += chat_problems(world.chat, stream.channel.login, vod_row(stream.vod_id), context=context)
     for name, excerpts in stack.forbidden_log_lines().items():
-        problems.append(f"{name} log:\n" + "\n---\n".join(excerpts))
-    return problems
+        found["logs"].append(f"{name} log:\n" + "\n---\n".join(excerpts))
+    return found

@@ -38,6 +38,7 @@ from vodtender.runtime.models import Vod
 
 SEGMENT_SECONDS = 10
 VOD_OFFSET = 3  # the archive VOD's created_at is this many seconds after the stream's started_at
+FAST_HELIX_WINDOW = 10.0  # tests refill Helix's rate-limit bucket in 10 s (Twitch: 60): a 429 costs at most this
 
 
 class AccountedIrc(TwitchIrcStandin):

@@ -85,7 +85,10 @@ class Container:
 
     def shutdown(self) -> None:
         if self.nspawn is not None and self.nspawn.poll() is None:
-            self.run("systemctl", "poweroff", "--no-block", check=False)
+            if self.pid1 is not None:
+                self.run("systemctl", "poweroff", "--no-block", check=False)
+            else:
+                self.nspawn.terminate()  # nspawn powers the container off on SIGTERM
             try:
                 self.nspawn.wait(timeout=60)
             except subprocess.TimeoutExpired:
@@ -94,7 +97,11 @@ class Container:
         shutil.rmtree(self.dir, ignore_errors=True)
 
     def __enter__(self) -> Container:
-        return self.boot()
+        try:
+            return self.boot()
+        except BaseException:
+            self.shutdown()  # a half-booted container must not outlive the test
+            raise
 
     def __exit__(self, *exc: object) -> None:
         self.shutdown()

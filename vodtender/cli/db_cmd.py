@@ -24,7 +24,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                          description="Copy an archive, e.g. from SQLite to PostgreSQL: all tables in batches, "
                                      "ids kept, rows already in the target skipped (safe to re-run), then row "
                                      "counts and content checksums verified.  Stop the daemons first.")
-    c.add_argument("--from", dest="source", required=True, metavar="DSN", help="source: SQLite path or sqlite:///…")
+    c.add_argument("--from", dest="source", required=True, metavar="DSN", help="source: a SQLite path, sqlite:///… or postgresql://…")
     c.add_argument("--to", dest="target", metavar="DSN", help="target, e.g. postgresql://… (default: DB_DSN)")
     c.add_argument("--batch", type=int, default=2000, help="rows per transaction (default 2000)")
     c.add_argument("--no-verify", action="store_true", help="skip the row count and checksum comparison")

@@ -170,7 +170,7 @@ class Poller(Daemon):
         channel = self.catalog.current() if self.catalog.round_active else None
         synced = self.catalog.last_synced()
         if channel is not None:
-            parts.append(f"backfilling {channel}")
+            parts.append(f"backfilling {channel} ({self.catalog.listed} VODs listed)")
         if synced is not None:
             parts.append("catalog synced " + dt.datetime.fromtimestamp(synced, dt.UTC).strftime("%Y-%m-%d %H:%M UTC"))
         elif channel is None:

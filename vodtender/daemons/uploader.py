@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-import socket
 import threading
 import time
 from typing import Any
@@ -276,10 +275,7 @@ class Uploader(Daemon):
         return hold.describe() if hold else None
 
     def _reachable(self) -> peewee.Expression:
-        """VODs whose file this host can read: its own downloads, or any with a shared DATA_DIR."""
-        if self.cfg.data_dir_shared:
-            return Vod.id.is_null(False)
-        return Vod.download_host.is_null() | (Vod.download_host == socket.gethostname())
+        return claims.reachable_files(self.cfg.data_dir_shared)
 
     def _keep_lease(self) -> None:
         assert self.worker is not None

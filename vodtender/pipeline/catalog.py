@@ -108,6 +108,7 @@ class CatalogSync:
         self.pending: list[str] = []
         self.round_active = False
         self.synced_at: dict[str, float] = {}  # channel -> end of its last complete run (unix)
+        self.listed = 0  # VODs the current channel's run has listed so far, for STATUS=
         for login in directory.logins:
             last = kv_get(LAST_SYNC_KEY.format(login))
             if last:
@@ -155,6 +156,7 @@ class CatalogSync:
         finished = cut or next_cursor is None or not items
         run.pages += 1
         run.seen += len(records)
+        self.listed = run.seen
         if records:
             run.oldest = min(r.created_at for r in records).isoformat()
 

@@ -2,7 +2,8 @@
 
 YouTube resets quotas at midnight Pacific time.  When it answers `quotaExceeded` or
 `uploadLimitExceeded`, or our own count says the next upload would not fit, every upload waits
-until then.  The hold lives in `kv` (`upload_quota_hold_until`, unix seconds), so all uploaders
+until then.  Units used are counted in the shared `shared_limits` row `youtube_quota`, so
+uploaders on several hosts add up.  The hold lives in `kv` (`upload_quota_hold_until`, unix seconds), so all uploaders
 share it and an operator (or a test) can lift it: `DELETE FROM kv WHERE key='upload_quota_hold_until'`.
 """
 
@@ -16,12 +17,10 @@ from dataclasses import dataclass
 from prometheus_client import Gauge
 
 from vodtender.pipeline.kv import kv_delete, kv_get, kv_set
-from vodtender.runtime.db import write
+from vodtender.pipeline.shared_limits import youtube_quota
 from vodtender.runtime.logs import get_logger
-from vodtender.runtime.models import KV
 
 HOLD_UNTIL_KEY, HOLD_REASON_KEY = "upload_quota_hold_until", "upload_quota_hold_reason"
-USED_DAY_KEY, USED_UNITS_KEY = "upload_quota_day", "upload_quota_used"
 PLAYLIST_INSERT_COST = 50
 
 QUOTA_USED = Gauge("vodtender_upload_quota_used_units", "YouTube quota units used today (Pacific day)")
@@ -64,6 +63,7 @@ class Quota:
     def __init__(self, daily_units: int, upload_cost: int):
         self.daily_units = daily_units
         self.upload_cost = upload_cost
+        self.counter = youtube_quota(daily_units)
 
     def hold(self, now: float | None = None) -> Hold | None:
         """The current hold, if any (an expired one is cleared)."""
@@ -89,8 +89,7 @@ class Quota:
         return hold
 
     def used_today(self, now: float | None = None) -> int:
-        now = time.time() if now is None else now
-        used = int(kv_get(USED_UNITS_KEY) or 0) if kv_get(USED_DAY_KEY) == pacific_day(now) else 0
+        used = int(self.counter.used(pacific_day(time.time() if now is None else now)))
         QUOTA_USED.set(used)
         return used
 
@@ -98,16 +97,7 @@ class Quota:
         return self.used_today(now) + self.upload_cost <= self.daily_units
 
     def spend(self, units: int, now: float | None = None) -> int:
-        """Count units used today; returns today's total."""
-        day = pacific_day(time.time() if now is None else now)
-
-        def add() -> int:
-            rows = {r.key: r.value for r in KV.select().where(KV.key.in_([USED_DAY_KEY, USED_UNITS_KEY]))}
-            used = (int(rows.get(USED_UNITS_KEY) or 0) if rows.get(USED_DAY_KEY) == day else 0) + units
-            for key, value in ((USED_DAY_KEY, day), (USED_UNITS_KEY, str(used))):
-                kv_set(key, value)
-            return used
-
-        used = write(add)
+        """Count units used today (one atomic update, shared by every uploader); returns today's total."""
+        used = int(self.counter.spend(units, pacific_day(time.time() if now is None else now)))
         QUOTA_USED.set(used)
         return used

@@ -8,10 +8,8 @@ from pathlib import Path
 import pytest
 
 from tests.e2e.faults import run_seed
-from tests.e2e.harness import FakeTwitch
+from tests.e2e.harness import FAST_HELIX_WINDOW, FakeTwitch
 from tests.e2e.stack import Stack
-
-HELIX_WINDOW = 10.0  # seconds to refill Helix's rate-limit bucket (Twitch: 60): a 429 costs at most this
 
 
 @pytest.fixture
@@ -27,7 +25,7 @@ def vod_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture
 def world(tmp_path: Path, vod_cache: Path) -> Iterator[FakeTwitch]:
-    with FakeTwitch(tmp_path / "world", vod_cache, helix_window=HELIX_WINDOW) as fake:
+    with FakeTwitch(tmp_path / "world", vod_cache, helix_window=FAST_HELIX_WINDOW) as fake:
         yield fake
 
 

@@ -10,13 +10,17 @@ locked` and no traceback in any log.  `E2E_SEED=<seed>` replays a run.
 
 from __future__ import annotations
 
+import dataclasses
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
 
 from tests.e2e.checks import final_problems
-from tests.e2e.faults import FaultDriver
-from tests.e2e.harness import FakeTwitch, broadcast, wait_archived
+from tests.e2e.faults import FaultDriver, run_seed
+from tests.e2e.harness import FAST_HELIX_WINDOW, FakeTwitch, broadcast, wait_archived
 from tests.e2e.stack import DAEMON_NAMES, Stack
 from tests.standins.youtube import Fault
 
@@ -26,7 +30,7 @@ FAULT_INTERVAL = 3.0  # seconds between faults, on average
 SEGMENT_RATE = 50_000  # bytes/s per HLS connection: downloads last long enough to be killed mid-way
 # Dense enough that every stage is hit several times, sparse enough that a daemon restarted
 # with backoff gets work done in between.  A forced 429 drains the whole bucket: the poller
-# then waits for it to refill (HELIX_WINDOW).
+# then waits for it to refill (FAST_HELIX_WINDOW).
 WEIGHTS = {"helix_429": 0.3, "helix_5xx": 0.7, "irc_drop": 0.5,
            **{f"kill_{name}": 0.75 for name in DAEMON_NAMES}}
 
@@ -74,29 +78,63 @@ def fault_menu(world: FakeTwitch, stack: Stack) -> dict[str, Callable[[random.Ra
             "youtube_503": youtube_503}
 
 
-def test_everything_archived_once_and_no_chat_lost_outside_gaps_under_faults(
-        world: FakeTwitch, make_stack, seed: int) -> None:
-    alice, bob = world.add_channel("alice"), world.add_channel("bob")
-    world.hls.add_rule("vods/*.ts", rate=SEGMENT_RATE)
-    stack = make_stack()
-    began = time.monotonic()
-    stack.start_all()
-    driver = FaultDriver(fault_menu(world, stack), seed, interval=FAULT_INTERVAL, weights=WEIGHTS).start()
-    streams = [world.plan_stream(alice, live_for=180), world.plan_stream(bob, live_for=120)]
-    try:
-        with stack.database():
-            broadcast(world, streams, CHAT_RATE, CHAT_SECONDS, seed, timeout=180)
-            wait_archived(streams, timeout=300)
+@dataclasses.dataclass
+class ChaosRun:
+    seed: int
+    driver: FaultDriver
+    stack: Stack
+    seconds: float
+    stop_codes: dict[str, int]
+    problems: dict[str, list[str]]
+
+
+@pytest.fixture(scope="module")
+def chaos(tmp_path_factory: pytest.TempPathFactory, vod_cache: Path) -> Iterator[ChaosRun]:
+    """One seeded run of the scenario under faults; the tests below each judge one part of its end state."""
+    seed = run_seed()
+    root = tmp_path_factory.mktemp("chaos")
+    with FakeTwitch(root / "world", vod_cache, helix_window=FAST_HELIX_WINDOW) as world:
+        alice, bob = world.add_channel("alice"), world.add_channel("bob")
+        world.hls.add_rule("vods/*.ts", rate=SEGMENT_RATE)
+        stack = Stack(root / "vodtender", world.settings())
+        stack.migrate()
+        world.seed_youtube_tokens(stack)
+        began = time.monotonic()
+        stack.start_all()
+        driver = FaultDriver(fault_menu(world, stack), seed, interval=FAULT_INTERVAL, weights=WEIGHTS).start()
+        streams = [world.plan_stream(alice, live_for=180), world.plan_stream(bob, live_for=120)]
+        try:
+            with stack.database():
+                broadcast(world, streams, CHAT_RATE, CHAT_SECONDS, seed, timeout=180)
+                wait_archived(streams, timeout=300)
+                driver.stop()
+                codes = stack.stop_all()
+                problems = final_problems(world, stack, streams, context=driver.last_before)
+        finally:
             driver.stop()
-            codes = stack.stop_all()
-            problems = final_problems(world, stack, streams, context=driver.last_before)
-    finally:
-        driver.stop()
-        print(f"chaos seed={seed}: {driver.summary()} in {time.monotonic() - began:.0f}s; "
-              f"daemon starts {stack.starts}; {len(world.chat.sent)} chat messages, "
-              f"{sum(1 for m in world.chat.sent if m.receivers == 0)} sent while nobody was joined")
-        for at, name, detail in driver.history:
-            print(f"  {time.strftime('%H:%M:%S', time.localtime(at))} {name}: {detail}")
-    assert not driver.errors, f"faults that could not be injected: {driver.errors}"
-    assert codes == dict.fromkeys(codes, 0), f"daemons did not stop cleanly on SIGTERM: {codes}"
-    assert not problems, f"seed {seed}:\n" + "\n".join(problems)
+            stack.kill_all()
+            print(f"\nchaos seed={seed}: {driver.summary()} in {time.monotonic() - began:.0f}s; "
+                  f"daemon starts {stack.starts}; {len(world.chat.sent)} chat messages, "
+                  f"{sum(1 for m in world.chat.sent if m.receivers == 0)} sent while nobody was joined")
+            for at, name, detail in driver.history:
+                print(f"  {time.strftime('%H:%M:%S', time.localtime(at))} {name}: {detail}")
+        yield ChaosRun(seed, driver, stack, time.monotonic() - began, codes, problems)
+
+
+def test_every_fault_was_injected(chaos: ChaosRun) -> None:
+    assert not chaos.driver.errors, f"faults that could not be injected: {chaos.driver.errors}"
+    assert set(chaos.driver.counts) == set(chaos.driver.names), f"not every kind of fault struck: {chaos.driver.counts}"
+
+
+def test_every_vod_archived_and_uploaded_once_under_faults(chaos: ChaosRun) -> None:
+    assert not chaos.problems["vods"], f"seed {chaos.seed}:\n" + "\n".join(chaos.problems["vods"])
+
+
+def test_no_chat_message_lost_or_duplicated_outside_recorded_gaps(chaos: ChaosRun) -> None:
+    assert not chaos.problems["chat"], f"seed {chaos.seed}:\n" + "\n".join(chaos.problems["chat"])
+
+
+def test_no_database_is_locked_no_traceback_and_a_clean_stop(chaos: ChaosRun) -> None:
+    assert not chaos.problems["logs"], f"seed {chaos.seed}:\n" + "\n".join(chaos.problems["logs"])
+    assert chaos.stop_codes == dict.fromkeys(chaos.stop_codes, 0), \
+        f"daemons did not stop cleanly on SIGTERM: {chaos.stop_codes}"

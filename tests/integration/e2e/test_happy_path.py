@@ -37,4 +37,4 @@ def test_two_channels_live_with_chat_end_archived_and_uploaded(world: FakeTwitch
     assert status["queue"]["done"] == 2 and status["ok"], f"`vodtender status` does not show it: {status}"
     # Without faults there is no excuse, not even a recorded gap: every message is stored.
     assert not not_stored, f"{len(not_stored)} of {len(sent)} messages not stored, e.g. {not_stored[:3]}"
-    assert not problems, "\n".join(problems)
+    assert not any(problems.values()), "\n".join(line for lines in problems.values() for line in lines)

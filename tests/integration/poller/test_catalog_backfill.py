@@ -9,7 +9,7 @@ import peewee
 from tests.helpers.processes import DaemonProcess, wait_until
 from tests.standins.helix import HelixStandin
 from vodtender.pipeline.catalog import CURSOR_KEY
-from vodtender.runtime.models import KV, Vod, VodEvent
+from vodtender.runtime.models import KV, DaemonHeartbeat, Vod, VodEvent
 
 
 def vod_ids() -> list[str]:
@@ -23,6 +23,8 @@ def test_1000_vods_ingested_exactly_once_across_sigkill_and_rerun(
     helix.set_delay("videos", 0.4)  # slow pages, so the kill lands in the middle of the run
     first = start_poller()
     first.wait_for_log("catalog sync started channel=alice", timeout=30)
+    wait_until(lambda: DaemonHeartbeat.select().where(DaemonHeartbeat.status.contains("backfilling alice (")).exists(),
+               timeout=30, what="STATUS= showing the backfill")
     wait_until(lambda: KV.get_or_none(KV.key == CURSOR_KEY.format("alice")) and len(vod_ids()) >= 300,
                timeout=60, what="a few pages stored")
     first.signal(9)
@@ -41,6 +43,8 @@ def test_1000_vods_ingested_exactly_once_across_sigkill_and_rerun(
     assert len(ids) == 1000 and set(ids) == expected
     assert KV.get_or_none(KV.key == CURSOR_KEY.format("alice")) is None, "a finished run leaves no cursor"
     assert helix.violations == 0
+    wait_until(lambda: DaemonHeartbeat.select().where(DaemonHeartbeat.status.contains("catalog synced 20")).exists(),
+               timeout=30, what="STATUS= showing the last sync")
     second.stop()
 
     # A second run adds nothing and picks up changed metadata.

@@ -89,7 +89,7 @@ def test_sighup_picks_up_corrected_configuration(workdir: Path) -> None:
         conf.write_text("download-backoff-base = 1m\n")
         proc.signal(signal.SIGHUP)
         wait_until(lambda: proc.http("/readyz")[0] == 200, timeout=20, what="/readyz 200 after reload")
-        assert "idle" not in notify.lines("STATUS=")[-1]
+        assert "DOWNLOAD_BACKOFF_BASE" not in notify.lines("STATUS=")[-1]
         assert notify.lines("RELOADING=1")
         proc.wait_for_log("configuration reloaded")
     finally:

@@ -38,7 +38,7 @@ def test_daemons_and_writers_share_sqlite_without_lock_errors(workdir: Path) -> 
         db_file = workdir / "vodtender.db"
         subprocess.run([sys.executable, "-c", "import sys; from vodtender.runtime.db import open_database; "
                         "from vodtender.runtime.models import Vod; open_database(sys.argv[1]); "
-                        "Vod.create(twitch_vod_id='hammered', channel='c')", str(db_file)],
+                        "Vod.create(twitch_vod_id='hammered', channel='c', processed=1)", str(db_file)],
                        cwd=REPO, env=env, check=True)
         writers = [subprocess.Popen([sys.executable, "-c", WRITER, str(db_file), f"w{i}", str(HAMMER_SECONDS)],
                                     cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)

@@ -15,6 +15,8 @@ import pytest
 from tests.helpers.processes import DaemonProcess, base_env, wait_until
 from tests.standins.youtube import YouTubeStandIn
 from vodtender.clients.google_oauth import TokenGrant
+from vodtender.pipeline.quota import pacific_day
+from vodtender.pipeline.shared_limits import youtube_quota
 from vodtender.pipeline.tokens import TokenCipher, TokenStore
 from vodtender.runtime.db import open_database
 from vodtender.runtime.migrations import migrate
@@ -99,3 +101,8 @@ def metric(uploader: DaemonProcess, name: str) -> float | None:
         if line.startswith(name + " ") or line.startswith(name + "{"):
             return float(line.rsplit(" ", 1)[1])
     return None
+
+
+def quota_used_today() -> int:
+    """YouTube quota units counted today (Pacific day), as every uploader shares them."""
+    return int(youtube_quota(0).used(pacific_day(time.time())))

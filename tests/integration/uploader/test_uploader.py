@@ -15,6 +15,7 @@ from tests.integration.uploader.conftest import (
     downloaded_vod,
     fresh,
     metric,
+    quota_used_today,
     store_tokens,
     uploader_env,
     wait_done,
@@ -56,7 +57,7 @@ def test_200_mb_upload_arrives_byte_exact_with_its_metadata(workdir: Path, db_pa
         assert row.upload_state == "done" and row.processing_error is None and row.upload_session_uri is None
         wait_until(lambda: youtube.playlist_items, 10, what="playlist item")
         assert youtube.playlist_items[0]["snippet"]["playlistId"] == "PL123"
-        wait_until(lambda: kv_get("upload_quota_used") == "1650", 10, what="quota units counted")
+        wait_until(lambda: quota_used_today() == 1650, 10, what="quota units counted")
         assert metric(uploader, "vodtender_upload_bytes_total") == 200 * MIB + 4321
         assert Path(vod.downloaded_path).exists()  # UPLOAD_DELETE_LOCAL is off by default
 

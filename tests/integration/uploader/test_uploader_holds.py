@@ -18,6 +18,7 @@ from tests.integration.uploader.conftest import (
     downloaded_vod,
     fresh,
     metric,
+    quota_used_today,
     store_tokens,
     uploader_env,
     uploader_status,
@@ -99,12 +100,12 @@ def test_quota_exceeded_holds_every_upload_until_the_reset(workdir: Path, db_pat
         for vod in (first, second):
             row = fresh(vod)
             assert (row.processed, row.processing_error, row.error_class) == (0, None, None)
-        assert kv_get("upload_quota_used") is None  # a refused insert costs nothing
+        assert quota_used_today() == 0  # a refused insert costs nothing
         kv_set("upload_quota_hold_until", str(time.time() - 1))  # the test's midnight
         wait_done(first, uploader)
         wait_done(second, uploader)
         assert metric(uploader, "vodtender_upload_quota_hold_until_timestamp_seconds") == 0
-    assert kv_get("upload_quota_used") == "3200"
+    assert quota_used_today() == 3200
     assert VodEvent.select().where(VodEvent.kind == "held").count() == 1
 
 
