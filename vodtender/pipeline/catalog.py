@@ -207,6 +207,9 @@ class CatalogSync:
                 & (Vod.lease_until.is_null() | (Vod.lease_until < now)))
         if cut:
             cond &= Vod.date >= dt.datetime.fromisoformat(run.oldest)
+        live = self.live_stream_ids()
+        if live:  # skipped on purpose while their stream is live, not gone
+            cond &= Vod.stream_id.is_null() | Vod.stream_id.not_in(list(live))
 
         def mark() -> list[Vod]:
             gone = list(Vod.select(Vod.id, Vod.twitch_vod_id).where(cond))

@@ -281,7 +281,8 @@ class Runtime:
         self.notifier.reloading()
         new_cfg = load_config(self.argv)
         self.log.info("configuration reloaded", problems=len(new_cfg.problems))
-        if new_cfg.as_dict() != self.cfg.as_dict() or isinstance(self.daemon, IdleDaemon):
+        changed = new_cfg.as_dict() != self.cfg.as_dict() or new_cfg.problems != self.cfg.problems
+        if changed or isinstance(self.daemon, IdleDaemon):
             if self.daemon is not None:
                 self.daemon.shutdown()
             self.cfg = new_cfg

@@ -92,6 +92,12 @@ def test_sighup_picks_up_corrected_configuration(workdir: Path) -> None:
         assert "DOWNLOAD_BACKOFF_BASE" not in notify.lines("STATUS=")[-1]
         assert notify.lines("RELOADING=1")
         proc.wait_for_log("configuration reloaded")
+
+        conf.write_text("download-backoff-base = 1 fortnight\n")  # a typo on the next reload is caught too
+        proc.signal(signal.SIGHUP)
+        wait_until(lambda: "bad duration '1 fortnight'" in notify.lines("STATUS=")[-1], timeout=20,
+                   what="STATUS naming the bad value after the second reload")
+        assert proc.http("/readyz")[0] == 503
     finally:
         proc.kill()
         notify.close()
