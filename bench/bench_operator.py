@@ -29,6 +29,8 @@ from vodtender.runtime.db import open_database  # noqa: E402
 from vodtender.runtime.migrations import migrate  # noqa: E402
 from vodtender.runtime.models import ChatMessage, Vod, utcnow  # noqa: E402
 
+PEER_TIMEOUT = 60.0  # seconds a peer's backup may take while the writer runs
+
 
 def build(path: Path, chat_rows: int, vods: int) -> None:
     db = open_database(str(path))
@@ -104,8 +106,9 @@ def main() -> None:
         peers = {
             "vodtender backup (one-step backup API + check)":
                 lambda n: backup_sqlite(str(db_path), folder / f"ours{n}", keep=1),
-            "sqlite3 shell .backup":
-                lambda n: subprocess.run(["sqlite3", str(db_path), f".backup '{folder}/shell{n}.db'"], check=True),
+            "sqlite3 shell .backup":  # steps 100 pages at a time: restarts whenever another connection writes
+                lambda n: subprocess.run(["sqlite3", str(db_path), f".backup '{folder}/shell{n}.db'"], check=True,
+                                         timeout=PEER_TIMEOUT),
             "VACUUM INTO":
                 lambda n: sqlite3.connect(db_path).execute(f"VACUUM INTO '{folder}/vac{n}.db'"),
         }
@@ -115,11 +118,14 @@ def main() -> None:
             idle = statistics.median(timed(run, f"i{k}") for k in range(3))
             with Writer(db_path) as writer:
                 time.sleep(0.2)
-                busy = timed(run, "w")
+                try:
+                    busy = f"{timed(run, 'w'):.2f}"
+                except subprocess.TimeoutExpired:
+                    busy = f">{PEER_TIMEOUT:.0f} unfinished"
                 time.sleep(0.2)
             lat = sorted(writer.latencies)
             base = base or idle
-            print(f"{name:<50} {idle:>8.2f} {size / 2**20 / idle:>7.0f} {busy:>14.2f} "
+            print(f"{name:<50} {idle:>8.2f} {size / 2**20 / idle:>7.0f} {busy:>14} "
                   f"{1000 * lat[len(lat) // 2]:>8.1f}/{1000 * lat[-1]:<8.1f} ratio {idle / base:.2f}")
         cfg = load_config(["--twitch-channel", "c0,c1,c2", "--data-dir", str(folder), "--db-dsn", str(db_path)])
         open_database(str(db_path))

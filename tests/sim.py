@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import shlex
 import shutil
+import signal
 import sys
 import tempfile
 import threading
@@ -21,8 +22,6 @@ from pathlib import Path
 
 from tests.e2e.harness import SEGMENT_SECONDS, FakeTwitch, Stream
 from tests.helpers.processes import REPO
-from vodtender.clients.google_oauth import TokenGrant
-from vodtender.pipeline.tokens import TokenCipher, TokenStore
 from vodtender.runtime.db import open_database
 from vodtender.runtime.migrations import migrate
 
@@ -58,9 +57,7 @@ def prepare_database(world: FakeTwitch, db_path: Path) -> None:
     db = open_database(str(db_path))
     try:
         migrate(db)
-        grant = world.youtube.issue_tokens()
-        TokenStore(TokenCipher(None)).save(TokenGrant(grant["access_token"], time.time() + grant["expires_in"],
-                                                      grant["refresh_token"], grant["scope"]))
+        world.store_youtube_tokens()
     finally:
         db.close()
 
@@ -137,6 +134,7 @@ def main(argv: list[str] | None = None) -> int:
           f"{command_line('status', {key: settings[key] for key in STATUS_KEYS})}\n\n"
           f"Ctrl-C here stops the simulation.\n", flush=True)
     show = Show(world, args.live_seconds, args.chat_rate, args.vod_delay, args.pause)
+    signal.signal(signal.SIGTERM, lambda *_: show.stop.set())
     try:
         show.run()
     except KeyboardInterrupt:

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import datetime as dt
 import shutil
 import time
 from pathlib import Path
@@ -138,12 +137,15 @@ class FakeTwitch:
             "YT_CLIENT_SECRET": self.youtube.client_secret,
         }
 
-    def seed_youtube_tokens(self, stack: Stack) -> None:
-        """What `vodtender auth youtube` leaves behind: the account's tokens in `oauth_tokens`."""
+    def store_youtube_tokens(self) -> None:
+        """What `vodtender auth youtube` leaves behind: the account's tokens in `oauth_tokens` (DB bound)."""
         grant = self.youtube.issue_tokens()
+        TokenStore(TokenCipher(None)).save(TokenGrant(grant["access_token"], time.time() + grant["expires_in"],
+                                                      grant["refresh_token"], grant["scope"]))
+
+    def seed_youtube_tokens(self, stack: Stack) -> None:
         with stack.database():
-            TokenStore(TokenCipher(None)).save(TokenGrant(grant["access_token"], time.time() + grant["expires_in"],
-                                                          grant["refresh_token"], grant["scope"]))
+            self.store_youtube_tokens()
 
     # -- the timeline ---------------------------------------------------------------------------
 
@@ -240,10 +242,6 @@ def wait_archived(streams: list[Stream], timeout: float) -> None:
         if time.monotonic() > deadline:
             raise AssertionError(f"not archived after {timeout:.0f}s:\n{pipeline_state(streams)}")
         time.sleep(0.5)
-
-
-def unix(moment: dt.datetime) -> float:
-    return moment.replace(tzinfo=dt.UTC).timestamp()
 
 
 def broadcast(world: FakeTwitch, streams: list[Stream], chat_rate: float, chat_seconds: float, seed: int,

@@ -56,11 +56,12 @@ def config_text(settings: dict[str, str]) -> str:
 class Stack:
     """One vodtender installation in `workdir`: etc/vodtender.conf, vodtender.db, data/, a log per daemon."""
 
-    def __init__(self, workdir: Path, settings: dict[str, str], data_dir: Path | None = None):
+    def __init__(self, workdir: Path, settings: dict[str, str], data_dir: Path | None = None,
+                 dsn: str | None = None):
         self.workdir = workdir
-        self.db_path = workdir / "vodtender.db"
+        self.dsn = dsn or str(workdir / "vodtender.db")  # SQLite in the folder, or e.g. postgresql://...
         self.data_dir = data_dir or workdir / "data"
-        self.settings = {**FAST_SETTINGS, **settings, "DB_DSN": str(self.db_path), "DATA_DIR": str(self.data_dir)}
+        self.settings = {**FAST_SETTINGS, **settings, "DB_DSN": self.dsn, "DATA_DIR": str(self.data_dir)}
         self.ports = {name: free_port() for name in DAEMON_NAMES}
         self.settings.update({f"{name.upper()}_HTTP_ADDR": f"127.0.0.1:{port}" for name, port in self.ports.items()})
         (workdir / "etc").mkdir(parents=True, exist_ok=True)
@@ -128,7 +129,7 @@ class Stack:
     @contextmanager
     def database(self) -> Iterator[peewee.Database]:
         """The daemons' database, bound to the models, for the test's own reads and set-up writes."""
-        db = open_database(str(self.db_path))
+        db = open_database(self.dsn)
         migrate(db)
         try:
             yield db

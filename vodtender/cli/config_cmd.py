@@ -6,7 +6,8 @@ import argparse
 import sys
 
 from vodtender.daemons.registry import DAEMONS
-from vodtender.runtime.config import OPTIONS, Problem, default_config_files, load_config
+from vodtender.daemons.requirements import chat_login_problems
+from vodtender.runtime.config import OPTIONS, Config, Problem, default_config_files, load_config
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -18,12 +19,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     example.set_defaults(func=cmd_example)
 
 
-def all_problems(cfg) -> list[Problem]:  # noqa: ANN001 (Config)
+def all_problems(cfg: Config) -> list[Problem]:
+    """Parse problems, what each daemon needs, and chat's login pair (the recorder reports that itself)."""
     problems = list(cfg.problems)
-    for daemon in DAEMONS.values():
-        for problem in daemon.config_problems(cfg):
-            if problem not in problems:
-                problems.append(problem)
+    needed = [p for daemon in DAEMONS.values() for p in daemon.config_problems(cfg)] + chat_login_problems(cfg)
+    for problem in needed:
+        if problem not in problems:
+            problems.append(problem)
     return problems
 
 

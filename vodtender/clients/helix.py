@@ -15,7 +15,7 @@ import dataclasses
 import math
 import time
 from collections.abc import Callable, Iterable, Sequence
-from typing import Any
+from typing import Any, Protocol
 
 import requests
 from prometheus_client import Counter, Gauge
@@ -131,12 +131,20 @@ class RateLimitPacer:
             self.remaining, self.seen_at = self.estimate(now) - 1, now
 
 
+class PointBucket(Protocol):
+    """A rate-limit bucket shared with other hosts (vodtender.pipeline.shared_limits.SharedBucket)."""
+
+    def try_take(self, cost: float = 1.0) -> float: ...
+    def wait_for(self, cost: float = 1.0) -> float: ...
+    def clamp(self, remaining: float) -> None: ...
+
+
 class HelixClient:
     """Helix with an app access token (client credentials); one HTTP request per call."""
 
     def __init__(self, client_id: str, client_secret: str, api_url: str, auth_url: str,
                  session: requests.Session | None = None, clock: Callable[[], float] = time.time,
-                 pacer: RateLimitPacer | None = None):
+                 pacer: RateLimitPacer | None = None, shared: PointBucket | None = None):
         self.client_id = client_id
         self.client_secret = client_secret
         self.api_url = api_url.rstrip("/")
@@ -144,6 +152,7 @@ class HelixClient:
         self.session = session or requests.Session()
         self.clock = clock
         self.pacer = pacer or RateLimitPacer(clock=clock)
+        self.shared = shared  # the client id's bucket as every host sees it (several pollers)
         self.token: AppToken | None = None
         register_secret(client_secret)
 
@@ -202,7 +211,8 @@ class HelixClient:
 
     # -- requests --------------------------------------------------------------------------------
     def ready_in(self) -> float:
-        return self.pacer.ready_in()
+        wait = self.pacer.ready_in()
+        return max(wait, self.shared.wait_for()) if self.shared is not None else wait
 
     def get(self, endpoint: str, params: Sequence[tuple[str, str]]) -> dict[str, Any]:
         """GET one Helix endpoint; on 401 fetch a new token once and repeat once."""
@@ -220,6 +230,10 @@ class HelixClient:
 
     def _send(self, endpoint: str, params: Sequence[tuple[str, str]]) -> requests.Response:
         assert self.token is not None
+        if self.shared is not None:
+            wait = self.shared.try_take()
+            if wait > 0:  # another host took the last points first
+                raise HelixRateLimited(f"{endpoint}: shared Helix bucket empty", retry_in=wait)
         self.pacer.spend()
         try:
             resp = self.session.get(f"{self.api_url}/{endpoint}", params=list(params), timeout=REQUEST_TIMEOUT,
@@ -230,6 +244,9 @@ class HelixClient:
             raise HelixUnavailable(f"{endpoint}: {type(exc).__name__}") from exc
         REQUESTS.labels(endpoint, str(resp.status_code)).inc()
         self.pacer.observe(resp.headers, resp.status_code)
+        remaining = resp.headers.get("Ratelimit-Remaining")
+        if self.shared is not None and remaining is not None and remaining.isdigit():
+            self.shared.clamp(int(remaining))
         return resp
 
     def _check(self, endpoint: str, resp: requests.Response) -> dict[str, Any]:

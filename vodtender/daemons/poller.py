@@ -22,6 +22,7 @@ from vodtender.pipeline.channels import ChannelDirectory
 from vodtender.pipeline.errors import backoff_delay
 from vodtender.pipeline.live import LiveWatcher, live_stream_ids
 from vodtender.pipeline.reconcile import Reconciler
+from vodtender.pipeline.shared_limits import helix_bucket
 from vodtender.runtime.config import Config, Problem
 from vodtender.runtime.daemon import Daemon
 
@@ -55,7 +56,7 @@ class Poller(Daemon):
     def setup(self) -> None:
         cfg = self.cfg
         self.client = HelixClient(cfg.twitch_client_id, cfg.twitch_client_secret, cfg.twitch_helix_url,
-                                  cfg.twitch_auth_url)
+                                  cfg.twitch_auth_url, shared=helix_bucket())
         self.directory = ChannelDirectory(cfg.twitch_channel)
         self.catalog = CatalogSync(self.client, self.directory, cfg.vod_catalog_types, cfg.vod_catalog_max,
                                    cfg.vod_catalog_max_age_days, live_stream_ids)

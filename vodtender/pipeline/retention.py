@@ -27,6 +27,7 @@ from vodtender.runtime.logs import get_logger
 from vodtender.runtime.models import Vod, VodEvent, utcnow
 
 log = get_logger("retention")
+DELETED, GONE = "deleted", "gone"
 
 
 @dataclass
@@ -170,10 +171,13 @@ class Retention:
         done = []
         for removal in plan.removals:
             try:
-                if write(lambda r=removal: self._delete(r)):
+                outcome = write(lambda r=removal: self._delete(r))
+                if outcome == DELETED:
                     done.append(removal)
                     log.info("file deleted by retention", vod_id=removal.twitch_vod_id, channel=removal.channel,
                              path=removal.path, bytes=removal.size, reason=removal.reason)
+                elif outcome == GONE:
+                    log.info("file was already gone, path cleared", vod_id=removal.twitch_vod_id, path=removal.path)
                 else:
                     log.info("file kept: the VOD changed since the plan", vod_id=removal.twitch_vod_id)
             except OSError as exc:
@@ -184,16 +188,18 @@ class Retention:
                         free_bytes=plan.free_after, min_free=self.policy.min_free)
         return done
 
-    def _delete(self, removal: Removal) -> bool:
+    def _delete(self, removal: Removal) -> str | None:
         """In the write transaction: re-check, unlink, clear the path, record the event."""
         vod = Vod.get_or_none(Vod.id == removal.vod_id)
         if vod is None or vod.downloaded_path != removal.path or not safe_to_delete(vod, self.policy, utcnow()):
-            return False
+            return None
+        outcome = DELETED
         try:
             os.unlink(removal.path)
         except FileNotFoundError:
-            pass  # already gone: the row still must stop pointing at it
+            outcome = GONE  # e.g. UPLOAD_DELETE_LOCAL removed it: the row still must stop pointing at it
         Vod.update(downloaded_path=None, updated_at=utcnow()).where(Vod.id == vod.id).execute()
-        VodEvent.create(vod=vod.id, stage="retention", kind="file_deleted",
-                        message=f"deleted {removal.path} ({removal.size} bytes): {removal.reason}")
-        return True
+        if outcome == DELETED:
+            VodEvent.create(vod=vod.id, stage="retention", kind="file_deleted",
+                            message=f"deleted {removal.path} ({removal.size} bytes): {removal.reason}")
+        return outcome

@@ -100,6 +100,10 @@ class SharedBucket:
 
         retry_on_busy(lower)
 
+    def wait_for(self, cost: float = 1.0, now: float | None = None) -> float:
+        """Seconds until `cost` points are there (0.0: now), without taking any."""
+        return max(0.0, (cost - self.level(now)) / self.refill)
+
     def level(self, now: float | None = None) -> float:
         """Points in the bucket now (for metrics and status)."""
         now = time.time() if now is None else now

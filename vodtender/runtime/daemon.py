@@ -120,6 +120,8 @@ class Runtime:
         self.daemon: Daemon | None = None
         self._last_heartbeat = 0.0
         self._error_backoff = 0.0
+        for metric in (LOOP_ITERATIONS, LOOP_ERRORS, LAST_LOOP, DAEMON_READY, CONFIG_PROBLEMS):
+            metric.labels(self.name)  # export every series from the first scrape on, at 0
 
     # -- signals ---------------------------------------------------------------------------------
     def request_stop(self, *_: object) -> None:

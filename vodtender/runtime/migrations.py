@@ -55,6 +55,7 @@ MIGRATIONS: list[tuple[str, Migration]] = [
     ("scaleout_shared_limits", lambda db, m: db.create_tables([SharedLimit], safe=True)),
     ("chat_double_timestamps", lambda db, m: _double_precision(db, {"chat_messages": ("abs_timestamp", "rel_timestamp"),
                                                                        "chat_gaps": ("started_at", "ended_at")})),
+    ("scaleout_shared_limits_double", lambda db, m: _double_precision(db, {"shared_limits": ("tokens", "stamp")})),
 ]
 
 

@@ -193,8 +193,8 @@ class SharedLimit(BaseModel):
     """A provider limit every host shares (`pipeline/shared_limits.py`): a token bucket or a per-day counter."""
 
     name = peewee.TextField(primary_key=True)  # e.g. helix, youtube_quota
-    tokens = peewee.FloatField(default=0)  # bucket: points left at `stamp`; counter: units used in `period`
-    stamp = peewee.FloatField(default=0)  # bucket: unix time `tokens` was computed at
+    tokens = peewee.DoubleField(default=0)  # bucket: points left at `stamp`; counter: units used in `period`
+    stamp = peewee.DoubleField(default=0)  # bucket: unix time `tokens` was computed at
     period = peewee.TextField(default="")  # counter: the day `tokens` counts
 
     class Meta:

@@ -31,11 +31,13 @@ def world(tmp_path: Path, vod_cache: Path) -> Iterator[FakeTwitch]:
 
 @pytest.fixture
 def make_stack(tmp_path: Path, world: FakeTwitch) -> Iterator:
-    """make_stack(**settings) -> a Stack pointed at `world` with YouTube tokens stored; killed at the end."""
+    """make_stack(data_dir=, dsn=, **settings) -> a Stack pointed at `world`, YouTube tokens stored.
+
+    Its daemons are killed at the end of the test, whatever happened."""
     stacks: list[Stack] = []
 
-    def make(data_dir: Path | None = None, **settings: str) -> Stack:
-        stack = Stack(tmp_path / "vodtender", {**world.settings(), **settings}, data_dir=data_dir)
+    def make(data_dir: Path | None = None, dsn: str | None = None, **settings: str) -> Stack:
+        stack = Stack(tmp_path / "vodtender", {**world.settings(), **settings}, data_dir=data_dir, dsn=dsn)
         stack.migrate()
         world.seed_youtube_tokens(stack)
         stacks.append(stack)

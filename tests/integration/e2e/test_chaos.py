@@ -13,11 +13,13 @@ from __future__ import annotations
 import dataclasses
 import random
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
+from tests.conftest import DB_KINDS
 from tests.e2e.checks import final_problems
 from tests.e2e.faults import FaultDriver, run_seed
 from tests.e2e.harness import FAST_HELIX_WINDOW, FakeTwitch, broadcast, wait_archived
@@ -31,6 +33,7 @@ SEGMENT_RATE = 50_000  # bytes/s per HLS connection: downloads last long enough 
 # Dense enough that every stage is hit several times, sparse enough that a daemon restarted
 # with backoff gets work done in between.  A forced 429 drains the whole bucket: the poller
 # then waits for it to refill (FAST_HELIX_WINDOW).
+FAILED = (429, 500, 502, 503)
 WEIGHTS = {"helix_429": 0.3, "helix_5xx": 0.7, "irc_drop": 0.5,
            **{f"kill_{name}": 0.75 for name in DAEMON_NAMES}}
 
@@ -78,6 +81,15 @@ def fault_menu(world: FakeTwitch, stack: Stack) -> dict[str, Callable[[random.Ra
             "youtube_503": youtube_503}
 
 
+def faults_served(world: FakeTwitch) -> str:
+    """What the stand-ins actually answered wrongly (an injected fault strikes only when a request comes)."""
+    helix = Counter(str(entry["status"]) for entry in world.helix.state()["log"] if entry["status"] in FAILED)
+    youtube = sum(1 for _, _, status in world.youtube.state()["requests"] if status in FAILED)
+    cut = sum(rule.used for rule in world.hls.rules if rule.drop_after is not None)
+    return (f"served: Helix {dict(helix)}, HLS segments cut mid-body {cut}, YouTube errors {youtube}, "
+            f"IRC connections {world.irc.connections_total}")
+
+
 @dataclasses.dataclass
 class ChaosRun:
     seed: int
@@ -88,15 +100,21 @@ class ChaosRun:
     problems: dict[str, list[str]]
 
 
-@pytest.fixture(scope="module")
-def chaos(tmp_path_factory: pytest.TempPathFactory, vod_cache: Path) -> Iterator[ChaosRun]:
-    """One seeded run of the scenario under faults; the tests below each judge one part of its end state."""
+@pytest.fixture(scope="module", params=DB_KINDS)
+def chaos(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory,
+          vod_cache: Path) -> Iterator[ChaosRun]:
+    """One seeded run of the scenario under faults per database kind; the tests below each judge one
+    part of its end state."""
     seed = run_seed()
     root = tmp_path_factory.mktemp("chaos")
+    dsn = None
+    if request.param == "postgresql":
+        cluster = request.getfixturevalue("postgres_cluster")
+        dsn = cluster.dsn(cluster.create_database("chaos"))
     with FakeTwitch(root / "world", vod_cache, helix_window=FAST_HELIX_WINDOW) as world:
         alice, bob = world.add_channel("alice"), world.add_channel("bob")
         world.hls.add_rule("vods/*.ts", rate=SEGMENT_RATE)
-        stack = Stack(root / "vodtender", world.settings())
+        stack = Stack(root / "vodtender", world.settings(), dsn=dsn)
         stack.migrate()
         world.seed_youtube_tokens(stack)
         began = time.monotonic()
@@ -113,9 +131,10 @@ def chaos(tmp_path_factory: pytest.TempPathFactory, vod_cache: Path) -> Iterator
         finally:
             driver.stop()
             stack.kill_all()
-            print(f"\nchaos seed={seed}: {driver.summary()} in {time.monotonic() - began:.0f}s; "
+            print(f"\nchaos ({request.param}) seed={seed}: {driver.summary()} in {time.monotonic() - began:.0f}s; "
                   f"daemon starts {stack.starts}; {len(world.chat.sent)} chat messages, "
                   f"{sum(1 for m in world.chat.sent if m.receivers == 0)} sent while nobody was joined")
+            print("  " + faults_served(world))
             for at, name, detail in driver.history:
                 print(f"  {time.strftime('%H:%M:%S', time.localtime(at))} {name}: {detail}")
         yield ChaosRun(seed, driver, stack, time.monotonic() - began, codes, problems)

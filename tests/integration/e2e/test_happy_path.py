@@ -11,15 +11,18 @@ import time
 
 from tests.e2e.checks import final_problems
 from tests.e2e.harness import FakeTwitch, broadcast, wait_archived
+from vodtender.runtime.db import is_postgres
 from vodtender.runtime.models import ChatMessage
 
 CHAT_RATE = 300  # messages/s per channel
 CHAT_SECONDS = 10
 
 
-def test_two_channels_live_with_chat_end_archived_and_uploaded(world: FakeTwitch, make_stack, seed: int) -> None:
+def test_two_channels_live_with_chat_end_archived_and_uploaded(world: FakeTwitch, make_stack, seed: int,
+                                                               db_dsn: str) -> None:
+    """Once on SQLite, once on PostgreSQL (`db_dsn` is parametrised): the same four daemons, one database."""
     alice, bob = world.add_channel("alice"), world.add_channel("bob")
-    stack = make_stack()
+    stack = make_stack(dsn=db_dsn)
     began = time.monotonic()
     stack.start_all()
     streams = [world.plan_stream(alice, live_for=180), world.plan_stream(bob, live_for=150)]
@@ -32,7 +35,8 @@ def test_two_channels_live_with_chat_end_archived_and_uploaded(world: FakeTwitch
         stored = {m.msg_id for m in ChatMessage.select(ChatMessage.msg_id)}
     sent = world.chat.sent
     not_stored = [m for m in sent if m.msg_id not in stored]
-    print(f"happy path: {len(sent)} chat messages, 2 VODs archived in {time.monotonic() - began:.0f}s")
+    kind = "postgresql" if is_postgres(db_dsn) else "sqlite"
+    print(f"happy path ({kind}): {len(sent)} chat messages, 2 VODs archived in {time.monotonic() - began:.0f}s")
     assert codes == dict.fromkeys(codes, 0), f"daemons did not stop cleanly on SIGTERM: {codes}"
     assert status["queue"]["done"] == 2 and status["ok"], f"`vodtender status` does not show it: {status}"
     # Without faults there is no excuse, not even a recorded gap: every message is stored.

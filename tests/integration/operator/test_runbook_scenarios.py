@@ -25,7 +25,7 @@ RESET, CLEAR_BREAKER = (next(s for s in sql_statements() if s.startswith(verb)) 
 
 def sqlite3_shell(stack: Stack, statement: str) -> None:
     """The runbook's way: the sqlite3 shell on the live database."""
-    result = subprocess.run(["sqlite3", str(stack.db_path), statement], capture_output=True, text=True, timeout=60)
+    result = subprocess.run(["sqlite3", stack.dsn, statement], capture_output=True, text=True, timeout=60)
     assert result.returncode == 0 and not result.stderr, result.stderr
 
 
@@ -215,7 +215,7 @@ def test_slow_download_shows_progress_speed_and_eta(world: FakeTwitch, make_stac
 
 
 def committed_chat_ids(stack: Stack) -> set[str]:
-    conn = sqlite3.connect(stack.db_path, timeout=30)
+    conn = sqlite3.connect(stack.dsn, timeout=30)
     try:
         return {row[0] for row in conn.execute("SELECT msg_id FROM chat_messages")}
     finally:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 from pathlib import Path
 
@@ -102,3 +103,11 @@ def test_pending_query_lists_what_vods_state_pending_lists(fixture_db: Path, tmp
     errors_by_sql = {vod_id: error for vod_id, _, error in rows if error}
     failed = run_cli(tmp_path, "vods", "--state", "failed", "--json", env=base_env(tmp_path, DB_DSN=str(fixture_db)))
     assert {r["twitch_vod_id"]: r["error"] for r in json.loads(failed.stdout)} == errors_by_sql
+
+
+def test_shell_blocks_are_valid_shell() -> None:
+    blocks = re.findall(r"```sh\n(.*?)```", RUNBOOK, re.S)
+    assert blocks and any("vodtender() {" in b for b in blocks)
+    for block in blocks:
+        check = subprocess.run(["bash", "-n"], input=block, capture_output=True, text=True)
+        assert check.returncode == 0, f"{block}\n{check.stderr}"

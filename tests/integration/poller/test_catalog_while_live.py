@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import time
 
 import peewee
@@ -29,14 +30,15 @@ def test_the_archive_of_a_live_stream_waits_for_the_stream_to_end(
     helix.add_user("alice")
     helix.add_videos("alice", 30)
     started = int(time.time()) - 600
+    start_time = dt.datetime.fromtimestamp(started, dt.UTC).replace(tzinfo=None)
     helix.publish_vod("alice", "live-stream", created_at=started, video_id="5000")  # Twitch lists it while live
     Vod.create(twitch_vod_id="live-placeholder", channel="alice", stream_id="live-stream", is_placeholder=1,
-               date=Vod.date.adapt(started))
+               date=start_time)
     run_round(helix)
     assert Vod.get_or_none(Vod.twitch_vod_id == "5000") is None, "still recording: not for the downloader yet"
 
     # Stored before the poller saw the stream live (e.g. the start-up run): not "missing" while skipped.
-    Vod.create(twitch_vod_id="5000", channel="alice", stream_id="live-stream", date=Vod.date.adapt(started))
+    Vod.create(twitch_vod_id="5000", channel="alice", stream_id="live-stream", date=start_time)
     run_round(helix)
     assert Vod.get(Vod.twitch_vod_id == "5000").helix_missing == 0
     assert Vod.select().where(Vod.is_placeholder == 0).count() == 31

@@ -104,3 +104,18 @@ def test_without_credentials_the_poller_is_idle_and_says_why(
     status, body = poller.wait_http("/readyz")
     assert status == 503 and "TWITCH_CLIENT_ID is not set" in body
     assert poller.proc.poll() is None and helix.state()["requests"] == 0
+
+
+def test_two_pollers_on_one_database_share_the_bucket(
+        migrated_db: peewee.Database, helix: HelixStandin, start_poller: Callable[..., DaemonProcess]) -> None:
+    """Two hosts' pollers on one client id: the shared bucket row keeps them inside Twitch's limit together."""
+    helix.bucket = TokenBucket(limit=5, window=1.0)
+    for login in ("alice", "bob"):
+        helix.add_user(login)
+        helix.add_videos(login, 300)
+    first, second = start_poller("alice,bob"), start_poller("alice,bob")
+    for login in ("alice", "bob"):
+        wait_until(lambda login=login: f"catalog sync done channel={login} listed=300" in first.log() + second.log(),
+                   timeout=120, what=f"{login}'s catalog synced")
+    assert Vod.select().count() == 600
+    assert helix.violations == 0, "two pollers together must never find the bucket empty"

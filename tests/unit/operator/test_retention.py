@@ -151,3 +151,11 @@ def test_files_outside_data_dir_or_of_another_host_are_left_alone(data: Path, tm
     assert retention.plan().removals == []
     shared = Retention(Policy(keep_days=1, shared_data_dir=True), data)
     assert [r.twitch_vod_id for r in shared.plan().removals] == ["other-host"]
+
+
+def test_a_file_already_gone_only_clears_the_path(data: Path) -> None:
+    vod = make(data, "gone", 90)
+    Path(vod.downloaded_path).unlink()  # e.g. UPLOAD_DELETE_LOCAL=1
+    retention = Retention(Policy(keep_days=1), data)
+    assert retention.apply(retention.plan()) == []
+    assert Vod.get_by_id(vod.id).downloaded_path is None and VodEvent.select().count() == 0
