@@ -53,7 +53,7 @@ class Downloader(Daemon):
         return problems
 
     def setup(self) -> None:
-        keep_fragment_buffers_out_of_arenas()
+        pass  # keep_fragment_buffers_out_of_arenas()
         self.owner = claims.owner_name()
         self.settings = DownloadSettings.from_config(self.cfg, data_dir(self.cfg).resolve())
         self.breaker = CircuitBreaker(self.cfg.circuit_failure_threshold, self.cfg.circuit_open_cooldown)

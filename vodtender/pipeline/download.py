@@ -31,7 +31,7 @@ from vodtender.pipeline.breaker import CircuitBreaker
 from vodtender.pipeline.download_errors import classify_fetch_error, classify_resolve_error
 from vodtender.pipeline.download_hls import HlsFetch, Written
 from vodtender.pipeline.download_paths import partial_path, target_path
-from vodtender.pipeline.download_verify import PacketCounter, media_problems
+from vodtender.pipeline.download_verify import VideoPacketCounter, media_problems
 from vodtender.pipeline.errors import (
     Cancelled,
     FatalError,
@@ -166,16 +166,16 @@ class DownloadJob:
         resolved = self._resolve()
         client = HttpClient(resolved.headers, self.settings.timeout)  # the headers the site expects, per yt-dlp
         playlist = self._media_playlist(resolved, client)
-        counted = None
+        video_packets = None
         if playlist is not None and playlist.is_plain:
-            written, counted = self._fetch_hls(playlist, client, resolved)
+            written, video_packets = self._fetch_hls(playlist, client, resolved)
             self._check_journal(playlist, written)
             downloaded, ext, expected = self.part, "ts", playlist.duration
         else:  # not plain HLS (fMP4, encrypted, progressive, DASH, ...): yt-dlp's own downloader
             written = []
             downloaded = self._fetch_with_ytdlp(resolved)
             ext, expected = downloaded.suffix.lstrip(".") or resolved.ext, resolved.duration
-        problems = media_problems(downloaded, expected, counted)
+        problems = media_problems(downloaded, expected, video_packets)
         if problems:
             self._discard_partial()
             raise TransientError("integrity check failed: " + "; ".join(problems))
@@ -201,27 +201,26 @@ class DownloadJob:
             raise classify_resolve_error(exc, bool(self.ytdlp.twitch_token)) from exc
 
     def _fetch_hls(self, playlist: MediaPlaylist, client: HttpClient,
-                   resolved: Resolved) -> tuple[list[Written], list[dict] | None]:
-        """Fetch into the part file; packets are counted on the way (the integrity check needs them)."""
-        counter = PacketCounter()
+                   resolved: Resolved) -> tuple[list[Written], int | None]:
+        """Fetch into the part file; video packets are counted on the way (the integrity check needs them)."""
+        counter = VideoPacketCounter()
         fetch = HlsFetch(playlist, self.part, client, concurrency=self.settings.concurrency,
                          fragment_retries=self.settings.fragment_retries, min_free=self.settings.min_free,
                          bitrate_kbps=resolved.bitrate_kbps, on_written=self._on_written, sink=counter.feed)
         self._fetch = fetch
         try:
             written = fetch.run(self._tick)
-        except BaseException as exc:
-            counter.abort()
-            if isinstance(exc, FetchAborted):
-                raise self._why_stopped() from None
-            if isinstance(exc, PipelineError) or not isinstance(exc, Exception):
-                raise
+        except FetchAborted:
+            raise self._why_stopped() from None
+        except PipelineError:
+            raise
+        except Exception as exc:
             raise classify_fetch_error(exc) from exc
         muted = [w.index for w in written if w.muted]
         if muted:
             log.info("muted segments fetched in their muted form", vod_id=self.vod.twitch_vod_id,
                      segments=",".join(map(str, muted)))
-        return written, counter.streams()
+        return written, counter.packets
 
     def _on_written(self, entry: Written) -> None:
         DOWNLOAD_BYTES.inc(entry.size)

@@ -135,7 +135,7 @@ class HlsFetch:
         self.fragment_retries = fragment_retries
         self.min_free = min_free
         self.on_written = on_written
-        self.sink = sink  # sees every byte of the part file once, in order (the packet counter)
+        self.sink = sink  # sees every fragment written to the part file once, in order (the packet counter)
         self.progress = Progress(len(playlist.segments), playlist.duration,
                                  bitrate_estimate=(bitrate_kbps or 0) * 1000 / 8)
         self.written: list[Written] = []
@@ -160,8 +160,8 @@ class HlsFetch:
             self._count(entry)
         if self.sink is not None and offset:
             with open(self.part, "rb") as fh:
-                while chunk := fh.read(4 * 2**20):
-                    self.sink(chunk)
+                for entry in entries:  # fragment by fragment: the sink may rely on fragment boundaries
+                    self.sink(fh.read(entry.size))
         return len(entries)
 
     def run(self, tick: Callable[[], bool]) -> list[Written]:

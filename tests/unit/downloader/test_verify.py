@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from tests.standins.hls import PLAYLIST, make_vod, segment_paths
-from vodtender.pipeline.download_verify import media_problems
+from vodtender.pipeline.download_verify import VideoPacketCounter, media_problems, pes_starts, probe
 
 SEGMENTS = 8
 
@@ -46,3 +46,29 @@ def test_a_truncated_file_is_caught(segments: list[Path], tmp_path: Path) -> Non
 def test_garbage_is_caught(tmp_path: Path) -> None:
     (tmp_path / "v.ts").write_bytes(b"not a video" * 100)
     assert media_problems(tmp_path / "v.ts", 10.0)
+
+
+def test_counting_pes_starts_while_writing_matches_ffprobe(segments: list[Path], tmp_path: Path) -> None:
+    whole = _join(tmp_path / "v.ts", segments)
+    video = next(s for s in probe(whole)["streams"] if s["codec_type"] == "video")
+    counter = VideoPacketCounter()
+    for segment in segments:
+        counter.feed(memoryview(segment.read_bytes()))
+    assert counter.packets == int(video["nb_read_packets"])
+    assert pes_starts(whole.read_bytes(), counter.pid) == counter.packets
+    assert media_problems(whole, SEGMENTS * 4.0, counter.packets) == []
+
+
+def test_a_hole_is_caught_with_packets_counted_while_writing(segments: list[Path], tmp_path: Path) -> None:
+    counter = VideoPacketCounter()
+    for segment in segments[:3] + segments[4:]:
+        counter.feed(segment.read_bytes())
+    problems = media_problems(_join(tmp_path / "v.ts", segments[:3] + segments[4:]), SEGMENTS * 4.0,
+                              counter.packets)
+    assert any("video stream" in p and "packets" in p for p in problems)
+
+
+def test_data_that_is_not_packet_aligned_falls_back_to_a_full_count(segments: list[Path]) -> None:
+    counter = VideoPacketCounter()
+    counter.feed(segments[0].read_bytes()[:-1])
+    assert counter.packets is None
