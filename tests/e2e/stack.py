@@ -7,6 +7,7 @@ SIGKILL one and start it again, and read every log a daemon wrote across its res
 from __future__ import annotations
 
 import re
+import signal
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -103,8 +104,11 @@ class Stack:
         return bool(process and process.proc and process.proc.poll() is None)
 
     def stop_all(self) -> dict[str, int]:
-        """SIGTERM every daemon (as `systemctl stop` would); returns their exit codes."""
-        return {name: process.stop(timeout=60) for name, process in self.processes.items()}
+        """SIGTERM every daemon (as `systemctl stop` would); returns the exit codes of those that did not
+        stop cleanly.  Clean is systemd's meaning: status 0, or death by the SIGTERM itself (a daemon
+        started a moment ago may not have installed its handler yet)."""
+        codes = {name: process.stop(timeout=60) for name, process in self.processes.items()}
+        return {name: code for name, code in codes.items() if code not in (0, -signal.SIGTERM)}
 
     def kill_all(self) -> None:
         for process in self.processes.values():

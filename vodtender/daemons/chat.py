@@ -33,7 +33,7 @@ from vodtender.clients.twitch_irc import (
 )
 from vodtender.daemons.requirements import channels_problems, chat_login_problems
 from vodtender.pipeline.chat_events import CHAT_COMMANDS, KINDS, ChatEvent, ChatEventBuilder
-from vodtender.pipeline.chat_writer import ChatWriter, GapEnd, GapStart
+from vodtender.pipeline.chat_writer import ChatWriter, GapEnd, GapStart, open_gaps_left_by_a_crash
 from vodtender.pipeline.errors import backoff_delay
 from vodtender.runtime.config import Config, Problem
 from vodtender.runtime.daemon import Daemon
@@ -461,6 +461,8 @@ class ChatRecorder(Daemon):
         if self.disabled:
             self.log.warning("chat recorder disabled", reason=str(self.disabled))
             return
+        for channel in open_gaps_left_by_a_crash(self.cfg.twitch_channel):
+            self.log.warning("chat gap opened: the last run did not stop cleanly", channel=channel)
         self.writer = ChatWriter(self.cfg.chat_batch_interval, self.cfg.chat_batch_size, self.cfg.chat_queue_max)
         self.writer.start()
         self._start_session()

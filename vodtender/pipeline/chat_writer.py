@@ -25,7 +25,7 @@ from prometheus_client import Counter, Gauge, Histogram
 from vodtender.pipeline.chat_events import DETAIL_COLUMNS, ChatEvent
 from vodtender.runtime import db as dbmod
 from vodtender.runtime.logs import get_logger
-from vodtender.runtime.models import ChatGap, Vod, database_proxy
+from vodtender.runtime.models import ChatGap, ChatMessage, Vod, database_proxy
 
 log = get_logger("chat")
 
@@ -245,3 +245,24 @@ class ChatWriter:
             self.rows_committed += len(events)
         LAST_COMMIT.set(committed)
         self._on_committed(events)
+
+
+def open_gaps_left_by_a_crash(channels: list[str]) -> list[str]:
+    """Before recording starts: a channel whose last run did not stop cleanly (SIGKILL, power cut)
+    has no open gap, yet everything after its last stored message may be lost.  Open a gap there;
+    the first join closes it, as it closes the gap a clean stop leaves.  Returns those channels."""
+
+    def open_gaps() -> list[str]:
+        opened = []
+        for channel in channels:
+            if ChatGap.select().where((ChatGap.channel == channel) & ChatGap.ended_at.is_null()).exists():
+                continue  # a clean stop (or a drop) already left one open
+            last = (ChatMessage.select(peewee.fn.MAX(ChatMessage.abs_timestamp))
+                    .where(ChatMessage.channel == channel).scalar())
+            if last is None:
+                continue  # never recorded: nothing can have been missed
+            ChatGap.insert(channel=channel, started_at=last, reason="recorder did not stop cleanly").execute()
+            opened.append(channel)
+        return opened
+
+    return dbmod.write(open_gaps)

@@ -72,6 +72,7 @@ class DownloadSettings:
     url_template: str
     concurrency: int
     fragment_retries: int
+    buffer_bytes: int
     timeout: float
     min_free: int
     max_attempts: int
@@ -82,7 +83,8 @@ class DownloadSettings:
     def from_config(cls, cfg: Config, data_dir: Path) -> DownloadSettings:
         return cls(data_dir=data_dir, name_template=cfg.download_name_template,
                    url_template=cfg.twitch_vod_url_template, concurrency=cfg.download_fragment_concurrency,
-                   fragment_retries=cfg.download_fragment_retries, timeout=cfg.download_timeout,
+                   fragment_retries=cfg.download_fragment_retries, buffer_bytes=cfg.download_buffer,
+                   timeout=cfg.download_timeout,
                    min_free=cfg.download_min_free, max_attempts=cfg.download_max_attempts,
                    backoff_base=cfg.download_backoff_base, lease_seconds=cfg.lease_duration)
 
@@ -206,7 +208,8 @@ class DownloadJob:
         counter = VideoPacketCounter()
         fetch = HlsFetch(playlist, self.part, client, concurrency=self.settings.concurrency,
                          fragment_retries=self.settings.fragment_retries, min_free=self.settings.min_free,
-                         bitrate_kbps=resolved.bitrate_kbps, on_written=self._on_written, sink=counter.feed)
+                         buffer_bytes=self.settings.buffer_bytes, bitrate_kbps=resolved.bitrate_kbps,
+                         on_written=self._on_written, sink=counter.feed)
         self._fetch = fetch
         try:
             written = fetch.run(self._tick)

@@ -1,6 +1,6 @@
 """The own HLS fetcher: fragments fetched concurrently, written once, in order, into one file.
 
-Workers fetch fragments into memory (at most a small window ahead of the writer); the writer
+Workers fetch fragments into memory (a bounded number of bytes ahead of the writer); the writer
 appends each fragment to the part file and then records it in the journal
 (`<part>.frags`, one `index size muted` line per fragment).  The journal line is written
 only after the fragment's bytes, so after a SIGKILL at any instant the journal describes a
@@ -18,7 +18,7 @@ import shutil
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from pathlib import Path
@@ -31,7 +31,7 @@ log = get_logger("downloader")
 
 JOURNAL_MAGIC = "vodtender-fragments 1"
 TICK_SECONDS = 0.25
-WINDOW_AHEAD = 4  # fragments fetched beyond the workers' own, so one slow fragment does not stall them all
+MAX_WINDOW = 256
 _MUTABLE_NAME = re.compile(r"(\d+)(-unmuted)?\.ts$")
 
 
@@ -124,14 +124,16 @@ class HlsFetch:
     """Fetch every fragment of `playlist` into `part` (resuming from its journal)."""
 
     def __init__(self, playlist: MediaPlaylist, part: Path, client: HttpClient, *, concurrency: int,
-                 fragment_retries: int, min_free: int, bitrate_kbps: float | None = None,
+                 fragment_retries: int, min_free: int, buffer_bytes: int = 64 * 2**20,
+                 bitrate_kbps: float | None = None,
                  on_written: Callable[[Written], None] | None = None,
-                 sink: Callable[[bytes | bytearray | memoryview], None] | None = None):
+                 sink: Callable[[bytes | memoryview], None] | None = None):
         self.playlist = playlist
         self.part = part
         self.journal = FragmentJournal(part.with_name(part.name + ".frags"), playlist)
         self.client = client
         self.concurrency = max(1, concurrency)
+        self.buffer_bytes = buffer_bytes
         self.fragment_retries = fragment_retries
         self.min_free = min_free
         self.on_written = on_written
@@ -169,16 +171,12 @@ class HlsFetch:
         start = self.resume_point()
         self.check_space()
         segments = self.playlist.segments[start:]
-        window = self.concurrency + WINDOW_AHEAD
         fd = os.open(self.part, os.O_WRONLY)
         pool = ThreadPoolExecutor(self.concurrency, thread_name_prefix="fragment")
         pending: deque[tuple[Segment, Future]] = deque()
+        queue = iter(segments)
         try:
-            queue = iter(segments)
-            for segment in queue:
-                pending.append((segment, pool.submit(self._fetch, segment)))
-                if len(pending) >= window:
-                    break
+            self._top_up(pending, queue, pool)
             offset = sum(e.size for e in self.written)
             while pending:
                 segment, future = pending[0]
@@ -191,9 +189,7 @@ class HlsFetch:
                     continue
                 pending.popleft()
                 offset = self._write(fd, offset, segment, data, muted)
-                nxt = next(queue, None)
-                if nxt is not None:
-                    pending.append((nxt, pool.submit(self._fetch, nxt)))
+                self._top_up(pending, queue, pool)
                 if not tick():
                     raise FetchAborted()
                 self.check_space(throttle=True)
@@ -205,7 +201,23 @@ class HlsFetch:
             self.journal.close()
         return self.written
 
-    def _write(self, fd: int, offset: int, segment: Segment, data: bytearray, muted: bool) -> int:
+    def window(self) -> int:
+        """Fragments fetched or held ahead of the writer: as many as `buffer_bytes` holds (fragments
+        complete out of order, and the writer must not stall the workers), at least a few per worker."""
+        done = self.progress.fragments_done
+        average = self.progress.bytes_done / done if done else 0
+        by_memory = int(self.buffer_bytes / average) if average else 0
+        return min(MAX_WINDOW, max(self.concurrency + 2, by_memory))
+
+    def _top_up(self, pending: deque[tuple[Segment, Future]], queue: Iterator[Segment],
+                pool: ThreadPoolExecutor) -> None:
+        while len(pending) < self.window():
+            segment = next(queue, None)
+            if segment is None:
+                return
+            pending.append((segment, pool.submit(self._fetch, segment)))
+
+    def _write(self, fd: int, offset: int, segment: Segment, data: bytes, muted: bool) -> int:
         view = memoryview(data)
         done = 0
         while done < len(data):  # pwrite may write less than asked (disk full)
@@ -241,7 +253,7 @@ class HlsFetch:
             raise SystemicError(f"disk full: {free // 2**20} MiB free in {self.part.parent}, "
                                 f"need {(remaining + margin) // 2**20} MiB")
 
-    def _fetch(self, segment: Segment) -> tuple[bytearray, bool]:
+    def _fetch(self, segment: Segment) -> tuple[bytes, bool]:
         """One fragment, retried on network errors and 5xx; a refused segment in its muted form."""
         url, muted = segment.url, False
         for attempt in range(self.fragment_retries + 1):

@@ -187,6 +187,8 @@ OPTIONS: list[Option] = [
         ("DOWNLOAD_FRAGMENT_RETRIES", "10", parse_int, "retries of one fragment (network errors, 5xx) within "
          "an attempt"),
         ("DOWNLOAD_TIMEOUT", "30s", parse_duration, "network timeout of one download request"),
+        ("DOWNLOAD_BUFFER", "64M", parse_size, "memory per VOD for fragments fetched ahead of the one being "
+         "written (fragments finish out of order; too little stalls the fetch)"),
         ("CIRCUIT_FAILURE_THRESHOLD", "5", parse_int, "consecutive systemic failures that open the breaker"),
         ("CIRCUIT_OPEN_COOLDOWN", "10m", parse_duration, "how long the breaker stays open before one probe"),
         ("LEASE_DURATION", "2m", parse_duration, "claim lease; renewed while working, expires if a worker dies"),

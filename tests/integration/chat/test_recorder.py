@@ -249,3 +249,27 @@ def test_sighup_with_a_new_channel_joins_it(irc: TwitchIrcStandin, workdir: Path
         assert ChatMessage.get().channel == "second"
         wait_until(lambda: ChatGap.select().where(ChatGap.ended_at.is_null(False)).count() == 1, 30,
                    what="the reload's short gap, closed")
+
+
+def test_sigkill_leaves_a_gap_from_the_last_stored_message_until_the_rejoin(
+        irc: TwitchIrcStandin, workdir: Path, db_dsn: str, migrated_db: peewee.Database) -> None:
+    """A killed recorder cannot say when it stopped: the next start records the gap from what it last stored."""
+    replay = None
+    first = recorder(workdir, db_dsn, irc.address).start()
+    try:
+        irc.wait_joined(CHANNEL)
+        replay = irc.replay(load_irc_lines("bench_chat.txt"), CHANNEL, rate=500, count=100_000, fresh_ids=True,
+                            fresh_ts=True)
+        wait_rows(1000)
+    finally:
+        first.kill()
+    killed_at = time.time()
+    last_stored = ChatMessage.select(peewee.fn.MAX(ChatMessage.abs_timestamp)).scalar()
+    with recorder(workdir, db_dsn, irc.address) as second:
+        second.wait_for_log("chat gap opened: the last run did not stop cleanly channel=vodchan")
+        wait_until(lambda: ChatGap.select().where(ChatGap.ended_at.is_null(False)).exists(), 30,
+                   what="the gap closed by the rejoin")
+        replay.cancel()
+    gap = ChatGap.get()
+    assert gap.started_at == last_stored  # everything after the last stored message may be lost
+    assert gap.ended_at > killed_at and gap.reason == "recorder did not stop cleanly"
