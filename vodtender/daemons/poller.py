@@ -145,7 +145,7 @@ class Poller(Daemon):
         return self.cfg.vod_catalog_backfill_interval if finished else 0.0
 
     def _live_step(self) -> float:
-        if not self.directory.resolved:
+        if not self.directory.known():  # ids kept from an earlier run count: no users lookup needed first
             return UNRESOLVED_RETRY
         self.watcher.poll()
         self._job("reconcile").due = time.monotonic()  # a stream may just have ended

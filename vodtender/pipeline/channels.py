@@ -24,7 +24,6 @@ class ChannelDirectory:
     def __init__(self, logins: Sequence[str]):
         self.logins = list(logins)
         self._ids: dict[str, str] = {}
-        self.resolved = False
         self._warned: set[tuple[str, str]] = set()
         for login in self.logins:
             known = kv_get(USER_ID_KEY.format(login))
@@ -64,7 +63,6 @@ class ChannelDirectory:
         for login in unknown:
             if login not in self._ids:
                 self._warn_once(login, "unknown", "channel not found on Twitch; check TWITCH_CHANNEL")
-        self.resolved = True
 
     def _warn_once(self, login: str, what: str, message: str, **context: str) -> None:
         if (login, what) not in self._warned:
