@@ -59,7 +59,7 @@ def parse_rates(seconds: float = 2.0) -> dict[str, float]:
     from irc import message
 
     from vodtender.clients.twitch_irc import parse_line
-    from vodtender.pipeline.chat_events import ChatEventBuilder
+    from vodtender.pipeline.chat.events import ChatEventBuilder
 
     regexp = irc.client._rfc_1459_command_regexp
 

@@ -31,8 +31,8 @@ sys.path.insert(0, str(REPO))
 
 from tests.standins.helix import HelixStandin  # noqa: E402
 from vodtender.clients.helix import HelixClient  # noqa: E402
-from vodtender.pipeline.catalog import CatalogSync  # noqa: E402
-from vodtender.pipeline.channels import ChannelDirectory  # noqa: E402
+from vodtender.pipeline.catalog.channels import ChannelDirectory  # noqa: E402
+from vodtender.pipeline.catalog.sync import CatalogSync  # noqa: E402
 from vodtender.runtime.db import open_database  # noqa: E402
 from vodtender.runtime.migrations import migrate  # noqa: E402
 from vodtender.runtime.models import Vod  # noqa: E402

@@ -22,8 +22,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from vodtender.pipeline.backup import backup_sqlite  # noqa: E402
-from vodtender.pipeline.status_report import gather_status  # noqa: E402
+from vodtender.ops.backup import backup_sqlite  # noqa: E402
+from vodtender.ops.status import gather_status  # noqa: E402
 from vodtender.runtime.config import load_config  # noqa: E402
 from vodtender.runtime.db import open_database  # noqa: E402
 from vodtender.runtime.migrations import migrate  # noqa: E402

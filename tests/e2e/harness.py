@@ -32,7 +32,7 @@ from tests.standins.hls import PLAYLIST, HlsServer, make_vod
 from tests.standins.irc import TwitchIrcStandin
 from tests.standins.youtube import YouTubeStandIn
 from vodtender.clients.google_oauth import TokenGrant
-from vodtender.pipeline.tokens import TokenCipher, TokenStore
+from vodtender.pipeline.upload.tokens import TokenCipher, TokenStore
 from vodtender.runtime.models import Vod
 
 SEGMENT_SECONDS = 10

@@ -14,7 +14,7 @@ import time
 
 from vodtender.cli.common import load_or_exit, open_migrated
 from vodtender.clients.google_oauth import ConsentRequest, LoopbackReceiver, OAuthError, TokenEndpoint
-from vodtender.pipeline.tokens import TokenCipher, TokenStore
+from vodtender.pipeline.upload.tokens import TokenCipher, TokenStore
 
 
 def register(sub: argparse._SubParsersAction) -> None:

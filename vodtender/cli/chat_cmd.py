@@ -14,8 +14,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 from vodtender.cli.common import load_or_exit, open_migrated
-from vodtender.pipeline.chat_export import export_jsonl, export_webvtt
-from vodtender.pipeline.download_control import ControlError, find_vod
+from vodtender.ops.chat_export import export_jsonl, export_webvtt
+from vodtender.ops.control import ControlError, find_vod
 
 
 def export_parser() -> argparse.ArgumentParser:

@@ -1,5 +1,5 @@
 """`vodtender db migrate`: bring the database schema up to date (daemons also do it at start-up).
-`vodtender db copy`: move an archive to another database (logic in `vodtender/runtime/db_copy.py`)."""
+`vodtender db copy`: move an archive to another database (logic in `vodtender/ops/db_copy.py`)."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ import sys
 from urllib.parse import urlparse
 
 from vodtender.cli.common import load_or_exit
+from vodtender.ops.db_copy import CopyError, copy_database
 from vodtender.runtime.db import default_dsn, open_database
-from vodtender.runtime.db_copy import CopyError, copy_database
 from vodtender.runtime.logs import register_secret
 from vodtender.runtime.migrations import migrate, pending
 

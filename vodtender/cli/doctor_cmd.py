@@ -24,8 +24,8 @@ from vodtender.cli.config_cmd import all_problems
 from vodtender.cli.status_cmd import Palette, add_color_option, human_bytes
 from vodtender.clients.google_oauth import CredentialsRevoked, OAuthError, TokenEndpoint
 from vodtender.clients.helix import HelixClient, HelixError
-from vodtender.pipeline.status_report import data_dir
-from vodtender.pipeline.tokens import TokenCipher, TokenStore, TokenUnreadable
+from vodtender.ops.status import data_dir
+from vodtender.pipeline.upload.tokens import TokenCipher, TokenStore, TokenUnreadable
 from vodtender.runtime.config import Config, config_dir, load_config
 from vodtender.runtime.db import default_dsn, open_database, sqlite_path
 from vodtender.runtime.logs import register_secret, setup_logging

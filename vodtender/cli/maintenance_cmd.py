@@ -21,10 +21,10 @@ from prometheus_client import CollectorRegistry, Gauge, write_to_textfile
 
 from vodtender.cli.common import load_or_exit, open_migrated
 from vodtender.cli.status_cmd import human_bytes
-from vodtender.pipeline.backup import BackupError, backup_sqlite, default_backup_dir
+from vodtender.ops.backup import BackupError, backup_sqlite, default_backup_dir
+from vodtender.ops.retention import Plan, Policy, Retention
+from vodtender.ops.status import data_dir, iso
 from vodtender.pipeline.kv import kv_set
-from vodtender.pipeline.retention import Plan, Policy, Retention
-from vodtender.pipeline.status_report import data_dir, iso
 from vodtender.runtime.config import Config
 from vodtender.runtime.db import SQLITE_BUSY_TIMEOUT_MS, default_dsn, sqlite_path
 from vodtender.runtime.logs import get_logger

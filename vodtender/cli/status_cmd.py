@@ -15,7 +15,7 @@ from typing import Any, TextIO
 import peewee
 
 from vodtender.cli.common import load_or_exit, open_migrated
-from vodtender.pipeline.status_report import gather_status, to_json
+from vodtender.ops.status import gather_status, to_json
 from vodtender.runtime.config import Config, format_duration
 from vodtender.runtime.db import default_dsn, sqlite_path
 

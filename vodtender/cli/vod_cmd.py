@@ -10,7 +10,7 @@ import sys
 import time
 
 from vodtender.cli.common import load_or_exit, open_migrated
-from vodtender.pipeline import download_control
+from vodtender.ops import control as download_control
 from vodtender.pipeline.breaker import CircuitBreaker
 
 

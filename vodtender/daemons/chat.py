@@ -32,8 +32,8 @@ from vodtender.clients.twitch_irc import (
     parse_line,
 )
 from vodtender.daemons.requirements import channels_problems, chat_login_problems
-from vodtender.pipeline.chat_events import CHAT_COMMANDS, KINDS, ChatEvent, ChatEventBuilder
-from vodtender.pipeline.chat_writer import ChatWriter, GapEnd, GapStart, open_gaps_left_by_a_crash
+from vodtender.pipeline.chat.events import CHAT_COMMANDS, KINDS, ChatEvent, ChatEventBuilder
+from vodtender.pipeline.chat.writer import ChatWriter, GapEnd, GapStart, open_gaps_left_by_a_crash
 from vodtender.pipeline.errors import backoff_delay
 from vodtender.runtime.config import Config, Problem
 from vodtender.runtime.daemon import Daemon

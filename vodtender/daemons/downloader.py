@@ -12,10 +12,11 @@ import threading
 import time
 
 from vodtender.clients.ytdlp import YtDlp
-from vodtender.pipeline import claims, download_control
+from vodtender.ops import control as download_control
+from vodtender.ops.status import data_dir
+from vodtender.pipeline import claims
 from vodtender.pipeline.breaker import BreakerState, CircuitBreaker
-from vodtender.pipeline.download import DownloadJob, DownloadSettings, publish_progress
-from vodtender.pipeline.status_report import data_dir
+from vodtender.pipeline.download.job import DownloadJob, DownloadSettings, publish_progress
 from vodtender.runtime.config import Config, Problem
 from vodtender.runtime.daemon import Daemon
 from vodtender.runtime.models import Vod

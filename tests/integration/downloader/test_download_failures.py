@@ -13,8 +13,8 @@ from tests.helpers.processes import free_port, run_cli, wait_until
 from tests.integration.downloader.conftest import Site
 from tests.standins.hls import PLAYLIST, HlsServer, concatenated
 from vodtender.clients.hls import HttpClient, parse_media_playlist
-from vodtender.pipeline.download_errors import classify_fetch_error
-from vodtender.pipeline.download_hls import HlsFetch
+from vodtender.pipeline.download.classify import classify_fetch_error
+from vodtender.pipeline.download.fetcher import HlsFetch
 from vodtender.pipeline.errors import ErrorClass
 
 CLEAR_BREAKER = "DELETE FROM kv WHERE key IN ('circuit_state','circuit_failures','circuit_open_until');"

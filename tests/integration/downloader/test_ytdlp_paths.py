@@ -12,8 +12,8 @@ from tests.integration.downloader.conftest import SEGMENTS, Site
 from tests.standins.hls import PLAYLIST, concatenated
 from vodtender.clients.hls import HttpClient, parse_media_playlist
 from vodtender.clients.ytdlp import YtDlp
-from vodtender.pipeline.download_hls import HlsFetch
-from vodtender.pipeline.download_verify import media_problems
+from vodtender.pipeline.download.fetcher import HlsFetch
+from vodtender.pipeline.download.verify import media_problems
 
 
 def _twitch_info(site: Site, vod_id: str) -> dict:

@@ -18,7 +18,7 @@ from tests.integration.operator.runbook import (
     sql_statements,
     vodtender_commands,
 )
-from tests.unit.operator.fixtures import populate_every_state
+from tests.unit.ops.fixtures import populate_every_state
 from vodtender.cli.main import build_parser
 from vodtender.runtime.config import OPTIONS_BY_ENV, load_config
 from vodtender.runtime.db import open_database

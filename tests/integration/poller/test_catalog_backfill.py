@@ -8,7 +8,7 @@ import peewee
 
 from tests.helpers.processes import DaemonProcess, wait_until
 from tests.standins.helix import HelixStandin
-from vodtender.pipeline.catalog import CURSOR_KEY
+from vodtender.pipeline.catalog.sync import CURSOR_KEY
 from vodtender.runtime.models import KV, DaemonHeartbeat, Vod, VodEvent
 
 

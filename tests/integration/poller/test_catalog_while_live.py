@@ -9,9 +9,9 @@ import peewee
 
 from tests.standins.helix import HelixStandin
 from vodtender.clients.helix import HelixClient
-from vodtender.pipeline.catalog import CatalogSync
-from vodtender.pipeline.channels import ChannelDirectory
-from vodtender.pipeline.live import live_stream_ids
+from vodtender.pipeline.catalog.channels import ChannelDirectory
+from vodtender.pipeline.catalog.sync import CatalogSync
+from vodtender.pipeline.live.watcher import live_stream_ids
 from vodtender.runtime.models import Vod
 
 

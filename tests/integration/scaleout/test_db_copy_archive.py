@@ -9,8 +9,8 @@ from pathlib import Path
 
 from tests.helpers.postgres import PostgresCluster
 from tests.helpers.processes import base_env, run_cli
+from vodtender.ops.db_copy import COPIED_MODELS, open_source, shared_fields, table_checksum
 from vodtender.runtime.db import open_database
-from vodtender.runtime.db_copy import COPIED_MODELS, open_source, shared_fields, table_checksum
 from vodtender.runtime.migrations import migrate
 from vodtender.runtime.models import ChatMessage, Vod, VodEvent
 

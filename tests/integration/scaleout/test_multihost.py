@@ -28,7 +28,7 @@ from tests.helpers.processes import DaemonProcess, base_env, wait_until
 from tests.standins.hls import PLAYLIST, HlsServer, concatenated, make_vod
 from tests.standins.youtube import YouTubeStandIn
 from vodtender.clients.google_oauth import TokenGrant
-from vodtender.pipeline.tokens import TokenCipher, TokenStore
+from vodtender.pipeline.upload.tokens import TokenCipher, TokenStore
 from vodtender.runtime.db import open_database
 from vodtender.runtime.migrations import migrate
 from vodtender.runtime.models import Vod, VodEvent

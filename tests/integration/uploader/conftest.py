@@ -15,9 +15,9 @@ import pytest
 from tests.helpers.processes import DaemonProcess, base_env, wait_until
 from tests.standins.youtube import YouTubeStandIn
 from vodtender.clients.google_oauth import TokenGrant
-from vodtender.pipeline.quota import pacific_day
 from vodtender.pipeline.shared_limits import youtube_quota
-from vodtender.pipeline.tokens import TokenCipher, TokenStore
+from vodtender.pipeline.upload.quota import pacific_day
+from vodtender.pipeline.upload.tokens import TokenCipher, TokenStore
 from vodtender.runtime.db import open_database
 from vodtender.runtime.migrations import migrate
 from vodtender.runtime.models import DaemonHeartbeat, Vod

@@ -1,0 +1,194 @@
+"""`vodtender status` against a database in a known state: counts, flags, schema, exit status."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from pathlib import Path
+
+import peewee
+import pytest
+
+from tests.helpers.processes import base_env, run_cli
+from tests.unit.ops.fixtures import CHANNEL, EXPECTED_QUEUE, GIB, heartbeat, populate_every_state, vod
+from tests.unit.ops.schema_subset import load_schema, validate
+from vodtender.ops.status import gather_status, iso
+from vodtender.pipeline.breaker import CircuitBreaker
+from vodtender.pipeline.kv import kv_set
+from vodtender.runtime.config import Config, load_config
+from vodtender.runtime.models import ChatGap, DaemonHeartbeat, OAuthToken, Vod, utcnow
+
+SCHEMA = load_schema("status.schema.json")
+
+
+@pytest.fixture
+def cfg(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Config:
+    monkeypatch.setenv("VODTENDER_CONFIG_DIR", str(tmp_path / "etc"))
+    return load_config(["--twitch-channel", CHANNEL, "--data-dir", str(tmp_path / "data"), "--download-min-free",
+                        "0", "--yt-client-id", "cid", "--yt-client-secret", "secret-secret"])
+
+
+@pytest.fixture
+def now(migrated_db: peewee.Database) -> dt.datetime:
+    now = utcnow()
+    populate_every_state(now)
+    return now
+
+
+def problems(report: dict) -> list[str]:
+    return [f["message"] for f in report["attention"] if f["level"] == "problem"]
+
+
+def test_counts_every_stage_and_all_is_well(cfg: Config, now: dt.datetime) -> None:
+    report = gather_status(cfg, now)
+    assert validate(report, SCHEMA) == []
+    assert report["queue"] == EXPECTED_QUEUE
+    assert report["ok"], problems(report)
+    assert [d["state"] for d in report["daemons"]] == ["up"] * 4
+    assert report["breaker"]["state"] == "closed"
+    # failed VODs are shown, but do not page anyone
+    assert [f["level"] for f in report["attention"]] == ["warning"]
+    assert "2 VOD(s) failed" in report["attention"][0]["message"]
+
+
+def test_in_flight_shows_progress_speed_and_eta(cfg: Config, now: dt.datetime) -> None:
+    flights = {f["twitch_vod_id"]: f for f in gather_status(cfg, now)["in_flight"]}
+    down, up = flights["1003"], flights["1005"]
+    assert (down["stage"], down["percent"], down["bytes_total"]) == ("downloading", 25.0, 4 * GIB)
+    assert down["speed_bytes_per_second"] == 10 * 2**20
+    assert down["eta_seconds"] == 3 * GIB // (10 * 2**20)  # 3 GiB left at 10 MiB/s
+    assert not down["stalled"] and not down["lease_expired"]
+    assert (up["stage"], up["percent"]) == ("uploading", 50.0)
+
+
+def test_chat_catalog_youtube_and_disk(cfg: Config, now: dt.datetime) -> None:
+    report = gather_status(cfg, now)
+    (chat,) = report["chat"]
+    assert (chat["channel"], chat["connected"], chat["last_gap"]["reason"]) == (CHANNEL, True, "RECONNECT")
+    assert chat["messages_last_minute"] == 5 and chat["last_gap"]["seconds"] == 2.0
+    (catalog,) = report["catalog"]
+    assert catalog["age_seconds"] == 300.0 and catalog["unreconciled_placeholders"] == []
+    token = report["youtube"]["token"]
+    assert token["has_refresh_token"] and 2390 <= token["expires_in_seconds"] <= 2400
+    assert report["disk"]["free_bytes"] > 0
+
+
+def test_stale_heartbeat_is_a_down_daemon(cfg: Config, now: dt.datetime) -> None:
+    DaemonHeartbeat.update(updated_at=now - dt.timedelta(minutes=5)).where(
+        DaemonHeartbeat.daemon == "downloader").execute()
+    report = gather_status(cfg, now)
+    assert {d["name"]: d["state"] for d in report["daemons"]}["downloader"] == "down"
+    assert not report["ok"] and any("downloader is down" in p for p in problems(report))
+    assert validate(report, SCHEMA) == []
+
+
+def test_a_restarted_daemon_with_an_old_stale_row_is_up(cfg: Config, now: dt.datetime) -> None:
+    heartbeat("downloader", now, age=3600, pid=7)  # the killed predecessor's row
+    report = gather_status(cfg, now)
+    assert {d["name"]: d["state"] for d in report["daemons"]}["downloader"] == "up"
+    assert report["ok"]
+
+
+def test_idle_daemon_needs_attention(cfg: Config, now: dt.datetime) -> None:
+    DaemonHeartbeat.update(ready=0, status="idle: TWITCH_CHANNEL is not set").where(
+        DaemonHeartbeat.daemon == "chat").execute()
+    report = gather_status(cfg, now)
+    assert any("chat is idle: idle: TWITCH_CHANNEL" in p for p in problems(report))
+
+
+def test_open_breaker_needs_attention(cfg: Config, now: dt.datetime) -> None:
+    breaker = CircuitBreaker(threshold=2, cooldown=600)
+    breaker.record_failure("disk full")
+    breaker.record_failure("disk full")
+    report = gather_status(cfg, now)
+    assert report["breaker"]["state"] == "open" and report["breaker"]["failures"] == 2
+    assert not report["ok"] and any("circuit breaker open" in p for p in problems(report))
+    assert validate(report, SCHEMA) == []
+
+
+def test_stalled_download_is_flagged(cfg: Config, now: dt.datetime) -> None:
+    Vod.update(progress_updated_at=now - dt.timedelta(minutes=20)).where(Vod.twitch_vod_id == "1003").execute()
+    report = gather_status(cfg, now)
+    assert report["in_flight"][0]["stalled"]
+    assert any("1003 has made no progress" in p for p in problems(report))
+
+
+def test_placeholder_that_never_reconciles_is_flagged(cfg: Config, now: dt.datetime) -> None:
+    vod("live-1", 20, is_placeholder=1, live_ended_at=now - dt.timedelta(minutes=30))
+    report = gather_status(cfg, now)
+    assert report["catalog"][0]["unreconciled_placeholders"] == ["live-1"]
+    assert any("never matched a VOD" in p for p in problems(report))
+
+
+def test_chat_disconnected_for_long_is_flagged(cfg: Config, now: dt.datetime) -> None:
+    unix = now.replace(tzinfo=dt.UTC).timestamp()
+    ChatGap.create(channel=CHANNEL, started_at=unix - 600, ended_at=None, reason="connection refused")
+    report = gather_status(cfg, now)
+    assert report["chat"][0]["connected"] is False
+    assert any("chat not recorded since" in p for p in problems(report))
+
+
+def test_refused_youtube_token_is_flagged(cfg: Config, now: dt.datetime) -> None:
+    OAuthToken.update(invalid_reason="invalid_grant").execute()
+    report = gather_status(cfg, now)
+    assert any("vodtender auth youtube" in p for p in problems(report))
+    assert validate(report, SCHEMA) == []
+
+
+def test_schema_rejects_a_wrong_report(cfg: Config, now: dt.datetime) -> None:
+    report = gather_status(cfg, now)
+    report["queue"]["done"] = -1
+    del report["breaker"]["state"]
+    assert len(validate(report, SCHEMA)) == 2
+
+
+# -- the command, as a process: exit status, JSON, colour ------------------------------------------------------
+
+def _env(tmp_path: Path, dsn: str) -> dict[str, str]:
+    return base_env(tmp_path, DB_DSN=dsn, TWITCH_CHANNEL=CHANNEL,
+                    DATA_DIR=str(tmp_path / "data"), DOWNLOAD_MIN_FREE="0")
+
+
+def test_command_exit_status_follows_attention(tmp_path: Path, now: dt.datetime, db_dsn: str) -> None:
+    (tmp_path / "etc").mkdir(exist_ok=True)
+    env = _env(tmp_path, db_dsn)
+    ok = run_cli(tmp_path, "status", "--json", env=env)
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    report = json.loads(ok.stdout)
+    assert validate(report, SCHEMA) == [] and report["queue"] == EXPECTED_QUEUE
+
+    DaemonHeartbeat.update(updated_at=now - dt.timedelta(minutes=10)).where(
+        DaemonHeartbeat.daemon == "uploader").execute()
+    stale = run_cli(tmp_path, "status", env=env)
+    assert stale.returncode == 1
+    assert "uploader is down" in stale.stdout and "\x1b[" not in stale.stdout  # piped: plain text
+
+    heartbeat("uploader", utcnow())
+    CircuitBreaker(threshold=1, cooldown=600).record_failure("YouTube 401")
+    opened = run_cli(tmp_path, "status", "--color", "always", env=env)
+    assert opened.returncode == 1 and "circuit breaker open" in opened.stdout and "\x1b[31m" in opened.stdout
+
+
+def test_command_without_a_database_says_so(tmp_path: Path) -> None:
+    (tmp_path / "etc").mkdir()
+    result = run_cli(tmp_path, "status", env=base_env(tmp_path, DB_DSN=str(tmp_path / "missing.db")))
+    assert result.returncode == 2 and "no database at" in result.stderr
+    assert not (tmp_path / "missing.db").exists()
+
+
+def test_chat_switched_off_is_a_warning_not_recording(cfg: Config, now: dt.datetime) -> None:
+    DaemonHeartbeat.update(status="chat recorder disabled: CHAT_AUTO_START is 0").where(
+        DaemonHeartbeat.daemon == "chat").execute()
+    report = gather_status(cfg, now)
+    assert report["chat"][0]["connected"] is False and report["ok"]
+    assert any("chat recorder disabled" in f["message"] and f["level"] == "warning" for f in report["attention"])
+
+
+def test_maintenance_results_are_reported(cfg: Config, now: dt.datetime) -> None:
+    kv_set("maintenance_last_run", iso(now - dt.timedelta(days=4)))
+    kv_set("maintenance_integrity", "failed: row 7 missing from index vods_channel")
+    report = gather_status(cfg, now)
+    assert report["maintenance"]["integrity"].startswith("failed")
+    assert any("integrity check failed" in p for p in problems(report))
+    assert any("maintenance last ran" in f["message"] for f in report["attention"] if f["level"] == "warning")
+    assert validate(report, SCHEMA) == []

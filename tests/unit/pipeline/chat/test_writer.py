@@ -1,0 +1,118 @@
+"""The batched chat writer against a real SQLite database: binding, dedupe, deletions, gaps, back-pressure."""
+
+from __future__ import annotations
+
+import datetime as dt
+import sqlite3
+import threading
+import time
+from pathlib import Path
+
+import peewee
+
+from tests.helpers.processes import wait_until
+from vodtender.clients.twitch_irc import parse_line
+from vodtender.pipeline.chat.events import ChatEvent, ChatEventBuilder
+from vodtender.pipeline.chat.writer import ChatWriter, GapEnd, GapStart
+from vodtender.runtime.db import open_database
+from vodtender.runtime.migrations import migrate
+from vodtender.runtime.models import ChatGap, ChatMessage, Vod
+
+STREAM_START = dt.datetime(2026, 3, 1, 12, 0, 0)
+START_UNIX = 1772366400.0  # STREAM_START as unix seconds
+
+
+def message(msg_id: str, at: float, channel: str = "chan", text: str = "hi") -> ChatEvent:
+    line = f"@id={msg_id};tmi-sent-ts={int(at * 1000)} :u!u@u.tmi.twitch.tv PRIVMSG #{channel} :{text}"
+    return ChatEventBuilder().build(parse_line(line), line, at)
+
+
+def writer(**kw) -> ChatWriter:  # noqa: ANN003
+    w = ChatWriter(kw.get("interval", 0.05), kw.get("size", 100), kw.get("queue_max", 10_000))
+    w.start()
+    return w
+
+
+def test_rows_are_written_once_and_flushed_on_close(migrated_db: peewee.Database) -> None:
+    w = writer()
+    for i in range(250):
+        w.put(message(f"m{i}", START_UNIX + i))
+    w.put(message("m7", START_UNIX + 7))  # a duplicate (both connections during a RECONNECT)
+    assert w.close(timeout=30)
+    assert ChatMessage.select().count() == 250
+    assert ChatMessage.get(ChatMessage.msg_id == "m7").abs_timestamp == START_UNIX + 7
+
+
+def test_messages_bind_to_the_live_placeholder_and_earlier_offline_rows_follow(migrated_db: peewee.Database) -> None:
+    w = writer()
+    w.put(message("before-placeholder", START_UNIX + 30))  # the stream is live, the poller has not seen it yet
+    w.put(message("offline", START_UNIX - 600))  # before the stream: stays offline
+    wait_until(lambda: ChatMessage.select().count() == 2, what="offline rows")
+    Vod.create(twitch_vod_id=f"live-{int(START_UNIX)}", channel="chan", is_placeholder=1, date=STREAM_START)
+    time.sleep(2.5)  # the placeholder cache refreshes every ~2 s
+    w.put(message("live", START_UNIX + 90))
+    assert w.close(timeout=30)
+    rows = {m.msg_id: (m.vod_id, m.rel_timestamp) for m in ChatMessage.select()}
+    assert rows == {"before-placeholder": (f"live-{int(START_UNIX)}", 30.0), "offline": (None, None),
+                    "live": (f"live-{int(START_UNIX)}", 90.0)}
+
+
+def test_an_ended_placeholder_is_not_bound(migrated_db: peewee.Database) -> None:
+    Vod.create(twitch_vod_id="live-1", channel="chan", is_placeholder=1, date=STREAM_START,
+               live_ended_at=STREAM_START + dt.timedelta(hours=1))
+    w = writer()
+    w.put(message("after", START_UNIX + 4000))
+    assert w.close(timeout=30)
+    assert ChatMessage.get().vod_id is None
+
+
+def test_clearmsg_marks_the_original_deleted_and_keeps_it(migrated_db: peewee.Database) -> None:
+    w = writer()
+    w.put(message("orig", START_UNIX, text="something rude"))
+    line = "@login=u;target-msg-id=orig;tmi-sent-ts=1772366401000 :tmi.twitch.tv CLEARMSG #chan :something rude"
+    w.put(ChatEventBuilder().build(parse_line(line), line, START_UNIX + 1))
+    assert w.close(timeout=30)
+    original = ChatMessage.get(ChatMessage.msg_id == "orig")
+    assert (original.deleted, original.message) == (1, "something rude")
+    assert ChatMessage.get(ChatMessage.kind == "clearmsg").target_user == "u"
+
+
+def test_gaps_are_opened_and_closed(migrated_db: peewee.Database) -> None:
+    w = writer()
+    w.put(GapStart("chan", 100.0, "connection lost: reset"))
+    w.put(GapEnd("chan", 107.5))
+    w.put(GapEnd("other", 108.0))  # nothing open there: no row
+    assert w.close(timeout=30)
+    gaps = [(g.channel, g.started_at, g.ended_at, g.reason) for g in ChatGap.select()]
+    assert gaps == [("chan", 100.0, 107.5, "connection lost: reset")]
+
+
+def test_a_locked_database_holds_rows_in_a_bounded_queue_without_losing_any(db_path: Path) -> None:
+    db = open_database(str(db_path))  # SQLite only: another process holding the write lock
+    migrate(db)
+    blocker = sqlite3.connect(db_path, isolation_level=None)
+    blocker.execute("BEGIN EXCLUSIVE")  # another daemon holding the write lock for a while
+    w = writer(queue_max=50, size=10)
+    producer_done = threading.Event()
+
+    def produce() -> None:
+        for i in range(300):
+            w.put(message(f"m{i}", START_UNIX + i))
+        producer_done.set()
+
+    threading.Thread(target=produce, daemon=True).start()
+    wait_until(lambda: w.pending() >= 50, what="the queue to fill")
+    assert not producer_done.is_set()  # the reader waits instead of growing memory
+    assert w.pending() <= 50
+    blocker.execute("ROLLBACK")
+    blocker.close()
+    assert producer_done.wait(30)
+    assert w.close(timeout=60)
+    assert ChatMessage.select().count() == 300
+    db.close()
+
+
+def test_the_same_id_twice_in_one_batch_is_stored_once(migrated_db: peewee.Database) -> None:
+    w = ChatWriter(1.0, 100, 100)
+    w._write([message("same", START_UNIX), message("same", START_UNIX), message("other", START_UNIX)])
+    assert sorted(m.msg_id for m in ChatMessage.select()) == ["other", "same"]

@@ -1,0 +1,74 @@
+"""The integrity check catches holes, repeats and truncation that a duration check alone misses."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.standins.hls import PLAYLIST, make_vod, segment_paths
+from vodtender.pipeline.download.verify import VideoPacketCounter, media_problems, pes_starts, probe
+
+SEGMENTS = 8
+
+
+@pytest.fixture(scope="module")
+def segments(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
+    folder = tmp_path_factory.mktemp("verify")
+    make_vod(folder, segments=SEGMENTS, segment_seconds=4)
+    return segment_paths(folder / PLAYLIST)
+
+
+def _join(target: Path, parts: list[Path]) -> Path:
+    target.write_bytes(b"".join(p.read_bytes() for p in parts))
+    return target
+
+
+def test_the_whole_vod_passes(segments: list[Path], tmp_path: Path) -> None:
+    assert media_problems(_join(tmp_path / "v.ts", segments), SEGMENTS * 4.0) == []
+
+
+def test_a_missing_middle_segment_is_caught_by_the_packet_count(segments: list[Path], tmp_path: Path) -> None:
+    problems = media_problems(_join(tmp_path / "v.ts", segments[:3] + segments[4:]), SEGMENTS * 4.0)
+    assert any("packets" in p for p in problems)
+    assert not any("duration" in p for p in problems)  # the span of timestamps still looks complete
+
+
+def test_a_repeated_segment_is_caught(segments: list[Path], tmp_path: Path) -> None:
+    problems = media_problems(_join(tmp_path / "v.ts", segments[:4] + segments[3:]), SEGMENTS * 4.0)
+    assert any("packets" in p for p in problems)
+
+
+def test_a_truncated_file_is_caught(segments: list[Path], tmp_path: Path) -> None:
+    assert media_problems(_join(tmp_path / "v.ts", segments[:-2]), SEGMENTS * 4.0)
+
+
+def test_garbage_is_caught(tmp_path: Path) -> None:
+    (tmp_path / "v.ts").write_bytes(b"not a video" * 100)
+    assert media_problems(tmp_path / "v.ts", 10.0)
+
+
+def test_counting_pes_starts_while_writing_matches_ffprobe(segments: list[Path], tmp_path: Path) -> None:
+    whole = _join(tmp_path / "v.ts", segments)
+    video = next(s for s in probe(whole)["streams"] if s["codec_type"] == "video")
+    counter = VideoPacketCounter()
+    for segment in segments:
+        counter.feed(memoryview(segment.read_bytes()))
+    assert counter.packets == int(video["nb_read_packets"])
+    assert pes_starts(whole.read_bytes(), counter.pid) == counter.packets
+    assert media_problems(whole, SEGMENTS * 4.0, counter.packets) == []
+
+
+def test_a_hole_is_caught_with_packets_counted_while_writing(segments: list[Path], tmp_path: Path) -> None:
+    counter = VideoPacketCounter()
+    for segment in segments[:3] + segments[4:]:
+        counter.feed(segment.read_bytes())
+    problems = media_problems(_join(tmp_path / "v.ts", segments[:3] + segments[4:]), SEGMENTS * 4.0,
+                              counter.packets)
+    assert any("video stream" in p and "packets" in p for p in problems)
+
+
+def test_data_that_is_not_packet_aligned_falls_back_to_a_full_count(segments: list[Path]) -> None:
+    counter = VideoPacketCounter()
+    counter.feed(segments[0].read_bytes()[:-1])
+    assert counter.packets is None

@@ -1,0 +1,317 @@
+"""What `vodtender status` shows, gathered from the shared database and the host.
+
+The report is a plain JSON-able dict (its shape: `schemas/status.schema.json`); the CLI
+only renders it.  Everything that needs an operator lands in `attention` as a finding:
+level "problem" (the command exits non-zero, for monitoring) or "warning" (shown only).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import shutil
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from vodtender.pipeline.breaker import CircuitBreaker
+from vodtender.pipeline.catalog import sync as catalog
+from vodtender.pipeline.kv import kv_get
+from vodtender.pipeline.stages import DOWNLOADING, STAGES, UPLOADING, stage_conditions, stage_counts
+from vodtender.pipeline.upload import quota
+from vodtender.runtime.config import Config
+from vodtender.runtime.models import ChatGap, ChatMessage, DaemonHeartbeat, OAuthToken, Vod, utcnow
+
+DAEMON_NAMES = ("poller", "downloader", "uploader", "chat")
+SCHEMA_VERSION = 1
+STALL_AFTER = 300.0  # seconds without download progress before an in-flight VOD counts as stuck
+LAST_MESSAGE_HORIZON = 7 * 86400  # `last_message_at` looks back this far (null beyond)
+CHAT_GAP_GRACE = 120.0  # a reconnect shorter than this is normal, not a problem
+DISABLED_CHAT = "chat recorder disabled"  # the chat daemon's status while configured off (CHAT_AUTO_START=0)
+MAINTENANCE_LATE = 3 * 86400  # the timer runs daily
+MAINTENANCE_KEYS = ("maintenance_last_run", "maintenance_integrity", "backup_last_at", "backup_last_path")
+
+
+@dataclass
+class Finding:
+    level: str  # "problem" or "warning"
+    area: str
+    message: str
+
+
+def data_dir(cfg: Config) -> Path:
+    """DATA_DIR (the configuration fills in its default: $STATE_DIRECTORY/data, or ./data)."""
+    return Path(cfg.data_dir or "data")
+
+
+def iso(value: dt.datetime | float | None) -> str | None:
+    """UTC ISO 8601 with a Z, from a naive-UTC datetime or unix seconds."""
+    if value is None:
+        return None
+    if isinstance(value, (int, float)):
+        value = dt.datetime.fromtimestamp(value, dt.UTC).replace(tzinfo=None)
+    return value.replace(microsecond=0).isoformat() + "Z"
+
+
+def catalog_last_sync(channel: str) -> float | None:
+    """Unix time the poller last finished a catalog run of `channel` (None: never)."""
+    try:
+        return float(kv_get(catalog.LAST_SYNC_KEY.format(channel)) or "") or None
+    except ValueError:
+        return None
+
+
+def _age(now: dt.datetime, then: dt.datetime | None) -> float | None:
+    return None if then is None else round((now - then).total_seconds(), 1)
+
+
+class StatusReport:
+    """Collects the report; `findings` fills up as each part is gathered."""
+
+    def __init__(self, cfg: Config, now: dt.datetime | None = None):
+        self.cfg = cfg
+        self.now = now or utcnow()
+        self.now_unix = self.now.replace(tzinfo=dt.UTC).timestamp()
+        self.findings: list[Finding] = []
+
+    def flag(self, level: str, area: str, message: str) -> None:
+        self.findings.append(Finding(level, area, message))
+
+    def gather(self) -> dict[str, Any]:
+        self.daemon_states = self.daemons()
+        report = {
+            "schema_version": SCHEMA_VERSION,
+            "generated_at": iso(self.now),
+            "daemons": self.daemon_states,
+            "queue": self.queue(),
+            "in_flight": self.in_flight(),
+            "breaker": self.breaker(),
+            "catalog": self.catalog(),
+            "chat": self.chat(),
+            "youtube": self.youtube(),
+            "disk": self.disk(),
+            "maintenance": self.maintenance(),
+        }
+        report["attention"] = [asdict(f) for f in self.findings]
+        report["ok"] = not any(f.level == "problem" for f in self.findings)
+        return report
+
+    # -- daemons ---------------------------------------------------------------------------------
+    def stale_after(self) -> float:
+        return max(15.0, 3 * float(self.cfg.heartbeat_interval or 5))
+
+    def daemons(self) -> list[dict[str, Any]]:
+        rows = list(DaemonHeartbeat.select().order_by(DaemonHeartbeat.daemon, DaemonHeartbeat.updated_at.desc()))
+        out = []
+        for name in DAEMON_NAMES:
+            instances = [self._instance(r) for r in rows if r.daemon == name]
+            live = [i for i in instances if i["state"] != "down"]
+            if not live:
+                state = "down"
+                seen = instances[0]["updated_at"] if instances else None
+                why = f"last heartbeat {seen}" if seen else "no heartbeat ever recorded"
+                self.flag("problem", "daemons", f"{name} is down ({why}): "
+                          f"systemctl status vodtender-{name}; journalctl -u vodtender-{name}")
+            elif any(i["state"] == "up" for i in live):
+                state = "up"
+            else:
+                state = "idle"
+                self.flag("problem", "daemons", f"{name} is idle: {live[0]['status']}")
+            out.append({"name": name, "state": state, "instances": live or instances[:1]})
+        return out
+
+    def _instance(self, row: DaemonHeartbeat) -> dict[str, Any]:
+        age = _age(self.now, row.updated_at)
+        if age is None or age > self.stale_after():
+            state = "down"
+        else:
+            state = "up" if row.ready else "idle"
+        return {"instance": row.instance, "host": row.host, "state": state, "status": row.status,
+                "ready": bool(row.ready), "http_addr": row.http_addr, "started_at": iso(row.started_at),
+                "updated_at": iso(row.updated_at), "heartbeat_age_seconds": age}
+
+    # -- pipeline --------------------------------------------------------------------------------
+    def queue(self) -> dict[str, int]:
+        counts = stage_counts()
+        if counts.get("failed"):
+            self.flag("warning", "queue", f"{counts['failed']} VOD(s) failed: vodtender vods --state failed, "
+                      "then vodtender show <id>")
+        return {stage: counts.get(stage, 0) for stage in STAGES}
+
+    def in_flight(self) -> list[dict[str, Any]]:
+        conds = stage_conditions()
+        rows = Vod.select().where(conds["downloading"] | conds["uploading"]).order_by(Vod.priority.desc(), Vod.date)
+        return [self._flight(v) for v in rows]
+
+    def _flight(self, v: Vod) -> dict[str, Any]:
+        uploading = v.download_state != DOWNLOADING and v.upload_state == UPLOADING
+        done, total = (v.upload_offset, v.download_total) if uploading else (v.download_bytes, v.download_total)
+        speed = None if uploading else (v.download_speed or None)
+        eta = round((total - done) / speed) if speed and total and total > done else None
+        progress_age = _age(self.now, v.progress_updated_at or v.updated_at)
+        lease_expired = v.lease_until is not None and v.lease_until < self.now
+        stalled = (not uploading) and progress_age is not None and progress_age > STALL_AFTER
+        if stalled:
+            self.flag("problem", "in_flight", f"download of {v.twitch_vod_id} has made no progress for "
+                      f"{progress_age:.0f}s: check the network, the disk and journalctl -u vodtender-downloader")
+        elif lease_expired:
+            self.flag("warning", "in_flight", f"{v.twitch_vod_id}: its worker's lease ran out (the worker "
+                      "stopped); another worker will take it over")
+        return {
+            "id": v.id, "twitch_vod_id": v.twitch_vod_id, "channel": v.channel, "title": v.title,
+            "stage": "uploading" if uploading else "downloading",
+            "bytes_done": done, "bytes_total": total,
+            "percent": round(100.0 * done / total, 1) if total else None,
+            "speed_bytes_per_second": speed, "eta_seconds": eta,
+            "progress_age_seconds": progress_age, "worker": v.lease_owner,
+            "lease_expired": lease_expired, "stalled": stalled,
+        }
+
+    def breaker(self) -> dict[str, Any]:
+        state = CircuitBreaker(self.cfg.circuit_failure_threshold or 5, self.cfg.circuit_open_cooldown or 600).current()
+        open_until = state.open_until or None
+        if state.state == "open":
+            self.flag("problem", "breaker", f"circuit breaker open after {state.failures} failure(s), until "
+                      f"{iso(open_until)}: find the cause with journalctl -g 'circuit opened', then "
+                      "vodtender circuit reset")
+        elif state.state == "half_open":
+            self.flag("warning", "breaker", "circuit breaker half-open: one probe attempt is running")
+        return {"state": state.state, "failures": state.failures, "open_until": iso(open_until),
+                "threshold": self.cfg.circuit_failure_threshold}
+
+    # -- channels --------------------------------------------------------------------------------
+    def channels(self) -> list[str]:
+        configured = list(self.cfg.twitch_channel or [])
+        known = [r.channel for r in Vod.select(Vod.channel).distinct().order_by(Vod.channel)]
+        return configured + [c for c in known if c not in configured]
+
+    def catalog(self) -> list[dict[str, Any]]:
+        interval = float(self.cfg.vod_catalog_backfill_interval or 6 * 3600)
+        out = []
+        for channel in self.channels():
+            last = catalog_last_sync(channel)
+            age = None if last is None else round(self.now_unix - last, 1)
+            if channel in (self.cfg.twitch_channel or []):
+                if last is None:
+                    self.flag("warning", "catalog", f"{channel}: catalog never synced yet (the poller does it "
+                              "at start and every VOD_CATALOG_BACKFILL_INTERVAL)")
+                elif age is not None and age > 2 * interval + 600:
+                    self.flag("problem", "catalog", f"{channel}: last catalog sync {age / 3600:.1f}h ago: "
+                              "check the poller and the Helix credentials (vodtender doctor)")
+            placeholders = self._unreconciled(channel)
+            out.append({"channel": channel, "last_sync_at": iso(last), "age_seconds": age,
+                        "unreconciled_placeholders": placeholders})
+        return out
+
+    def _unreconciled(self, channel: str) -> list[str]:
+        """Placeholders whose stream ended longer ago than the reconcile delay + window."""
+        limit = float(self.cfg.vod_reconcile_delay or 120) + float(self.cfg.vod_reconcile_window or 900)
+        cutoff = self.now - dt.timedelta(seconds=limit)
+        ids = [v.twitch_vod_id for v in Vod.select(Vod.twitch_vod_id).where(
+            (Vod.channel == channel) & (Vod.is_placeholder == 1) & Vod.live_ended_at.is_null(False)
+            & (Vod.live_ended_at < cutoff))]
+        if ids:
+            self.flag("problem", "catalog", f"{channel}: live placeholder(s) {', '.join(ids)} never matched a "
+                      "VOD: check TWITCH_CLIENT_ID/TWITCH_CLIENT_SECRET (vodtender doctor) and the poller's log")
+        return ids
+
+    def chat(self) -> list[dict[str, Any]]:
+        now_unix = self.now_unix
+        chat_daemon = next(d for d in self.daemon_states if d["name"] == "chat")
+        disabled = [i["status"] for i in chat_daemon["instances"] if DISABLED_CHAT in i["status"]]
+        chat_up = chat_daemon["state"] == "up" and not disabled
+        if disabled and chat_daemon["state"] == "up":
+            self.flag("warning", "chat", f"{disabled[0]} (see OPERATIONS.md, Chat not recording)")
+        out = []
+        for channel in self.cfg.twitch_channel or []:
+            # `channel || ''` keeps the planner off the channel index: walking the time index from
+            # the newest row is what makes these cheap on a table of millions of messages.
+            of_channel = ChatMessage.channel.concat("") == channel
+            recent = ChatMessage.select().where(of_channel & (ChatMessage.abs_timestamp >= now_unix - 60)).count()
+            last_msg = (ChatMessage.select(ChatMessage.abs_timestamp)
+                        .where(of_channel & (ChatMessage.abs_timestamp >= now_unix - LAST_MESSAGE_HORIZON))
+                        .order_by(ChatMessage.abs_timestamp.desc()).limit(1).scalar())
+            gap = ChatGap.select().where(ChatGap.channel == channel).order_by(ChatGap.started_at.desc()).first()
+            open_gap = gap is not None and gap.ended_at is None
+            if open_gap and chat_up and now_unix - gap.started_at > CHAT_GAP_GRACE:
+                self.flag("problem", "chat", f"{channel}: chat not recorded since {iso(gap.started_at)} "
+                          f"({gap.reason or 'disconnected'})")
+            out.append({
+                "channel": channel, "connected": chat_up and not open_gap,
+                "messages_last_minute": recent, "last_message_at": iso(last_msg),
+                "last_gap": None if gap is None else {
+                    "started_at": iso(gap.started_at), "ended_at": iso(gap.ended_at),
+                    "seconds": round((gap.ended_at or now_unix) - gap.started_at, 1), "reason": gap.reason},
+            })
+        return out
+
+    # -- YouTube, disk, maintenance ------------------------------------------------------------------
+    def youtube(self) -> dict[str, Any]:
+        configured = bool(self.cfg.yt_client_id and self.cfg.yt_client_secret)
+        token = (OAuthToken.select().where(OAuthToken.provider == "youtube")
+                 .order_by(OAuthToken.updated_at.desc()).first())
+        info: dict[str, Any] = {"configured": configured, "token": None, "quota": self._quota()}
+        if token is not None:
+            expires_in = _age(token.expires_at, self.now) if token.expires_at else None
+            info["token"] = {"expires_at": iso(token.expires_at), "expires_in_seconds": expires_in,
+                             "has_refresh_token": bool(token.refresh_token), "invalid_reason": token.invalid_reason}
+        if not configured:
+            return info
+        if token is None:
+            self.flag("problem", "youtube", "no YouTube token: run vodtender auth youtube")
+        elif token.invalid_reason:
+            self.flag("problem", "youtube", f"YouTube token unusable ({token.invalid_reason}): "
+                      "run vodtender auth youtube")
+        elif not token.refresh_token and token.expires_at and token.expires_at < self.now:
+            self.flag("problem", "youtube", "YouTube token expired and cannot be refreshed: "
+                      "run vodtender auth youtube")
+        return info
+
+    def _quota(self) -> dict[str, Any]:
+        daily = int(self.cfg.upload_quota_daily or 0)
+        used = quota.Quota(daily, int(self.cfg.upload_quota_cost or 0)).used_today(self.now_unix)
+        try:
+            until = float(kv_get(quota.HOLD_UNTIL_KEY) or 0)
+        except ValueError:
+            until = 0.0
+        held = until > self.now_unix
+        if held:
+            self.flag("warning", "youtube", f"YouTube quota exhausted: uploads held until {iso(until)} "
+                      "(the daily reset, midnight Pacific)")
+        return {"used_today": used, "daily_units": daily, "held_until": iso(until) if held else None,
+                "hold_reason": kv_get(quota.HOLD_REASON_KEY) if held else None}
+
+    def disk(self) -> dict[str, Any]:
+        folder = data_dir(self.cfg)
+        probe = folder
+        while not probe.exists() and probe != probe.parent:
+            probe = probe.parent
+        usage = shutil.disk_usage(probe)
+        min_free = int(self.cfg.download_min_free or 0)
+        if usage.free < min_free:
+            self.flag("problem", "disk", f"only {usage.free / 2**30:.1f} GiB free in {folder} (DOWNLOAD_MIN_FREE "
+                      f"is {min_free / 2**30:.1f} GiB): free space or set RETENTION_MIN_FREE")
+        return {"data_dir": str(folder), "exists": folder.exists(), "free_bytes": usage.free,
+                "total_bytes": usage.total, "min_free_bytes": min_free}
+
+    def maintenance(self) -> dict[str, Any]:
+        values = {k: kv_get(k) for k in MAINTENANCE_KEYS}
+        last = values["maintenance_last_run"]
+        if last and (self.now - dt.datetime.fromisoformat(last.rstrip("Z"))).total_seconds() > MAINTENANCE_LATE:
+            self.flag("warning", "maintenance", f"maintenance last ran {last}: systemctl status "
+                      "vodtender-maintenance.timer")
+        if values["maintenance_integrity"] not in (None, "ok"):
+            self.flag("problem", "maintenance", f"last integrity check failed: {values['maintenance_integrity']}"
+                      " (restore the newest backup, see OPERATIONS.md)")
+        return {"last_run_at": values["maintenance_last_run"], "integrity": values["maintenance_integrity"],
+                "last_backup_at": values["backup_last_at"], "last_backup_path": values["backup_last_path"]}
+
+
+def gather_status(cfg: Config, now: dt.datetime | None = None) -> dict[str, Any]:
+    """The whole report; raises peewee errors if the database cannot be read."""
+    return StatusReport(cfg, now).gather()
+
+
+def to_json(report: dict[str, Any]) -> str:
+    return json.dumps(report, indent=2, sort_keys=False)
+

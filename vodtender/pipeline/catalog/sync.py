@@ -1,0 +1,244 @@
+"""Catalog backfill: every VOD of every channel into `vods`, one Helix page per step, resumable.
+
+Per channel, a run pages through `videos` newest first.  Each page's rows and the cursor of
+the next page (`kv` key `catalog_after:<channel>`) are written in one transaction, so a
+run killed at any point continues from the page after the last stored one, and a page is
+never half stored.  Inserts are upserts on `twitch_vod_id`: a second run adds nothing and
+refreshes changed metadata (title, duration, muted segments).
+
+A run ends at the last page, at VOD_CATALOG_MAX VODs, or at the first VOD older than
+VOD_CATALOG_MAX_AGE_DAYS.  Then not-yet-downloaded VODs the run did not list (within the
+range it covered) are marked `helix_missing`: Twitch deleted them, so the downloader does not
+retry them forever.  A later run that lists one again clears the mark.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import json
+import time
+from collections.abc import Callable, Sequence
+
+from prometheus_client import Counter, Gauge
+
+from vodtender.clients.helix import HelixClient, HelixNotFound
+from vodtender.pipeline.catalog.channels import ChannelDirectory
+from vodtender.pipeline.catalog.helix_records import VideoRecord, parse_video
+from vodtender.pipeline.kv import kv_delete, kv_get, kv_set
+from vodtender.pipeline.stages import DOWNLOADED
+from vodtender.runtime.db import write
+from vodtender.runtime.logs import get_logger
+from vodtender.runtime.models import Vod, VodEvent, utcnow
+
+log = get_logger("poller")
+
+CURSOR_KEY = "catalog_after:{}"  # per channel: one shared key would mix two channels' cursors
+RUN_KEY = "catalog_run:{}"  # per channel: JSON {"started": unix, "seen": n, "pages": n}
+LAST_SYNC_KEY = "catalog_last_sync:{}"
+
+LAST_SYNC = Gauge("vodtender_catalog_last_sync_timestamp_seconds", "end of the last complete catalog run",
+                  ["channel"])
+CATALOG_VODS = Gauge("vodtender_catalog_vods", "VODs of the channel in the database (placeholders excluded)",
+                     ["channel"])
+VODS_ADDED = Counter("vodtender_catalog_vods_added_total", "VODs first found by the catalog backfill", ["channel"])
+VODS_MISSING = Counter("vodtender_catalog_vods_missing_total",
+                       "VODs marked helix_missing: gone from Helix before they were downloaded", ["channel"])
+
+_METADATA = (Vod.user_id, Vod.title, Vod.description, Vod.date, Vod.duration_seconds, Vod.stream_id, Vod.type,
+             Vod.vod_url, Vod.thumbnail_url, Vod.muted_segments, Vod.helix_seen_at, Vod.updated_at)
+
+
+def upsert_videos(records: Sequence[VideoRecord], channel: str) -> int:
+    """Insert new VODs, refresh the metadata of known ones; returns how many were new.
+
+    Call inside a `write()` transaction.  Pipeline columns of known VODs are never touched.
+    """
+    if not records:
+        return 0
+    ids = [r.id for r in records]
+    known = {v.twitch_vod_id for v in Vod.select(Vod.twitch_vod_id).where(Vod.twitch_vod_id.in_(ids))}
+    now = utcnow()
+    rows = [{"twitch_vod_id": r.id, "channel": channel, "user_id": r.user_id, "title": r.title,
+             "description": r.description, "date": r.created_at, "duration_seconds": r.duration_seconds,
+             "stream_id": r.stream_id, "type": r.type, "vod_url": r.url, "thumbnail_url": r.thumbnail_url,
+             "muted_segments": r.muted_segments, "helix_seen_at": now, "updated_at": now} for r in records]
+    (Vod.insert_many(rows)
+     .on_conflict(conflict_target=[Vod.twitch_vod_id], preserve=list(_METADATA), update={Vod.helix_missing: 0})
+     .execute())
+    return len(set(ids) - known)
+
+
+def count_vods(channel: str) -> int:
+    return Vod.select().where((Vod.channel == channel) & (Vod.is_placeholder == 0)).count()
+
+
+@dataclasses.dataclass
+class ChannelRun:
+    """Progress of one channel's run, as kept in kv."""
+
+    started: float
+    seen: int = 0
+    pages: int = 0
+    added: int = 0
+    oldest: str | None = None  # ISO created_at of the oldest VOD stored by this run
+
+    @classmethod
+    def load(cls, channel: str) -> ChannelRun:
+        try:
+            data = json.loads(kv_get(RUN_KEY.format(channel), "") or "")
+            return cls(float(data["started"]), int(data["seen"]), int(data["pages"]), int(data.get("added", 0)),
+                       data.get("oldest"))
+        except (ValueError, KeyError, TypeError):
+            return cls(started=time.time())
+
+
+class CatalogSync:
+    """One round = one run per channel; `step()` fetches and stores one page."""
+
+    def __init__(self, client: HelixClient, directory: ChannelDirectory, types: Sequence[str], max_vods: int,
+                 max_age_days: int, live_stream_ids: Callable[[], set[str]], page_size: int = 100):
+        self.client = client
+        self.directory = directory
+        self.types = list(types) or ["archive"]
+        self.max_vods = max_vods
+        self.max_age_days = max_age_days
+        self.live_stream_ids = live_stream_ids
+        self.page_size = page_size
+        self.pending: list[str] = []
+        self.round_active = False
+        self.synced_at: dict[str, float] = {}  # channel -> end of its last complete run (unix)
+        self.listed = 0  # VODs the current channel's run has listed so far, for STATUS=
+        for login in directory.logins:
+            last = kv_get(LAST_SYNC_KEY.format(login))
+            if last:
+                self.synced_at[login] = float(last)
+                LAST_SYNC.labels(login).set(float(last))
+
+    @property
+    def helix_type(self) -> str:
+        return self.types[0] if len(self.types) == 1 else "all"
+
+    def start_round(self) -> None:
+        self.pending = list(self.directory.known())
+        self.round_active = bool(self.pending)
+
+    def current(self) -> str | None:
+        return self.pending[0] if self.pending else None
+
+    def step(self) -> bool:
+        """Fetch and store one page of the current channel; True when the round is over."""
+        if not self.pending:
+            self.round_active = False
+            return True
+        channel = self.pending[0]
+        user_id = self.directory.user_id(channel)
+        if user_id is None:
+            self.pending.pop(0)
+            return not self.pending
+        cursor_key = CURSOR_KEY.format(channel)
+        cursor = kv_get(cursor_key)
+        run = ChannelRun.load(channel)
+        if cursor is None and run.pages == 0:
+            log.info("catalog sync started", channel=channel)
+        try:
+            items, next_cursor = self.client.videos(user_id, self.helix_type, self.page_size, cursor)
+        except HelixNotFound:
+            if cursor is None:
+                raise
+            # Cursors do not live forever; the upserts make starting over from the top harmless.
+            log.warning("stored catalog cursor refused by Helix; the run restarts from the newest VOD",
+                        channel=channel)
+            kv_delete(cursor_key)
+            kv_set(RUN_KEY.format(channel), json.dumps(dataclasses.asdict(ChannelRun(started=run.started))))
+            return False
+        records, cut = self._select(items, run)
+        finished = cut or next_cursor is None or not items
+        run.pages += 1
+        run.seen += len(records)
+        self.listed = run.seen
+        if records:
+            run.oldest = min(r.created_at for r in records).isoformat()
+
+        def store() -> int:
+            added = upsert_videos(records, channel)
+            if finished:
+                kv_delete(cursor_key, RUN_KEY.format(channel))
+                kv_set(LAST_SYNC_KEY.format(channel), str(time.time()))
+            else:
+                kv_set(cursor_key, next_cursor)
+                kv_set(RUN_KEY.format(channel), json.dumps({**dataclasses.asdict(run), "added": run.added + added}))
+            return added
+
+        added = write(store)
+        run.added += added
+        VODS_ADDED.labels(channel).inc(added)
+        if finished:
+            missing = self._mark_missing(channel, run, cut)
+            self._finish(channel, run, missing)
+        return not self.pending
+
+    def _select(self, items: list, run: ChannelRun) -> tuple[list[VideoRecord], bool]:
+        """The page's usable, wanted VODs; `cut` when the run must stop here (max count or age reached)."""
+        cutoff = utcnow() - dt.timedelta(days=self.max_age_days) if self.max_age_days > 0 else None
+        live = self.live_stream_ids()
+        out: list[VideoRecord] = []
+        for record in map(parse_video, items):
+            if record is None or record.type not in self.types:
+                continue
+            if cutoff is not None and record.created_at < cutoff:
+                return out, True
+            if self.max_vods > 0 and run.seen + len(out) >= self.max_vods:
+                return out, True
+            if record.stream_id and record.stream_id in live:
+                continue  # still being recorded: reconciliation inserts it once the stream has ended
+            out.append(record)
+        return out, False
+
+    def _mark_missing(self, channel: str, run: ChannelRun, cut: bool) -> int:
+        """Mark VODs this run should have listed but did not; a cut run judges only the range it covered."""
+        if cut and run.oldest is None:
+            return 0
+        started = dt.datetime.fromtimestamp(run.started, dt.UTC).replace(tzinfo=None)
+        now = utcnow()
+        cond = ((Vod.channel == channel) & (Vod.is_placeholder == 0) & (Vod.helix_missing == 0)
+                & (Vod.processed == 0) & (Vod.download_state != DOWNLOADED) & Vod.type.in_(self.types)
+                & (Vod.helix_seen_at.is_null() | (Vod.helix_seen_at < started))
+                & (Vod.lease_until.is_null() | (Vod.lease_until < now)))
+        if cut:
+            cond &= Vod.date >= dt.datetime.fromisoformat(run.oldest)
+        live = self.live_stream_ids()
+        if live:  # skipped on purpose while their stream is live, not gone
+            cond &= Vod.stream_id.is_null() | Vod.stream_id.not_in(list(live))
+
+        def mark() -> list[Vod]:
+            gone = list(Vod.select(Vod.id, Vod.twitch_vod_id).where(cond))
+            if gone:
+                Vod.update(helix_missing=1, updated_at=now).where(Vod.id.in_([v.id for v in gone])).execute()
+                VodEvent.insert_many([{"vod": v.id, "stage": "poller", "kind": "helix_missing",
+                                       "message": "no longer listed by Helix; not downloaded"} for v in gone]).execute()
+            return gone
+
+        gone = write(mark)
+        for vod in gone:
+            log.warning("VOD gone from Helix before it was downloaded; marked helix_missing", channel=channel,
+                        vod_id=vod.twitch_vod_id)
+        VODS_MISSING.labels(channel).inc(len(gone))
+        return len(gone)
+
+    def _finish(self, channel: str, run: ChannelRun, missing: int) -> None:
+        self.pending.pop(0)
+        self.round_active = bool(self.pending)
+        self.synced_at[channel] = time.time()
+        LAST_SYNC.labels(channel).set(self.synced_at[channel])
+        total = count_vods(channel)
+        CATALOG_VODS.labels(channel).set(total)
+        log.info("catalog sync done", channel=channel, listed=run.seen, new=run.added, missing=missing,
+                 pages=run.pages, total=total)
+
+    def last_synced(self) -> float | None:
+        """When the least recently synced channel last finished a run (None while one never did)."""
+        logins = self.directory.logins
+        if not logins or any(c not in self.synced_at for c in logins):
+            return None
+        return min(self.synced_at[c] for c in logins)
