@@ -3,7 +3,7 @@
     python3 bench/bench_scaleout.py [--quick]
 
 Each worker is a separate process with its own connection, as daemons on several hosts are.
-Claims: workers drain a queue of VODs through `claims.claim()` + `claims.release()` (two write
+Claims: workers drain a queue of VODs through `vods.claim()` + `vods.release()` (two write
 transactions per VOD, the real pipeline path).  Chat: workers insert messages in batches of
 `--chat-batch` through `write()` (as the chat recorder does).  A throw-away PostgreSQL cluster
 is started on loopback for the run (Debian's server binaries, as in the tests).
@@ -22,7 +22,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from tests.helpers.postgres import PostgresCluster  # noqa: E402
-from vodtender.pipeline.claims import claim, download_due, release  # noqa: E402
+from vodtender.pipeline.vods import claim, download_due, release  # noqa: E402
 from vodtender.runtime.db import open_database, write  # noqa: E402
 from vodtender.runtime.migrations import migrate  # noqa: E402
 from vodtender.runtime.models import ChatMessage, Vod  # noqa: E402

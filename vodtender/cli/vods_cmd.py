@@ -12,7 +12,7 @@ import peewee
 
 from vodtender.cli.common import load_or_exit
 from vodtender.cli.status_cmd import EXIT_UNUSABLE, Palette, add_color_option, human_bytes, open_existing, printable
-from vodtender.pipeline.stages import STAGES, stage_conditions, stage_of
+from vodtender.pipeline.vods import STAGES, stage_conditions, stage_of
 from vodtender.runtime.config import format_duration
 from vodtender.runtime.models import ChatMessage, Vod, VodEvent
 

@@ -14,7 +14,7 @@ import time
 from vodtender.clients.ytdlp import YtDlp
 from vodtender.ops import control as download_control
 from vodtender.ops.status import data_dir
-from vodtender.pipeline import claims
+from vodtender.pipeline import vods
 from vodtender.pipeline.breaker import BreakerState, CircuitBreaker
 from vodtender.pipeline.download.job import DownloadJob, DownloadSettings, publish_progress
 from vodtender.runtime.config import Config, Problem
@@ -54,7 +54,7 @@ class Downloader(Daemon):
 
     def setup(self) -> None:
         share_malloc_arenas()
-        self.owner = claims.owner_name()
+        self.owner = vods.owner_name()
         self.settings = DownloadSettings.from_config(self.cfg, data_dir(self.cfg).resolve())
         self.breaker = CircuitBreaker(self.cfg.circuit_failure_threshold, self.cfg.circuit_open_cooldown)
         self.ytdlp = YtDlp(self.cfg.download_quality, self.cfg.twitch_oauth_token,
@@ -84,11 +84,11 @@ class Downloader(Daemon):
         return 1.0 if self.workers else IDLE_POLL
 
     def _start_next(self) -> bool:
-        vod = claims.claim(claims.download_due(), self.owner, self.settings.lease_seconds)
+        vod = vods.claim(vods.download_due(), self.owner, self.settings.lease_seconds)
         if vod is None:
             return False
         if not self.breaker.allow():  # open, or another worker holds the half-open probe
-            claims.release(vod.id, self.owner)
+            vods.release(vod.id, self.owner)
             self.breaker_state = self.breaker.current()
             return False
         job = DownloadJob(vod, self.settings, self.ytdlp, self.breaker, self.owner, self.stopping)

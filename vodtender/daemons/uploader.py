@@ -21,14 +21,14 @@ from prometheus_client import Counter, Gauge
 from vodtender.clients.google_oauth import TokenEndpoint
 from vodtender.clients.youtube import YouTubeClient
 from vodtender.daemons.requirements import youtube_problems
-from vodtender.pipeline import claims
+from vodtender.pipeline import vods
 from vodtender.pipeline.breaker import CircuitBreaker
 from vodtender.pipeline.errors import ErrorClass, PipelineError, backoff_delay
-from vodtender.pipeline.stages import DISCOVERED, UPLOADING
 from vodtender.pipeline.upload.metadata import UploadSettings, build_metadata
 from vodtender.pipeline.upload.quota import PLAYLIST_INSERT_COST, Quota
 from vodtender.pipeline.upload.resumable import QuotaExhausted, ResumableUpload, RetryPolicy, Stopped
 from vodtender.pipeline.upload.tokens import AccessTokens, AuthPaused, TokenCipher, TokenStore
+from vodtender.pipeline.vods import DISCOVERED, UPLOADING
 from vodtender.runtime.config import Config, Problem
 from vodtender.runtime.daemon import Daemon
 from vodtender.runtime.db import write
@@ -95,7 +95,7 @@ class UploadWorker(threading.Thread):
         add_event(self.vod.id, "retry", f"attempt {attempt}: {error}", ErrorClass.TRANSIENT)
 
     def _renew(self, **fields: Any) -> None:
-        if not claims.renew(self.vod.id, self.up.owner, self.up.cfg.lease_duration, **fields):
+        if not vods.renew(self.vod.id, self.up.owner, self.up.cfg.lease_duration, **fields):
             self.lost_lease = True
 
     # -- the upload ------------------------------------------------------------------------------
@@ -131,7 +131,7 @@ class UploadWorker(threading.Thread):
     def _give_back(self, result: str, message: str) -> None:
         UPLOAD_RESULTS.labels(result).inc()
         self.log.info(message, offset=self.offset)
-        claims.release(self.vod.id, self.up.owner, upload_state=None)
+        vods.release(self.vod.id, self.up.owner, upload_state=None)
 
     def _failed(self, error_class: ErrorClass, message: str) -> None:
         UPLOAD_RESULTS.labels("failed").inc()
@@ -151,14 +151,14 @@ class UploadWorker(threading.Thread):
                              attempt=retries, retry_in=f"{delay:.0f}s")
         if error_class != ErrorClass.FATAL:
             self.up.breaker.record_failure(f"upload: {message}")
-        claims.release(self.vod.id, self.up.owner, **fields)
+        vods.release(self.vod.id, self.up.owner, **fields)
         add_event(self.vod.id, "error", message, error_class.value)
 
     def _done(self, video: dict[str, Any]) -> None:
         video_id = str(video.get("id") or "")
         UPLOAD_BYTES.inc(max(0, self.size - self.offset))  # the last chunk, answered with the video
         url = WATCH_URL.format(id=video_id)
-        claims.release(self.vod.id, self.up.owner, youtube_url=url, processed=1, upload_state=DONE,
+        vods.release(self.vod.id, self.up.owner, youtube_url=url, processed=1, upload_state=DONE,
                        upload_session_uri=None, upload_offset=self.size, processing_error=None, error_class=None,
                        next_attempt_at=None)
         UPLOAD_RESULTS.labels("done").inc()
@@ -202,7 +202,7 @@ class Uploader(Daemon):
 
     def setup(self) -> None:
         cfg = self.cfg
-        self.owner = claims.owner_name()
+        self.owner = vods.owner_name()
         self.enabled = bool(cfg.yt_client_id and cfg.yt_client_secret)
         self.stop = threading.Event()
         self.breaker = CircuitBreaker(cfg.circuit_failure_threshold, cfg.circuit_open_cooldown)
@@ -238,13 +238,13 @@ class Uploader(Daemon):
         self.blocked = self._why_blocked()
         if self.blocked:
             return 5.0
-        if not Vod.select(Vod.id).where(claims.upload_due() & self._reachable()).exists():
+        if not Vod.select(Vod.id).where(vods.upload_due() & self._reachable()).exists():
             return 2.0
         if not self.breaker.allow():
             until = self.breaker.current().open_until
             self.blocked = f"circuit open until {time.strftime('%H:%M', time.localtime(until))}"
             return 10.0
-        vod = claims.claim(claims.upload_due(), self.owner, self.cfg.lease_duration, extra=self._reachable(),
+        vod = vods.claim(vods.upload_due(), self.owner, self.cfg.lease_duration, extra=self._reachable(),
                            upload_state=UPLOADING)
         if vod is None:
             return 2.0
@@ -255,7 +255,7 @@ class Uploader(Daemon):
             self._unreadable(vod)
             return 0.0
         if not vod.upload_session_uri and not self.quota.fits_upload():
-            claims.release(vod.id, self.owner, upload_state=None)
+            vods.release(vod.id, self.owner, upload_state=None)
             self.quota.start_hold(f"UPLOAD_QUOTA_DAILY={self.cfg.upload_quota_daily} units used today")
             return 0.0
         self.worker = UploadWorker(self, vod)
@@ -275,14 +275,14 @@ class Uploader(Daemon):
         return hold.describe() if hold else None
 
     def _reachable(self) -> peewee.Expression:
-        return claims.reachable_files(self.cfg.data_dir_shared)
+        return vods.reachable_files(self.cfg.data_dir_shared)
 
     def _keep_lease(self) -> None:
         assert self.worker is not None
         if time.monotonic() - self._last_lease_renewal < self.cfg.lease_duration / 3:
             return
         self._last_lease_renewal = time.monotonic()
-        if not claims.renew(self.worker.vod.id, self.owner, self.cfg.lease_duration):
+        if not vods.renew(self.worker.vod.id, self.owner, self.cfg.lease_duration):
             self.worker.lost_lease = True
             self.log.warning("lost the lease of the VOD being uploaded, stopping it",
                              vod_id=self.worker.vod.twitch_vod_id)
@@ -290,7 +290,7 @@ class Uploader(Daemon):
     def _back_to_download(self, vod: Vod) -> None:
         self.log.warning("downloaded file vanished, handing the VOD back to the downloader",
                          vod_id=vod.twitch_vod_id, path=vod.downloaded_path)
-        claims.release(vod.id, self.owner, download_state=DISCOVERED, downloaded_path=None, download_bytes=0,
+        vods.release(vod.id, self.owner, download_state=DISCOVERED, downloaded_path=None, download_bytes=0,
                        upload_state=None, upload_session_uri=None, upload_offset=0)
         UPLOAD_RESULTS.labels("requeued").inc()
         add_event(vod.id, "requeued", f"file {vod.downloaded_path} vanished before upload: back to download")
@@ -298,21 +298,21 @@ class Uploader(Daemon):
     def _unreadable(self, vod: Vod) -> None:
         message = f"cannot read {vod.downloaded_path} (permissions?): retrying in 10 minutes"
         self.log.error("downloaded file unreadable", vod_id=vod.twitch_vod_id, path=vod.downloaded_path)
-        claims.release(vod.id, self.owner, upload_state=None, error_class=ErrorClass.SYSTEMIC.value,
+        vods.release(vod.id, self.owner, upload_state=None, error_class=ErrorClass.SYSTEMIC.value,
                        next_attempt_at=utcnow() + dt.timedelta(minutes=10))
         add_event(vod.id, "error", message, ErrorClass.SYSTEMIC.value)
 
     def _mark_download_only(self) -> None:
         def mark() -> list[Vod]:
             free = Vod.lease_owner.is_null() | (Vod.lease_until <= utcnow())
-            vods = list(Vod.select(Vod.id, Vod.twitch_vod_id).where(claims.upload_due() & free).limit(200))
-            if vods:
-                ids = [v.id for v in vods]
+            due = list(Vod.select(Vod.id, Vod.twitch_vod_id).where(vods.upload_due() & free).limit(200))
+            if due:
+                ids = [v.id for v in due]
                 Vod.update(processed=1, upload_state=DOWNLOAD_ONLY, updated_at=utcnow()).where(
                     Vod.id.in_(ids)).execute()
                 VodEvent.insert_many([{"vod": i, "stage": "upload", "kind": "done",
                                        "message": "download-only: uploading is off"} for i in ids]).execute()
-            return vods
+            return due
 
         for vod in write(mark):
             self.marked_done += 1
@@ -341,6 +341,6 @@ class Uploader(Daemon):
             self.client.abort()  # the chunk in flight is cut; YouTube keeps what it got, the session stays stored
             worker.join(timeout=20.0)
             if worker.is_alive():  # stuck in one chunk: the session stays stored, the next run resumes it
-                claims.release(worker.vod.id, self.owner, upload_state=None)
+                vods.release(worker.vod.id, self.owner, upload_state=None)
                 self.log.warning("upload still busy at stop; resuming it on the next start",
                                  vod_id=worker.vod.twitch_vod_id)

@@ -10,8 +10,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from vodtender.pipeline.claims import reachable_files
-from vodtender.pipeline.stages import CANCELLED, DISCOVERED, DOWNLOADED, stage_of
+from vodtender.pipeline.vods import CANCELLED, DISCOVERED, DOWNLOADED, reachable_files, stage_of
 from vodtender.runtime.db import write
 from vodtender.runtime.models import Vod, VodEvent, utcnow
 

@@ -20,7 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from vodtender.pipeline.stages import DOWNLOADED
+from vodtender.pipeline.vods import DOWNLOADED
 from vodtender.runtime.config import Config
 from vodtender.runtime.db import write
 from vodtender.runtime.logs import get_logger

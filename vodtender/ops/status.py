@@ -17,8 +17,8 @@ from typing import Any
 from vodtender.pipeline.breaker import CircuitBreaker
 from vodtender.pipeline.catalog import sync as catalog
 from vodtender.pipeline.kv import kv_get
-from vodtender.pipeline.stages import DOWNLOADING, STAGES, UPLOADING, stage_conditions, stage_counts
 from vodtender.pipeline.upload import quota
+from vodtender.pipeline.vods import DOWNLOADING, STAGES, UPLOADING, stage_conditions, stage_counts
 from vodtender.runtime.config import Config
 from vodtender.runtime.models import ChatGap, ChatMessage, DaemonHeartbeat, OAuthToken, Vod, utcnow
 

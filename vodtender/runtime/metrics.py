@@ -29,7 +29,7 @@ class QueueCollector(Collector):
     """`vodtender_queue_length{stage=...}`, counted in the shared database at scrape time."""
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
-        from vodtender.pipeline.stages import STAGES, stage_counts
+        from vodtender.pipeline.vods import STAGES, stage_counts
 
         family = GaugeMetricFamily("vodtender_queue_length", "VODs per pipeline stage", labels=["stage"])
         try:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import sys
 import time
 
-from vodtender.pipeline.claims import claim, download_due, owner_name, release
+from vodtender.pipeline.vods import claim, download_due, owner_name, release
 from vodtender.runtime.db import open_database
 from vodtender.runtime.logs import setup_logging
 

@@ -9,7 +9,7 @@ import peewee
 import pytest
 
 from vodtender.ops import control as download_control
-from vodtender.pipeline.claims import claim, download_due, upload_due
+from vodtender.pipeline.vods import claim, download_due, upload_due
 from vodtender.runtime.models import Vod, VodEvent, utcnow
 
 

@@ -9,7 +9,7 @@ import sys
 
 import peewee
 
-from vodtender.pipeline.claims import claim, download_due, release, renew
+from vodtender.pipeline.vods import claim, download_due, release, renew
 from vodtender.runtime.models import Vod, utcnow
 
 

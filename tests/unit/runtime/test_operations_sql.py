@@ -7,8 +7,7 @@ import datetime as dt
 import peewee
 
 from vodtender.pipeline.breaker import CircuitBreaker
-from vodtender.pipeline.claims import download_due, upload_due
-from vodtender.pipeline.stages import stage_of
+from vodtender.pipeline.vods import download_due, stage_of, upload_due
 from vodtender.runtime.models import KV, Vod
 
 RESET = "UPDATE vods SET processed=0, processing_error=NULL, youtube_url=NULL WHERE twitch_vod_id='{id}'"

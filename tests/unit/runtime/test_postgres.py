@@ -9,7 +9,7 @@ import peewee
 import pytest
 
 from tests.helpers.postgres import PostgresCluster
-from vodtender.pipeline.claims import claim, reachable_files, upload_due
+from vodtender.pipeline.vods import claim, reachable_files, upload_due
 from vodtender.runtime import db as dbmod
 from vodtender.runtime.db import open_database, postgres_params, write
 from vodtender.runtime.models import KV, Vod

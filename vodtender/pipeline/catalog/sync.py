@@ -26,7 +26,7 @@ from vodtender.clients.helix import HelixClient, HelixNotFound
 from vodtender.pipeline.catalog.channels import ChannelDirectory
 from vodtender.pipeline.catalog.helix_records import VideoRecord, parse_video
 from vodtender.pipeline.kv import kv_delete, kv_get, kv_set
-from vodtender.pipeline.stages import DOWNLOADED
+from vodtender.pipeline.vods import DOWNLOADED
 from vodtender.runtime.db import write
 from vodtender.runtime.logs import get_logger
 from vodtender.runtime.models import Vod, VodEvent, utcnow

@@ -26,7 +26,7 @@ from prometheus_client import Counter, Gauge
 
 from vodtender.clients.hls import FetchAborted, HttpClient, HttpStatusError, MediaPlaylist, parse_media_playlist
 from vodtender.clients.ytdlp import Resolved, YtDlp
-from vodtender.pipeline import claims
+from vodtender.pipeline import vods
 from vodtender.pipeline.breaker import CircuitBreaker
 from vodtender.pipeline.download.classify import classify_fetch_error, classify_resolve_error
 from vodtender.pipeline.download.fetcher import HlsFetch, Written
@@ -40,7 +40,7 @@ from vodtender.pipeline.errors import (
     TransientError,
     backoff_delay,
 )
-from vodtender.pipeline.stages import CANCELLED, DISCOVERED, DOWNLOADED, DOWNLOADING, FAILED
+from vodtender.pipeline.vods import CANCELLED, DISCOVERED, DOWNLOADED, DOWNLOADING, FAILED
 from vodtender.runtime.config import Config
 from vodtender.runtime.db import retry_on_busy, write
 from vodtender.runtime.logs import get_logger
@@ -310,7 +310,7 @@ class DownloadJob:
                                   "download_speed": self.speed, "progress_updated_at": utcnow()}
         if state is not None:
             fields.update(download_state=state, download_host=socket.gethostname())
-        if not claims.renew(self.vod.id, self.owner, self.settings.lease_seconds, **fields):
+        if not vods.renew(self.vod.id, self.owner, self.settings.lease_seconds, **fields):
             self._lost = True
             return False
         row = retry_on_busy(lambda: Vod.select(Vod.cancel_requested).where(Vod.id == self.vod.id).first())
@@ -343,7 +343,7 @@ class DownloadJob:
                                                     "duration": segments[w.index].duration} for w in muted])
 
         def mark() -> bool:
-            ours = claims.release(self.vod.id, self.owner, **fields)
+            ours = vods.release(self.vod.id, self.owner, **fields)
             if ours:
                 _event(self.vod, "done", None, f"{size} bytes at {final}"
                        + (f"; {len(muted)} muted segment(s)" if muted else ""))
@@ -387,7 +387,7 @@ class DownloadJob:
                 message = f"{message} (retry {retries} in {_short_duration(delay)})"
 
         def mark() -> None:
-            if claims.release(vod.id, self.owner, **fields):
+            if vods.release(vod.id, self.owner, **fields):
                 _event(vod, kind, exc.error_class.value, message)
 
         write(mark)
@@ -401,7 +401,7 @@ class DownloadJob:
         """Stopping mid-way (shutdown): the partial file and its journal stay for the next attempt."""
         log.info("download paused", vod_id=self.vod.twitch_vod_id, reason=why, bytes=self.bytes_done)
         if why != "lease lost":
-            claims.release(self.vod.id, self.owner, download_state=DISCOVERED, download_speed=0)
+            vods.release(self.vod.id, self.owner, download_state=DISCOVERED, download_speed=0)
 
     def _discard_partial(self) -> None:
         for path in (self.part, self.part.with_name(self.part.name + ".frags")):
