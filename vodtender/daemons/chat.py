@@ -34,7 +34,7 @@ from vodtender.clients.twitch_irc import (
 from vodtender.daemons.requirements import channels_problems, chat_login_problems
 from vodtender.pipeline.chat.events import CHAT_COMMANDS, KINDS, ChatEvent, ChatEventBuilder
 from vodtender.pipeline.chat.writer import ChatWriter, GapEnd, GapStart, open_gaps_left_by_a_crash
-from vodtender.pipeline.errors import backoff_delay
+from vodtender.runtime.backoff import backoff_delay
 from vodtender.runtime.config import Config, Problem
 from vodtender.runtime.daemon import Daemon
 from vodtender.runtime.logs import get_logger

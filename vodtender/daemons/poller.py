@@ -19,10 +19,10 @@ from vodtender.clients.helix import HelixAuthError, HelixClient, HelixError, Hel
 from vodtender.daemons.requirements import channels_problems, helix_problems
 from vodtender.pipeline.catalog.channels import ChannelDirectory
 from vodtender.pipeline.catalog.sync import CatalogSync
-from vodtender.pipeline.errors import backoff_delay
 from vodtender.pipeline.live.reconcile import Reconciler
 from vodtender.pipeline.live.watcher import LiveWatcher, live_stream_ids
 from vodtender.pipeline.shared_limits import helix_bucket
+from vodtender.runtime.backoff import backoff_delay
 from vodtender.runtime.config import Config, Problem
 from vodtender.runtime.daemon import Daemon
 

@@ -23,12 +23,13 @@ from vodtender.clients.youtube import YouTubeClient
 from vodtender.daemons.requirements import youtube_problems
 from vodtender.pipeline import vods
 from vodtender.pipeline.breaker import CircuitBreaker
-from vodtender.pipeline.errors import ErrorClass, PipelineError, backoff_delay
+from vodtender.pipeline.errors import ErrorClass, PipelineError
 from vodtender.pipeline.upload.metadata import UploadSettings, build_metadata
 from vodtender.pipeline.upload.quota import PLAYLIST_INSERT_COST, Quota
 from vodtender.pipeline.upload.resumable import QuotaExhausted, ResumableUpload, RetryPolicy, Stopped
 from vodtender.pipeline.upload.tokens import AccessTokens, AuthPaused, TokenCipher, TokenStore
 from vodtender.pipeline.vods import DISCOVERED, UPLOADING
+from vodtender.runtime.backoff import backoff_delay
 from vodtender.runtime.config import Config, Problem
 from vodtender.runtime.daemon import Daemon
 from vodtender.runtime.db import write

@@ -11,7 +11,6 @@ systemic:  nothing can work right now (bad credentials, disk full, outage) -> th
 from __future__ import annotations
 
 import enum
-import random
 
 
 class ErrorClass(enum.StrEnum):
@@ -47,9 +46,3 @@ class SystemicError(PipelineError):
 class Cancelled(PipelineError):
     def __init__(self, message: str = "cancelled by operator"):
         super().__init__(ErrorClass.CANCELLED, message)
-
-
-def backoff_delay(base: float, attempt: int, cap: float = 6 * 3600) -> float:
-    """Delay before retry number `attempt` (1-based): base * 2^(attempt-1), +-25% jitter, capped."""
-    delay = min(cap, base * 2 ** max(0, attempt - 1))
-    return delay * random.uniform(0.75, 1.25)

@@ -8,15 +8,11 @@ so `SET processed=0` works on PostgreSQL too.
 
 from __future__ import annotations
 
-import datetime as dt
-
 import peewee
 
+from vodtender.runtime.clock import utcnow
+
 database_proxy = peewee.DatabaseProxy()
-
-
-def utcnow() -> dt.datetime:
-    return dt.datetime.now(dt.UTC).replace(tzinfo=None)
 
 
 class BaseModel(peewee.Model):

@@ -38,9 +38,9 @@ from vodtender.pipeline.errors import (
     PipelineError,
     SystemicError,
     TransientError,
-    backoff_delay,
 )
 from vodtender.pipeline.vods import CANCELLED, DISCOVERED, DOWNLOADED, DOWNLOADING, FAILED
+from vodtender.runtime.backoff import backoff_delay
 from vodtender.runtime.config import Config
 from vodtender.runtime.db import retry_on_busy, write
 from vodtender.runtime.logs import get_logger

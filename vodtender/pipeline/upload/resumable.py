@@ -24,8 +24,9 @@ from googleapiclient.http import HttpRequest
 
 from vodtender.clients.google_oauth import OAuthError
 from vodtender.clients.youtube import QUOTA_REASONS, YouTubeClient, error_reason
-from vodtender.pipeline.errors import FatalError, SystemicError, TransientError, backoff_delay
+from vodtender.pipeline.errors import FatalError, SystemicError, TransientError
 from vodtender.pipeline.upload.tokens import AccessTokens
+from vodtender.runtime.backoff import backoff_delay
 
 NETWORK_ERRORS = (OSError, TimeoutError, httplib2.HttpLib2Error, http.client.HTTPException)
 RETRY_REASONS = ("rateLimitExceeded", "userRateLimitExceeded", "backendError", "internalError")
