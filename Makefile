@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN = $(VENV)/bin
 PYTEST_ARGS ?=
 
-.PHONY: run test unit integration system deps venv lint deb bench clean
+.PHONY: run test unit integration e2e system deps venv lint deb bench clean
 
 run: venv                      ## set up and run the four daemons in the foreground
 	$(BIN)/vodtender run $(ARGS)
@@ -12,7 +12,7 @@ run: venv                      ## set up and run the four daemons in the foregro
 test: deps venv lint           ## set up and run every test tier
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
-unit integration system: venv
+unit integration e2e system: venv  ## one tier (markers come from the folder: tests/unit, tests/integration/e2e, ...)
 	$(BIN)/python -m pytest -m $@ $(PYTEST_ARGS)
 
 deps:                          ## Debian packages (real peers, build tools)
@@ -25,8 +25,10 @@ $(BIN)/.installed: pyproject.toml requirements.lock
 	$(BIN)/pip install -q -r requirements.lock -e '.[test]'
 	touch $@
 
-lint: venv
+lint: venv                     ## the rules, the format and the types, as CI checks them
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 
 deb:                           ## build vodtender_*.deb from a clean copy of the tree (prints its path, under /var/tmp)
 	packaging/build-deb
@@ -35,4 +37,4 @@ bench: venv
 	@for b in bench/bench_*.py; do echo "== $$b"; $(BIN)/python $$b; done
 
 clean:
-	rm -rf $(VENV) build *.egg-info .pytest_cache
+	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache .mypy_cache .hypothesis

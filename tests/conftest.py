@@ -1,8 +1,12 @@
-"""Fixtures every tier shares.  Tier markers are set from the folder a test lives in."""
+"""Fixtures every tier shares.  Tier markers are set from the folder a test lives in, and the
+unit tier is held to its promise: a unit test that starts a process fails."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import os
+import subprocess
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import peewee
@@ -12,16 +16,99 @@ from tests.helpers.postgres import PostgresCluster
 from vodtender.runtime.db import open_database
 from vodtender.runtime.migrations import migrate
 
+TESTS = Path(__file__).resolve().parent
 TIERS = ("unit", "integration", "system")
 DB_KINDS = ("sqlite", "postgresql")
 
 
+def folders_of(item: pytest.Item) -> tuple[str, ...]:
+    """The folders between tests/ and the test's file: ("integration", "e2e") for tests/integration/e2e/x.py."""
+    path = Path(item.path).resolve()
+    return path.relative_to(TESTS).parts[:-1] if path.is_relative_to(TESTS) else ()
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
-        parts = Path(str(item.fspath)).parts
-        for tier in TIERS:
-            if tier in parts:
-                item.add_marker(getattr(pytest.mark, tier))
+        folders = folders_of(item)
+        if folders and folders[0] in TIERS:
+            item.add_marker(getattr(pytest.mark, folders[0]))
+        if "e2e" in folders:
+            item.add_marker(pytest.mark.e2e)
+
+
+class InProcessGuard:
+    """While a unit test runs (setup, call, teardown), every way of starting a process fails it.
+
+    Blocked at the bottom so that every wrapper is caught: `Popen._execute_child` (subprocess.run,
+    check_output, os.popen, asyncio), fork (multiprocessing, pty) and the posix_spawn family.
+    The shared PostgreSQL server is the one exception (`allowed()`): a peer of the whole run,
+    started once so that the unit tests can run on both database kinds.
+    """
+
+    TARGETS: tuple[tuple[object, str], ...] = (
+        (subprocess.Popen, "_execute_child"),
+        (os, "fork"),
+        (os, "forkpty"),
+        (os, "posix_spawn"),
+        (os, "posix_spawnp"),
+        (os, "system"),
+    )
+
+    def __init__(self) -> None:
+        self._allowed = 0
+
+    @contextmanager
+    def guarding(self, item: pytest.Item) -> Iterator[None]:
+        with pytest.MonkeyPatch.context() as patch:
+            for owner, name in self.TARGETS:
+                if hasattr(owner, name):
+                    patch.setattr(owner, name, self._refusing(item, name, getattr(owner, name)))
+            yield
+
+    @contextmanager
+    def allowed(self) -> Iterator[None]:
+        self._allowed += 1
+        try:
+            yield
+        finally:
+            self._allowed -= 1
+
+    def _refusing(self, item: pytest.Item, name: str, original: Callable[..., object]) -> Callable[..., object]:
+        def refuse(*args: object, **kwargs: object) -> object:
+            if self._allowed:
+                return original(*args, **kwargs)
+            started = f"subprocess {args[1]!r}" if name == "_execute_child" else f"os.{name}{args!r}"
+            mirror = Path("tests", "integration", *folders_of(item)[1:], item.path.name)
+            pytest.fail(f"{item.nodeid} started a process: {started}.\nUnit tests run in-process; a test that "
+                        f"needs a process belongs in the integration tier ({mirror}).", pytrace=False)
+
+        return refuse
+
+
+PROCESS_GUARD = InProcessGuard()
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_setup(item: pytest.Item) -> Iterator[None]:
+    return (yield from _guarded(item))
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
+    return (yield from _guarded(item))
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> Iterator[None]:
+    # The run's last teardown also finalizes the session fixtures of every tier: not the unit test's doing.
+    return (yield from _guarded(item, last=nextitem is None))
+
+
+def _guarded(item: pytest.Item, last: bool = False) -> Iterator[None]:
+    if item.get_closest_marker("unit") is None or last:
+        return (yield)
+    with PROCESS_GUARD.guarding(item):
+        return (yield)
 
 
 @pytest.fixture
@@ -32,9 +119,10 @@ def db_path(tmp_path: Path) -> Path:
 @pytest.fixture(scope="session")
 def postgres_cluster() -> Iterator[PostgresCluster]:
     """One real PostgreSQL server for the whole run, started on first use (loopback, free port)."""
-    cluster = PostgresCluster().start()
+    with PROCESS_GUARD.allowed():
+        cluster = PostgresCluster().start()
     yield cluster
-    cluster.stop()
+    cluster.stop()  # in the run's last teardown, which is never guarded
 
 
 @pytest.fixture(scope="session")

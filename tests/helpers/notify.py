@@ -1,4 +1,4 @@
-"""A datagram socket standing in for systemd's NOTIFY_SOCKET, recording what a daemon sends."""
+"""Standing in for systemd's NOTIFY_SOCKET: a datagram socket for a daemon process, a list for a runtime in-process."""
 
 from __future__ import annotations
 
@@ -6,6 +6,9 @@ import socket
 import threading
 import time
 from pathlib import Path
+
+from vodtender.runtime.clock import Clock
+from vodtender.runtime.notify import Notifier
 
 
 class NotifySocket:
@@ -41,3 +44,14 @@ class NotifySocket:
         self._stop.set()
         self._sock.close()
         self._thread.join(timeout=2)
+
+
+class RecordingNotifier(Notifier):
+    """The runtime's notifier with a list where systemd's socket would be: for in-process tests."""
+
+    def __init__(self, watchdog_interval: float | None = None, clock: Clock | None = None):
+        self.messages: list[str] = []  # one KEY=VALUE line each, in the order sent
+        super().__init__(lambda datagram: self.messages.extend(datagram.splitlines()), watchdog_interval, clock)
+
+    def lines(self, prefix: str) -> list[str]:
+        return [m for m in self.messages if m.startswith(prefix)]

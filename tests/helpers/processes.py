@@ -68,10 +68,9 @@ class DaemonProcess:
 
     def start(self) -> DaemonProcess:
         self.workdir.mkdir(parents=True, exist_ok=True)
-        log = open(self.log_path, "ab")
-        self.proc = subprocess.Popen([sys.executable, "-m", "vodtender", self.daemon, *self.args],
-                                     cwd=self.workdir, env=self.env, stdout=log, stderr=subprocess.STDOUT)
-        log.close()
+        with open(self.log_path, "ab") as log:  # the child keeps its own copy of the descriptor
+            self.proc = subprocess.Popen([sys.executable, "-m", "vodtender", self.daemon, *self.args],
+                                         cwd=self.workdir, env=self.env, stdout=log, stderr=subprocess.STDOUT)
         return self
 
     def log(self) -> str:

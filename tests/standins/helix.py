@@ -33,9 +33,10 @@ import signal
 import socket
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
+
+from vodtender.runtime.httpserver import HttpServer, QuietHandler
 
 CONTROL_ACTIONS = ("add_user", "add_videos", "add_video", "add_raw_video", "remove_video", "go_live", "go_offline",
                    "publish_vod", "rename", "expire_tokens", "reject_tokens", "set_client_secret", "fail_next",
@@ -110,23 +111,20 @@ class HelixStandin:
         self.validate_requests = 0
         self._next_id = 1000
         self._timers: list[threading.Timer] = []
-        self.server = ThreadingHTTPServer((host, port), self._handler())
-        self.server.daemon_threads = True
-        self.url = f"http://{host}:{self.server.server_address[1]}"
+        self.server = HttpServer((host, port), self._handler(), name="helix-standin")
+        self.url = self.server.url
         self.helix_url = self.url + "/helix"
         self.auth_url = self.url + "/oauth2"
-        self._thread = threading.Thread(target=self.server.serve_forever, name="helix-standin", daemon=True)
 
     # -- lifecycle -------------------------------------------------------------------------------
     def start(self) -> HelixStandin:
-        self._thread.start()
+        self.server.start()
         return self
 
     def stop(self) -> None:
         for timer in self._timers:
             timer.cancel()
-        self.server.shutdown()
-        self.server.server_close()
+        self.server.stop()
 
     def __enter__(self) -> HelixStandin:
         return self.start()
@@ -426,10 +424,10 @@ class HelixStandin:
             return 200, {"scheduled": action, "at": when}
         return 200, {"result": getattr(self, action)(**body)}
 
-    def _handler(self) -> type[BaseHTTPRequestHandler]:
+    def _handler(self) -> type[QuietHandler]:
         standin = self
 
-        class Handler(BaseHTTPRequestHandler):
+        class Handler(QuietHandler):
             protocol_version = "HTTP/1.1"
 
             def setup(self) -> None:
@@ -437,7 +435,7 @@ class HelixStandin:
                 # Headers and body go out in two writes: without this, Nagle + delayed ACK cost 40 ms each.
                 self.request.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
-            def do_GET(self) -> None:  # noqa: N802 (http.server's name)
+            def do_GET(self) -> None:
                 url = urlsplit(self.path)
                 params = parse_qs(url.query)
                 if url.path == "/control/state":
@@ -453,7 +451,7 @@ class HelixStandin:
                 else:
                     self._send(404, {"error": "Not Found", "status": 404, "message": ""})
 
-            def do_POST(self) -> None:  # noqa: N802
+            def do_POST(self) -> None:
                 url = urlsplit(self.path)
                 raw = self.rfile.read(int(self.headers.get("Content-Length") or 0)).decode()
                 if url.path == "/oauth2/token":
@@ -478,9 +476,6 @@ class HelixStandin:
                     self.send_header(name, value)
                 self.end_headers()
                 self.wfile.write(data)
-
-            def log_message(self, format: str, *args: object) -> None:  # noqa: A002
-                pass
 
         return Handler
 

@@ -23,6 +23,7 @@ The same control API over HTTP, for a harness that runs it as a process
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import fnmatch
 import json
@@ -32,8 +33,9 @@ import subprocess
 import threading
 import time
 from collections import Counter
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+
+from vodtender.runtime.httpserver import HttpServer, QuietHandler
 
 PLAYLIST = "index-dvr.m3u8"
 CHUNK = 64 * 1024
@@ -110,26 +112,21 @@ class HlsServer:
         self.counts: Counter[str] = Counter()
         self.bytes_sent = 0
         self._lock = threading.Lock()
-        self._server = ThreadingHTTPServer((host, port), self._handler())
-        self._server.daemon_threads = True
-        self._server.request_queue_size = 128
-        self._thread = threading.Thread(target=self._server.serve_forever, name="hls-standin", daemon=True)
+        self._server = HttpServer((host, port), self._handler(), name="hls-standin", backlog=128)
 
     @property
     def base_url(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}/"
+        return self._server.url + "/"
 
     def url(self, path: str = PLAYLIST) -> str:
         return self.base_url + path.lstrip("/")
 
     def start(self) -> HlsServer:
-        self._thread.start()
+        self._server.start()
         return self
 
     def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+        self._server.stop()
 
     def add_rule(self, pattern: str, **fault: object) -> Rule:
         rule = Rule(pattern, **fault)  # type: ignore[arg-type]
@@ -168,28 +165,28 @@ class HlsServer:
             return 200, {}
         return 404, {"error": "unknown control call"}
 
-    def _handler(self) -> type[BaseHTTPRequestHandler]:
+    def _handler(self) -> type[QuietHandler]:
         server = self
 
-        class Handler(BaseHTTPRequestHandler):
+        class Handler(QuietHandler):
             protocol_version = "HTTP/1.1"
 
-            def do_GET(self) -> None:  # noqa: N802 (http.server's name)
+            def do_GET(self) -> None:
                 self._serve(head=False)
 
-            def do_HEAD(self) -> None:  # noqa: N802
+            def do_HEAD(self) -> None:
                 self._serve(head=True)
 
-            def do_POST(self) -> None:  # noqa: N802
+            def do_POST(self) -> None:
                 self._control_call()
 
-            def do_DELETE(self) -> None:  # noqa: N802
+            def do_DELETE(self) -> None:
                 self._control_call()
 
             def _control_call(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
                 code, answer = server._control(self.command, self._path(), self.rfile.read(length))
-                self._send_bytes(code, json.dumps(answer).encode(), "application/json")
+                self.reply(code, json.dumps(answer).encode(), "application/json")
 
             def _path(self) -> str:
                 return self.path.split("?", 1)[0].lstrip("/")
@@ -204,11 +201,11 @@ class HlsServer:
                         time.sleep(rule.delay)
                 status = next((r.status for r in faults if r.status), None)
                 if status:
-                    return self._send_bytes(status, f"injected {status}\n".encode())
+                    return self.reply(status, f"injected {status}\n".encode(), "text/plain")
                 file = server.root / path  # symlinks inside the root are served (one VOD under many ids)
                 if ".." in Path(path).parts or not file.is_file():
                     # Twitch answers 403 for the unmuted name of a muted segment
-                    return self._send_bytes(403 if path.endswith("-unmuted.ts") else 404, b"no such file\n")
+                    return self.reply(403 if path.endswith("-unmuted.ts") else 404, b"no such file\n", "text/plain")
                 data_size = file.stat().st_size
                 start, end = 0, data_size - 1
                 code = 200
@@ -256,21 +253,10 @@ class HlsServer:
                 with server._lock:
                     server.bytes_sent += sent
 
-            def _send_bytes(self, code: int, body: bytes, ctype: str = "text/plain") -> None:
-                self.send_response(code)
-                self.send_header("Content-Type", ctype)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, format: str, *args: object) -> None:  # noqa: A002
-                pass
-
             def handle(self) -> None:
-                try:
+                # The client went away mid-body: expected when it is killed.
+                with contextlib.suppress(ConnectionError, TimeoutError):
                     super().handle()
-                except (ConnectionError, TimeoutError):
-                    pass  # the client went away mid-body: expected when it is killed
 
         return Handler
 

@@ -42,9 +42,11 @@ import time
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import ClassVar
 from urllib.parse import parse_qs, urlparse
+
+from vodtender.runtime.httpserver import HttpServer, QuietHandler
 
 SERVER = "tmi.twitch.tv"
 TESTDATA = Path(__file__).resolve().parents[1] / "data" / "twitch_irc"  # a copy of the shared real Twitch lines
@@ -338,28 +340,20 @@ class TwitchIrcStandin:
             replay.done.set()
 
 
-class _Control(BaseHTTPRequestHandler):
-    server_ref: TwitchIrcStandin
-    replays: list[Replay] = []
-
-    def log_message(self, *args: object) -> None:
-        pass
+class _Control(QuietHandler):
+    server_ref: ClassVar[TwitchIrcStandin]
+    replays: ClassVar[list[Replay]] = []
 
     def _answer(self, payload: object, status: int = 200) -> None:
-        body = json.dumps(payload).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
+        self.reply(status, json.dumps(payload).encode(), "application/json")
 
-    def do_GET(self) -> None:  # noqa: N802
+    def do_GET(self) -> None:
         irc = self.server_ref
         self._answer({"clients": irc.clients(), "connections_total": irc.connections_total,
                       "replays": [{"sent": r.sent, "total": r.total, "done": r.done.is_set(), "missed": len(r.missed)}
                                   for r in self.replays]})
 
-    def do_POST(self) -> None:  # noqa: N802
+    def do_POST(self) -> None:
         url = urlparse(self.path)
         query = {k: v[-1] for k, v in parse_qs(url.query).items()}
         body = self.rfile.read(int(self.headers.get("Content-Length") or 0)).decode()
@@ -392,11 +386,9 @@ def main() -> None:
     print(f"irc stand-in on {irc.host}:{irc.port}", flush=True)
     if args.control_port:
         _Control.server_ref = irc
-        http = ThreadingHTTPServer((args.host, args.control_port), _Control)
-        print(f"control API on {args.host}:{http.server_address[1]}", flush=True)
-        http.serve_forever()
-    else:
-        threading.Event().wait()
+        control = HttpServer((args.host, args.control_port), _Control, name="irc-control").start()
+        print(f"control API on {args.host}:{control.address[1]}", flush=True)
+    threading.Event().wait()
 
 
 if __name__ == "__main__":

@@ -34,9 +34,10 @@ import socket
 import struct
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlparse
+
+from vodtender.runtime.httpserver import HttpServer, QuietHandler
 
 UPLOAD_PATHS = ("/upload/youtube/v3/videos", "/resumable/upload/youtube/v3/videos")
 READ_BLOCK = 1 << 20
@@ -108,13 +109,6 @@ def check_metadata(metadata: dict[str, Any]) -> str | None:
     return None
 
 
-class _QuietServer(ThreadingHTTPServer):
-    daemon_threads = True
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        pass  # clients that vanish mid-request (killed, timed out) are part of the tests
-
-
 class YouTubeStandIn:
     def __init__(self, host: str = "127.0.0.1", port: int = 0, client_id: str = "test-client-id",
                  client_secret: str = "test-client-secret", token_lifetime: float = 3600.0):
@@ -134,23 +128,21 @@ class YouTubeStandIn:
         self.raw_received: list[tuple[int, str]] = []  # /raw PUTs: (size, sha256)
         self.released = threading.Event()
         self.holding = threading.Event()  # set while a hold fault blocks a client
-        self._server = _QuietServer((host, port), self._handler())
-        self._server.daemon_threads = True
-        self.port = self._server.server_address[1]
-        self.url = f"http://{host}:{self.port}/"
+        # Clients that vanish mid-request (killed, timed out) are part of the tests: no tracebacks.
+        self._server = HttpServer((host, port), self._handler(), name="youtube-standin", quiet_errors=True)
+        self.port = self._server.address[1]
+        self.url = self._server.url + "/"
         self.token_url = self.url + "token"
         self.auth_url = self.url + "o/oauth2/auth"
-        self._thread = threading.Thread(target=self._server.serve_forever, name="youtube-standin", daemon=True)
 
     # -- life --------------------------------------------------------------------------------------
     def start(self) -> YouTubeStandIn:
-        self._thread.start()
+        self._server.start()
         return self
 
     def stop(self) -> None:
         self.released.set()
-        self._server.shutdown()
-        self._server.server_close()
+        self._server.stop()
 
     def __enter__(self) -> YouTubeStandIn:
         return self.start()
@@ -227,14 +219,11 @@ class YouTubeStandIn:
         with self.lock:
             return self.access_tokens.get(token, 0) > time.time()
 
-    def _handler(self) -> type[BaseHTTPRequestHandler]:
+    def _handler(self) -> type[QuietHandler]:
         standin = self
 
-        class Handler(BaseHTTPRequestHandler):
+        class Handler(QuietHandler):
             protocol_version = "HTTP/1.1"
-
-            def log_message(self, format: str, *args: object) -> None:  # noqa: A002
-                pass
 
             # -- plumbing --
             def _reply(self, status: int, body: bytes = b"", headers: dict[str, str] | None = None,
@@ -267,7 +256,7 @@ class YouTubeStandIn:
                 self.connection.close()
 
             # -- routing --
-            def do_GET(self) -> None:  # noqa: N802
+            def do_GET(self) -> None:
                 url = urlparse(self.path)
                 if url.path == "/o/oauth2/auth":
                     self._consent(parse_qs(url.query))
@@ -276,7 +265,7 @@ class YouTubeStandIn:
                 else:
                     self._error(404, "notFound", "unknown")
 
-            def do_POST(self) -> None:  # noqa: N802
+            def do_POST(self) -> None:
                 url = urlparse(self.path)
                 if url.path in UPLOAD_PATHS:
                     self._start_session(parse_qs(url.query))
@@ -290,7 +279,7 @@ class YouTubeStandIn:
                     self._body()
                     self._error(404, "notFound", "unknown")
 
-            def do_PUT(self) -> None:  # noqa: N802
+            def do_PUT(self) -> None:
                 url = urlparse(self.path)
                 if url.path == "/raw":
                     self._raw_put()

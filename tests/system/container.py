@@ -17,9 +17,15 @@ from pathlib import Path
 from tests.helpers.processes import wait_until
 
 HERE = Path(__file__).resolve().parent
-WORK_ROOT = Path(os.environ.get("VODTENDER_SYSTEM_WORKDIR", "/var/tmp/vodtender-system"))
 DEBIAN_PATH = "/usr/sbin:/usr/bin:/sbin:/bin"  # Debian's tools, not a python3 from elsewhere
 SHARE = "/srv/share"  # where the host's share folder appears inside the container
+
+
+def work_root() -> Path:
+    """The folder for unpacked roots (VODTENDER_SYSTEM_WORKDIR), created here: the one way every test reaches it."""
+    root = Path(os.environ.get("VODTENDER_SYSTEM_WORKDIR", "/var/tmp/vodtender-system"))
+    root.mkdir(parents=True, exist_ok=True)
+    return root
 
 
 def host_env() -> dict[str, str]:
@@ -48,7 +54,7 @@ class Container:
 
     def __init__(self, share: Path):
         self.share = share
-        self.dir = Path(tempfile.mkdtemp(prefix="run.", dir=_ensure(WORK_ROOT)))
+        self.dir = Path(tempfile.mkdtemp(prefix="run.", dir=work_root()))
         self.root = self.dir / "root"
         self.console = self.dir / "console.log"
         self.nspawn: subprocess.Popen | None = None
@@ -132,8 +138,3 @@ class Container:
 
     def journal(self, unit: str, *args: str) -> str:
         return self.run("journalctl", "--no-pager", "-u", unit, *args).stdout
-
-
-def _ensure(path: Path) -> Path:
-    path.mkdir(parents=True, exist_ok=True)
-    return path

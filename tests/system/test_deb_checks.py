@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from tests.helpers.processes import REPO
-from tests.system.container import WORK_ROOT, cached_rootfs, debian_mirror, host_env
+from tests.system.container import cached_rootfs, debian_mirror, host_env, work_root
 
 pytestmark = pytest.mark.timeout(1800)
 
@@ -32,7 +32,7 @@ def test_lintian_has_no_errors_and_every_override_is_justified_and_used(deb: Pat
 
 def test_piuparts_install_remove_purge_in_a_clean_root(deb: Path) -> None:
     mirror = debian_mirror()
-    with tempfile.TemporaryDirectory(dir=WORK_ROOT) as folder:
+    with tempfile.TemporaryDirectory(dir=work_root()) as folder:
         root = Path(folder, "root")
         root.mkdir()
         subprocess.run(["tar", "--zstd", "-C", str(root), "-xf", str(cached_rootfs())], check=True, env=host_env())

@@ -12,13 +12,14 @@ import sys
 import threading
 import time
 
+from vodtender.cli.commands import summary
 from vodtender.cli.common import load_or_exit, open_migrated
 from vodtender.clients.google_oauth import ConsentRequest, LoopbackReceiver, OAuthError, TokenEndpoint
 from vodtender.pipeline.upload.tokens import TokenCipher, TokenStore
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("auth", help="authorize access to an account (YouTube uploads)")
+    p = sub.add_parser("auth", help=summary("auth"))
     authsub = p.add_subparsers(dest="auth_command", required=True)
     yt = authsub.add_parser("youtube", help="authorize uploads to a YouTube channel and store the tokens",
                             description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)

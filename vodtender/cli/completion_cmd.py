@@ -11,11 +11,12 @@ import argparse
 import shlex
 import sys
 
+from vodtender.cli.commands import summary
 from vodtender.runtime.config import OPTIONS
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("completion", help="print a shell completion script: source <(vodtender completion bash)")
+    p = sub.add_parser("completion", help=summary("completion"))
     p.add_argument("shell", choices=("bash",), help="the shell (only bash for now)")
     p.set_defaults(func=cmd_completion)
 
@@ -82,5 +83,5 @@ def bash_script(parser: argparse.ArgumentParser) -> str:
 def cmd_completion(args: argparse.Namespace, config_argv: list[str]) -> int:
     from vodtender.cli.main import build_parser  # the whole CLI, including this command
 
-    sys.stdout.write(bash_script(build_parser()))
+    sys.stdout.write(bash_script(build_parser(every=True)))
     return 0

@@ -5,9 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from vodtender.daemons.registry import DAEMONS
-from vodtender.daemons.requirements import chat_login_problems
-from vodtender.runtime.config import OPTIONS, Config, Problem, default_config_files, load_config
+from vodtender.runtime.config import OPTIONS, default_config_files, load_config
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -19,16 +17,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     example.set_defaults(func=cmd_example)
 
 
-def all_problems(cfg: Config) -> list[Problem]:
-    """Parse problems, what each daemon needs, and chat's login pair (the recorder reports that itself)."""
-    problems = list(cfg.problems)
-    needed = [p for daemon in DAEMONS.values() for p in daemon.config_problems(cfg)] + chat_login_problems(cfg)
-    for problem in needed:
-        if problem not in problems:
-            problems.append(problem)
-    return problems
-
-
 def cmd_check(args: argparse.Namespace, config_argv: list[str]) -> int:
     cfg = load_config(config_argv)
     print("# config files read (later ones win): " + " ".join(default_config_files()))
@@ -38,7 +26,7 @@ def cmd_check(args: argparse.Namespace, config_argv: list[str]) -> int:
         print(f"{o.env:<{width}} = {shown[o.env]:<40} ({cfg.sources.get(o.dest, 'default')})")
     if not cfg.yt_client_id and not cfg.yt_client_secret:
         print("# note: no YouTube credentials: VODs are archived locally, not uploaded")
-    problems = all_problems(cfg)
+    problems = cfg.all_problems()
     for problem in problems:
         print(f"problem: {problem}", file=sys.stderr)
     if problems:

@@ -4,11 +4,18 @@ from __future__ import annotations
 
 import argparse
 
-from vodtender.daemons.registry import DAEMONS
-from vodtender.runtime.daemon import run_daemon
+from vodtender.cli.commands import summary
+from vodtender.daemons.registry import DAEMONS, daemon_class
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    for name, cls in DAEMONS.items():
-        p = sub.add_parser(name, help=f"run the {name} daemon in the foreground")
-        p.set_defaults(func=lambda args, config_argv, cls=cls: run_daemon(cls, config_argv))
+    for name in DAEMONS:
+        p = sub.add_parser(name, help=summary(name))
+        p.set_defaults(func=lambda args, config_argv, name=name: run(name, config_argv))
+
+
+def run(name: str, config_argv: list[str]) -> int:
+    from vodtender.runtime.daemon import run_daemon  # the runtime and only this daemon's modules
+
+
+    return run_daemon(daemon_class(name), config_argv)

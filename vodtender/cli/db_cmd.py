@@ -7,15 +7,16 @@ import argparse
 import sys
 from urllib.parse import urlparse
 
+from vodtender.cli.commands import summary
 from vodtender.cli.common import load_or_exit
 from vodtender.ops.db_copy import CopyError, copy_database
-from vodtender.runtime.db import default_dsn, open_database
+from vodtender.runtime.db import open_database
 from vodtender.runtime.logs import register_secret
 from vodtender.runtime.migrations import migrate, pending
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("db", help="database schema")
+    p = sub.add_parser("db", help=summary("db"))
     dbsub = p.add_subparsers(dest="db_command", required=True)
     m = dbsub.add_parser("migrate", help="apply pending schema migrations")
     m.add_argument("--dry-run", action="store_true", help="list pending migrations, change nothing")
@@ -45,7 +46,7 @@ def cmd_migrate(args: argparse.Namespace, config_argv: list[str]) -> int:
 
 def cmd_copy(args: argparse.Namespace, config_argv: list[str]) -> int:
     cfg = load_or_exit(config_argv)
-    target = args.target or cfg.db_dsn or default_dsn()
+    target = args.target or cfg.db_dsn
     for dsn in (args.source, target):
         password = urlparse(dsn).password if "://" in dsn else None
         if password:

@@ -20,14 +20,12 @@ from pathlib import Path
 
 import peewee
 
-from vodtender.cli.config_cmd import all_problems
 from vodtender.cli.status_cmd import Palette, add_color_option, human_bytes
 from vodtender.clients.google_oauth import CredentialsRevoked, OAuthError, TokenEndpoint
 from vodtender.clients.helix import HelixClient, HelixError
-from vodtender.ops.status import data_dir
 from vodtender.pipeline.upload.tokens import TokenCipher, TokenStore, TokenUnreadable
 from vodtender.runtime.config import Config, config_dir, load_config
-from vodtender.runtime.db import default_dsn, open_database, sqlite_path
+from vodtender.runtime.db import open_database, sqlite_path
 from vodtender.runtime.logs import register_secret, setup_logging
 from vodtender.runtime.migrations import pending
 
@@ -70,7 +68,7 @@ class Doctor:
         return results
 
     def configuration(self) -> Result:
-        problems = all_problems(self.cfg)
+        problems = self.cfg.all_problems()
         if problems:
             return Result("configuration", False, "; ".join(map(str, problems)),
                           f"set the values in {CONF} (or the environment), check with vodtender config check, "
@@ -140,7 +138,7 @@ class Doctor:
         return Result("ffmpeg", True, ", ".join(found))
 
     def data_dir(self) -> Result:
-        folder = data_dir(self.cfg)
+        folder = self.cfg.data_dir
         fix = f"create {folder} writable by the vodtender user, or set DATA_DIR in {CONF}"
         try:
             folder.mkdir(parents=True, exist_ok=True)
@@ -155,7 +153,7 @@ class Doctor:
         return Result("data dir", True, f"{folder.resolve()} writable, {human_bytes(free)} free")
 
     def database(self) -> Result:
-        dsn = self.cfg.db_dsn or default_dsn()
+        dsn = self.cfg.db_dsn
         path = sqlite_path(dsn)
         if path is not None and not os.path.exists(path):
             return Result("database", False, f"no database at {Path(path).resolve()}",

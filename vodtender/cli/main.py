@@ -1,36 +1,24 @@
 """`vodtender`: one command per daemon, plus the operator's commands.
 
-Each command module registers its subcommands; options not consumed by a subcommand are
-configuration options (`--twitch-channel a,b`), parsed by `vodtender.runtime.config`.
+Only the chosen command's modules are imported (cli/commands.py lists them): `vodtender --help`
+imports none, `vodtender status` no daemon, `vodtender chat` not yt-dlp.  Options not consumed
+by a subcommand are configuration options (`--twitch-channel a,b`), parsed by
+`vodtender.runtime.config`.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib
 import sys
 from collections.abc import Sequence
 
 from vodtender import __version__
-from vodtender.cli import (
-    auth_cmd,
-    chat_cmd,
-    completion_cmd,
-    config_cmd,
-    daemons_cmd,
-    db_cmd,
-    doctor_cmd,
-    maintenance_cmd,
-    run_cmd,
-    status_cmd,
-    vod_cmd,
-    vods_cmd,
-)
-
-COMMAND_MODULES = [daemons_cmd, run_cmd, config_cmd, db_cmd, status_cmd, vods_cmd, maintenance_cmd, doctor_cmd,
-                   completion_cmd, vod_cmd, auth_cmd, chat_cmd]
+from vodtender.cli.commands import COMMANDS
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(command: str | None = None, *, every: bool = False) -> argparse.ArgumentParser:
+    """The parser with `command` (or, with `every`, all commands) in full; the others by name and help only."""
     parser = argparse.ArgumentParser(
         prog="vodtender",
         description="Archive Twitch channels: VODs to disk and YouTube, chat aligned with the VOD.",
@@ -39,12 +27,21 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"vodtender {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for module in COMMAND_MODULES:
-        module.register(sub)
+    wanted = {m for name, (modules, _) in COMMANDS.items() if every or name == command for m in modules}
+    loaded: set[str] = set()
+    for name, (modules, help_text) in COMMANDS.items():
+        needed = [m for m in modules if m in wanted]
+        if not needed:
+            sub.add_parser(name, help=help_text, add_help=False)  # listed; never run without its module
+        for module in needed:
+            if module not in loaded:
+                importlib.import_module(f"vodtender.cli.{module}").register(sub)
+                loaded.add(module)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args, config_argv = parser.parse_known_args(sys.argv[1:] if argv is None else list(argv))
+    words = sys.argv[1:] if argv is None else list(argv)
+    parser = build_parser(words[0] if words else None)
+    args, config_argv = parser.parse_known_args(words)
     return int(args.func(args, config_argv) or 0)

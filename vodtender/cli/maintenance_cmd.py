@@ -19,22 +19,22 @@ from pathlib import Path
 import peewee
 from prometheus_client import CollectorRegistry, Gauge, write_to_textfile
 
+from vodtender.cli.commands import summary
 from vodtender.cli.common import load_or_exit, open_migrated
 from vodtender.cli.status_cmd import human_bytes
 from vodtender.ops.backup import BackupError, backup_sqlite, default_backup_dir
 from vodtender.ops.retention import Plan, Policy, Retention
-from vodtender.ops.status import data_dir, iso
+from vodtender.ops.status import iso
 from vodtender.pipeline.kv import kv_set
 from vodtender.runtime.config import Config
-from vodtender.runtime.db import SQLITE_BUSY_TIMEOUT_MS, default_dsn, sqlite_path
+from vodtender.runtime.db import SQLITE_BUSY_TIMEOUT_MS, sqlite_path
 from vodtender.runtime.logs import get_logger
 
 log = get_logger("maintenance")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    m = sub.add_parser("maintenance", help="integrity check, online backup, retention, VACUUM/optimize "
-                       "(run daily by vodtender-maintenance.timer)")
+    m = sub.add_parser("maintenance", help=summary("maintenance"))
     m.add_argument("--dry-run", action="store_true", help="check integrity and show what retention would delete; "
                    "change nothing")
     m.add_argument("--vacuum", choices=("auto", "always", "never"), default="auto",
@@ -42,7 +42,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     m.add_argument("--no-backup", action="store_true", help="skip the backup")
     m.add_argument("--no-retention", action="store_true", help="skip retention")
     m.set_defaults(func=cmd_maintenance)
-    r = sub.add_parser("retention", help="delete uploaded files by age, count and free space (RETENTION_*)")
+    r = sub.add_parser("retention", help=summary("retention"))
     r.add_argument("--dry-run", action="store_true", help="list what would be deleted; delete nothing")
     r.set_defaults(func=cmd_retention)
 
@@ -112,7 +112,7 @@ def run_retention(cfg: Config, dry_run: bool, results: Results) -> None:
     if not policy.active:
         log.info("retention off (RETENTION_KEEP_DAYS, RETENTION_KEEP_COUNT and RETENTION_MIN_FREE are 0)")
         return
-    retention = Retention(policy, data_dir(cfg))
+    retention = Retention(policy, cfg.data_dir)
     plan = retention.plan()
     print_plan(plan, dry_run)
     if dry_run:
@@ -134,7 +134,7 @@ def cmd_maintenance(args: argparse.Namespace, config_argv: list[str]) -> int:
     cfg = load_or_exit(config_argv, quiet_logs=False)
     started = time.monotonic()
     results = Results()
-    db_path = sqlite_path(cfg.db_dsn or default_dsn())
+    db_path = sqlite_path(cfg.db_dsn)
     if db_path is not None:
         problems = integrity_problems(db_path)
         results.integrity_ok.set(0 if problems else 1)

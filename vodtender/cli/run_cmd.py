@@ -14,6 +14,7 @@ import sys
 import threading
 import time
 
+from vodtender.cli.commands import summary
 from vodtender.daemons.registry import DAEMONS
 
 _LEVELS = {"2": "CRIT", "3": "ERROR", "4": "WARN", "5": "NOTE", "6": "", "7": "debug"}
@@ -21,7 +22,7 @@ STOP_TIMEOUT = 60.0
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("run", help="run all daemons in the foreground (a checkout's way to run the service)")
+    p = sub.add_parser("run", help=summary("run"))
     p.add_argument("--only", default=",".join(DAEMONS), help="daemons to run, comma separated (default: all)")
     p.set_defaults(func=cmd_run)
 

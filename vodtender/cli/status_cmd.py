@@ -14,17 +14,17 @@ from typing import Any, TextIO
 
 import peewee
 
+from vodtender.cli.commands import summary
 from vodtender.cli.common import load_or_exit, open_migrated
 from vodtender.ops.status import gather_status, to_json
 from vodtender.runtime.config import Config, format_duration
-from vodtender.runtime.db import default_dsn, sqlite_path
+from vodtender.runtime.db import sqlite_path
 
 EXIT_OK, EXIT_ATTENTION, EXIT_UNUSABLE = 0, 1, 2
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("status", help="daemons, queue, downloads in flight, breaker, chat, disk at a glance; "
-                       "exits 1 when something needs attention")
+    p = sub.add_parser("status", help=summary("status"))
     p.add_argument("--json", action="store_true", help="machine-readable output (schemas/status.schema.json)")
     add_color_option(p)
     p.set_defaults(func=cmd_status)
@@ -155,7 +155,7 @@ class DatabaseMissing(OSError):
 
 def open_existing(cfg: Config) -> peewee.Database:
     """The database of a running installation; a missing SQLite file is an error, not created."""
-    path = sqlite_path(cfg.db_dsn or default_dsn())
+    path = sqlite_path(cfg.db_dsn)
     if path is not None and not os.path.exists(path):
         raise DatabaseMissing(f"no database at {os.path.abspath(path)}")
     return open_migrated(cfg)

@@ -9,6 +9,7 @@ import argparse
 import sys
 import time
 
+from vodtender.cli.commands import summary
 from vodtender.cli.common import load_or_exit, open_migrated
 from vodtender.ops import control as download_control
 from vodtender.pipeline.breaker import CircuitBreaker
@@ -16,18 +17,17 @@ from vodtender.pipeline.breaker import CircuitBreaker
 
 def register(sub: argparse._SubParsersAction) -> None:
     vod_help = "Twitch VOD id, or the row id as #123"
-    r = sub.add_parser("reprocess", help="re-queue a VOD (runbook reset): upload again if its file is there, "
-                                         "else download again")
+    r = sub.add_parser("reprocess", help=summary("reprocess"))
     r.add_argument("vod", help=vod_help)
     r.set_defaults(func=cmd_reprocess)
-    c = sub.add_parser("cancel", help="stop a VOD's download (within 2 s) and mark it cancelled")
+    c = sub.add_parser("cancel", help=summary("cancel"))
     c.add_argument("vod", help=vod_help)
     c.set_defaults(func=cmd_cancel)
-    p = sub.add_parser("priority", help="set a VOD's priority (higher first; then oldest first)")
+    p = sub.add_parser("priority", help=summary("priority"))
     p.add_argument("vod", help=vod_help)
     p.add_argument("priority", type=int)
     p.set_defaults(func=cmd_priority)
-    b = sub.add_parser("circuit", help="the pipeline's circuit breaker")
+    b = sub.add_parser("circuit", help=summary("circuit"))
     bsub = b.add_subparsers(dest="circuit_command", required=True)
     bsub.add_parser("reset", help="close the breaker now (same as the runbook's DELETE FROM kv ...)").set_defaults(
         func=cmd_circuit_reset)

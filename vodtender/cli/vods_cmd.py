@@ -10,6 +10,7 @@ from typing import Any
 
 import peewee
 
+from vodtender.cli.commands import summary
 from vodtender.cli.common import load_or_exit
 from vodtender.cli.status_cmd import EXIT_UNUSABLE, Palette, add_color_option, human_bytes, open_existing, printable
 from vodtender.pipeline.vods import STAGES, stage_conditions, stage_of
@@ -21,14 +22,14 @@ STATES = (*STAGES, PENDING)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    v = sub.add_parser("vods", help="list VODs (newest first) with their pipeline state")
+    v = sub.add_parser("vods", help=summary("vods"))
     v.add_argument("--channel", help="only this channel")
     v.add_argument("--state", choices=STATES, help="only VODs in this stage; pending = not done yet (processed=0)")
     v.add_argument("--limit", type=int, default=50, help="at most this many rows (0: all; default 50)")
     v.add_argument("--json", action="store_true", help="one JSON object per VOD, as a list")
     add_color_option(v)
     v.set_defaults(func=cmd_vods)
-    s = sub.add_parser("show", help="everything about one VOD: state, file, upload, error history, muted segments")
+    s = sub.add_parser("show", help=summary("show"))
     s.add_argument("vod", help="Twitch VOD id (or live-<unix> placeholder), or the row id as #123")
     s.add_argument("--json", action="store_true", help="machine-readable output")
     add_color_option(s)

@@ -12,10 +12,11 @@ import secrets
 import threading
 import time
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, HTTPServer
 from urllib.parse import parse_qs, urlencode, urlparse
 
 import requests
+
+from vodtender.runtime.httpserver import HttpServer, QuietHandler
 
 YOUTUBE_SCOPES = ("https://www.googleapis.com/auth/youtube.upload", "https://www.googleapis.com/auth/youtube")
 # Token endpoint errors meaning "these credentials will never work again": a person must re-authorize.
@@ -126,34 +127,21 @@ class LoopbackReceiver:
         self.done = threading.Event()
         receiver = self
 
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:  # noqa: N802 (http.server's name)
+        class Handler(QuietHandler):
+            def do_GET(self) -> None:
                 if "code=" not in self.path and "error=" not in self.path:
-                    self._reply(404, "waiting for Google's redirect\n")
+                    self.reply(404, b"waiting for Google's redirect\n")
                     return
                 receiver.result = self.path
-                self._reply(200, "vodtender: authorization received, you can close this tab.\n")
+                self.reply(200, b"vodtender: authorization received, you can close this tab.\n")
                 receiver.done.set()
 
-            def _reply(self, code: int, text: str) -> None:
-                body = text.encode()
-                self.send_response(code)
-                self.send_header("Content-Type", "text/plain; charset=utf-8")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, format: str, *args: object) -> None:  # noqa: A002
-                pass
-
-        self._server = HTTPServer(("127.0.0.1", port), Handler)
-        self.redirect_uri = f"http://127.0.0.1:{self._server.server_address[1]}/"
-        self._thread = threading.Thread(target=self._server.serve_forever, name="oauth-redirect", daemon=True)
+        self._server = HttpServer(("127.0.0.1", port), Handler, name="oauth-redirect", threaded=False)
+        self.redirect_uri = self._server.url + "/"
 
     def __enter__(self) -> LoopbackReceiver:
-        self._thread.start()
+        self._server.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+        self._server.stop()

@@ -162,6 +162,7 @@ class TwitchConnection(irc.client.ServerConnection):
     """An `irc` ServerConnection whose incoming lines go to `on_line(conn, line, received_at)`."""
 
     buffer_class = LenientLineBuffer
+    buffer: LenientLineBuffer  # the library makes one per connect
 
     def __init__(self, reactor: irc.client.Reactor):
         super().__init__(reactor)

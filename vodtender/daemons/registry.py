@@ -1,11 +1,27 @@
-"""The four daemons by command name."""
+"""The daemons by command name, imported only when one is run.
+
+Naming a daemon costs nothing: `vodtender --help`, `vodtender run` and `vodtender config check`
+list them without importing yt-dlp, the Google client or the IRC library; `daemon_class(name)`
+imports the one module a process runs.
+"""
 
 from __future__ import annotations
 
-from vodtender.daemons.chat import ChatRecorder
-from vodtender.daemons.downloader import Downloader
-from vodtender.daemons.poller import Poller
-from vodtender.daemons.uploader import Uploader
-from vodtender.runtime.daemon import Daemon
+import importlib
+from typing import TYPE_CHECKING
 
-DAEMONS: dict[str, type[Daemon]] = {d.name: d for d in (Poller, Downloader, Uploader, ChatRecorder)}
+if TYPE_CHECKING:
+    from vodtender.runtime.daemon import Daemon
+
+DAEMONS: dict[str, str] = {  # command name -> "module:class"
+    "poller": "vodtender.daemons.poller:Poller",
+    "downloader": "vodtender.daemons.downloader:Downloader",
+    "uploader": "vodtender.daemons.uploader:Uploader",
+    "chat": "vodtender.daemons.chat:ChatRecorder",
+}
+
+
+def daemon_class(name: str) -> type[Daemon]:
+    module, _, attr = DAEMONS[name].partition(":")
+    cls: type[Daemon] = getattr(importlib.import_module(module), attr)
+    return cls

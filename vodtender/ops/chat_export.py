@@ -13,7 +13,7 @@ import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from vodtender.pipeline.chat.writer import unix_seconds
+from vodtender.runtime.clock import unix_seconds
 from vodtender.runtime.models import ChatGap, ChatMessage, Vod
 
 CUE_SECONDS = 5.0  # how long a chat line stays on screen
@@ -78,7 +78,7 @@ def export_jsonl(vod: Vod) -> Iterator[str]:
 
 
 def _timestamp(seconds: float) -> str:
-    millis = int(round(max(0.0, seconds) * 1000))
+    millis = round(max(0.0, seconds) * 1000)
     hours, rest = divmod(millis, 3_600_000)
     minutes, rest = divmod(rest, 60_000)
     return f"{hours:02d}:{minutes:02d}:{rest // 1000:02d}.{rest % 1000:03d}"

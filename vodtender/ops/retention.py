@@ -20,11 +20,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from vodtender.pipeline.vods import DOWNLOADED
+from vodtender.pipeline.vods import DOWNLOADED, forget_file, is_leased
 from vodtender.runtime.config import Config
 from vodtender.runtime.db import write
 from vodtender.runtime.logs import get_logger
-from vodtender.runtime.models import Vod, VodEvent, utcnow
+from vodtender.runtime.models import Vod, utcnow
 
 log = get_logger("retention")
 DELETED, GONE = "deleted", "gone"
@@ -78,7 +78,7 @@ def safe_to_delete(vod: Vod, policy: Policy, now: dt.datetime) -> bool:
     """Is this VOD's file confirmed to be somewhere else (or allowed to go without that)?"""
     if vod.processed != 1 or vod.download_state != DOWNLOADED or vod.is_placeholder:
         return False
-    if vod.lease_owner is not None and vod.lease_until is not None and vod.lease_until > now:
+    if is_leased(vod, now):
         return False  # a worker holds it right now
     if vod.youtube_url:
         return True
@@ -198,8 +198,6 @@ class Retention:
             os.unlink(removal.path)
         except FileNotFoundError:
             outcome = GONE  # e.g. UPLOAD_DELETE_LOCAL removed it: the row still must stop pointing at it
-        Vod.update(downloaded_path=None, updated_at=utcnow()).where(Vod.id == vod.id).execute()
-        if outcome == DELETED:
-            VodEvent.create(vod=vod.id, stage="retention", kind="file_deleted",
-                            message=f"deleted {removal.path} ({removal.size} bytes): {removal.reason}")
+        forget_file(vod.id, f"deleted {removal.path} ({removal.size} bytes): {removal.reason}"
+                    if outcome == DELETED else None)
         return outcome

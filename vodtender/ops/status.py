@@ -11,14 +11,13 @@ import datetime as dt
 import json
 import shutil
 from dataclasses import asdict, dataclass
-from pathlib import Path
 from typing import Any
 
+from vodtender.pipeline import kv
 from vodtender.pipeline.breaker import CircuitBreaker
-from vodtender.pipeline.catalog import sync as catalog
 from vodtender.pipeline.kv import kv_get
 from vodtender.pipeline.upload import quota
-from vodtender.pipeline.vods import DOWNLOADING, STAGES, UPLOADING, stage_conditions, stage_counts
+from vodtender.pipeline.vods import DOWNLOADING, STAGES, UPLOADING, lease_ran_out, stage_conditions, stage_counts
 from vodtender.runtime.config import Config
 from vodtender.runtime.models import ChatGap, ChatMessage, DaemonHeartbeat, OAuthToken, Vod, utcnow
 
@@ -29,7 +28,6 @@ LAST_MESSAGE_HORIZON = 7 * 86400  # `last_message_at` looks back this far (null 
 CHAT_GAP_GRACE = 120.0  # a reconnect shorter than this is normal, not a problem
 DISABLED_CHAT = "chat recorder disabled"  # the chat daemon's status while configured off (CHAT_AUTO_START=0)
 MAINTENANCE_LATE = 3 * 86400  # the timer runs daily
-MAINTENANCE_KEYS = ("maintenance_last_run", "maintenance_integrity", "backup_last_at", "backup_last_path")
 
 
 @dataclass
@@ -37,11 +35,6 @@ class Finding:
     level: str  # "problem" or "warning"
     area: str
     message: str
-
-
-def data_dir(cfg: Config) -> Path:
-    """DATA_DIR (the configuration fills in its default: $STATE_DIRECTORY/data, or ./data)."""
-    return Path(cfg.data_dir or "data")
 
 
 def iso(value: dt.datetime | float | None) -> str | None:
@@ -56,7 +49,7 @@ def iso(value: dt.datetime | float | None) -> str | None:
 def catalog_last_sync(channel: str) -> float | None:
     """Unix time the poller last finished a catalog run of `channel` (None: never)."""
     try:
-        return float(kv_get(catalog.LAST_SYNC_KEY.format(channel)) or "") or None
+        return float(kv_get(kv.catalog_last_sync_key(channel)) or "") or None
     except ValueError:
         return None
 
@@ -149,7 +142,7 @@ class StatusReport:
         speed = None if uploading else (v.download_speed or None)
         eta = round((total - done) / speed) if speed and total and total > done else None
         progress_age = _age(self.now, v.progress_updated_at or v.updated_at)
-        lease_expired = v.lease_until is not None and v.lease_until < self.now
+        lease_expired = lease_ran_out(v, self.now)
         stalled = (not uploading) and progress_age is not None and progress_age > STALL_AFTER
         if stalled:
             self.flag("problem", "in_flight", f"download of {v.twitch_vod_id} has made no progress for "
@@ -271,7 +264,7 @@ class StatusReport:
         daily = int(self.cfg.upload_quota_daily or 0)
         used = quota.Quota(daily, int(self.cfg.upload_quota_cost or 0)).used_today(self.now_unix)
         try:
-            until = float(kv_get(quota.HOLD_UNTIL_KEY) or 0)
+            until = float(kv_get(kv.QUOTA_HOLD_UNTIL_KEY) or 0)
         except ValueError:
             until = 0.0
         held = until > self.now_unix
@@ -279,10 +272,10 @@ class StatusReport:
             self.flag("warning", "youtube", f"YouTube quota exhausted: uploads held until {iso(until)} "
                       "(the daily reset, midnight Pacific)")
         return {"used_today": used, "daily_units": daily, "held_until": iso(until) if held else None,
-                "hold_reason": kv_get(quota.HOLD_REASON_KEY) if held else None}
+                "hold_reason": kv_get(kv.QUOTA_HOLD_REASON_KEY) if held else None}
 
     def disk(self) -> dict[str, Any]:
-        folder = data_dir(self.cfg)
+        folder = self.cfg.data_dir
         probe = folder
         while not probe.exists() and probe != probe.parent:
             probe = probe.parent
@@ -295,16 +288,15 @@ class StatusReport:
                 "total_bytes": usage.total, "min_free_bytes": min_free}
 
     def maintenance(self) -> dict[str, Any]:
-        values = {k: kv_get(k) for k in MAINTENANCE_KEYS}
-        last = values["maintenance_last_run"]
+        last, integrity = kv_get(kv.MAINTENANCE_LAST_RUN_KEY), kv_get(kv.MAINTENANCE_INTEGRITY_KEY)
         if last and (self.now - dt.datetime.fromisoformat(last.rstrip("Z"))).total_seconds() > MAINTENANCE_LATE:
             self.flag("warning", "maintenance", f"maintenance last ran {last}: systemctl status "
                       "vodtender-maintenance.timer")
-        if values["maintenance_integrity"] not in (None, "ok"):
-            self.flag("problem", "maintenance", f"last integrity check failed: {values['maintenance_integrity']}"
+        if integrity not in (None, "ok"):
+            self.flag("problem", "maintenance", f"last integrity check failed: {integrity}"
                       " (restore the newest backup, see OPERATIONS.md)")
-        return {"last_run_at": values["maintenance_last_run"], "integrity": values["maintenance_integrity"],
-                "last_backup_at": values["backup_last_at"], "last_backup_path": values["backup_last_path"]}
+        return {"last_run_at": last, "integrity": integrity, "last_backup_at": kv_get(kv.BACKUP_LAST_AT_KEY),
+                "last_backup_path": kv_get(kv.BACKUP_LAST_PATH_KEY)}
 
 
 def gather_status(cfg: Config, now: dt.datetime | None = None) -> dict[str, Any]:

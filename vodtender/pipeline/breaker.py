@@ -14,11 +14,18 @@ from dataclasses import dataclass
 
 from prometheus_client import Counter, Gauge
 
+from vodtender.pipeline.kv import (
+    CIRCUIT_FAILURES_KEY,
+    CIRCUIT_KEYS,
+    CIRCUIT_OPEN_UNTIL_KEY,
+    CIRCUIT_STATE_KEY,
+    kv_delete,
+    kv_get_many,
+    kv_set,
+)
 from vodtender.runtime.db import write
 from vodtender.runtime.logs import get_logger
-from vodtender.runtime.models import KV
 
-STATE_KEY, FAILURES_KEY, OPEN_UNTIL_KEY = "circuit_state", "circuit_failures", "circuit_open_until"
 CLOSED, OPEN, HALF_OPEN = "closed", "open", "half_open"
 _STATE_VALUE = {CLOSED: 0, HALF_OPEN: 1, OPEN: 2}
 
@@ -38,22 +45,26 @@ class BreakerState:
     def is_open(self) -> bool:
         return self.state != CLOSED
 
+    def blocking(self, now: float) -> bool:
+        """Open and still cooling down at `now` (unix seconds): no attempt may start yet."""
+        return self.is_open and now < self.open_until
+
 
 def _read() -> BreakerState:
-    rows = {r.key: r.value for r in KV.select().where(KV.key.in_([STATE_KEY, FAILURES_KEY, OPEN_UNTIL_KEY]))}
+    rows = kv_get_many(CIRCUIT_KEYS)
     try:
-        failures = int(rows.get(FAILURES_KEY) or 0)
-        open_until = float(rows.get(OPEN_UNTIL_KEY) or 0)
+        failures = int(rows.get(CIRCUIT_FAILURES_KEY) or 0)
+        open_until = float(rows.get(CIRCUIT_OPEN_UNTIL_KEY) or 0)
     except ValueError:  # hand-edited garbage: treat as closed rather than stall forever
         failures, open_until = 0, 0.0
-    state = rows.get(STATE_KEY) or CLOSED
+    state = rows.get(CIRCUIT_STATE_KEY) or CLOSED
     return BreakerState(state if state in _STATE_VALUE else CLOSED, failures, open_until)
 
 
 def _write(state: BreakerState) -> None:
-    for key, value in ((STATE_KEY, state.state), (FAILURES_KEY, str(state.failures)),
-                       (OPEN_UNTIL_KEY, f"{state.open_until:.3f}")):
-        KV.insert(key=key, value=value).on_conflict(conflict_target=[KV.key], update={KV.value: value}).execute()
+    for key, value in ((CIRCUIT_STATE_KEY, state.state), (CIRCUIT_FAILURES_KEY, str(state.failures)),
+                       (CIRCUIT_OPEN_UNTIL_KEY, f"{state.open_until:.3f}")):
+        kv_set(key, value)
     CIRCUIT_STATE.set(_STATE_VALUE[state.state])
 
 
@@ -112,5 +123,5 @@ class CircuitBreaker:
         write(count)
 
     def reset(self) -> None:
-        write(lambda: KV.delete().where(KV.key.in_([STATE_KEY, FAILURES_KEY, OPEN_UNTIL_KEY])).execute())
+        kv_delete(*CIRCUIT_KEYS)
         CIRCUIT_STATE.set(0)

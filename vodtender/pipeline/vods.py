@@ -16,7 +16,11 @@ Leases.  A claim is one write transaction: pick the next due VOD whose lease is 
 its lease while it works; if it dies, the lease runs out and the VOD is claimable again.  A
 restarted worker on the same host does not wait for that: leases of this host's dead
 processes are free at once.  A lease is free when it has no owner or `lease_until <= now`
-(`lease_busy` / `lease_free` / `is_leased`: the one definition).
+(`lease_busy` / `lease_free` / `is_leased` / `lease_ran_out`: the one definition).
+
+Moves.  Each move is one write transaction with the event that records it.  Called inside a
+transaction the caller already opened (an operator command that checks, then moves), a move
+joins it, so the check and the move commit together.
 """
 
 from __future__ import annotations
@@ -24,13 +28,22 @@ from __future__ import annotations
 import datetime as dt
 import os
 import socket
+from collections.abc import Callable, Mapping, Sequence
+from typing import NamedTuple, TypeVar
 
 import peewee
 
-from vodtender.runtime.db import write
+from vodtender.pipeline.errors import ErrorClass
+from vodtender.runtime.db import retry_on_busy, write
 from vodtender.runtime.models import Vod, VodEvent, utcnow
 
+T = TypeVar("T")
+
 EVENT_MESSAGE_MAX = 2000  # characters of a vod_events message; longer ones are cut
+CANCEL_MESSAGE = "cancelled by operator"  # `processing_error` of a cancelled VOD
+
+# `vod_events.stage` of the moves below
+DOWNLOAD_STAGE, OPERATOR_STAGE, RETENTION_STAGE, POLLER_STAGE = "download", "operator", "retention", "poller"
 
 # -- states -----------------------------------------------------------------------------------
 STAGES = ("live", "discovered", "downloading", "downloaded", "uploading", "done", "failed")
@@ -136,7 +149,7 @@ def claim(due: peewee.Expression, owner: str, lease_seconds: float,
     def take() -> Vod | None:
         now = utcnow()
         busy = lease_busy(now)
-        owners = {v.lease_owner for v in Vod.select(Vod.lease_owner).where(due & busy).distinct()}
+        owners = {v.lease_owner for v in Vod.select(Vod.lease_owner).where(due & busy).distinct() if v.lease_owner}
         free = ~busy
         dead = dead_local_owners(owners)
         if dead:
@@ -163,13 +176,13 @@ def renew(vod_id: int, owner: str, lease_seconds: float, **fields: object) -> bo
     """Extend our lease (and write progress fields); False if the lease is no longer ours."""
     now = utcnow()
     values = {"lease_until": now + dt.timedelta(seconds=lease_seconds), "updated_at": now, **fields}
-    return write(lambda: Vod.update(**values).where((Vod.id == vod_id) & (Vod.lease_owner == owner)).execute()) == 1
+    return _write(lambda: Vod.update(**values).where((Vod.id == vod_id) & (Vod.lease_owner == owner)).execute()) == 1
 
 
 def release(vod_id: int, owner: str, **fields: object) -> bool:
     """Give the VOD back (with its new state in `fields`); False if it was not ours any more."""
     values = {"lease_owner": None, "lease_until": None, "updated_at": utcnow(), **fields}
-    return write(lambda: Vod.update(**values).where((Vod.id == vod_id) & (Vod.lease_owner == owner)).execute()) == 1
+    return _write(lambda: Vod.update(**values).where((Vod.id == vod_id) & (Vod.lease_owner == owner)).execute()) == 1
 
 # -- the lease rule ---------------------------------------------------------------------------
 def lease_busy(now: dt.datetime | None = None) -> peewee.Expression:
@@ -182,18 +195,369 @@ def lease_free(now: dt.datetime | None = None) -> peewee.Expression:
     return Vod.lease_owner.is_null() | Vod.lease_until.is_null() | (Vod.lease_until <= (now or utcnow()))
 
 
+def lease_ran_out(vod: Vod, now: dt.datetime | None = None) -> bool:
+    """A lease was taken and its time is up (its worker stopped without giving the VOD back)."""
+    return vod.lease_until is not None and vod.lease_until <= (now or utcnow())
+
+
 def is_leased(vod: Vod, now: dt.datetime | None = None) -> bool:
-    return vod.lease_owner is not None and vod.lease_until is not None and vod.lease_until > (now or utcnow())
+    return vod.lease_owner is not None and vod.lease_until is not None and not lease_ran_out(vod, now)
 
 
 # -- the event record -------------------------------------------------------------------------
+def _write(fn: Callable[[], T]) -> T:
+    """Part of the transaction the caller has open, or a write transaction of its own."""
+    if Vod._meta.database.in_transaction():
+        return fn()
+    return write(fn)
+
+
 def record_event(vod_id: int, stage: str, kind: str, message: str, error_class: str | None = None) -> None:
-    """One `vod_events` row; call inside the write transaction of the move it records, or alone."""
-    write(lambda: VodEvent.create(vod=vod_id, stage=stage, kind=kind, error_class=error_class,
-                                  message=message[:EVENT_MESSAGE_MAX]))
+    """One `vod_events` row, in the transaction of the move it records (or alone)."""
+    _write(lambda: VodEvent.create(vod=vod_id, stage=stage, kind=kind, error_class=error_class,
+                                   message=message[:EVENT_MESSAGE_MAX]))
+
+
+def _update(vod_id: int, fields: Mapping[str, object]) -> dict[str, object]:
+    """Set `fields` (and `updated_at`) on the VOD; returns what was written."""
+    values = {**fields, "updated_at": utcnow()}
+    Vod.update(**values).where(Vod.id == vod_id).execute()
+    return values
+
+
+def _moved(vod_id: int, fields: Mapping[str, object], stage: str, kind: str, message: str,
+           error_class: str | None = None) -> dict[str, object]:
+    """An unleased move: set `fields` and record the event, in one transaction; returns what was written."""
+
+    def move() -> dict[str, object]:
+        values = _update(vod_id, fields)
+        record_event(vod_id, stage, kind, message, error_class)
+        return values
+
+    return _write(move)
+
+
+def _released(vod_id: int, owner: str, fields: Mapping[str, object], stage: str, kind: str, message: str,
+              error_class: str | None = None) -> bool:
+    """A worker's last move: release the lease with `fields` and record the event, in one transaction.
+    False (and nothing written) if the lease was no longer ours."""
+
+    def move() -> bool:
+        ours = release(vod_id, owner, **fields)
+        if ours:
+            record_event(vod_id, stage, kind, message, error_class)
+        return ours
+
+    return _write(move)
 
 
 # -- state moves shared by several stages -----------------------------------------------------
 BACK_TO_DOWNLOAD = {"download_state": DISCOVERED, "downloaded_path": None, "download_bytes": 0,
                     "upload_state": None, "upload_session_uri": None, "upload_offset": 0}
 """What "send it back to the downloader" sets: the file is forgotten, and so is any upload session."""
+
+CANCELLED_FIELDS = {"download_state": CANCELLED, "processing_error": CANCEL_MESSAGE,
+                    "error_class": ErrorClass.CANCELLED.value, "cancel_requested": 0, "next_attempt_at": None}
+"""What "cancelled" sets, whether the operator's command or the worker that saw the request does it."""
+
+
+def requeue_missing_file(vod_id: int, path: str | None) -> bool:
+    """A downloaded VOD's file has gone: back to the downloader, unless the VOD moved on meanwhile."""
+
+    def move() -> bool:
+        changed = Vod.update(**BACK_TO_DOWNLOAD, updated_at=utcnow()).where(
+            (Vod.id == vod_id) & (Vod.download_state == DOWNLOADED)).execute()
+        if changed:
+            record_event(vod_id, DOWNLOAD_STAGE, "requeued", f"file {path} is gone: downloading again")
+        return bool(changed)
+
+    return _write(move)
+
+
+def forget_file(vod_id: int, deletion: str | None = None) -> None:
+    """The VOD's file is no longer on disk: the row stops pointing at it.  `deletion` says why
+    retention deleted it (a `file_deleted` event); None when the file was already gone."""
+
+    def move() -> None:
+        _update(vod_id, {"downloaded_path": None})
+        if deletion is not None:
+            record_event(vod_id, RETENTION_STAGE, "file_deleted", deletion)
+
+    _write(move)
+
+
+# -- download moves ---------------------------------------------------------------------------
+def renew_download(vod_id: int, owner: str, lease_seconds: float, *, done: int, total: int, speed: float,
+                   starting: bool = False) -> bool:
+    """Extend the lease and store the progress; `starting` also marks the VOD downloading on this host.
+    False if the lease is no longer ours."""
+    fields: dict[str, object] = {"download_bytes": done, "download_total": total, "download_speed": speed,
+                                 "progress_updated_at": utcnow()}
+    if starting:
+        fields.update(download_state=DOWNLOADING, download_host=socket.gethostname())
+    return renew(vod_id, owner, lease_seconds, **fields)
+
+
+def cancel_requested(vod_id: int) -> bool:
+    """Has the operator asked to cancel this VOD's download?"""
+    row = retry_on_busy(lambda: Vod.select(Vod.cancel_requested).where(Vod.id == vod_id).first())
+    return row is not None and bool(row.cancel_requested)
+
+
+def mark_downloaded(vod_id: int, owner: str, path: str, size: int, muted_segments: str | None, note: str) -> bool:
+    """The verified file has its final name: the VOD goes to the uploader.  `muted_segments` (JSON)
+    is stored when the download found them; `note` is the event's message."""
+    fields: dict[str, object] = {
+        "download_state": DOWNLOADED, "downloaded_path": path, "download_host": socket.gethostname(),
+        "download_bytes": size, "download_total": size, "download_speed": 0, "progress_updated_at": utcnow(),
+        "error_class": None, "next_attempt_at": None, "processing_error": None, "cancel_requested": 0,
+    }
+    if muted_segments is not None:
+        fields["muted_segments"] = muted_segments
+    return _released(vod_id, owner, fields, DOWNLOAD_STAGE, "done", note)
+
+
+def retry_download_later(vod_id: int, owner: str, retries: int, at: dt.datetime, error_class: ErrorClass,
+                         message: str) -> bool:
+    """Attempt number `retries` failed; the VOD is due again at `at`."""
+    fields = {"error_class": error_class.value, "download_speed": 0, "download_retries": retries,
+              "download_state": DISCOVERED, "next_attempt_at": at}
+    return _released(vod_id, owner, fields, DOWNLOAD_STAGE, "retry", message, error_class.value)
+
+
+def download_waits_for_breaker(vod_id: int, owner: str, message: str) -> bool:
+    """A systemic failure: not this VOD's fault, so no attempt is counted; the breaker decides when."""
+    systemic = ErrorClass.SYSTEMIC.value
+    fields = {"error_class": systemic, "download_speed": 0, "download_state": DISCOVERED, "next_attempt_at": None}
+    return _released(vod_id, owner, fields, DOWNLOAD_STAGE, "error", message, systemic)
+
+
+def fail_download(vod_id: int, owner: str, error_class: ErrorClass, reason: str, message: str,
+                  retries: int | None = None) -> bool:
+    """The VOD cannot be downloaded (`reason` becomes its `processing_error`) until an operator resets it;
+    `retries`: the attempts it took, when it gave up after too many."""
+    fields: dict[str, object] = {"error_class": error_class.value, "download_speed": 0, "download_state": FAILED,
+                                 "processing_error": reason, "next_attempt_at": None}
+    if retries is not None:
+        fields["download_retries"] = retries
+    return _released(vod_id, owner, fields, DOWNLOAD_STAGE, "error", message, error_class.value)
+
+
+def cancel_download(vod_id: int, owner: str) -> bool:
+    """The worker saw the operator's cancel request and stopped."""
+    return _released(vod_id, owner, {**CANCELLED_FIELDS, "download_speed": 0}, DOWNLOAD_STAGE, "cancelled",
+                     CANCEL_MESSAGE, ErrorClass.CANCELLED.value)
+
+
+def give_back_download(vod_id: int, owner: str) -> bool:
+    """Stopping mid-way (shutdown): back in the queue unchanged, for the next attempt to resume."""
+    return release(vod_id, owner, download_state=DISCOVERED, download_speed=0)
+
+
+# -- operator moves ---------------------------------------------------------------------------
+OPERATOR_RESET = {"processed": 0, "processing_error": None, "youtube_url": None, "error_class": None,
+                  "next_attempt_at": None, "cancel_requested": 0, "download_retries": 0, "upload_retries": 0}
+"""The runbook's reset, plus the bookkeeping that makes it clean (no due time, no attempts counted)."""
+
+
+class Requeued(NamedTuple):
+    where: str  # the stage it is queued for, in words
+    fields: dict[str, object]  # what was written
+
+
+def reprocess_at_download(vod_id: int) -> Requeued:
+    """The operator's reset of a VOD whose file is gone: it is downloaded again."""
+    return _reprocess(vod_id, {**OPERATOR_RESET, **BACK_TO_DOWNLOAD}, "download")
+
+
+def reprocess_at_upload(vod_id: int) -> Requeued:
+    """The operator's reset of a VOD whose file is there: it is uploaded again."""
+    return _reprocess(vod_id, OPERATOR_RESET, "upload (its file is there)")
+
+
+def _reprocess(vod_id: int, fields: Mapping[str, object], where: str) -> Requeued:
+    return Requeued(where, _moved(vod_id, fields, OPERATOR_STAGE, "reprocess", f"queued for {where}"))
+
+
+def request_cancel(vod_id: int) -> None:
+    """Ask the worker holding the VOD to stop: it reads the flag within a second."""
+    _moved(vod_id, {"cancel_requested": 1}, OPERATOR_STAGE, "cancel", "cancel requested")
+
+
+def mark_cancelled(vod_id: int) -> dict[str, object]:
+    """Cancel a VOD nobody holds, at once; returns what was written."""
+    return _moved(vod_id, CANCELLED_FIELDS, OPERATOR_STAGE, "cancelled", CANCEL_MESSAGE, ErrorClass.CANCELLED.value)
+
+
+def set_priority(vod_id: int, priority: int) -> None:
+    _write(lambda: _update(vod_id, {"priority": priority}))
+
+
+# -- catalog moves ----------------------------------------------------------------------------
+LISTED_COLUMNS = (Vod.user_id, Vod.title, Vod.description, Vod.date, Vod.duration_seconds, Vod.stream_id, Vod.type,
+                  Vod.vod_url, Vod.thumbnail_url, Vod.muted_segments)
+"""What Helix says about a VOD: refreshed on every listing.  Nothing else of a known VOD is."""
+
+
+def store_listed(channel: str, listed: Sequence[Mapping[str, object]]) -> int:
+    """VODs Helix lists (`twitch_vod_id` and the LISTED_COLUMNS by name): new ones are inserted, known
+    ones get the new metadata and lose any `helix_missing` mark.  Returns how many were new."""
+    if not listed:
+        return 0
+    ids = [str(row["twitch_vod_id"]) for row in listed]
+    now = utcnow()
+    rows = [{**row, "channel": channel, "helix_seen_at": now, "updated_at": now} for row in listed]
+
+    def store() -> int:
+        known = {v.twitch_vod_id for v in Vod.select(Vod.twitch_vod_id).where(Vod.twitch_vod_id.in_(ids))}
+        (Vod.insert_many(rows)
+         .on_conflict(conflict_target=[Vod.twitch_vod_id],
+                      preserve=[*LISTED_COLUMNS, Vod.helix_seen_at, Vod.updated_at], update={Vod.helix_missing: 0})
+         .execute())
+        return len(set(ids) - known)
+
+    return _write(store)
+
+
+def mark_helix_missing(missing: Sequence[Vod]) -> None:
+    """Helix no longer lists these VODs, and they were never downloaded: the downloader leaves them."""
+    if not missing:
+        return
+
+    def move() -> None:
+        Vod.update(helix_missing=1, updated_at=utcnow()).where(Vod.id.in_([v.id for v in missing])).execute()
+        for vod in missing:
+            record_event(vod.id, POLLER_STAGE, "helix_missing", "no longer listed by Helix; not downloaded")
+
+    _write(move)
+
+
+# -- live moves -------------------------------------------------------------------------------
+def open_placeholder(twitch_vod_id: str, channel: str, user_id: str, stream_id: str, started_at: dt.datetime,
+                     title: str) -> Vod:
+    """The stand-in VOD of a live stream, that chat binds to until the real VOD is known."""
+    return _write(lambda: Vod.create(twitch_vod_id=twitch_vod_id, channel=channel, user_id=user_id,
+                                     stream_id=stream_id, date=started_at, title=title, is_placeholder=1,
+                                     type="archive"))
+
+
+def retitle_placeholder(vod_id: int, title: str) -> None:
+    _write(lambda: _update(vod_id, {"title": title}))
+
+
+def reopen_placeholder(vod_id: int) -> None:
+    """Its stream is live after all (Helix briefly did not list it)."""
+    _write(lambda: _update(vod_id, {"live_ended_at": None}))
+
+
+def close_placeholders(vod_ids: Sequence[int], ended_at: dt.datetime) -> None:
+    """Their streams ended: reconciliation looks for their VODs from now on."""
+    if vod_ids:
+        _write(lambda: Vod.update(live_ended_at=ended_at, updated_at=utcnow()).where(
+            Vod.id.in_(list(vod_ids))).execute())
+
+
+def replace_placeholder(placeholder: Vod, real: Vod, note: str) -> None:
+    """The stream's real VOD took over its chat: it inherits the placeholder's priority, records
+    `note`, and the placeholder goes."""
+
+    def move() -> None:
+        if placeholder.priority:
+            Vod.update(priority=placeholder.priority).where(Vod.id == real.id).execute()
+        record_event(real.id, POLLER_STAGE, "reconciled", note)
+        placeholder.delete_instance()
+
+    _write(move)
+
+
+RECONCILE_GAVE_UP = "unreconciled"  # event kind of a placeholder reported as never reconciled
+
+
+def never_reconciled(placeholder_pk: int, note: str) -> None:
+    """No VOD appeared for the placeholder within the window: said once, in its events."""
+    record_event(placeholder_pk, POLLER_STAGE, RECONCILE_GAVE_UP, note)
+
+
+def reported_unreconciled(placeholder_pk: int) -> bool:
+    return VodEvent.select().where((VodEvent.vod == placeholder_pk) & (VodEvent.kind == RECONCILE_GAVE_UP)).exists()
+
+
+# -- upload moves -----------------------------------------------------------------------------
+UPLOAD_STAGE = "upload"  # `vod_events.stage` of the uploader's events
+UNREADABLE_FILE_WAIT = 600.0  # seconds an unreadable downloaded file waits before the next try
+
+
+def claim_upload(owner: str, lease_seconds: float, reachable: peewee.Expression) -> Vod | None:
+    """The next downloaded VOD to upload whose file this host can read, marked `uploading`."""
+    return claim(upload_due(), owner, lease_seconds, extra=reachable, upload_state=UPLOADING)
+
+
+def renew_upload(vod_id: int, owner: str, lease_seconds: float, session_uri: str | None, offset: int) -> bool:
+    """Extend the lease and store the session and its confirmed offset (where a restart resumes);
+    `session_uri` None: YouTube forgot the session.  False if the lease is no longer ours."""
+    return renew(vod_id, owner, lease_seconds, upload_session_uri=session_uri, upload_offset=offset)
+
+
+def give_back_upload(vod_id: int, owner: str) -> bool:
+    """Stopping mid-way: back in the queue as it stands; the next claim resumes the stored session."""
+    return release(vod_id, owner, upload_state=None)
+
+
+def hold_upload(vod_id: int, owner: str, kind: str, message: str, error_class: ErrorClass | None = None) -> bool:
+    """Given back because every upload has to wait (quota, authorisation); the event says why."""
+    return _released(vod_id, owner, {"upload_state": None}, UPLOAD_STAGE, kind, message,
+                     error_class.value if error_class else None)
+
+
+def retry_upload_later(vod_id: int, owner: str, retries: int, at: dt.datetime, error_class: ErrorClass,
+                       message: str) -> bool:
+    """Attempt number `retries` failed; the VOD is due again at `at`, its session kept."""
+    fields = {"upload_state": None, "error_class": error_class.value, "upload_retries": retries,
+              "next_attempt_at": at}
+    return _released(vod_id, owner, fields, UPLOAD_STAGE, "error", message, error_class.value)
+
+
+def fail_upload(vod_id: int, owner: str, retries: int, error_class: ErrorClass, message: str) -> bool:
+    """The VOD cannot be uploaded (after `retries` attempts) until an operator resets it."""
+    fields = {"upload_state": None, "error_class": error_class.value, "upload_retries": retries,
+              "processing_error": f"upload: {message}"}
+    return _released(vod_id, owner, fields, UPLOAD_STAGE, "error", message, error_class.value)
+
+
+def mark_uploaded(vod_id: int, owner: str, youtube_url: str, size: int) -> bool:
+    """YouTube has the whole file: the VOD is done, its session forgotten."""
+    fields = {"youtube_url": youtube_url, "processed": 1, "upload_state": UPLOAD_DONE, "upload_session_uri": None,
+              "upload_offset": size, "processing_error": None, "error_class": None, "next_attempt_at": None}
+    return _released(vod_id, owner, fields, UPLOAD_STAGE, "done", youtube_url)
+
+
+def done_without_upload(limit: int = 200) -> list[Vod]:
+    """Download-only mode: up to `limit` VODs due for upload that nobody holds are done as they are."""
+
+    def move() -> list[Vod]:
+        now = utcnow()
+        due = list(Vod.select(Vod.id, Vod.twitch_vod_id).where(upload_due() & lease_free(now)).limit(limit))
+        if due:
+            Vod.update(processed=1, upload_state=UPLOAD_SKIPPED, updated_at=now).where(
+                Vod.id.in_([vod.id for vod in due])).execute()
+            for vod in due:
+                record_event(vod.id, UPLOAD_STAGE, "done", "download-only: uploading is off")
+        return due
+
+    return _write(move)
+
+
+def upload_file_vanished(vod_id: int, owner: str, path: str | None) -> bool:
+    """The downloaded file is gone before the upload: back to the downloader."""
+    return _released(vod_id, owner, BACK_TO_DOWNLOAD, UPLOAD_STAGE, "requeued",
+                     f"file {path} vanished before upload: back to download")
+
+
+def hold_unreadable_file(vod_id: int, owner: str, path: str | None) -> bool:
+    """The downloaded file is there but cannot be read (permissions?): not this VOD's fault, it waits."""
+    systemic = ErrorClass.SYSTEMIC.value
+    fields = {"upload_state": None, "error_class": systemic,
+              "next_attempt_at": utcnow() + dt.timedelta(seconds=UNREADABLE_FILE_WAIT)}
+    return _released(vod_id, owner, fields, UPLOAD_STAGE, "error",
+                     f"cannot read {path} (permissions?): retrying in {UNREADABLE_FILE_WAIT / 60:.0f} minutes",
+                     systemic)

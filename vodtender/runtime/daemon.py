@@ -1,31 +1,38 @@
 """The shared daemon runtime: every daemon is a `Daemon` subclass run by `Runtime`.
 
-A daemon holds only its own job: `run_once()` does one short step and returns how long
-to wait before the next.  The runtime around it does the rest, the same for all four:
-configuration (and SIGHUP reload), logging, the database and its migrations, the HTTP
-endpoint, sd_notify (READY, STATUS, WATCHDOG, STOPPING), the heartbeat row, and a clean
-stop on SIGTERM/SIGINT.  A daemon whose configuration is incomplete comes up idle: ready
-for systemd, not ready on /readyz, and its STATUS says what to set where.
+A daemon holds only its own job: constructing it prepares the work (clients, threads), and
+`run_once()` does one short step and returns how long to wait before the next.  The runtime
+around it does the rest, the same for all four: configuration (and SIGHUP reload), logging, the
+database and its migrations, the HTTP endpoint, sd_notify (READY, STATUS, WATCHDOG, STOPPING),
+the heartbeat row, and a clean stop on SIGTERM/SIGINT.  The construction runs in the same error
+guard as each step: a daemon that cannot start yet is retried, never a crash loop.  A daemon whose
+configuration is incomplete comes up idle: ready for systemd, not ready on /readyz, and its
+STATUS says what to set where.
 
 Long work (a download, an upload, an IRC connection) runs in the daemon's own threads;
 `run_once()` supervises it, so the watchdog ping from this loop proves the loop is alive.
+
+A test drives the same runtime in-process: `start()`, then `tick()` per step, then `stop()`;
+`run()` is exactly that loop, with signals and sleeping.
 """
 
 from __future__ import annotations
 
-import os
 import signal
 import socket
 import threading
-import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import ClassVar
 
 import peewee
 
 from vodtender.runtime import db as dbmod
+from vodtender.runtime.backoff import backoff_delay
+from vodtender.runtime.clock import Clock, SystemClock, from_unix
 from vodtender.runtime.config import Config, Problem, config_dir, load_config
-from vodtender.runtime.health import HealthServer
+from vodtender.runtime.health import health_server
+from vodtender.runtime.httpserver import HttpServer
+from vodtender.runtime.identity import instance_name
 from vodtender.runtime.logs import ContextLogger, get_logger, register_secret, setup_logging
 from vodtender.runtime.metrics import (
     CONFIG_PROBLEMS,
@@ -33,37 +40,27 @@ from vodtender.runtime.metrics import (
     LAST_LOOP,
     LOOP_ERRORS,
     LOOP_ITERATIONS,
-    register_queue_collector,
+    export_daemon_metrics,
 )
 from vodtender.runtime.migrations import migrate
-from vodtender.runtime.models import DaemonHeartbeat, utcnow
+from vodtender.runtime.models import DaemonHeartbeat
 from vodtender.runtime.notify import Notifier
 
+ERROR_BACKOFF_BASE = 1.0  # seconds after the first failed step; doubles per failure in a row
 MAX_ERROR_BACKOFF = 60.0
-
-
-def instance_name() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}"
+DATABASE_RETRY = 5.0  # seconds between tries to open the database at start
 
 
 class Daemon:
-    """One daemon's job.  Subclasses set `name` and `sections` and implement `run_once`."""
+    """One daemon's job.  Subclasses set `name`, prepare in `__init__` and implement `run_once`."""
 
     name: ClassVar[str] = "daemon"
-    sections: ClassVar[tuple[str, ...]] = ("general",)  # config sections whose problems idle it
 
     def __init__(self, runtime: Runtime):
         self.runtime = runtime
         self.cfg: Config = runtime.cfg
+        self.clock: Clock = runtime.clock
         self.log: ContextLogger = get_logger(self.name)
-
-    @classmethod
-    def config_problems(cls, cfg: Config) -> list[Problem]:
-        """Settings this daemon needs but does not have (beyond values that failed to parse)."""
-        return []
-
-    def setup(self) -> None:
-        """Prepare to work (open clients, start threads); called once the DB is ready."""
 
     def run_once(self) -> float:
         """One short step of work; returns the seconds to wait before the next step."""
@@ -101,27 +98,42 @@ class IdleDaemon(Daemon):
 
 
 class Runtime:
-    """Runs one daemon class under systemd (or `vodtender run`, or a test)."""
+    """Runs one daemon class under systemd (or `vodtender run`, or a test).
 
-    def __init__(self, daemon_cls: type[Daemon], argv: Sequence[str] = ()):
+    `cfg` is the configuration to start with (a reload reads it again, with the flags in `argv`).
+    `database`, if given, is already open on `cfg.db_dsn`; the runtime migrates it but leaves
+    closing it to the caller.  Without it the runtime opens `cfg.db_dsn` itself.
+    """
+
+    def __init__(self, daemon_cls: type[Daemon], cfg: Config, *, notifier: Notifier | None = None,
+                 clock: Clock | None = None, database: peewee.Database | None = None,
+                 argv: Sequence[str] = ()) -> None:
         self.daemon_cls = daemon_cls
         self.name = daemon_cls.name
+        self.cfg = cfg
         self.argv = list(argv)
-        self.cfg = load_config(self.argv)
+        self.clock: Clock = clock or SystemClock()
+        self.notifier = notifier or Notifier.systemd(self.clock)
         self.instance = instance_name()
         self.log = get_logger(self.name)
-        self.notifier = Notifier()
         self.stop_event = threading.Event()
+        self.daemon: Daemon | None = None
         self._wake = threading.Event()
         self._reload_requested = False
-        self._db: peewee.Database | None = None
+        self._db = database
+        self._owns_db = database is None
+        self._db_ready = False  # open and migrated
         self._db_problem: str | None = None
-        self._http: HealthServer | None = None
-        self.daemon: Daemon | None = None
-        self._last_heartbeat = 0.0
-        self._error_backoff = 0.0
-        for metric in (LOOP_ITERATIONS, LOOP_ERRORS, LAST_LOOP, DAEMON_READY, CONFIG_PROBLEMS):
-            metric.labels(self.name)  # export every series from the first scrape on, at 0
+        self._step_error: str | None = None  # the last step's failure, shown while the daemon cannot start
+        self._failed_steps = 0  # in a row
+        self._http: HttpServer | None = None
+        self._last_heartbeat: float | None = None
+        export_daemon_metrics(self.name)  # before anything serves: the first scrape sees every series
+
+    @classmethod
+    def from_argv(cls, daemon_cls: type[Daemon], argv: Sequence[str] = ()) -> Runtime:
+        """The command line's runtime: configuration from files, credentials, environment and `argv`."""
+        return cls(daemon_cls, load_config(argv), argv=argv)
 
     # -- signals ---------------------------------------------------------------------------------
     def request_stop(self, *_: object) -> None:
@@ -141,55 +153,68 @@ class Runtime:
         signal.signal(signal.SIGINT, self.request_stop)
         signal.signal(signal.SIGHUP, self.request_reload)
 
-    # -- start-up --------------------------------------------------------------------------------
-    def _apply_config(self) -> None:
-        setup_logging(self.cfg.log_level or "info")
-        for secret in self.cfg.secrets():
-            register_secret(secret)
-        for problem in self.cfg.problems:
-            if problem.env is None:
-                self.log.warning("configuration problem", problem=str(problem))
-
-    def _open_database(self) -> bool:
-        try:
-            self._db = dbmod.open_database(self.cfg.db_dsn)
-            migrate(self._db)
-        except Exception as exc:  # keep trying; systemd must not see a crash loop
-            reason = f"waiting for database: {exc}"
-            if reason != self._db_problem:
-                self.log.error("database unavailable, retrying", error=str(exc))
-            self._db_problem = reason
-            return False
-        self._db_problem = None
-        return True
-
-    def _start_http(self) -> None:
-        addr = getattr(self.cfg, f"{self.name}_http_addr", None)
-        if addr is None:
-            return
-        try:
-            self._http = HealthServer(addr, self.readiness)
-        except OSError as exc:
-            self.log.error("cannot serve /metrics", addr=f"{addr[0]}:{addr[1]}", error=str(exc))
-            return
-        self._http.start()
-        self.log.info("serving /metrics /healthz /readyz", addr=self.http_address())
-
-    def _make_daemon(self) -> Daemon:
-        problems = self.cfg.problems_for(self.daemon_cls.sections) + self.daemon_cls.config_problems(self.cfg)
-        CONFIG_PROBLEMS.labels(self.name).set(len(problems))
-        if problems:
-            idle = IdleDaemon(self, self.name, problems)
-            self.log.warning(f"{self.name} idle: configuration incomplete", problems="; ".join(map(str, problems)))
-            return idle
-        daemon = self.daemon_cls(self)
-        daemon.setup()
-        return daemon
-
-    def http_address(self) -> str | None:
-        return f"{self._http.address[0]}:{self._http.address[1]}" if self._http else None
-
     # -- the loop --------------------------------------------------------------------------------
+    def run(self) -> int:
+        """Start, turn the loop until SIGTERM/SIGINT, stop; the exit code."""
+        self._install_signals()
+        wait = self.start()
+        while not self.stop_event.is_set():
+            self._wake.wait(wait)
+            self._wake.clear()
+            if not self.stop_event.is_set():
+                wait = self.tick()
+        return self.stop()
+
+    def start(self) -> float:
+        """Everything before the loop, without blocking: the configuration applied, the database opened and
+        migrated, the daemon constructed (what fails is retried by `tick()`), then the HTTP endpoint and
+        READY=1.  Returns the seconds to wait before the first tick."""
+        self._apply_config()
+        self.log.info(f"{self.name} starting", instance=self.instance)
+        wait = self._bring_up()
+        # Served only now: a scrape as soon as /healthz answers finds the daemon's metrics, the queue
+        # length included (unless the database is still unavailable, which /readyz then says).
+        self._start_http()
+        self.notifier.ready(self.status())  # ready for systemd even when not for /readyz: STATUS says why
+        self.notifier.watchdog()
+        return self._capped(wait)
+
+    def tick(self) -> float:
+        """One turn of the loop: a requested reload, one step, the heartbeat, sd_notify.  Returns the seconds
+        to wait before the next (a worker's `wake()` may cut it short)."""
+        if self._reload_requested:
+            self._reload()
+        wait = self._guarded(self.daemon.run_once) if self.daemon is not None else self._bring_up()
+        self._heartbeat()
+        self.notifier.watchdog()
+        self.notifier.status(self.status())
+        DAEMON_READY.labels(self.name).set(0 if self.readiness() else 1)
+        return self._capped(wait)
+
+    def _capped(self, wait: float) -> float:
+        """A wait short enough for the next watchdog ping and heartbeat to be on time."""
+        return max(0.0, min(wait, self.notifier.watchdog_interval or wait, self.cfg.heartbeat_interval))
+
+    def stop(self) -> int:
+        """Shut the daemon down, clear its heartbeat, close what the runtime opened; the exit code."""
+        self.notifier.stopping()
+        self.notifier.status("stopping")
+        self.log.info(f"{self.name} stopping")
+        self._shutdown_daemon()
+        if self._db_ready:
+            try:
+                dbmod.retry_on_busy(lambda: DaemonHeartbeat.delete().where(
+                    (DaemonHeartbeat.daemon == self.name) & (DaemonHeartbeat.instance == self.instance)).execute())
+            except peewee.PeeweeException as exc:
+                self.log.warning("heartbeat not cleared", error=str(exc))
+        if self._db is not None and self._owns_db:
+            self._db.close()
+        if self._http is not None:
+            self._http.stop()
+        self.log.info(f"{self.name} stopped")
+        return 0
+
+    # -- state -----------------------------------------------------------------------------------
     def readiness(self) -> list[str]:
         problems = []
         if self._db_problem:
@@ -201,74 +226,107 @@ class Runtime:
         if self.daemon is not None:
             problems.extend(self.daemon.readiness())
         elif not self._db_problem:
-            problems.append("starting")
+            problems.append(self._starting())
         return problems
 
     def status(self) -> str:
         if self._db_problem:
             return self._db_problem
-        return self.daemon.status() if self.daemon else "starting"
+        return self.daemon.status() if self.daemon else self._starting()
 
-    def run(self) -> int:
-        self._install_signals()
-        self._apply_config()
-        self.log.info(f"{self.name} starting", instance=self.instance)
-        self._start_http()
-        announced = False
-        while not self.stop_event.is_set() and not self._open_database():
-            if not announced:  # ready for systemd, not for /readyz: STATUS says what is wrong
-                self.notifier.ready(self.status())
-                announced = True
-            self.notifier.watchdog()
-            self.notifier.status(self.status())
-            self._wake.wait(min(5.0, self.notifier.watchdog_interval or 5.0))
-            self._wake.clear()
-        if self.stop_event.is_set():
-            return self._stop()
-        register_queue_collector()
-        self.daemon = self._make_daemon()
-        if announced:
-            self.notifier.status(self.status())
-        else:
-            self.notifier.ready(self.status())
-        self.log.info(f"{self.name} ready", status=self.status())
-        while not self.stop_event.is_set():
-            if self._reload_requested:
-                self._reload()
-            wait = self._step()
-            self._heartbeat()
-            self.notifier.watchdog()
-            self.notifier.status(self.status())
-            DAEMON_READY.labels(self.name).set(0 if self.readiness() else 1)
-            timeout = min(wait, self.notifier.watchdog_interval or wait, self.cfg.heartbeat_interval)
-            self._wake.wait(max(0.0, timeout))
-            self._wake.clear()
-        return self._stop()
+    def _starting(self) -> str:
+        return f"starting failed, will retry: {self._step_error}" if self._step_error else "starting"
 
-    def _step(self) -> float:
-        assert self.daemon is not None
-        try:
-            wait = self.daemon.run_once()
-            self._error_backoff = 0.0
-        except Exception as exc:  # one bad step must not kill the daemon
-            LOOP_ERRORS.labels(self.name).inc()
-            self._error_backoff = min(MAX_ERROR_BACKOFF, max(1.0, self._error_backoff * 2))
-            if not (dbmod.OUTAGE.active and dbmod.is_connection_error(exc)):  # an outage is logged once, by db
-                self.log.error("step failed, will retry", error=f"{type(exc).__name__}: {exc}",
-                               retry_in=f"{self._error_backoff:.0f}s", exc_info=True)
-            wait = self._error_backoff
-        LOOP_ITERATIONS.labels(self.name).inc()
-        LAST_LOOP.labels(self.name).set(time.time())
+    def http_address(self) -> str | None:
+        if self._http is None:
+            return None
+        host, port = self._http.address
+        return f"{host}:{port}"
+
+    # -- start-up --------------------------------------------------------------------------------
+    def _apply_config(self) -> None:
+        setup_logging(self.cfg.log_level or "info")
+        for secret in self.cfg.secrets():
+            register_secret(secret)
+        for problem in self.cfg.problems:
+            if problem.env is None:
+                self.log.warning("configuration problem", problem=str(problem))
+
+    def _bring_up(self) -> float:
+        """Open the database, then construct the daemon; returns the seconds to wait before what is next."""
+        if not self._db_ready and not self._open_database():
+            return DATABASE_RETRY
+        wait = self._guarded(self._construct_daemon)
+        if self.daemon is not None:
+            self.log.info(f"{self.name} ready", status=self.status())
         return wait
 
-    def _heartbeat(self, force: bool = False) -> None:
-        now = time.monotonic()
-        if not force and now - self._last_heartbeat < self.cfg.heartbeat_interval:
+    def _open_database(self) -> bool:
+        try:
+            if self._db is None:
+                self._db = dbmod.open_database(self.cfg.db_dsn)
+            migrate(self._db)
+        except Exception as exc:  # keep trying; systemd must not see a crash loop
+            reason = f"waiting for database: {exc}"
+            if reason != self._db_problem:
+                self.log.error("database unavailable, retrying", error=str(exc))
+            self._db_problem = reason
+            return False
+        self._db_problem = None
+        self._db_ready = True
+        return True
+
+    def _construct_daemon(self) -> float:
+        problems = self.cfg.problems_for_daemon(self.name)
+        CONFIG_PROBLEMS.labels(self.name).set(len(problems))
+        if problems:
+            self.daemon = IdleDaemon(self, self.name, problems)
+            self.log.warning(f"{self.name} idle: configuration incomplete", problems="; ".join(map(str, problems)))
+            return 0.0
+        self.daemon = self.daemon_cls(self)
+        return 0.0
+
+    def _start_http(self) -> None:
+        addr = self.cfg.http_addr_for(self.name)
+        if addr is None:
+            return
+        try:
+            self._http = health_server(addr, self.readiness)
+        except OSError as exc:
+            self.log.error("cannot serve /metrics", addr=f"{addr[0]}:{addr[1]}", error=str(exc))
+            return
+        self._http.start()
+        self.log.info("serving /metrics /healthz /readyz", addr=self.http_address())
+
+    # -- one step --------------------------------------------------------------------------------
+    def _guarded(self, step: Callable[[], float]) -> float:
+        """Run one step (the daemon's construction, or its `run_once`): one that raises must not kill the
+        daemon; it is logged and tried again after a backoff that grows while the failures go on."""
+        try:
+            wait = step()
+            self._failed_steps = 0
+            self._step_error = None
+        except Exception as exc:
+            LOOP_ERRORS.labels(self.name).inc()
+            self._failed_steps += 1
+            self._step_error = f"{type(exc).__name__}: {exc}"
+            wait = backoff_delay(ERROR_BACKOFF_BASE, self._failed_steps, MAX_ERROR_BACKOFF)
+            if not (dbmod.OUTAGE.active and dbmod.is_connection_error(exc)):  # an outage is logged once, by db
+                self.log.error("step failed, will retry", error=self._step_error, retry_in=f"{wait:.0f}s",
+                               exc_info=True)
+        LOOP_ITERATIONS.labels(self.name).inc()
+        LAST_LOOP.labels(self.name).set(self.clock.time())
+        return wait
+
+    def _heartbeat(self) -> None:
+        if not self._db_ready:
+            return
+        now = self.clock.monotonic()
+        if self._last_heartbeat is not None and now - self._last_heartbeat < self.cfg.heartbeat_interval:
             return
         self._last_heartbeat = now
-        http = self.http_address()
-        fields = {"status": self.status(), "ready": 0 if self.readiness() else 1, "updated_at": utcnow(),
-                  "http_addr": http}
+        fields = {"status": self.status(), "ready": 0 if self.readiness() else 1,
+                  "updated_at": from_unix(self.clock.time()), "http_addr": self.http_address()}
         try:
             dbmod.retry_on_busy(lambda: DaemonHeartbeat.insert(
                 daemon=self.name, instance=self.instance, host=socket.gethostname(), **fields,
@@ -278,6 +336,7 @@ class Runtime:
             if not dbmod.OUTAGE.active:  # an outage is logged once, by db
                 self.log.warning("heartbeat not written", error=str(exc))
 
+    # -- reload and stop -------------------------------------------------------------------------
     def _reload(self) -> None:
         self._reload_requested = False
         self.notifier.reloading()
@@ -285,35 +344,22 @@ class Runtime:
         self.log.info("configuration reloaded", problems=len(new_cfg.problems))
         changed = new_cfg.as_dict() != self.cfg.as_dict() or new_cfg.problems != self.cfg.problems
         if changed or isinstance(self.daemon, IdleDaemon):
-            if self.daemon is not None:
-                self.daemon.shutdown()
+            self._shutdown_daemon()
             self.cfg = new_cfg
             self._apply_config()
-            self.daemon = self._make_daemon()
+            if self._db_ready:
+                self._guarded(self._construct_daemon)
         self.notifier.ready(self.status())  # READY=1 ends the RELOADING=1 state
 
-    def _stop(self) -> int:
-        self.notifier.stopping()
-        self.notifier.status("stopping")
-        self.log.info(f"{self.name} stopping")
-        if self.daemon is not None:
-            try:
-                self.daemon.shutdown()
-            except Exception as exc:
-                self.log.error("shutdown step failed", error=f"{type(exc).__name__}: {exc}", exc_info=True)
-            self.daemon = None
-        if self._db is not None:
-            try:
-                dbmod.retry_on_busy(lambda: DaemonHeartbeat.delete().where(
-                    (DaemonHeartbeat.daemon == self.name) & (DaemonHeartbeat.instance == self.instance)).execute())
-            except peewee.PeeweeException as exc:
-                self.log.warning("heartbeat not cleared", error=str(exc))
-            self._db.close()
-        if self._http is not None:
-            self._http.stop()
-        self.log.info(f"{self.name} stopped")
-        return 0
+    def _shutdown_daemon(self) -> None:
+        if self.daemon is None:
+            return
+        try:
+            self.daemon.shutdown()
+        except Exception as exc:
+            self.log.error("shutdown step failed", error=f"{type(exc).__name__}: {exc}", exc_info=True)
+        self.daemon = None
 
 
 def run_daemon(daemon_cls: type[Daemon], argv: Sequence[str] = ()) -> int:
-    return Runtime(daemon_cls, argv).run()
+    return Runtime.from_argv(daemon_cls, argv).run()

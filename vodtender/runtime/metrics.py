@@ -6,6 +6,7 @@ Each daemon module defines its own metrics next to its code, all named `vodtende
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator
 
 from prometheus_client import Counter, Gauge, Info
@@ -41,11 +42,13 @@ class QueueCollector(Collector):
         yield family
 
 
-_queue_collector: QueueCollector | None = None
+@functools.cache  # once per process: a second registration would be refused as a duplicate
+def _register_queue_collector() -> None:
+    REGISTRY.register(QueueCollector())
 
 
-def register_queue_collector() -> None:
-    global _queue_collector
-    if _queue_collector is None:
-        _queue_collector = QueueCollector()
-        REGISTRY.register(_queue_collector)
+def export_daemon_metrics(daemon: str) -> None:
+    """Every series the runtime exports for `daemon`, present (at 0) from the first scrape on."""
+    for metric in (LOOP_ITERATIONS, LOOP_ERRORS, LAST_LOOP, DAEMON_READY, CONFIG_PROBLEMS):
+        metric.labels(daemon)
+    _register_queue_collector()

@@ -89,7 +89,7 @@ def test_bad_lines_are_logged_rate_limited(live: tuple[TwitchIrcStandin, DaemonP
     still_recording(irc, chat)
     logged = len(re.findall(r"malformed IRC line skipped", chat.log()))
     assert 1 <= logged <= 10  # hundreds of bad lines, a handful of log lines
-    status, metrics = chat.http("/metrics")
+    _, metrics = chat.http("/metrics")
     count = float(re.search(r"^vodtender_chat_malformed_lines_total (\S+)", metrics, re.M).group(1))
     assert count >= 500
 

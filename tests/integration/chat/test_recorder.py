@@ -66,7 +66,7 @@ def test_every_corpus_event_is_stored_with_its_fields(irc: TwitchIrcStandin, wor
         assert any(line.startswith("PONG") and "tmi.twitch.tv" in line for line in irc.client_lines)
         assert chat.proc.poll() is None
         assert ChatGap.select().count() == 0  # the corpus' RECONNECT was followed without a gap
-        status, metrics = chat.http("/metrics")
+        _, metrics = chat.http("/metrics")
         assert f'vodtender_chat_events_total{{channel="{CHANNEL}",kind="usernotice"}}' in metrics
         promtool = subprocess.run(["promtool", "check", "metrics"], input=metrics, capture_output=True, text=True)
         assert promtool.returncode == 0, promtool.stdout + promtool.stderr

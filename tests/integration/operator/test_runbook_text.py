@@ -34,7 +34,7 @@ def test_every_command_parses_with_its_options(monkeypatch: pytest.MonkeyPatch, 
     named = {argv[0] for argv in commands}
     assert {"status", "vods", "show", "maintenance", "retention", "doctor", "reprocess", "circuit", "config",
             "auth", "completion", "chat", "cancel", "priority"} <= named
-    parser = build_parser()
+    parser = build_parser(every=True)
     for argv in commands:
         args, config_argv = parser.parse_known_args(argv)  # an unknown subcommand or bad choice exits
         if argv[:2] == ["chat", "export"]:  # `chat export <vod>` is dispatched by the chat command itself

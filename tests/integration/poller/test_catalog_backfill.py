@@ -8,7 +8,7 @@ import peewee
 
 from tests.helpers.processes import DaemonProcess, wait_until
 from tests.standins.helix import HelixStandin
-from vodtender.pipeline.catalog.sync import CURSOR_KEY
+from vodtender.pipeline.kv import catalog_cursor_key
 from vodtender.runtime.models import KV, DaemonHeartbeat, Vod, VodEvent
 
 
@@ -25,11 +25,11 @@ def test_1000_vods_ingested_exactly_once_across_sigkill_and_rerun(
     first.wait_for_log("catalog sync started channel=alice", timeout=30)
     wait_until(lambda: DaemonHeartbeat.select().where(DaemonHeartbeat.status.contains("backfilling alice (")).exists(),
                timeout=30, what="STATUS= showing the backfill")
-    wait_until(lambda: KV.get_or_none(KV.key == CURSOR_KEY.format("alice")) and len(vod_ids()) >= 300,
+    wait_until(lambda: KV.get_or_none(KV.key == catalog_cursor_key("alice")) and len(vod_ids()) >= 300,
                timeout=60, what="a few pages stored")
     first.signal(9)
     first.proc.wait()
-    stored_cursor = KV.get(KV.key == CURSOR_KEY.format("alice")).value
+    stored_cursor = KV.get(KV.key == catalog_cursor_key("alice")).value
     stored = len(vod_ids())
     assert 300 <= stored < 1000
 
@@ -41,7 +41,7 @@ def test_1000_vods_ingested_exactly_once_across_sigkill_and_rerun(
     assert resumed["params"]["after"] == [stored_cursor], "the restarted run must continue from the stored cursor"
     ids = vod_ids()
     assert len(ids) == 1000 and set(ids) == expected
-    assert KV.get_or_none(KV.key == CURSOR_KEY.format("alice")) is None, "a finished run leaves no cursor"
+    assert KV.get_or_none(KV.key == catalog_cursor_key("alice")) is None, "a finished run leaves no cursor"
     assert helix.violations == 0
     wait_until(lambda: DaemonHeartbeat.select().where(DaemonHeartbeat.status.contains("catalog synced 20")).exists(),
                timeout=30, what="STATUS= showing the last sync")
@@ -116,7 +116,7 @@ def test_a_stale_cursor_restarts_the_run_instead_of_sticking(
         migrated_db: peewee.Database, helix: HelixStandin, start_poller: Callable[..., DaemonProcess]) -> None:
     helix.add_user("alice")
     helix.add_videos("alice", 150)
-    KV.create(key=CURSOR_KEY.format("alice"), value="expired-cursor")
+    KV.create(key=catalog_cursor_key("alice"), value="expired-cursor")
     poller = start_poller()
     poller.wait_for_log("stored catalog cursor refused by Helix; the run restarts from the newest VOD", timeout=30)
     poller.wait_for_log("catalog sync done channel=alice listed=150 new=150", timeout=120)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import signal
 import sqlite3
 import time
@@ -43,7 +44,7 @@ def test_notify_protocol_ready_after_migrations_watchdog_status_stopping(workdir
         time.sleep(4.5)
         pings = [t for t in notify.times("WATCHDOG=1") if t > ready_at]
         assert len(pings) >= 3, f"{len(pings)} watchdog pings in 4.5 s with WatchdogSec=2"
-        gaps = [b - a for a, b in zip(pings, pings[1:], strict=False)]
+        gaps = [b - a for a, b in itertools.pairwise(pings)]
         assert max(gaps) < 2.0, f"a watchdog gap of {max(gaps):.2f}s would get the daemon killed"
         assert notify.lines("STATUS="), "no STATUS= line"
 

@@ -87,15 +87,3 @@ def test_priority_orders_the_queue(migrated_db: peewee.Database) -> None:
 def test_unknown_vod_is_a_clear_error(migrated_db: peewee.Database) -> None:
     with pytest.raises(download_control.ControlError, match="no VOD '42'"):
         download_control.cancel("42")
-
-
-def test_a_downloaded_vod_whose_file_is_gone_goes_back_to_download(migrated_db: peewee.Database,
-                                                                    tmp_path: Path) -> None:
-    kept = tmp_path / "kept.ts"
-    kept.write_bytes(b"x")
-    _vod("gone", download_state="downloaded", downloaded_path=str(tmp_path / "gone.ts"), download_host=None)
-    _vod("kept", download_state="downloaded", downloaded_path=str(kept))
-    _vod("elsewhere", download_state="downloaded", downloaded_path="/nonexistent", download_host="otherhost")
-    assert [v.twitch_vod_id for v in download_control.requeue_missing_files(False)] == ["gone"]
-    assert _due() == ["gone"]
-    assert [v.twitch_vod_id for v in download_control.requeue_missing_files(True)] == ["elsewhere"]

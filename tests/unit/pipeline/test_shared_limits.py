@@ -1,14 +1,13 @@
-"""Provider limits shared through the database: a token bucket and a daily counter (SQLite and PostgreSQL)."""
+"""Provider limits shared through the database: a token bucket and a daily counter (SQLite and PostgreSQL).
+
+Processes racing for one bucket: tests/integration/pipeline/test_shared_limits_concurrent.py.
+"""
 
 from __future__ import annotations
-
-import subprocess
-import sys
 
 import peewee
 import pytest
 
-from tests.helpers.processes import REPO
 from vodtender.pipeline.shared_limits import DailyCounter, SharedBucket
 
 
@@ -45,16 +44,3 @@ def test_the_daily_counter_reserves_only_what_fits_and_resets_each_day(migrated_
     assert quota.used("2026-11-29") == 1600
     quota.exhaust("2026-11-29")
     assert not quota.reserve(1, "2026-11-29")
-
-
-def test_two_hosts_together_stay_inside_one_bucket(migrated_db: peewee.Database, db_dsn: str) -> None:
-    """Four processes racing for a 50-point bucket that does not refill in time: 50 grants in all."""
-    code = ("import sys, time; from vodtender.runtime.db import open_database; "
-            "from vodtender.pipeline.shared_limits import SharedBucket; open_database(sys.argv[1]); "
-            "b = SharedBucket('race', capacity=50, refill_per_second=1e-6); "
-            "print(sum(b.try_take(now=1000.0) == 0.0 for _ in range(40)))")
-    procs = [subprocess.Popen([sys.executable, "-c", code, db_dsn], cwd=REPO, stdout=subprocess.PIPE,
-                              stderr=subprocess.PIPE, text=True) for _ in range(4)]
-    results = [p.communicate(timeout=120) for p in procs]
-    assert all(p.returncode == 0 for p in procs), [err for _, err in results]
-    assert sum(int(out) for out, _ in results) == 50

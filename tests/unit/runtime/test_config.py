@@ -1,16 +1,15 @@
-"""Configuration: precedence, parsing, secrets, `config check`, the documented example."""
+"""Configuration: precedence, parsing, secrets, the documented example (`config check` itself:
+tests/integration/runtime/test_config_cli.py)."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from tests.helpers.processes import REPO, base_env, run_cli
+from tests.helpers.processes import REPO
+from tests.unit.runtime.conftest import ConfigEnv
 from vodtender.runtime.config import (
-    OPTIONS,
     ConfigError,
     format_duration,
     load_config,
@@ -46,20 +45,9 @@ def test_sizes_parse() -> None:
         parse_size("ten gigs")
 
 
-def _env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, **values: str) -> Path:
-    for o in OPTIONS:
-        monkeypatch.delenv(o.env, raising=False)
-    monkeypatch.delenv("CREDENTIALS_DIRECTORY", raising=False)
-    etc = tmp_path / "etc"
-    (etc / "conf.d").mkdir(parents=True, exist_ok=True)
-    monkeypatch.setenv("VODTENDER_CONFIG_DIR", str(etc))
-    for key, value in values.items():
-        monkeypatch.setenv(key, value)
-    return etc
-
-
-def test_precedence_defaults_file_confd_credential_env_cli(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    etc = _env(monkeypatch, tmp_path)
+def test_precedence_defaults_file_confd_credential_env_cli(monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+                                                           config_env: ConfigEnv) -> None:
+    etc = config_env()
     (etc / "vodtender.conf").write_text(
         "twitch-channel = fromfile\nvod-reconcile-delay = 7m\nchat-auto-poll-interval = 1m\n"
         "twitch-client-secret = file-secret-value\nlog-level = debug\n")
@@ -83,15 +71,16 @@ def test_precedence_defaults_file_confd_credential_env_cli(monkeypatch: pytest.M
     assert cfg.sources["log_level"] == "command line"
     assert cfg.sources["chat_auto_poll_interval"] == "environment"
     assert cfg.sources["twitch_client_secret"] == "credential"
+    assert cfg.sources["vod_reconcile_delay"] == f"config file {etc / 'conf.d' / '10-local.conf'}"
 
 
-def test_channels_are_a_list(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    _env(monkeypatch, tmp_path, TWITCH_CHANNEL="Alpha, #beta,,gamma")
+def test_channels_are_a_list(config_env: ConfigEnv) -> None:
+    config_env(TWITCH_CHANNEL="Alpha, #beta,,gamma")
     assert load_config().twitch_channel == ["alpha", "beta", "gamma"]
 
 
-def test_bad_values_become_problems_not_exceptions(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    _env(monkeypatch, tmp_path, VOD_RECONCILE_DELAY="soon", MAX_CONCURRENT_DOWNLOADS="many")
+def test_bad_values_become_problems_not_exceptions(config_env: ConfigEnv) -> None:
+    config_env(VOD_RECONCILE_DELAY="soon", MAX_CONCURRENT_DOWNLOADS="many")
     cfg = load_config(["--no-such-option", "1"])
     messages = [str(p) for p in cfg.problems]
     assert any("VOD_RECONCILE_DELAY" in m and "bad duration 'soon'" in m for m in messages)
@@ -107,56 +96,8 @@ def test_mask_shows_at_most_four_characters() -> None:
     assert mask("") == ""
 
 
-def _check(tmp_path: Path, *args: str, **env: str) -> subprocess.CompletedProcess:
-    (tmp_path / "etc").mkdir(exist_ok=True)
-    return run_cli(tmp_path, "config", "check", *args, env=base_env(tmp_path, **env))
-
-
-def test_config_check_passes_on_a_complete_configuration(tmp_path: Path) -> None:
-    result = _check(tmp_path, TWITCH_CHANNEL="a,b", TWITCH_CLIENT_ID="cid", TWITCH_CLIENT_SECRET="s" * 30)
-    assert result.returncode == 0, result.stderr
-    assert "configuration OK" in result.stdout
-    assert "TWITCH_CHANNEL" in result.stdout and "a,b" in result.stdout
-
-
-@pytest.mark.parametrize("env,args,expected", [
-    ({"TWITCH_CLIENT_ID": "cid", "TWITCH_CLIENT_SECRET": "x" * 30}, [], "TWITCH_CHANNEL is not set"),
-    ({"TWITCH_CHANNEL": "a", "TWITCH_CLIENT_ID": "cid", "TWITCH_CLIENT_SECRET": "x" * 30,
-      "CIRCUIT_OPEN_COOLDOWN": "10 minutes"}, [], "CIRCUIT_OPEN_COOLDOWN: bad duration '10 minutes'"),
-    ({"TWITCH_CHANNEL": "a", "TWITCH_CLIENT_ID": "cid", "TWITCH_CLIENT_SECRET": "x" * 30},
-     ["--twitch-chanel", "a"], "unknown option '--twitch-chanel'"),
-])
-def test_config_check_reports_each_problem_on_one_line(tmp_path: Path, env: dict, args: list,
-                                                       expected: str) -> None:
-    result = _check(tmp_path, *args, **env)
-    assert result.returncode != 0
-    problems = [line for line in result.stderr.splitlines() if line.startswith("problem:")]
-    assert len(problems) == 1, result.stderr
-    assert expected in problems[0]
-
-
-def test_config_check_never_shows_a_secret(tmp_path: Path) -> None:
-    secret = "s3cr3t-client-secret-0123456789"
-    token = "oauth:abcdefghijklmnopqrstuvwxyz"
-    result = _check(tmp_path, "--twitch-oauth-token", token, TWITCH_CHANNEL="a", TWITCH_CLIENT_ID="cid",
-                    TWITCH_CLIENT_SECRET=secret, YT_CLIENT_SECRET="yt-secret-abcdefghijkl")
-    output = result.stdout + result.stderr
-    for value in (secret, token, token[6:], "yt-secret-abcdefghijkl"):
-        assert value not in output
-    assert "****6789" in output
-
-
-def test_example_config_documents_every_option_and_is_current() -> None:
-    generated = subprocess.run([sys.executable, "-m", "vodtender", "config", "example"], capture_output=True,
-                               text=True, cwd=REPO, check=True).stdout
-    shipped = (REPO / "etc" / "vodtender.conf").read_text()
-    assert shipped == generated, "etc/vodtender.conf is stale: run `vodtender config example > etc/vodtender.conf`"
-    for o in OPTIONS:
-        assert f"#{o.key} =" in shipped and f"env: {o.env}" in shipped
-
-
-def test_the_example_config_file_parses_cleanly(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    etc = _env(monkeypatch, tmp_path)
+def test_the_example_config_file_parses_cleanly(config_env: ConfigEnv) -> None:
+    etc = config_env()
     uncommented = "\n".join(line[1:] if line.startswith("#") and " = " in line and not line.startswith("# ")
                             else line for line in (REPO / "etc" / "vodtender.conf").read_text().splitlines())
     (etc / "vodtender.conf").write_text(uncommented)

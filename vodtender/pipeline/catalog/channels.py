@@ -12,12 +12,10 @@ from collections.abc import Sequence
 
 from vodtender.clients.helix import HelixClient
 from vodtender.pipeline.catalog.helix_records import parse_user
-from vodtender.pipeline.kv import kv_get, kv_set
+from vodtender.pipeline.kv import channel_user_id_key, kv_get, kv_set
 from vodtender.runtime.logs import get_logger
 
 log = get_logger("poller")
-
-USER_ID_KEY = "channel_user_id:{}"
 
 
 class ChannelDirectory:
@@ -26,7 +24,7 @@ class ChannelDirectory:
         self._ids: dict[str, str] = {}
         self._warned: set[tuple[str, str]] = set()
         for login in self.logins:
-            known = kv_get(USER_ID_KEY.format(login))
+            known = kv_get(channel_user_id_key(login))
             if known:
                 self._ids[login] = known
 
@@ -50,7 +48,7 @@ class ChannelDirectory:
             configured = by_id.get(user.id)
             if configured is None and user.login in unknown:
                 self._ids[user.login] = user.id
-                kv_set(USER_ID_KEY.format(user.login), user.id)
+                kv_set(channel_user_id_key(user.login), user.id)
                 log.info("channel found on Twitch", channel=user.login, user_id=user.id)
             elif configured is not None and user.login != configured:
                 self._warn_once(configured, f"renamed:{user.login}", "channel renamed on Twitch; following it by "

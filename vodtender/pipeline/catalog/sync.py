@@ -3,8 +3,8 @@
 Per channel, a run pages through `videos` newest first.  Each page's rows and the cursor of
 the next page (`kv` key `catalog_after:<channel>`) are written in one transaction, so a
 run killed at any point continues from the page after the last stored one, and a page is
-never half stored.  Inserts are upserts on `twitch_vod_id`: a second run adds nothing and
-refreshes changed metadata (title, duration, muted segments).
+never half stored.  Inserts are upserts on `twitch_vod_id` (`vods.store_listed`): a second run
+adds nothing and refreshes changed metadata (title, duration, muted segments).
 
 A run ends at the last page, at VOD_CATALOG_MAX VODs, or at the first VOD older than
 VOD_CATALOG_MAX_AGE_DAYS.  Then not-yet-downloaded VODs the run did not list (within the
@@ -23,19 +23,25 @@ from collections.abc import Callable, Sequence
 from prometheus_client import Counter, Gauge
 
 from vodtender.clients.helix import HelixClient, HelixNotFound
+from vodtender.pipeline import vods
 from vodtender.pipeline.catalog.channels import ChannelDirectory
 from vodtender.pipeline.catalog.helix_records import VideoRecord, parse_video
-from vodtender.pipeline.kv import kv_delete, kv_get, kv_set
-from vodtender.pipeline.vods import DOWNLOADED
+from vodtender.pipeline.kv import (
+    catalog_cursor_key,
+    catalog_last_sync_key,
+    catalog_run_key,
+    kv_delete,
+    kv_get,
+    kv_set,
+)
+from vodtender.runtime.clock import from_unix
 from vodtender.runtime.db import write
 from vodtender.runtime.logs import get_logger
-from vodtender.runtime.models import Vod, VodEvent, utcnow
+from vodtender.runtime.models import Vod, utcnow
 
 log = get_logger("poller")
 
-CURSOR_KEY = "catalog_after:{}"  # per channel: one shared key would mix two channels' cursors
-RUN_KEY = "catalog_run:{}"  # per channel: JSON {"started": unix, "seen": n, "pages": n}
-LAST_SYNC_KEY = "catalog_last_sync:{}"
+UNKNOWN_CHANNEL_RETRY = 600.0  # with no channel known on Twitch, look them up again this soon
 
 LAST_SYNC = Gauge("vodtender_catalog_last_sync_timestamp_seconds", "end of the last complete catalog run",
                   ["channel"])
@@ -45,28 +51,16 @@ VODS_ADDED = Counter("vodtender_catalog_vods_added_total", "VODs first found by 
 VODS_MISSING = Counter("vodtender_catalog_vods_missing_total",
                        "VODs marked helix_missing: gone from Helix before they were downloaded", ["channel"])
 
-_METADATA = (Vod.user_id, Vod.title, Vod.description, Vod.date, Vod.duration_seconds, Vod.stream_id, Vod.type,
-             Vod.vod_url, Vod.thumbnail_url, Vod.muted_segments, Vod.helix_seen_at, Vod.updated_at)
-
-
 def upsert_videos(records: Sequence[VideoRecord], channel: str) -> int:
     """Insert new VODs, refresh the metadata of known ones; returns how many were new.
 
     Call inside a `write()` transaction.  Pipeline columns of known VODs are never touched.
     """
-    if not records:
-        return 0
-    ids = [r.id for r in records]
-    known = {v.twitch_vod_id for v in Vod.select(Vod.twitch_vod_id).where(Vod.twitch_vod_id.in_(ids))}
-    now = utcnow()
-    rows = [{"twitch_vod_id": r.id, "channel": channel, "user_id": r.user_id, "title": r.title,
-             "description": r.description, "date": r.created_at, "duration_seconds": r.duration_seconds,
-             "stream_id": r.stream_id, "type": r.type, "vod_url": r.url, "thumbnail_url": r.thumbnail_url,
-             "muted_segments": r.muted_segments, "helix_seen_at": now, "updated_at": now} for r in records]
-    (Vod.insert_many(rows)
-     .on_conflict(conflict_target=[Vod.twitch_vod_id], preserve=list(_METADATA), update={Vod.helix_missing: 0})
-     .execute())
-    return len(set(ids) - known)
+    return vods.store_listed(channel, [
+        {"twitch_vod_id": r.id, "user_id": r.user_id, "title": r.title, "description": r.description,
+         "date": r.created_at, "duration_seconds": r.duration_seconds, "stream_id": r.stream_id, "type": r.type,
+         "vod_url": r.url, "thumbnail_url": r.thumbnail_url, "muted_segments": r.muted_segments}
+        for r in records])
 
 
 def count_vods(channel: str) -> int:
@@ -86,7 +80,7 @@ class ChannelRun:
     @classmethod
     def load(cls, channel: str) -> ChannelRun:
         try:
-            data = json.loads(kv_get(RUN_KEY.format(channel), "") or "")
+            data = json.loads(kv_get(catalog_run_key(channel), "") or "")
             return cls(float(data["started"]), int(data["seen"]), int(data["pages"]), int(data.get("added", 0)),
                        data.get("oldest"))
         except (ValueError, KeyError, TypeError):
@@ -110,7 +104,7 @@ class CatalogSync:
         self.synced_at: dict[str, float] = {}  # channel -> end of its last complete run (unix)
         self.listed = 0  # VODs the current channel's run has listed so far, for STATUS=
         for login in directory.logins:
-            last = kv_get(LAST_SYNC_KEY.format(login))
+            last = kv_get(catalog_last_sync_key(login))
             if last:
                 self.synced_at[login] = float(last)
                 LAST_SYNC.labels(login).set(float(last))
@@ -126,6 +120,15 @@ class CatalogSync:
     def current(self) -> str | None:
         return self.pending[0] if self.pending else None
 
+    def advance(self, interval: float) -> float:
+        """The poller's catalog job: start a round (one users lookup: it notices renames), or store
+        one page; returns the delay to the next step (`interval` once the round is over)."""
+        if not self.round_active:
+            self.directory.resolve(self.client)
+            self.start_round()
+            return 0.0 if self.round_active else min(UNKNOWN_CHANNEL_RETRY, interval)
+        return interval if self.step() else 0.0
+
     def step(self) -> bool:
         """Fetch and store one page of the current channel; True when the round is over."""
         if not self.pending:
@@ -136,7 +139,7 @@ class CatalogSync:
         if user_id is None:
             self.pending.pop(0)
             return not self.pending
-        cursor_key = CURSOR_KEY.format(channel)
+        cursor_key = catalog_cursor_key(channel)
         cursor = kv_get(cursor_key)
         run = ChannelRun.load(channel)
         if cursor is None and run.pages == 0:
@@ -150,7 +153,7 @@ class CatalogSync:
             log.warning("stored catalog cursor refused by Helix; the run restarts from the newest VOD",
                         channel=channel)
             kv_delete(cursor_key)
-            kv_set(RUN_KEY.format(channel), json.dumps(dataclasses.asdict(ChannelRun(started=run.started))))
+            kv_set(catalog_run_key(channel), json.dumps(dataclasses.asdict(ChannelRun(started=run.started))))
             return False
         records, cut = self._select(items, run)
         finished = cut or next_cursor is None or not items
@@ -163,11 +166,11 @@ class CatalogSync:
         def store() -> int:
             added = upsert_videos(records, channel)
             if finished:
-                kv_delete(cursor_key, RUN_KEY.format(channel))
-                kv_set(LAST_SYNC_KEY.format(channel), str(time.time()))
+                kv_delete(cursor_key, catalog_run_key(channel))
+                kv_set(catalog_last_sync_key(channel), str(time.time()))
             else:
                 kv_set(cursor_key, next_cursor)
-                kv_set(RUN_KEY.format(channel), json.dumps({**dataclasses.asdict(run), "added": run.added + added}))
+                kv_set(catalog_run_key(channel), json.dumps({**dataclasses.asdict(run), "added": run.added + added}))
             return added
 
         added = write(store)
@@ -199,12 +202,10 @@ class CatalogSync:
         """Mark VODs this run should have listed but did not; a cut run judges only the range it covered."""
         if cut and run.oldest is None:
             return 0
-        started = dt.datetime.fromtimestamp(run.started, dt.UTC).replace(tzinfo=None)
-        now = utcnow()
+        started = from_unix(run.started)
         cond = ((Vod.channel == channel) & (Vod.is_placeholder == 0) & (Vod.helix_missing == 0)
-                & (Vod.processed == 0) & (Vod.download_state != DOWNLOADED) & Vod.type.in_(self.types)
-                & (Vod.helix_seen_at.is_null() | (Vod.helix_seen_at < started))
-                & (Vod.lease_until.is_null() | (Vod.lease_until < now)))
+                & (Vod.processed == 0) & (Vod.download_state != vods.DOWNLOADED) & Vod.type.in_(self.types)
+                & (Vod.helix_seen_at.is_null() | (Vod.helix_seen_at < started)) & vods.lease_free())
         if cut:
             cond &= Vod.date >= dt.datetime.fromisoformat(run.oldest)
         live = self.live_stream_ids()
@@ -213,10 +214,7 @@ class CatalogSync:
 
         def mark() -> list[Vod]:
             gone = list(Vod.select(Vod.id, Vod.twitch_vod_id).where(cond))
-            if gone:
-                Vod.update(helix_missing=1, updated_at=now).where(Vod.id.in_([v.id for v in gone])).execute()
-                VodEvent.insert_many([{"vod": v.id, "stage": "poller", "kind": "helix_missing",
-                                       "message": "no longer listed by Helix; not downloaded"} for v in gone]).execute()
+            vods.mark_helix_missing(gone)
             return gone
 
         gone = write(mark)
@@ -235,6 +233,19 @@ class CatalogSync:
         CATALOG_VODS.labels(channel).set(total)
         log.info("catalog sync done", channel=channel, listed=run.seen, new=run.added, missing=missing,
                  pages=run.pages, total=total)
+
+    def describe(self) -> list[str]:
+        """STATUS= parts: the channel being backfilled, and when the catalog was last synced."""
+        parts = []
+        channel = self.current() if self.round_active else None
+        synced = self.last_synced()
+        if channel is not None:
+            parts.append(f"backfilling {channel} ({self.listed} VODs listed)")
+        if synced is not None:
+            parts.append("catalog synced " + from_unix(synced).strftime("%Y-%m-%d %H:%M UTC"))
+        elif channel is None:
+            parts.append("catalog not synced yet")
+        return parts
 
     def last_synced(self) -> float | None:
         """When the least recently synced channel last finished a run (None while one never did)."""

@@ -14,6 +14,9 @@ received, and how many identical lines this connection received in that second. 
 of a line on the other connection during an overlap gets the same id unless the two copies
 straddle a second boundary (then it is stored twice, never lost); a user repeating the same
 text within one second is still stored each time.
+
+Besides chat events the session hands the writer `GapStart` and `GapEnd`: a channel not joined,
+then joined again (rows of `chat_gaps`).
 """
 
 from __future__ import annotations
@@ -44,6 +47,26 @@ class ChatEvent:
     received_at: float
     details: tuple  # values of DETAIL_COLUMNS
     deletes: str | None = None  # CLEARMSG: the id of the message it deletes
+
+
+@dataclass(frozen=True, slots=True)
+class GapStart:
+    """A channel stopped being joined: chat from `started_at` on may be missing."""
+
+    channel: str
+    started_at: float
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class GapEnd:
+    """The channel is joined again (or for the first time in this run)."""
+
+    channel: str
+    ended_at: float
+
+
+ChatItem = ChatEvent | GapStart | GapEnd  # what the session hands the writer
 
 
 def _int(value: str | None) -> int | None:

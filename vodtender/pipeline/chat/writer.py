@@ -6,26 +6,33 @@ CHAT_BATCH_INTERVAL or CHAT_BATCH_SIZE rows, whichever comes first, in one trans
 placeholder included).  A slow or busy database never blocks the reader until the queue
 (CHAT_QUEUE_MAX items) is full; then the reader waits (counted in
 `vodtender_chat_queue_full_total`), which pushes back on the socket instead of growing memory
-or dropping rows.  A failed write keeps its batch and retries with backoff.
+or dropping rows.  A failed write keeps its batch and retries with backoff.  The SQL of each
+write is `pipeline.chat.rows`.
 """
 
 from __future__ import annotations
 
-import calendar
-import datetime as dt
 import queue
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 
-import peewee
 from prometheus_client import Counter, Gauge, Histogram
 
-from vodtender.pipeline.chat.events import DETAIL_COLUMNS, ChatEvent
+from vodtender.pipeline.chat.events import ChatEvent, ChatItem, GapEnd, GapStart
+from vodtender.pipeline.chat.rows import (
+    MessageRow,
+    bind_offline_messages,
+    close_gap,
+    insert_messages,
+    mark_deleted,
+    open_gap,
+)
 from vodtender.runtime import db as dbmod
+from vodtender.runtime.backoff import backoff_delay
+from vodtender.runtime.clock import unix_seconds
 from vodtender.runtime.logs import get_logger
-from vodtender.runtime.models import ChatGap, ChatMessage, Vod, database_proxy
+from vodtender.runtime.models import Vod
 
 log = get_logger("chat")
 
@@ -42,31 +49,12 @@ WRITE_ERRORS = Counter("vodtender_chat_write_errors_total", "batch writes that f
 LAST_COMMIT = Gauge("vodtender_chat_last_commit_timestamp_seconds", "when the last batch was committed")
 
 PLACEHOLDER_REFRESH = 2.0
-PG_ROWS_PER_STATEMENT = 500
+FIRST_RETRY_DELAY = 0.25  # a failed batch write; doubles per attempt, with jitter
 MAX_RETRY_DELAY = 10.0
-# Every NOT NULL column is named: peewee's defaults live in Python, not in the schema.
-INSERT_COLUMNS = ("msg_id", "channel", "vod_id", "rel_timestamp", "abs_timestamp", "deleted", *DETAIL_COLUMNS)
-
-
-@dataclass(frozen=True, slots=True)
-class GapStart:
-    channel: str
-    started_at: float
-    reason: str
-
-
-@dataclass(frozen=True, slots=True)
-class GapEnd:
-    channel: str
-    ended_at: float
 
 
 class _Stop:
     """The last item: everything before it has been written when the writer exits."""
-
-
-def unix_seconds(naive_utc: dt.datetime) -> float:
-    return calendar.timegm(naive_utc.utctimetuple()) + naive_utc.microsecond / 1e6
 
 
 class PlaceholderBinder:
@@ -84,10 +72,11 @@ class PlaceholderBinder:
         self._refreshed = self._clock()
         found: dict[str, tuple[str, float]] = {}
         query = (Vod.select(Vod.channel, Vod.twitch_vod_id, Vod.date)
-                 .where((Vod.is_placeholder == 1) & Vod.live_ended_at.is_null() & Vod.date.is_null(False))
-                 .order_by(Vod.date).tuples())
-        for channel, vod_id, date in query:
-            found[channel.lower()] = (vod_id, unix_seconds(date))
+                 .where((Vod.is_placeholder == 1) & Vod.live_ended_at.is_null())
+                 .order_by(Vod.date))
+        for vod in query:
+            if vod.date is not None:  # a placeholder without a start time cannot place chat
+                found[vod.channel.lower()] = (vod.twitch_vod_id, unix_seconds(vod.date))
         new = {c: v for c, v in found.items() if self.live.get(c) != v}
         self.live = found
         return new
@@ -102,32 +91,14 @@ class PlaceholderBinder:
         return live[0], abs_timestamp - live[1]
 
 
-def _insert(db: peewee.Database, cursor: object, rows: list[tuple]) -> None:
-    """Insert rows, skipping ids already stored.  SQLite: executemany (in-process, fastest);
-    PostgreSQL: multi-row VALUES, one round trip per PG_ROWS_PER_STATEMENT rows instead of one per row."""
-    if not rows:
-        return
-    prefix = f"INSERT INTO chat_messages ({', '.join(INSERT_COLUMNS)}) VALUES "
-    one_row = "(" + ", ".join([db.param] * len(INSERT_COLUMNS)) + ")"
-    if not isinstance(db, peewee.PostgresqlDatabase):
-        cursor.executemany(prefix + one_row + " ON CONFLICT (msg_id) DO NOTHING", rows)
-        return
-    for start in range(0, len(rows), PG_ROWS_PER_STATEMENT):
-        chunk = rows[start:start + PG_ROWS_PER_STATEMENT]
-        cursor.execute(prefix + ", ".join([one_row] * len(chunk)) + " ON CONFLICT (msg_id) DO NOTHING",
-                       [value for row in chunk for value in row])
-
-
 class ChatWriter:
     """The writer thread.  `put()` from the reader; `close()` writes everything left, then stops."""
 
-    def __init__(self, batch_interval: float, batch_size: int, queue_max: int,
-                 on_committed: Callable[[list[ChatEvent]], None] = lambda events: None):
+    def __init__(self, batch_interval: float, batch_size: int, queue_max: int):
         self.batch_interval = batch_interval
         self.batch_size = max(1, batch_size)
-        self._queue: queue.Queue = queue.Queue(maxsize=max(1, queue_max))
+        self._queue: queue.Queue[ChatItem | _Stop] = queue.Queue(maxsize=max(1, queue_max))
         self._binder = PlaceholderBinder()
-        self._on_committed = on_committed
         self._thread = threading.Thread(target=self._run, name="chat-writer", daemon=True)
         self._failing_since: float | None = None
         self.rows_committed = 0
@@ -139,7 +110,7 @@ class ChatWriter:
     def alive(self) -> bool:
         return self._thread.is_alive()
 
-    def put(self, item: ChatEvent | GapStart | GapEnd) -> None:
+    def put(self, item: ChatItem) -> None:
         """Queue an item; waits while the queue is full (back-pressure on the socket, never a drop)."""
         try:
             self._queue.put_nowait(item)
@@ -164,7 +135,7 @@ class ChatWriter:
     def _run(self) -> None:
         stopping = False
         while not stopping:
-            batch: list = []
+            batch: list[ChatItem] = []
             first = self._queue.get()
             deadline = time.monotonic() + self.batch_interval
             while True:
@@ -181,12 +152,13 @@ class ChatWriter:
             if batch:
                 self._write_until_done(batch, give_up=stopping)
 
-    def _write_until_done(self, batch: list, give_up: bool) -> None:
-        delay = 0.25
+    def _write_until_done(self, batch: list[ChatItem], give_up: bool) -> None:
+        attempt = 0
         while True:
             try:
                 self._write(batch)
             except Exception as exc:  # DB down, disk full, ...: keep the batch, retry
+                attempt += 1
                 WRITE_ERRORS.inc()
                 if self._failing_since is None:
                     self._failing_since = time.monotonic()
@@ -195,42 +167,34 @@ class ChatWriter:
                 if give_up and time.monotonic() - self._failing_since > 30:
                     log.error("chat rows lost: database unavailable at shutdown", rows=len(batch))
                     return
-                time.sleep(delay)
-                delay = min(MAX_RETRY_DELAY, delay * 2)
+                time.sleep(backoff_delay(FIRST_RETRY_DELAY, attempt, cap=MAX_RETRY_DELAY))
                 continue
             if self._failing_since is not None:
                 log.info("chat writes recovered", after=f"{time.monotonic() - self._failing_since:.1f}s")
                 self._failing_since = None
             return
 
-    def _write(self, batch: list) -> None:
+    def _write(self, batch: list[ChatItem]) -> None:
         started = time.monotonic()
         events = [item for item in batch if isinstance(item, ChatEvent)]
         new_live = self._binder.refresh()
         bind = self._binder.bind
-        rows = []
+        rows: list[MessageRow] = []
         for e in events:
             vod_id, rel = bind(e.channel, e.abs_timestamp)
             rows.append((e.msg_id, e.channel, vod_id, rel, e.abs_timestamp, 0, *e.details))
-        deletions = [(e.deletes,) for e in events if e.deletes]
+        deletions = [e.deletes for e in events if e.deletes]
 
         def transaction() -> None:
-            db = database_proxy.obj
-            p = db.param
-            cursor = db.cursor()
-            for channel, (vod_id, start) in new_live.items():  # offline rows since the stream started
-                cursor.execute(f"UPDATE chat_messages SET vod_id = {p}, rel_timestamp = abs_timestamp - {p} "
-                               f"WHERE channel = {p} AND vod_id IS NULL AND abs_timestamp >= {p}",
-                               (vod_id, start, channel, start))
-            _insert(db, cursor, rows)
-            if deletions:
-                cursor.executemany(f"UPDATE chat_messages SET deleted = 1 WHERE msg_id = {p}", deletions)
+            for channel, (vod_id, start) in new_live.items():
+                bind_offline_messages(channel, vod_id, start)
+            insert_messages(rows)
+            mark_deleted(deletions)
             for item in batch:
                 if isinstance(item, GapStart):
-                    ChatGap.insert(channel=item.channel, started_at=item.started_at, reason=item.reason).execute()
+                    open_gap(item.channel, item.started_at, item.reason)
                 elif isinstance(item, GapEnd):
-                    ChatGap.update(ended_at=item.ended_at).where(
-                        (ChatGap.channel == item.channel) & ChatGap.ended_at.is_null()).execute()
+                    close_gap(item.channel, item.ended_at)
 
         try:
             dbmod.write(transaction)
@@ -244,25 +208,4 @@ class ChatWriter:
             ROWS_WRITTEN.inc(len(events))
             self.rows_committed += len(events)
         LAST_COMMIT.set(committed)
-        self._on_committed(events)
 
-
-def open_gaps_left_by_a_crash(channels: list[str]) -> list[str]:
-    """Before recording starts: a channel whose last run did not stop cleanly (SIGKILL, power cut)
-    has no open gap, yet everything after its last stored message may be lost.  Open a gap there;
-    the first join closes it, as it closes the gap a clean stop leaves.  Returns those channels."""
-
-    def open_gaps() -> list[str]:
-        opened = []
-        for channel in channels:
-            if ChatGap.select().where((ChatGap.channel == channel) & ChatGap.ended_at.is_null()).exists():
-                continue  # a clean stop (or a drop) already left one open
-            last = (ChatMessage.select(peewee.fn.MAX(ChatMessage.abs_timestamp))
-                    .where(ChatMessage.channel == channel).scalar())
-            if last is None:
-                continue  # never recorded: nothing can have been missed
-            ChatGap.insert(channel=channel, started_at=last, reason="recorder did not stop cleanly").execute()
-            opened.append(channel)
-        return opened
-
-    return dbmod.write(open_gaps)

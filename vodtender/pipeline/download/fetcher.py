@@ -10,6 +10,8 @@ the next fragment.  Nothing is ever skipped or appended twice.
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import dataclasses
 import hashlib
 import os
@@ -33,6 +35,16 @@ JOURNAL_MAGIC = "vodtender-fragments 1"
 TICK_SECONDS = 0.25
 MAX_WINDOW = 256
 _MUTABLE_NAME = re.compile(r"(\d+)(-unmuted)?\.ts$")
+M_ARENA_MAX = -8  # mallopt(3)
+
+
+def share_malloc_arenas() -> None:
+    """Fragment buffers are a few MiB each, allocated by one worker thread and freed by another.
+    With glibc's default of one arena per thread, freed buffers stay cached in eight arenas that
+    never shrink (peak RSS +40%); two shared arenas keep memory near what is really in use.
+    Called once per process, before the first fetch."""
+    with contextlib.suppress(OSError, AttributeError):  # not glibc: nothing to tune
+        ctypes.CDLL("libc.so.6").mallopt(M_ARENA_MAX, 2)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -14,7 +14,6 @@ import datetime as dt
 import json
 import os
 import shutil
-import socket
 import threading
 import time
 from pathlib import Path
@@ -39,12 +38,10 @@ from vodtender.pipeline.errors import (
     SystemicError,
     TransientError,
 )
-from vodtender.pipeline.vods import CANCELLED, DISCOVERED, DOWNLOADED, DOWNLOADING, FAILED
 from vodtender.runtime.backoff import backoff_delay
 from vodtender.runtime.config import Config
-from vodtender.runtime.db import retry_on_busy, write
 from vodtender.runtime.logs import get_logger
-from vodtender.runtime.models import Vod, VodEvent, utcnow
+from vodtender.runtime.models import Vod, utcnow
 
 log = get_logger("downloader")
 
@@ -273,7 +270,7 @@ class DownloadJob:
     def _with_lease(self) -> tuple[Path, list[Written]]:
         """Run the download while a keeper thread renews the lease, writes progress and reads the
         cancel flag once a second, whatever phase the download is in (a slow resolve included)."""
-        if not self._report(state=DOWNLOADING):
+        if not self._report(starting=True):
             raise self._why_stopped()
         done = threading.Event()
         keeper = threading.Thread(target=self._keep_lease, args=(done,), daemon=True,
@@ -297,7 +294,7 @@ class DownloadJob:
             if not db.is_closed():
                 db.close()  # this thread's connection
 
-    def _report(self, state: str | None = None) -> bool:
+    def _report(self, starting: bool = False) -> bool:
         self._tick()
         now = time.monotonic()
         mark_time, mark_bytes = self._speed_mark
@@ -306,15 +303,11 @@ class DownloadJob:
             self.speed = instant if not self.speed else 0.7 * self.speed + 0.3 * instant
             self._speed_mark = (now, self.bytes_done)
             DOWNLOAD_SPEED.set(self.speed)
-        fields: dict[str, Any] = {"download_bytes": self.bytes_done, "download_total": self.total,
-                                  "download_speed": self.speed, "progress_updated_at": utcnow()}
-        if state is not None:
-            fields.update(download_state=state, download_host=socket.gethostname())
-        if not vods.renew(self.vod.id, self.owner, self.settings.lease_seconds, **fields):
+        if not vods.renew_download(self.vod.id, self.owner, self.settings.lease_seconds, done=self.bytes_done,
+                                   total=self.total, speed=self.speed, starting=starting):
             self._lost = True
             return False
-        row = retry_on_busy(lambda: Vod.select(Vod.cancel_requested).where(Vod.id == self.vod.id).first())
-        if row is not None and row.cancel_requested:
+        if vods.cancel_requested(self.vod.id):
             self._cancel = True
             return False
         return True
@@ -329,27 +322,15 @@ class DownloadJob:
     # -- outcomes ----------------------------------------------------------------------------------------
     def _finish(self, final: Path, written: list[Written]) -> None:
         size = final.stat().st_size
-        fields: dict[str, Any] = {
-            "download_state": DOWNLOADED, "downloaded_path": str(final.resolve()),
-            "download_host": socket.gethostname(), "download_bytes": size, "download_total": size,
-            "download_speed": 0, "progress_updated_at": utcnow(), "error_class": None, "next_attempt_at": None,
-            "processing_error": None, "cancel_requested": 0,
-        }
         muted = [w for w in written if w.muted]
+        muted_segments = None
         if muted and not self.vod.muted_segments and self._fetch is not None:
             segments = self._fetch.playlist.segments
             starts = _segment_starts(self._fetch.playlist)
-            fields["muted_segments"] = json.dumps([{"offset": round(starts[w.index], 3),
-                                                    "duration": segments[w.index].duration} for w in muted])
-
-        def mark() -> bool:
-            ours = vods.release(self.vod.id, self.owner, **fields)
-            if ours:
-                _event(self.vod, "done", None, f"{size} bytes at {final}"
-                       + (f"; {len(muted)} muted segment(s)" if muted else ""))
-            return ours
-
-        if not write(mark):
+            muted_segments = json.dumps([{"offset": round(starts[w.index], 3),
+                                          "duration": segments[w.index].duration} for w in muted])
+        note = f"{size} bytes at {final}" + (f"; {len(muted)} muted segment(s)" if muted else "")
+        if not vods.mark_downloaded(self.vod.id, self.owner, str(final.resolve()), size, muted_segments, note):
             log.warning("download finished but the lease was taken meanwhile; not marking it",
                         vod_id=self.vod.twitch_vod_id)
             return
@@ -362,35 +343,27 @@ class DownloadJob:
         vod = self.vod
         DOWNLOAD_FAILURES.labels(exc.error_class.value).inc()
         message = str(exc)
-        fields: dict[str, Any] = {"error_class": exc.error_class.value, "download_speed": 0}
         kind = "error"
         if isinstance(exc, Cancelled):
-            fields.update(download_state=CANCELLED, processing_error="cancelled by operator", cancel_requested=0,
-                          next_attempt_at=None)
             kind = "cancelled"
             self._discard_partial()
+            vods.cancel_download(vod.id, self.owner)
         elif isinstance(exc, FatalError):
-            fields.update(download_state=FAILED, processing_error=message, next_attempt_at=None)
             self._discard_partial()
+            vods.fail_download(vod.id, self.owner, exc.error_class, message, message)
         elif isinstance(exc, SystemicError):  # not this VOD's fault: the breaker decides when to try again
-            fields.update(download_state=DISCOVERED, next_attempt_at=None)
+            vods.download_waits_for_breaker(vod.id, self.owner, message)
         else:
             retries = vod.download_retries + 1
-            fields["download_retries"] = retries
             if retries >= self.settings.max_attempts:
-                fields.update(download_state=FAILED, next_attempt_at=None,
-                              processing_error=f"gave up after {retries} attempts: {message}")
+                vods.fail_download(vod.id, self.owner, exc.error_class, f"gave up after {retries} attempts: {message}",
+                                   message, retries)
             else:
                 delay = backoff_delay(self.settings.backoff_base, retries)
-                fields.update(download_state=DISCOVERED, next_attempt_at=utcnow() + dt.timedelta(seconds=delay))
                 kind = "retry"
                 message = f"{message} (retry {retries} in {_short_duration(delay)})"
-
-        def mark() -> None:
-            if vods.release(vod.id, self.owner, **fields):
-                _event(vod, kind, exc.error_class.value, message)
-
-        write(mark)
+                vods.retry_download_later(vod.id, self.owner, retries, utcnow() + dt.timedelta(seconds=delay),
+                                          exc.error_class, message)
         if isinstance(exc, SystemicError):
             self.breaker.record_failure(message)
         level = log.warning if kind in ("retry", "cancelled") else log.error
@@ -401,7 +374,7 @@ class DownloadJob:
         """Stopping mid-way (shutdown): the partial file and its journal stay for the next attempt."""
         log.info("download paused", vod_id=self.vod.twitch_vod_id, reason=why, bytes=self.bytes_done)
         if why != "lease lost":
-            vods.release(self.vod.id, self.owner, download_state=DISCOVERED, download_speed=0)
+            vods.give_back_download(self.vod.id, self.owner)
 
     def _discard_partial(self) -> None:
         for path in (self.part, self.part.with_name(self.part.name + ".frags")):
@@ -416,10 +389,6 @@ def publish_progress(jobs: list[DownloadJob]) -> None:
     DOWNLOAD_ETA.set(max((job.eta or 0 for job in jobs), default=0))
     DOWNLOAD_FRAGMENT_PROGRESS.labels("written").set(sum(job.fragments[0] for job in jobs))
     DOWNLOAD_FRAGMENT_PROGRESS.labels("total").set(sum(job.fragments[1] for job in jobs))
-
-
-def _event(vod: Vod, kind: str, error_class: str | None, message: str) -> None:
-    VodEvent.create(vod=vod.id, stage="download", kind=kind, error_class=error_class, message=message[:2000])
 
 
 def _ensure_space(folder: Path, needed: int) -> None:

@@ -15,21 +15,22 @@ then, so a VOD that the catalog finds later is reconciled after all.
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import time
 
-import peewee
 from prometheus_client import Counter, Gauge
 
 from vodtender.clients.helix import HelixClient
+from vodtender.pipeline import vods
 from vodtender.pipeline.catalog.channels import ChannelDirectory
 from vodtender.pipeline.catalog.helix_records import VideoRecord, parse_video
 from vodtender.pipeline.catalog.sync import upsert_videos
-from vodtender.pipeline.kv import kv_delete, kv_set
+from vodtender.pipeline.chat.rows import repoint_chat
+from vodtender.pipeline.kv import kv_delete, kv_set, reconciled_key
+from vodtender.runtime.clock import unix_seconds
 from vodtender.runtime.db import write
 from vodtender.runtime.logs import get_logger
-from vodtender.runtime.models import KV, ChatMessage, Vod, VodEvent
+from vodtender.runtime.models import KV, Vod
 
 log = get_logger("poller")
 
@@ -40,14 +41,10 @@ GAVE_UP = Counter("vodtender_placeholders_given_up_total",
                   "placeholders reported as never reconciled (window passed without a VOD)")
 
 RECENT_VIDEOS = 20  # the archive of a stream that just ended is among the newest few
-GAVE_UP_KIND = "unreconciled"
 LATE_CHECK_INTERVAL = 300.0  # given-up placeholders: look for a VOD the catalog found later
+IDLE_CHECK = 30.0  # how often the database is checked for ended placeholders
 MOVED_KEY = "reconciled:{}"  # placeholder vod id -> where its chat went, for late chat rows
 MOVED_KEEP = 86400.0
-
-
-def _epoch(value: dt.datetime) -> float:
-    return value.replace(tzinfo=dt.UTC).timestamp()
 
 
 def find_match(placeholder: Vod, videos: list[VideoRecord], match_window: float) -> VideoRecord | None:
@@ -58,15 +55,12 @@ def find_match(placeholder: Vod, videos: list[VideoRecord], match_window: float)
             if video.stream_id == placeholder.stream_id:
                 return video
     candidates = [v for v in archives if (v.stream_id is None or not placeholder.stream_id)
-                  and abs(_epoch(v.created_at) - _epoch(placeholder.date)) <= match_window]
-    return min(candidates, key=lambda v: abs(_epoch(v.created_at) - _epoch(placeholder.date)), default=None)
+                  and abs(unix_seconds(v.created_at) - unix_seconds(placeholder.date)) <= match_window]
+    return min(candidates, key=lambda v: abs(unix_seconds(v.created_at) - unix_seconds(placeholder.date)), default=None)
 
 
 def _repoint_chat(placeholder_vod_id: str, real_vod_id: str, shift: float, real_start: float) -> int:
-    return (ChatMessage.update(
-        vod_id=real_vod_id,
-        rel_timestamp=peewee.fn.COALESCE(ChatMessage.rel_timestamp + shift, ChatMessage.abs_timestamp - real_start))
-        .where(ChatMessage.vod_id == placeholder_vod_id).execute())
+    return repoint_chat(placeholder_vod_id, real_vod_id, shift, real_start)  # the chat stage owns its rows
 
 
 def move_chat(placeholder_pk: int, video: VideoRecord | None, real_vod_id: str) -> int | None:
@@ -80,15 +74,11 @@ def move_chat(placeholder_pk: int, video: VideoRecord | None, real_vod_id: str) 
             upsert_videos([video], placeholder.channel)
         real = Vod.get(Vod.twitch_vod_id == real_vod_id)
         shift = (placeholder.date - real.date).total_seconds()
-        moved = _repoint_chat(placeholder.twitch_vod_id, real.twitch_vod_id, shift, _epoch(real.date))
-        kv_set(MOVED_KEY.format(placeholder.twitch_vod_id), json.dumps(
-            {"vod": real.twitch_vod_id, "shift": shift, "start": _epoch(real.date), "at": time.time()}))
-        if placeholder.priority:
-            Vod.update(priority=placeholder.priority).where(Vod.id == real.id).execute()
-        VodEvent.create(vod=real.id, stage="poller", kind="reconciled",
-                        message=f"chat of {placeholder.twitch_vod_id} moved here: {moved} rows, "
-                                f"rel_timestamp shifted by {shift:+.3f}s")
-        placeholder.delete_instance()
+        moved = _repoint_chat(placeholder.twitch_vod_id, real.twitch_vod_id, shift, unix_seconds(real.date))
+        kv_set(reconciled_key(placeholder.twitch_vod_id), json.dumps(
+            {"vod": real.twitch_vod_id, "shift": shift, "start": unix_seconds(real.date), "at": time.time()}))
+        vods.replace_placeholder(placeholder, real, f"chat of {placeholder.twitch_vod_id} moved here: {moved} rows, "
+                                                    f"rel_timestamp shifted by {shift:+.3f}s")
         return moved
 
     return write(run)
@@ -138,10 +128,10 @@ class Reconciler:
                     .order_by(Vod.live_ended_at))
 
     def _first_try(self, vod: Vod) -> float:
-        return _epoch(vod.live_ended_at) + self.delay
+        return unix_seconds(vod.live_ended_at) + self.delay
 
     def _given_up(self, vod: Vod) -> bool:
-        return VodEvent.select().where((VodEvent.vod == vod.id) & (VodEvent.kind == GAVE_UP_KIND)).exists()
+        return vods.reported_unreconciled(vod.id)
 
     def next_due(self) -> float | None:
         """Seconds until the next attempt is due; None when no placeholder waits."""
@@ -151,6 +141,12 @@ class Reconciler:
             return None
         now = time.time()
         return max(0.0, min(self._next_try.get(v.id, self._first_try(v)) for v in ended) - now)
+
+    def advance(self) -> float:
+        """The poller's reconcile job: one attempt; returns the delay to the next."""
+        self.step()
+        wait = self.next_due()
+        return IDLE_CHECK if wait is None else min(wait, IDLE_CHECK)
 
     def step(self) -> None:
         move_late_chat()
@@ -193,8 +189,7 @@ class Reconciler:
         return True
 
     def _give_up(self, placeholder: Vod) -> None:
-        write(lambda: VodEvent.create(vod=placeholder.id, stage="poller", kind=GAVE_UP_KIND,
-                                      message="no archive VOD found within VOD_RECONCILE_WINDOW; chat kept here"))
+        vods.never_reconciled(placeholder.id, "no archive VOD found within VOD_RECONCILE_WINDOW; chat kept here")
         GAVE_UP.inc()
         self._next_try[placeholder.id] = time.time() + LATE_CHECK_INTERVAL
         log.warning("placeholder never reconciled: no archive VOD appeared; its chat stays on the placeholder",

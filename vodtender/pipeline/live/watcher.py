@@ -15,8 +15,10 @@ from collections.abc import Sequence
 from prometheus_client import Gauge
 
 from vodtender.clients.helix import MAX_PAGE_SIZE, HelixClient
+from vodtender.pipeline import vods
 from vodtender.pipeline.catalog.channels import ChannelDirectory
 from vodtender.pipeline.catalog.helix_records import StreamRecord, parse_stream
+from vodtender.runtime.clock import unix_seconds
 from vodtender.runtime.db import write
 from vodtender.runtime.logs import get_logger
 from vodtender.runtime.models import Vod, utcnow
@@ -27,7 +29,7 @@ CHANNEL_LIVE = Gauge("vodtender_channel_live", "1 while the channel is live (as 
 
 
 def placeholder_id(started_at: dt.datetime) -> str:
-    return f"live-{int(started_at.replace(tzinfo=dt.UTC).timestamp())}"
+    return f"live-{int(unix_seconds(started_at))}"
 
 
 def open_placeholders(channel: str | None = None) -> list[Vod]:
@@ -86,25 +88,22 @@ class LiveWatcher:
         if same:
             vod = same[-1]
             if vod.title != stream.title:
-                Vod.update(title=stream.title, updated_at=utcnow()).where(Vod.id == vod.id).execute()
+                vods.retitle_placeholder(vod.id, stream.title)
             return None, vod, closed
         ended = (Vod.select().where((Vod.is_placeholder == 1) & (Vod.channel == channel)
                                     & (Vod.stream_id == stream.id)).first())
         if ended is not None:  # the stream never stopped: Helix briefly did not list it
-            Vod.update(live_ended_at=None, updated_at=utcnow()).where(Vod.id == ended.id).execute()
+            vods.reopen_placeholder(ended.id)
             return "back online", ended, closed
         if Vod.select().where((Vod.stream_id == stream.id) & (Vod.is_placeholder == 0)).exists():
             return None, Vod.get(Vod.stream_id == stream.id), closed  # already reconciled: a stale answer
         vod_id = placeholder_id(stream.started_at)
         if Vod.select().where(Vod.twitch_vod_id == vod_id).exists():
             vod_id = f"{vod_id}-{stream.id}"  # two channels went live in the same second
-        vod = Vod.create(twitch_vod_id=vod_id, channel=channel, user_id=user_id, stream_id=stream.id,
-                         date=stream.started_at, title=stream.title, is_placeholder=1, type="archive")
+        vod = vods.open_placeholder(vod_id, channel, user_id, stream.id, stream.started_at, stream.title)
         return "went live", vod, closed
 
     @staticmethod
     def _close(placeholders: Sequence[Vod], at: dt.datetime) -> list[Vod]:
-        if placeholders:
-            Vod.update(live_ended_at=at, updated_at=utcnow()).where(
-                Vod.id.in_([v.id for v in placeholders])).execute()
+        vods.close_placeholders([v.id for v in placeholders], at)
         return list(placeholders)

@@ -106,8 +106,8 @@ def clean_description(text: str) -> str:
 def clean_tags(tags: tuple[str, ...] | list[str]) -> list[str]:
     out: list[str] = []
     total = 0
-    for tag in tags:
-        tag = _clean_text(tag, keep_newlines=False).replace(",", " ").strip()
+    for raw in tags:
+        tag = _clean_text(raw, keep_newlines=False).replace(",", " ").strip()
         cost = len(tag) + (2 if " " in tag else 0)  # YouTube counts the quotes around a tag with spaces
         if not tag or tag in out or total + cost + len(out) > TAGS_MAX_CHARS:
             continue

@@ -16,11 +16,10 @@ from dataclasses import dataclass
 
 from prometheus_client import Gauge
 
-from vodtender.pipeline.kv import kv_delete, kv_get, kv_set
+from vodtender.pipeline.kv import QUOTA_HOLD_REASON_KEY, QUOTA_HOLD_UNTIL_KEY, kv_delete, kv_get, kv_set
 from vodtender.pipeline.shared_limits import youtube_quota
 from vodtender.runtime.logs import get_logger
 
-HOLD_UNTIL_KEY, HOLD_REASON_KEY = "upload_quota_hold_until", "upload_quota_hold_reason"
 PLAYLIST_INSERT_COST = 50
 
 QUOTA_USED = Gauge("vodtender_upload_quota_used_units", "YouTube quota units used today (Pacific day)")
@@ -69,20 +68,20 @@ class Quota:
         """The current hold, if any (an expired one is cleared)."""
         now = time.time() if now is None else now
         try:
-            until = float(kv_get(HOLD_UNTIL_KEY) or 0)
+            until = float(kv_get(QUOTA_HOLD_UNTIL_KEY) or 0)
         except ValueError:
             until = 0.0
         if until and until <= now:
-            kv_delete(HOLD_UNTIL_KEY, HOLD_REASON_KEY)
+            kv_delete(QUOTA_HOLD_UNTIL_KEY, QUOTA_HOLD_REASON_KEY)
             log.info("quota hold over, uploads resume")
             until = 0.0
         QUOTA_HOLD_UNTIL.set(until)
-        return Hold(until, kv_get(HOLD_REASON_KEY) or "quotaExceeded") if until else None
+        return Hold(until, kv_get(QUOTA_HOLD_REASON_KEY) or "quotaExceeded") if until else None
 
     def start_hold(self, reason: str, now: float | None = None) -> Hold:
         hold = Hold(next_reset(time.time() if now is None else now), reason)
-        kv_set(HOLD_UNTIL_KEY, f"{hold.until:.0f}")
-        kv_set(HOLD_REASON_KEY, reason)
+        kv_set(QUOTA_HOLD_UNTIL_KEY, f"{hold.until:.0f}")
+        kv_set(QUOTA_HOLD_REASON_KEY, reason)
         QUOTA_HOLD_UNTIL.set(hold.until)
         log.warning("YouTube quota exhausted, holding all uploads until the daily reset", reason=reason,
                     until=time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(hold.until)))

@@ -16,6 +16,7 @@ import threading
 import time
 from dataclasses import dataclass
 
+import peewee
 from cryptography.fernet import Fernet, InvalidToken
 from prometheus_client import Counter, Gauge
 
@@ -92,7 +93,7 @@ class TokenStore:
         self.provider = provider
         self.channel = channel
 
-    def _where(self):  # noqa: ANN202 (a peewee expression)
+    def _where(self) -> peewee.Expression:
         return (OAuthToken.provider == self.provider) & (OAuthToken.channel == self.channel)
 
     def load(self) -> StoredToken | None:

@@ -12,8 +12,8 @@ import peewee
 
 from tests.helpers.processes import wait_until
 from vodtender.clients.twitch_irc import parse_line
-from vodtender.pipeline.chat.events import ChatEvent, ChatEventBuilder
-from vodtender.pipeline.chat.writer import ChatWriter, GapEnd, GapStart
+from vodtender.pipeline.chat.events import ChatEvent, ChatEventBuilder, GapEnd, GapStart
+from vodtender.pipeline.chat.writer import ChatWriter
 from vodtender.runtime.db import open_database
 from vodtender.runtime.migrations import migrate
 from vodtender.runtime.models import ChatGap, ChatMessage, Vod
@@ -27,8 +27,8 @@ def message(msg_id: str, at: float, channel: str = "chan", text: str = "hi") -> 
     return ChatEventBuilder().build(parse_line(line), line, at)
 
 
-def writer(**kw) -> ChatWriter:  # noqa: ANN003
-    w = ChatWriter(kw.get("interval", 0.05), kw.get("size", 100), kw.get("queue_max", 10_000))
+def writer(interval: float = 0.05, size: int = 100, queue_max: int = 10_000) -> ChatWriter:
+    w = ChatWriter(interval, size, queue_max)
     w.start()
     return w
 

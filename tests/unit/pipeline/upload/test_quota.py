@@ -7,8 +7,8 @@ import zoneinfo
 
 import peewee
 
-from vodtender.pipeline.kv import kv_get, kv_set
-from vodtender.pipeline.upload.quota import HOLD_UNTIL_KEY, QUOTA_HOLD_UNTIL, Quota, next_reset
+from vodtender.pipeline.kv import QUOTA_HOLD_UNTIL_KEY, kv_get, kv_set
+from vodtender.pipeline.upload.quota import QUOTA_HOLD_UNTIL, Quota, next_reset
 
 PACIFIC = zoneinfo.ZoneInfo("America/Los_Angeles")
 
@@ -30,18 +30,18 @@ def test_hold_is_shared_in_kv_and_ends_by_itself(migrated_db: peewee.Database) -
     quota = Quota(daily_units=10000, upload_cost=1600)
     now = ts(2026, 7, 1, 20)
     hold = quota.start_hold("quotaExceeded", now=now)
-    assert float(kv_get(HOLD_UNTIL_KEY)) == hold.until == ts(2026, 7, 2, 7)
+    assert float(kv_get(QUOTA_HOLD_UNTIL_KEY)) == hold.until == ts(2026, 7, 2, 7)
     assert quota.hold(now + 60).reason == "quotaExceeded"
     assert QUOTA_HOLD_UNTIL._value.get() == hold.until
     assert "midnight Pacific" in hold.describe()
-    assert quota.hold(hold.until + 1) is None and kv_get(HOLD_UNTIL_KEY) is None
+    assert quota.hold(hold.until + 1) is None and kv_get(QUOTA_HOLD_UNTIL_KEY) is None
     assert QUOTA_HOLD_UNTIL._value.get() == 0
 
 
 def test_hold_lifted_by_deleting_or_rewriting_the_key(migrated_db: peewee.Database) -> None:
     quota = Quota(10000, 1600)
     quota.start_hold("uploadLimitExceeded")
-    kv_set(HOLD_UNTIL_KEY, "garbage")
+    kv_set(QUOTA_HOLD_UNTIL_KEY, "garbage")
     assert quota.hold() is None
 
 

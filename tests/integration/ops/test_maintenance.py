@@ -7,23 +7,13 @@ import subprocess
 from pathlib import Path
 
 import peewee
-import pytest
 
 from tests.helpers.processes import base_env, run_cli
+from tests.unit.ops.test_backup import fresh_db
 from tests.unit.ops.test_retention import make
 from vodtender.ops.backup import backup_sqlite, backups_in
 from vodtender.runtime.db import open_database
-from vodtender.runtime.migrations import migrate
 from vodtender.runtime.models import KV, Vod
-
-
-def fresh_db(path: Path, vods: int = 30) -> None:
-    db = open_database(str(path))
-    migrate(db)
-    with db.atomic():
-        for i in range(vods):
-            Vod.create(twitch_vod_id=str(i), channel=f"c{i % 3}", title="t" * 200)
-    db.close()
 
 
 def corrupt(path: Path) -> None:
@@ -108,11 +98,3 @@ def test_maintenance_runs_on_either_database(tmp_path: Path, migrated_db: peewee
     result = run_cli(tmp_path, "maintenance", env=env)
     assert result.returncode == 0, result.stderr
     assert Vod.get(Vod.twitch_vod_id == "old").downloaded_path is None
-
-
-@pytest.mark.parametrize("keep", [1, 3])
-def test_rotation_keeps_the_newest(tmp_path: Path, keep: int) -> None:
-    db = tmp_path / "vodtender.db"
-    fresh_db(db, vods=1)
-    made = [backup_sqlite(str(db), tmp_path / "b", keep=keep).path for _ in range(5)]
-    assert backups_in(tmp_path / "b") == made[-keep:]

@@ -1,0 +1,106 @@
+"""Every write of `chat_messages` and `chat_gaps`: the one owner of the chat rows' life cycle.
+
+A message row is inserted once per id (a copy seen on both connections during a RECONNECT is
+skipped), bound to its channel's live placeholder (at insert, or afterwards for rows stored before
+the poller saw the stream), marked `deleted` by a CLEARMSG, and re-pointed to the real VOD when
+reconciliation replaces the placeholder.  Chat rows are never deleted.  A gap row is opened when a
+channel stops being joined (or at start-up, after a run that did not stop cleanly) and closed by
+the next join.
+
+Each function runs inside the caller's write transaction, except `open_gaps_left_by_a_crash`,
+which is one on its own.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import peewee
+
+from vodtender.pipeline.chat.events import DETAIL_COLUMNS
+from vodtender.runtime import db as dbmod
+from vodtender.runtime.models import ChatGap, ChatMessage, database_proxy
+
+PG_ROWS_PER_STATEMENT = 500
+# Every NOT NULL column is named: peewee's defaults live in Python, not in the schema.
+INSERT_COLUMNS = ("msg_id", "channel", "vod_id", "rel_timestamp", "abs_timestamp", "deleted", *DETAIL_COLUMNS)
+CRASH_GAP_REASON = "recorder did not stop cleanly"
+
+MessageRow = tuple[object, ...]  # values of INSERT_COLUMNS, in that order
+
+
+def insert_messages(rows: Sequence[MessageRow]) -> None:
+    """Insert rows, skipping ids already stored.  SQLite: executemany (in-process, fastest);
+    PostgreSQL: multi-row VALUES, one round trip per PG_ROWS_PER_STATEMENT rows instead of one per row."""
+    if not rows:
+        return
+    db = database_proxy.obj
+    cursor = db.cursor()
+    prefix = f"INSERT INTO chat_messages ({', '.join(INSERT_COLUMNS)}) VALUES "
+    one_row = "(" + ", ".join([db.param] * len(INSERT_COLUMNS)) + ")"
+    if not isinstance(db, peewee.PostgresqlDatabase):
+        cursor.executemany(prefix + one_row + " ON CONFLICT (msg_id) DO NOTHING", rows)
+        return
+    for start in range(0, len(rows), PG_ROWS_PER_STATEMENT):
+        chunk = rows[start:start + PG_ROWS_PER_STATEMENT]
+        cursor.execute(prefix + ", ".join([one_row] * len(chunk)) + " ON CONFLICT (msg_id) DO NOTHING",
+                       [value for row in chunk for value in row])
+
+
+def bind_offline_messages(channel: str, vod_id: str, start: float) -> None:
+    """Rows of `channel` stored without a VOD since `start` (the stream began before the poller saw it)
+    join the live placeholder `vod_id`, `rel_timestamp` counted from `start`."""
+    p = database_proxy.obj.param
+    database_proxy.obj.cursor().execute(
+        f"UPDATE chat_messages SET vod_id = {p}, rel_timestamp = abs_timestamp - {p} "
+        f"WHERE channel = {p} AND vod_id IS NULL AND abs_timestamp >= {p}", (vod_id, start, channel, start))
+
+
+def mark_deleted(msg_ids: Sequence[str]) -> None:
+    """A moderator deleted these messages (CLEARMSG): the rows stay, marked."""
+    if not msg_ids:
+        return
+    p = database_proxy.obj.param
+    database_proxy.obj.cursor().executemany(f"UPDATE chat_messages SET deleted = 1 WHERE msg_id = {p}",
+                                            [(msg_id,) for msg_id in msg_ids])
+
+
+def open_gap(channel: str, started_at: float, reason: str) -> None:
+    ChatGap.insert(channel=channel, started_at=started_at, reason=reason).execute()
+
+
+def close_gap(channel: str, ended_at: float) -> None:
+    """Ends the channel's open gap; nothing when none is open."""
+    ChatGap.update(ended_at=ended_at).where((ChatGap.channel == channel) & ChatGap.ended_at.is_null()).execute()
+
+
+def repoint_chat(placeholder_vod_id: str, real_vod_id: str, shift: float, real_start: float) -> int:
+    """Move a reconciled placeholder's chat onto the real VOD; returns the rows moved.
+
+    `rel_timestamp` is shifted by `shift` (placeholder start - VOD start); a row that had none is
+    counted from `real_start` (unix seconds)."""
+    return (ChatMessage.update(
+        vod_id=real_vod_id,
+        rel_timestamp=peewee.fn.COALESCE(ChatMessage.rel_timestamp + shift, ChatMessage.abs_timestamp - real_start))
+        .where(ChatMessage.vod_id == placeholder_vod_id).execute())
+
+
+def open_gaps_left_by_a_crash(channels: list[str]) -> list[str]:
+    """Before recording starts: a channel whose last run did not stop cleanly (SIGKILL, power cut)
+    has no open gap, yet everything after its last stored message may be lost.  Open a gap there;
+    the first join closes it, as it closes the gap a clean stop leaves.  Returns those channels."""
+
+    def open_gaps() -> list[str]:
+        opened = []
+        for channel in channels:
+            if ChatGap.select().where((ChatGap.channel == channel) & ChatGap.ended_at.is_null()).exists():
+                continue  # a clean stop (or a drop) already left one open
+            last = (ChatMessage.select(peewee.fn.MAX(ChatMessage.abs_timestamp))
+                    .where(ChatMessage.channel == channel).scalar())
+            if last is None:
+                continue  # never recorded: nothing can have been missed
+            open_gap(channel, last, CRASH_GAP_REASON)
+            opened.append(channel)
+        return opened
+
+    return dbmod.write(open_gaps)

@@ -1,0 +1,11 @@
+"""Who this process is, in the shared database: the heartbeat's instance and the claims' lease owner."""
+
+from __future__ import annotations
+
+import os
+import socket
+
+
+def instance_name() -> str:
+    """`host:pid`: unique among live processes, and tells a crashed local owner from a remote one."""
+    return f"{socket.gethostname()}:{os.getpid()}"
