@@ -22,12 +22,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from vodtender.ops.backup import backup_sqlite  # noqa: E402
-from vodtender.ops.status import gather_status  # noqa: E402
-from vodtender.runtime.config import load_config  # noqa: E402
-from vodtender.runtime.db import open_database  # noqa: E402
-from vodtender.runtime.migrations import migrate  # noqa: E402
-from vodtender.runtime.models import ChatMessage, Vod, utcnow  # noqa: E402
+from vodtender.ops.backup import backup_sqlite
+from vodtender.ops.status import gather_status
+from vodtender.runtime.config import load_config
+from vodtender.runtime.db import open_database
+from vodtender.runtime.migrations import migrate
+from vodtender.runtime.models import ChatMessage, Vod, utcnow
 
 PEER_TIMEOUT = 60.0  # seconds a peer's backup may take while the writer runs
 
@@ -86,7 +86,7 @@ class Writer:
         self._thread.join()
 
 
-def timed(fn, *args: object) -> float:  # noqa: ANN001
+def timed(fn, *args: object) -> float:
     started = time.perf_counter()
     fn(*args)
     return time.perf_counter() - started

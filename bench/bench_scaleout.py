@@ -21,11 +21,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tests.helpers.postgres import PostgresCluster  # noqa: E402
-from vodtender.pipeline.vods import claim, download_due, release  # noqa: E402
-from vodtender.runtime.db import open_database, write  # noqa: E402
-from vodtender.runtime.migrations import migrate  # noqa: E402
-from vodtender.runtime.models import ChatMessage, Vod  # noqa: E402
+from tests.helpers.postgres import PostgresCluster
+from vodtender.pipeline.vods import claim, download_due, release
+from vodtender.runtime.db import open_database, write
+from vodtender.runtime.migrations import migrate
+from vodtender.runtime.models import ChatMessage, Vod
 
 WORKERS = (1, 2, 4)
 

@@ -88,7 +88,7 @@ def uploader_run(url: str, path: Path, workdir: Path) -> tuple[float, int]:
         conn.execute(f"INSERT INTO vods ({columns}) VALUES (?, 'bench', 'bench', '', ?, 60, 'archive', 0, 0, 0, 0, 0,"
                      " 'downloaded', 0, ?, ?, 0, ?, ?, 0, 0, ?, ?)",
                      (f"bench{size}", now, size, size, socket.gethostname(), str(path), now, now))
-    log = open(workdir / f"uploader-{size}.log", "wb")
+    log = open(workdir / f"uploader-{size}.log", "wb")  # noqa: SIM115 (closed in the finally below)
     proc = subprocess.Popen([sys.executable, "-m", "vodtender", "uploader"], cwd=workdir, env=env, stdout=log,
                             stderr=subprocess.STDOUT)
     started = finished = None

@@ -149,7 +149,7 @@ class TwitchIrcStandin:
     def address(self) -> tuple[str, int]:
         return self.host, self.port
 
-    def _call(self, coro, timeout: float = 30.0):  # noqa: ANN001, ANN202 (a coroutine and its result)
+    def _call(self, coro, timeout: float = 30.0):
         return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
 
     async def _listen(self) -> None:
@@ -317,7 +317,8 @@ class TwitchIrcStandin:
                     size = min(batch, replay.total - replay.sent)
                 now_ms = str(int(time.time() * 1000))
                 chunk = []
-                for line in itertools.islice(source, size):
+                for template in itertools.islice(source, size):
+                    line = template
                     if fresh_ids:
                         msg_id = f"{self._id_prefix}-{next(self._id_seq):012d}"
                         line = line.replace(_ID_MARK, msg_id)

@@ -8,6 +8,7 @@ value for a subcommand name, so `export` is recognised as the first extra word i
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
 from collections.abc import Callable
@@ -53,13 +54,11 @@ def cmd_export(argv: list[str]) -> int:
         print(f"vodtender: {exc}", file=sys.stderr)
         return 1
     lines = export_jsonl(vod) if args.format == "jsonl" else export_webvtt(vod)
-    out = open(Path(args.output), "w", encoding="utf-8") if args.output else sys.stdout
-    try:
-        for line in lines:
-            out.write(line + "\n")
-    except BrokenPipeError:  # `| head`: the reader has what it wanted; keep Python quiet at exit
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-    finally:
-        if args.output:
-            out.close()
+    with contextlib.ExitStack() as stack:
+        out = stack.enter_context(open(Path(args.output), "w", encoding="utf-8")) if args.output else sys.stdout
+        try:
+            for line in lines:
+                out.write(line + "\n")
+        except BrokenPipeError:  # `| head`: the reader has what it wanted; keep Python quiet at exit
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
     return 0

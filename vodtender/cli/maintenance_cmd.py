@@ -25,6 +25,7 @@ from vodtender.cli.status_cmd import human_bytes
 from vodtender.ops.backup import BackupError, backup_sqlite, default_backup_dir
 from vodtender.ops.retention import Plan, Policy, Retention
 from vodtender.ops.status import iso
+from vodtender.pipeline import kv
 from vodtender.pipeline.kv import kv_set
 from vodtender.runtime.config import Config
 from vodtender.runtime.db import SQLITE_BUSY_TIMEOUT_MS, sqlite_path
@@ -151,8 +152,8 @@ def cmd_maintenance(args: argparse.Namespace, config_argv: list[str]) -> int:
             result = backup_sqlite(db_path, default_backup_dir(db_path, cfg.backup_dir), cfg.backup_keep)
             results.backup_time.set(time.time())
             results.backup_size.set(result.size)
-            kv_set("backup_last_at", iso(time.time()))
-            kv_set("backup_last_path", str(result.path))
+            kv_set(kv.BACKUP_LAST_AT_KEY, iso(time.time()))
+            kv_set(kv.BACKUP_LAST_PATH_KEY, str(result.path))
             log.info("backup written", path=str(result.path), bytes=result.size,
                      seconds=f"{result.seconds:.1f}", rotated_out=len(result.removed))
         except (OSError, sqlite3.Error, BackupError) as exc:
@@ -175,8 +176,8 @@ def _record(cfg: Config, results: Results, started: float, integrity: str | None
     results.write(cfg.maintenance_metrics_file)
     try:
         open_migrated(cfg)
-        kv_set("maintenance_last_run", iso(time.time()))
+        kv_set(kv.MAINTENANCE_LAST_RUN_KEY, iso(time.time()))
         if integrity:
-            kv_set("maintenance_integrity", integrity)
+            kv_set(kv.MAINTENANCE_INTEGRITY_KEY, integrity)
     except (peewee.PeeweeException, sqlite3.Error) as exc:  # a damaged database may refuse even this
         print(f"vodtender maintenance: result not recorded in the database: {exc}", file=sys.stderr)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from typing import Any, TextIO
+from typing import Any, ClassVar, TextIO
 
 import peewee
 
@@ -38,7 +38,7 @@ def add_color_option(p: argparse.ArgumentParser) -> None:
 class Palette:
     """ANSI colours, or nothing when the output is not a terminal."""
 
-    CODES = {"green": "32", "yellow": "33", "red": "31", "bold": "1", "dim": "2"}
+    CODES: ClassVar[dict[str, str]] = {"green": "32", "yellow": "33", "red": "31", "bold": "1", "dim": "2"}
 
     def __init__(self, mode: str = "auto", stream: TextIO = sys.stdout):
         if mode == "auto":

@@ -125,7 +125,7 @@ def render_details(d: dict[str, Any], c: Palette) -> str:
                 "download_host", "downloaded_path", "file_exists", "progress_updated_at", "lease_owner",
                 "lease_until", "cancel_requested", "upload_state", "upload_retries", "upload_offset", "youtube_url",
                 "vod_url", "stream_id", "is_placeholder", "live_ended_at", "chat_messages"):
-        if key in d and d[key] not in (None, "", 0, False) or key in ("processed", "download_state"):
+        if (key in d and d[key] not in (None, "", 0, False)) or key in ("processed", "download_state"):
             lines.append(f"  {key}: {printable(d.get(key))}")
     lines.append(c("bold", "muted segments") + ("" if d["muted_segments"] else ": none"))
     for seg in d["muted_segments"]:

@@ -10,6 +10,7 @@ Built on google-api-python-client, with its traps avoided (see docs/uploader.md)
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import socket
@@ -108,10 +109,8 @@ class YouTubeClient:
         for conn in list(self._http.connections.values()):
             sock = getattr(conn, "sock", None)
             if sock is not None:
-                try:
+                with contextlib.suppress(OSError):
                     sock.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass
 
     def add_to_playlist(self, playlist_id: str, video_id: str) -> None:
         body = {"snippet": {"playlistId": playlist_id, "resourceId": {"kind": "youtube#video", "videoId": video_id}}}

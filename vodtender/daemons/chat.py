@@ -8,17 +8,18 @@ session again if its thread ended.
 from __future__ import annotations
 
 from vodtender.clients.twitch_irc import IrcEndpoint, IrcLogin
+from vodtender.daemons.base import PipelineDaemon
 from vodtender.pipeline.chat.rows import open_gaps_left_by_a_crash
 from vodtender.pipeline.chat.session import IrcSession
 from vodtender.pipeline.chat.stats import channel_stats
 from vodtender.pipeline.chat.writer import ChatWriter
-from vodtender.runtime.daemon import Daemon, Runtime
+from vodtender.runtime.daemon import Runtime
 
 SHUTDOWN_FLUSH_TIMEOUT = 60.0
 BACKLOG_SHOWN_FROM = 1000  # queued events worth mentioning in STATUS
 
 
-class ChatRecorder(Daemon):
+class ChatRecorder(PipelineDaemon):
     name = "chat"
 
     def __init__(self, runtime: Runtime):

@@ -12,25 +12,26 @@ import threading
 import time
 
 from vodtender.clients.ytdlp import YtDlp
+from vodtender.daemons.base import PipelineDaemon
 from vodtender.pipeline import vods
 from vodtender.pipeline.breaker import BreakerState, CircuitBreaker
 from vodtender.pipeline.download.fetcher import share_malloc_arenas
 from vodtender.pipeline.download.job import DownloadJob, DownloadSettings, publish_progress
 from vodtender.pipeline.download.sweep import MissingFileSweep
-from vodtender.runtime.daemon import Daemon, Runtime
+from vodtender.runtime.daemon import Runtime
 from vodtender.runtime.models import Vod
 
 IDLE_POLL = 2.0  # seconds between looks at the queue when there is room for work
 STOP_GRACE = 10.0  # seconds shutdown waits for workers to checkpoint
 
 
-class Downloader(Daemon):
+class Downloader(PipelineDaemon):
     name = "downloader"
 
     def __init__(self, runtime: Runtime):
         super().__init__(runtime)
         share_malloc_arenas()
-        self.owner = vods.owner_name()
+        self.owner = runtime.instance
         self.settings = DownloadSettings.from_config(self.cfg, self.cfg.data_dir.resolve())
         self.breaker = CircuitBreaker(self.cfg.circuit_failure_threshold, self.cfg.circuit_open_cooldown)
         self.ytdlp = YtDlp(self.cfg.download_quality, self.cfg.twitch_oauth_token,

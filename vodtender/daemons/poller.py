@@ -11,18 +11,19 @@ job, with the reason in STATUS= and /readyz, and are retried with backoff (no cr
 from __future__ import annotations
 
 from vodtender.clients.helix import HelixClient
+from vodtender.daemons.base import PipelineDaemon
 from vodtender.pipeline.catalog.channels import ChannelDirectory
 from vodtender.pipeline.catalog.helix_schedule import HelixSchedule, Job, token_validation
 from vodtender.pipeline.catalog.sync import CatalogSync
 from vodtender.pipeline.live.reconcile import Reconciler
 from vodtender.pipeline.live.watcher import LiveWatcher, live_stream_ids
 from vodtender.pipeline.shared_limits import helix_bucket
-from vodtender.runtime.daemon import Daemon, Runtime
+from vodtender.runtime.daemon import Runtime
 
 UNRESOLVED_RETRY = 1.0  # live polling waits this long for the first channel lookup
 
 
-class Poller(Daemon):
+class Poller(PipelineDaemon):
     name = "poller"
 
     def __init__(self, runtime: Runtime):

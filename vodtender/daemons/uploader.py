@@ -13,7 +13,7 @@ import time
 
 from vodtender.clients.google_oauth import TokenEndpoint
 from vodtender.clients.youtube import YouTubeClient
-from vodtender.pipeline import vods
+from vodtender.daemons.base import PipelineDaemon
 from vodtender.pipeline.breaker import CircuitBreaker
 from vodtender.pipeline.upload.context import UploadContext, UploadOptions
 from vodtender.pipeline.upload.metrics import UPLOAD_ENABLED
@@ -21,19 +21,19 @@ from vodtender.pipeline.upload.queue import UploadQueue
 from vodtender.pipeline.upload.quota import Quota
 from vodtender.pipeline.upload.tokens import AccessTokens, TokenCipher, TokenStore
 from vodtender.pipeline.upload.worker import UploadWorker
-from vodtender.runtime.daemon import Daemon, Runtime
+from vodtender.runtime.daemon import Runtime
 
 STOP_GRACE = 20.0  # seconds shutdown waits for the aborted chunk to end
 
 
-class Uploader(Daemon):
+class Uploader(PipelineDaemon):
     name = "uploader"
 
     def __init__(self, runtime: Runtime):
         super().__init__(runtime)
         cfg = self.cfg
         options = UploadOptions.from_config(cfg)
-        owner = vods.owner_name()
+        owner = runtime.instance
         self.stop = threading.Event()
         self.breaker = CircuitBreaker(cfg.circuit_failure_threshold, cfg.circuit_open_cooldown)
         self.quota = Quota(options.quota_daily, options.quota_cost)

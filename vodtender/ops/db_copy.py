@@ -122,7 +122,7 @@ def open_source(dsn: str) -> peewee.Database:
         return peewee.SqliteDatabase(path, timeout=30)
     if is_postgres(dsn):
         return ReconnectingPostgresqlDatabase(**postgres_params(dsn))
-    raise CopyError(f"unsupported source {dsn.split('://')[0]!r}: use a SQLite path, sqlite:/// or postgresql://")
+    raise CopyError(f"unsupported source {dsn.split('://', maxsplit=1)[0]!r}: use a SQLite path, sqlite:/// or postgresql://")
 
 
 def shared_fields(model: type[BaseModel], source: peewee.Database) -> list[peewee.Field]:

@@ -18,6 +18,7 @@ from vodtender.pipeline.breaker import CircuitBreaker
 from vodtender.pipeline.kv import kv_get
 from vodtender.pipeline.upload import quota
 from vodtender.pipeline.vods import DOWNLOADING, STAGES, UPLOADING, lease_ran_out, stage_conditions, stage_counts
+from vodtender.runtime.clock import from_unix, unix_seconds
 from vodtender.runtime.config import Config
 from vodtender.runtime.models import ChatGap, ChatMessage, DaemonHeartbeat, OAuthToken, Vod, utcnow
 
@@ -42,7 +43,7 @@ def iso(value: dt.datetime | float | None) -> str | None:
     if value is None:
         return None
     if isinstance(value, (int, float)):
-        value = dt.datetime.fromtimestamp(value, dt.UTC).replace(tzinfo=None)
+        value = from_unix(value)
     return value.replace(microsecond=0).isoformat() + "Z"
 
 
@@ -64,7 +65,7 @@ class StatusReport:
     def __init__(self, cfg: Config, now: dt.datetime | None = None):
         self.cfg = cfg
         self.now = now or utcnow()
-        self.now_unix = self.now.replace(tzinfo=dt.UTC).timestamp()
+        self.now_unix = unix_seconds(self.now)
         self.findings: list[Finding] = []
 
     def flag(self, level: str, area: str, message: str) -> None:

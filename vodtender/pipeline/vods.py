@@ -91,10 +91,6 @@ def stage_counts() -> dict[str, int]:
 
 
 # -- claims -----------------------------------------------------------------------------------
-def owner_name() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}"
-
-
 def _pid_alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)

@@ -62,6 +62,10 @@ class Daemon:
         self.clock: Clock = runtime.clock
         self.log: ContextLogger = get_logger(self.name)
 
+    @classmethod
+    def export_metrics(cls) -> None:
+        """Register the daemon's own metrics; called before the endpoint serves, so the first scrape has them."""
+
     def run_once(self) -> float:
         """One short step of work; returns the seconds to wait before the next step."""
         raise NotImplementedError
@@ -129,6 +133,7 @@ class Runtime:
         self._http: HttpServer | None = None
         self._last_heartbeat: float | None = None
         export_daemon_metrics(self.name)  # before anything serves: the first scrape sees every series
+        daemon_cls.export_metrics()
 
     @classmethod
     def from_argv(cls, daemon_cls: type[Daemon], argv: Sequence[str] = ()) -> Runtime:

@@ -16,7 +16,6 @@ keeps turning (and pinging the watchdog) through a long outage.
 from __future__ import annotations
 
 import contextlib
-import random
 import sqlite3
 import threading
 import time
@@ -27,9 +26,10 @@ from urllib.parse import parse_qsl, unquote, urlparse
 
 import peewee
 
-from vodtender.runtime.config import state_directory
+from vodtender.runtime.backoff import backoff_delay
 from vodtender.runtime.logs import get_logger
 from vodtender.runtime.models import database_proxy
+from vodtender.runtime.options import default_db_dsn
 
 T = TypeVar("T")
 
@@ -42,10 +42,6 @@ PG_CONNECT_TIMEOUT = 5  # seconds; a host that does not answer must not hang a d
 _PG_RETRY_STATES = ("08", "57P01", "57P02", "57P03", "40001", "40P01")
 
 log = get_logger("db")
-
-
-def default_dsn() -> str:
-    return str(state_directory() / "vodtender.db")
 
 
 def sqlite_path(dsn: str) -> str | None:
@@ -64,7 +60,7 @@ def is_postgres(dsn: str) -> bool:
 
 def open_database(dsn: str | None) -> peewee.Database:
     """Connect the models to the database named by `dsn` and return it (connected)."""
-    dsn = dsn or default_dsn()
+    dsn = dsn or default_db_dsn()
     path = sqlite_path(dsn)
     if path is not None:
         if path != ":memory:":
@@ -240,7 +236,7 @@ def is_locked_error(exc: BaseException) -> bool:
 
 
 def _pause(attempt: int) -> None:
-    time.sleep(min(2.0, 0.02 * 2**attempt) * random.uniform(0.5, 1.5))
+    time.sleep(backoff_delay(0.02, attempt + 1, cap=2.0, jitter=0.5))
 
 
 def retry_on_busy(fn: Callable[[], T], attempts: int = 20) -> T:
@@ -294,7 +290,7 @@ def write(fn: Callable[[], T]) -> T:
 
 def probe(dsn: str | None) -> str | None:
     """Readiness: None if the database answers on a fresh connection, else the reason."""
-    dsn = dsn or default_dsn()
+    dsn = dsn or default_db_dsn()
     path = sqlite_path(dsn)
     try:
         if path is not None:

@@ -1,17 +1,12 @@
-"""Metrics every daemon exports, and the queue-length collector read from the database.
+"""Metrics every daemon exports about its own loop.
 
-Each daemon module defines its own metrics next to its code, all named `vodtender_*`;
+Each stage defines its own metrics next to its code (the queue length: pipeline/metrics.py), all named `vodtender_*`;
 `packaging/` rules and dashboard use exactly these names (checked by the tests).
 """
 
 from __future__ import annotations
 
-import functools
-from collections.abc import Iterator
-
 from prometheus_client import Counter, Gauge, Info
-from prometheus_client.core import GaugeMetricFamily
-from prometheus_client.registry import REGISTRY, Collector
 
 from vodtender import __version__
 
@@ -26,29 +21,7 @@ CONFIG_PROBLEMS = Gauge("vodtender_config_problems", "configuration problems tha
                         ["daemon"])
 
 
-class QueueCollector(Collector):
-    """`vodtender_queue_length{stage=...}`, counted in the shared database at scrape time."""
-
-    def collect(self) -> Iterator[GaugeMetricFamily]:
-        from vodtender.pipeline.vods import STAGES, stage_counts
-
-        family = GaugeMetricFamily("vodtender_queue_length", "VODs per pipeline stage", labels=["stage"])
-        try:
-            counts = stage_counts()
-        except Exception:  # database unavailable: /readyz says so; leave the series absent
-            return
-        for stage in STAGES:
-            family.add_metric([stage], counts.get(stage, 0))
-        yield family
-
-
-@functools.cache  # once per process: a second registration would be refused as a duplicate
-def _register_queue_collector() -> None:
-    REGISTRY.register(QueueCollector())
-
-
 def export_daemon_metrics(daemon: str) -> None:
     """Every series the runtime exports for `daemon`, present (at 0) from the first scrape on."""
     for metric in (LOOP_ITERATIONS, LOOP_ERRORS, LAST_LOOP, DAEMON_READY, CONFIG_PROBLEMS):
         metric.labels(daemon)
-    _register_queue_collector()

@@ -24,6 +24,8 @@ class BaseModel(peewee.Model):
 class Vod(BaseModel):
     """One Twitch VOD (or a `live-<unix>` placeholder while a stream is live) and its pipeline state."""
 
+    id = peewee.AutoField()  # peewee's implicit key, named so the type checker sees it
+
     twitch_vod_id = peewee.TextField(unique=True)
     channel = peewee.TextField(index=True)
     user_id = peewee.TextField(null=True)
@@ -77,6 +79,8 @@ class Vod(BaseModel):
 class VodEvent(BaseModel):
     """Error and state history of a VOD, for `vodtender show`."""
 
+    id = peewee.AutoField()  # peewee's implicit key, named so the type checker sees it
+
     vod = peewee.ForeignKeyField(Vod, backref="events", on_delete="CASCADE", column_name="vod_id")
     at = peewee.DateTimeField(default=utcnow)
     stage = peewee.TextField()  # download / upload / poller / operator
@@ -90,6 +94,8 @@ class VodEvent(BaseModel):
 
 class ChatMessage(BaseModel):
     """One chat event, keyed by Twitch's message id (a replay is stored once)."""
+
+    id = peewee.AutoField()  # peewee's implicit key, named so the type checker sees it
 
     msg_id = peewee.TextField(unique=True)
     channel = peewee.TextField(index=True)
@@ -126,6 +132,8 @@ class ChatMessage(BaseModel):
 class ChatGap(BaseModel):
     """A time the recorder was not connected to a channel."""
 
+    id = peewee.AutoField()  # peewee's implicit key, named so the type checker sees it
+
     channel = peewee.TextField(index=True)
     started_at = peewee.DoubleField()  # unix seconds
     ended_at = peewee.DoubleField(null=True)
@@ -136,6 +144,8 @@ class ChatGap(BaseModel):
 
 
 class OAuthToken(BaseModel):
+
+    id = peewee.AutoField()  # peewee's implicit key, named so the type checker sees it
     provider = peewee.TextField()  # twitch / youtube
     channel = peewee.TextField(default="")
     access_token = peewee.TextField(null=True)
@@ -162,6 +172,8 @@ class KV(BaseModel):
 
 class DaemonHeartbeat(BaseModel):
     """Each running daemon's last sign of life and status line, for `vodtender status`."""
+
+    id = peewee.AutoField()  # peewee's implicit key, named so the type checker sees it
 
     daemon = peewee.TextField()
     instance = peewee.TextField()  # host:pid

@@ -84,7 +84,7 @@ def test_all_requests_failing_opens_the_breaker_and_the_runbook_delete_closes_it
            "CIRCUIT_FAILURE_THRESHOLD": "3", "CIRCUIT_OPEN_COOLDOWN": "1h"}
     with site.downloader(**env) as daemon:
         daemon.wait_for_log(r"circuit opened", timeout=60)
-        status, body = daemon.wait_http("/readyz")
+        _status, _body = daemon.wait_http("/readyz")
         wait_until(lambda: daemon.http("/readyz")[0] == 503, 15, 0.2, "/readyz not ready")
         assert "circuit open" in daemon.http("/readyz")[1]
         assert "vodtender_circuit_state 2.0" in daemon.http("/metrics")[1]

@@ -43,11 +43,10 @@ def fill(folder: Path) -> Path:
     """Take every free byte of the file system (as another program filling the disk would)."""
     filler = folder / "filler.bin"
     block = b"\0" * (1 << 16)
-    with open(filler, "wb") as out:
-        with contextlib.suppress(OSError):
-            while True:
-                out.write(block)
-                out.flush()
+    with open(filler, "wb") as out, contextlib.suppress(OSError):
+        while True:
+            out.write(block)
+            out.flush()
     return filler
 
 

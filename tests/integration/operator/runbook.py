@@ -23,8 +23,8 @@ def code_spans() -> list[str]:
 def vodtender_commands() -> list[list[str]]:
     """Every `vodtender ...` invocation, as argv after `vodtender`, placeholders filled in."""
     commands = []
-    for span in code_spans():
-        span = span.split("#")[0] if not span.lstrip().startswith("#") else ""
+    for raw in code_spans():
+        span = raw.split("#")[0] if not raw.lstrip().startswith("#") else ""
         # (not `sudo -u vodtender ...`: there it is the user's name)
         for match in re.finditer(r"(?:^|[\s(])(?<!-u )(?:\.venv/bin/|/usr/bin/)?vodtender ([^|;&)]*)", span):
             text = match.group(1).strip()

@@ -36,7 +36,7 @@ def test_every_command_parses_with_its_options(monkeypatch: pytest.MonkeyPatch, 
             "auth", "completion", "chat", "cancel", "priority"} <= named
     parser = build_parser(every=True)
     for argv in commands:
-        args, config_argv = parser.parse_known_args(argv)  # an unknown subcommand or bad choice exits
+        _args, config_argv = parser.parse_known_args(argv)  # an unknown subcommand or bad choice exits
         if argv[:2] == ["chat", "export"]:  # `chat export <vod>` is dispatched by the chat command itself
             config_argv = config_argv[2:]
         problems = [str(p) for p in load_config(config_argv).problems if p.env is None]
@@ -54,7 +54,7 @@ def test_every_log_line_it_quotes_is_logged_by_the_code() -> None:
     lines = quoted_log_lines()
     assert {"circuit opened", "chat recorder disabled", "placeholder never reconciled"} <= set(lines)
     source = "\n".join(p.read_text() for p in (REPO / "vodtender").rglob("*.py"))
-    for line in lines + ["helix app token obtained", "file deleted by retention", "database integrity check FAILED"]:
+    for line in [*lines, "helix app token obtained", "file deleted by retention", "database integrity check FAILED"]:
         assert f'"{line}' in source, f"runbook quotes a log line nothing logs: {line!r}"
         assert line in RUNBOOK
 

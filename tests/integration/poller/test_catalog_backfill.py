@@ -92,7 +92,7 @@ def test_several_channels_limits_and_vanished_vods(
     bob = list(Vod.select().where(Vod.channel == "bob"))
     assert {v.type for v in bob} == {"archive"}
     assert len(bob) == 9  # 1..9 days old; day 10 and older are out of range (the newest is a day old)
-    status, body = poller.http("/metrics")
+    _status, body = poller.http("/metrics")
     assert 'vodtender_catalog_last_sync_timestamp_seconds{channel="alice"}' in body
     assert 'vodtender_helix_requests_total{endpoint="videos",status="200"}' in body
     poller.stop()

@@ -32,7 +32,7 @@ def test_bucket_never_exceeded_and_a_forced_429_is_waited_out_until_reset(
     reset = log[limited[0]]["reset"]
     following = [r for r in log[limited[0] + 1:] if r["endpoint"] != "token"]
     assert following and following[0]["at"] >= reset, "the next request must wait until Ratelimit-Reset"
-    status, metrics = poller.http("/metrics")
+    _status, metrics = poller.http("/metrics")
     assert "vodtender_helix_ratelimit_remaining " in metrics
     assert 'vodtender_helix_requests_total{endpoint="videos",status="429"} 1.0' in metrics \
         or 'vodtender_helix_requests_total{endpoint="streams",status="429"} 1.0' in metrics

@@ -16,7 +16,7 @@ from vodtender.daemons.registry import DAEMONS
 def test_run_starts_every_daemon_as_its_own_process_and_stops_them(workdir: Path) -> None:
     ports = {name: free_port() for name in DAEMONS}
     args = [arg for name, port in ports.items() for arg in (f"--{name}-http-addr", f"127.0.0.1:{port}")]
-    log = open(workdir / "run.log", "wb")
+    log = open(workdir / "run.log", "wb")  # noqa: SIM115 (closed in the finally below)
     proc = subprocess.Popen([sys.executable, "-m", "vodtender", "run", *args], cwd=workdir,
                             env=base_env(workdir, **COMPLETE), stdout=log, stderr=subprocess.STDOUT)
     try:

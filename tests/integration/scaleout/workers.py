@@ -10,15 +10,16 @@ from __future__ import annotations
 import sys
 import time
 
-from vodtender.pipeline.vods import claim, download_due, owner_name, release
+from vodtender.pipeline.vods import claim, download_due, release
 from vodtender.runtime.db import open_database
+from vodtender.runtime.identity import instance_name
 from vodtender.runtime.logs import setup_logging
 
 
 def claim_all(dsn: str, pause: float) -> None:
     setup_logging("info")
     open_database(dsn)
-    owner = owner_name()
+    owner = instance_name()
     while True:
         vod = claim(download_due(), owner, lease_seconds=60)
         if vod is None:

@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import datetime as dt
-import json
 from pathlib import Path
 
 import peewee
 import pytest
 
-from tests.helpers.processes import base_env, run_cli
 from tests.unit.ops.fixtures import CHANNEL, EXPECTED_QUEUE, GIB, heartbeat, populate_every_state, vod
 from tests.unit.ops.schema_subset import load_schema, validate
 from vodtender.ops.status import gather_status, iso
@@ -140,40 +138,6 @@ def test_schema_rejects_a_wrong_report(cfg: Config, now: dt.datetime) -> None:
     report["queue"]["done"] = -1
     del report["breaker"]["state"]
     assert len(validate(report, SCHEMA)) == 2
-
-
-# -- the command, as a process: exit status, JSON, colour ------------------------------------------------------
-
-def _env(tmp_path: Path, dsn: str) -> dict[str, str]:
-    return base_env(tmp_path, DB_DSN=dsn, TWITCH_CHANNEL=CHANNEL,
-                    DATA_DIR=str(tmp_path / "data"), DOWNLOAD_MIN_FREE="0")
-
-
-def test_command_exit_status_follows_attention(tmp_path: Path, now: dt.datetime, db_dsn: str) -> None:
-    (tmp_path / "etc").mkdir(exist_ok=True)
-    env = _env(tmp_path, db_dsn)
-    ok = run_cli(tmp_path, "status", "--json", env=env)
-    assert ok.returncode == 0, ok.stdout + ok.stderr
-    report = json.loads(ok.stdout)
-    assert validate(report, SCHEMA) == [] and report["queue"] == EXPECTED_QUEUE
-
-    DaemonHeartbeat.update(updated_at=now - dt.timedelta(minutes=10)).where(
-        DaemonHeartbeat.daemon == "uploader").execute()
-    stale = run_cli(tmp_path, "status", env=env)
-    assert stale.returncode == 1
-    assert "uploader is down" in stale.stdout and "\x1b[" not in stale.stdout  # piped: plain text
-
-    heartbeat("uploader", utcnow())
-    CircuitBreaker(threshold=1, cooldown=600).record_failure("YouTube 401")
-    opened = run_cli(tmp_path, "status", "--color", "always", env=env)
-    assert opened.returncode == 1 and "circuit breaker open" in opened.stdout and "\x1b[31m" in opened.stdout
-
-
-def test_command_without_a_database_says_so(tmp_path: Path) -> None:
-    (tmp_path / "etc").mkdir()
-    result = run_cli(tmp_path, "status", env=base_env(tmp_path, DB_DSN=str(tmp_path / "missing.db")))
-    assert result.returncode == 2 and "no database at" in result.stderr
-    assert not (tmp_path / "missing.db").exists()
 
 
 def test_chat_switched_off_is_a_warning_not_recording(cfg: Config, now: dt.datetime) -> None:

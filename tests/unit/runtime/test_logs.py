@@ -10,7 +10,7 @@ from vodtender.runtime.logs import get_logger, register_secret, setup_logging
 
 
 @pytest.fixture
-def lines(capsys: pytest.CaptureFixture[str]):  # noqa: ANN201
+def lines(capsys: pytest.CaptureFixture[str]):
     setup_logging("debug")
 
     def read() -> list[str]:
@@ -20,7 +20,7 @@ def lines(capsys: pytest.CaptureFixture[str]):  # noqa: ANN201
     setup_logging("info")
 
 
-def test_priority_prefix_and_context(lines) -> None:  # noqa: ANN001
+def test_priority_prefix_and_context(lines) -> None:
     log = get_logger("downloader")
     log.error("download failed", vod_id=123, error="connection reset", attempt=2)
     log.warning("slow")
@@ -34,7 +34,7 @@ def test_priority_prefix_and_context(lines) -> None:  # noqa: ANN001
     ]
 
 
-def test_bound_context_and_one_line_tracebacks(lines) -> None:  # noqa: ANN001
+def test_bound_context_and_one_line_tracebacks(lines) -> None:
     log = get_logger("uploader").bind(vod_id=7)
     try:
         raise ValueError("bad\nthing")
@@ -46,7 +46,7 @@ def test_bound_context_and_one_line_tracebacks(lines) -> None:  # noqa: ANN001
     assert "ValueError" in out[0]
 
 
-def test_secrets_are_masked_in_every_line(lines) -> None:  # noqa: ANN001
+def test_secrets_are_masked_in_every_line(lines) -> None:
     register_secret("oauth:tok3n-abcdefghijklmnop")
     get_logger("chat").info("login", token="oauth:tok3n-abcdefghijklmnop")
     logging.getLogger("somelibrary").warning("sent PASS tok3n-abcdefghijklmnop")

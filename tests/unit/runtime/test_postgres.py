@@ -61,28 +61,3 @@ def test_uploaders_claim_only_files_they_can_reach(migrated_db: peewee.Database)
     assert taken == ["v1", "v2"]  # its own file, and a row from before download_host was recorded
     assert claim(upload_due(), "hostC:1", 60, extra=reachable_files(data_dir_shared=False, host="hostC")) is None
     assert claim(upload_due(), "hostC:1", 60, extra=reachable_files(data_dir_shared=True)).twitch_vod_id == "v0"
-
-
-def test_a_long_outage_fails_calls_fast_after_the_patience_and_recovers(
-        postgres_cluster: PostgresCluster, postgres_template: str, caplog: pytest.LogCaptureFixture,
-        monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(dbmod, "RECONNECT_PATIENCE", 1.0)
-    name = postgres_cluster.create_database(template=postgres_template)
-    db = open_database(postgres_cluster.dsn(name))
-    caplog.set_level(logging.INFO, logger="vodtender.db")
-    postgres_cluster.stop_server()
-    try:
-        with pytest.raises(peewee.OperationalError):
-            write(lambda: KV.create(key="a", value="1"))  # waited its patience, then gave up
-        assert dbmod.OUTAGE.active and dbmod.probe(postgres_cluster.dsn(name)) is not None
-        with pytest.raises(peewee.OperationalError):
-            KV.select().count()  # the outage already outlasted the patience: one try, no new wait
-    finally:
-        postgres_cluster.start_server()
-    write(lambda: KV.create(key="a", value="1"))
-    assert not dbmod.OUTAGE.active and dbmod.probe(postgres_cluster.dsn(name)) is None
-    messages = [r.getMessage() for r in caplog.records]
-    assert sum("connection lost" in m for m in messages) == 1
-    assert sum("connection restored" in m for m in messages) == 1
-    db.close()
-    postgres_cluster.drop_database(name)

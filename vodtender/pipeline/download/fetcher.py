@@ -27,6 +27,7 @@ from pathlib import Path
 
 from vodtender.clients.hls import FetchAborted, HttpClient, HttpStatusError, MediaPlaylist, Segment
 from vodtender.pipeline.errors import SystemicError
+from vodtender.runtime.backoff import backoff_delay
 from vodtender.runtime.logs import get_logger
 
 log = get_logger("downloader")
@@ -284,5 +285,5 @@ class HlsFetch:
             if attempt == self.fragment_retries:
                 raise error
             log.debug("fragment failed, retrying", fragment=segment.index, attempt=attempt + 1, error=str(error))
-            self.abort.wait(min(10.0, 0.25 * 2 ** attempt))
+            self.abort.wait(backoff_delay(0.25, attempt + 1, cap=10.0))
         raise AssertionError("unreachable")

@@ -15,7 +15,6 @@ import json
 import os
 import shutil
 import threading
-import time
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +41,7 @@ from vodtender.runtime.backoff import backoff_delay
 from vodtender.runtime.config import Config
 from vodtender.runtime.logs import get_logger
 from vodtender.runtime.models import Vod, utcnow
+from vodtender.runtime.speed import SpeedMeter
 
 log = get_logger("downloader")
 
@@ -105,7 +105,7 @@ class DownloadJob:
         self.bytes_done = 0
         self.total = 0
         self.speed = 0.0
-        self._speed_mark = (time.monotonic(), 0)
+        self._meter = SpeedMeter()
         self._fetch: HlsFetch | None = None
         self._cancel = False  # the operator asked to cancel
         self._lost = False  # our lease was taken (it ran out and someone else claimed the VOD)
@@ -296,13 +296,8 @@ class DownloadJob:
 
     def _report(self, starting: bool = False) -> bool:
         self._tick()
-        now = time.monotonic()
-        mark_time, mark_bytes = self._speed_mark
-        if now - mark_time >= 1.0:
-            instant = (self.bytes_done - mark_bytes) / (now - mark_time)
-            self.speed = instant if not self.speed else 0.7 * self.speed + 0.3 * instant
-            self._speed_mark = (now, self.bytes_done)
-            DOWNLOAD_SPEED.set(self.speed)
+        self.speed = self._meter.update(self.bytes_done)
+        DOWNLOAD_SPEED.set(self.speed)
         if not vods.renew_download(self.vod.id, self.owner, self.settings.lease_seconds, done=self.bytes_done,
                                    total=self.total, speed=self.speed, starting=starting):
             self._lost = True

@@ -26,11 +26,11 @@ from vodtender.pipeline.catalog.channels import ChannelDirectory
 from vodtender.pipeline.catalog.helix_records import VideoRecord, parse_video
 from vodtender.pipeline.catalog.sync import upsert_videos
 from vodtender.pipeline.chat.rows import repoint_chat
-from vodtender.pipeline.kv import kv_delete, kv_set, reconciled_key
+from vodtender.pipeline.kv import RECONCILED_PREFIX, kv_delete, kv_set, kv_with_prefix, reconciled_key
 from vodtender.runtime.clock import unix_seconds
 from vodtender.runtime.db import write
 from vodtender.runtime.logs import get_logger
-from vodtender.runtime.models import KV, Vod
+from vodtender.runtime.models import Vod
 
 log = get_logger("poller")
 
@@ -43,8 +43,7 @@ GAVE_UP = Counter("vodtender_placeholders_given_up_total",
 RECENT_VIDEOS = 20  # the archive of a stream that just ended is among the newest few
 LATE_CHECK_INTERVAL = 300.0  # given-up placeholders: look for a VOD the catalog found later
 IDLE_CHECK = 30.0  # how often the database is checked for ended placeholders
-MOVED_KEY = "reconciled:{}"  # placeholder vod id -> where its chat went, for late chat rows
-MOVED_KEEP = 86400.0
+MOVED_KEEP = 86400.0  # seconds a `reconciled:<placeholder>` key stays, for late chat rows
 
 
 def find_match(placeholder: Vod, videos: list[VideoRecord], match_window: float) -> VideoRecord | None:
@@ -59,10 +58,6 @@ def find_match(placeholder: Vod, videos: list[VideoRecord], match_window: float)
     return min(candidates, key=lambda v: abs(unix_seconds(v.created_at) - unix_seconds(placeholder.date)), default=None)
 
 
-def _repoint_chat(placeholder_vod_id: str, real_vod_id: str, shift: float, real_start: float) -> int:
-    return repoint_chat(placeholder_vod_id, real_vod_id, shift, real_start)  # the chat stage owns its rows
-
-
 def move_chat(placeholder_pk: int, video: VideoRecord | None, real_vod_id: str) -> int | None:
     """The reconciliation transaction; returns the chat rows moved, None if the placeholder is already gone."""
 
@@ -74,7 +69,7 @@ def move_chat(placeholder_pk: int, video: VideoRecord | None, real_vod_id: str) 
             upsert_videos([video], placeholder.channel)
         real = Vod.get(Vod.twitch_vod_id == real_vod_id)
         shift = (placeholder.date - real.date).total_seconds()
-        moved = _repoint_chat(placeholder.twitch_vod_id, real.twitch_vod_id, shift, unix_seconds(real.date))
+        moved = repoint_chat(placeholder.twitch_vod_id, real.twitch_vod_id, shift, unix_seconds(real.date))
         kv_set(reconciled_key(placeholder.twitch_vod_id), json.dumps(
             {"vod": real.twitch_vod_id, "shift": shift, "start": unix_seconds(real.date), "at": time.time()}))
         vods.replace_placeholder(placeholder, real, f"chat of {placeholder.twitch_vod_id} moved here: {moved} rows, "
@@ -91,18 +86,17 @@ def move_late_chat() -> int:
     that placeholder are moved the same way.  Lookups by `vod_id` use its index: cheap.
     """
     moved = 0
-    for row in KV.select().where((KV.key >= MOVED_KEY.format("")) & (KV.key < "reconciled;")):
-        placeholder_vod_id = row.key.removeprefix(MOVED_KEY.format(""))
+    for placeholder_vod_id, value in kv_with_prefix(RECONCILED_PREFIX).items():
         try:
-            data = json.loads(row.value or "")
+            data = json.loads(value or "")
             real_vod_id, shift, start, at = str(data["vod"]), float(data["shift"]), float(data["start"]), data["at"]
         except (ValueError, KeyError, TypeError):
-            kv_delete(row.key)
+            kv_delete(reconciled_key(placeholder_vod_id))
             continue
         if time.time() - float(at) > MOVED_KEEP:
-            kv_delete(row.key)
+            kv_delete(reconciled_key(placeholder_vod_id))
             continue
-        count = write(lambda p=placeholder_vod_id, r=real_vod_id, s=shift, t=start: _repoint_chat(p, r, s, t))
+        count = write(lambda p=placeholder_vod_id, r=real_vod_id, s=shift, t=start: repoint_chat(p, r, s, t))
         if count:
             log.info("late chat rows moved to the reconciled VOD", placeholder=placeholder_vod_id,
                      vod_id=real_vod_id, chat_rows=count)

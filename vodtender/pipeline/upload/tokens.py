@@ -10,7 +10,6 @@ on its next write).
 from __future__ import annotations
 
 import base64
-import datetime as dt
 import hashlib
 import threading
 import time
@@ -21,6 +20,7 @@ from cryptography.fernet import Fernet, InvalidToken
 from prometheus_client import Counter, Gauge
 
 from vodtender.clients.google_oauth import CredentialsRevoked, OAuthError, TokenEndpoint, TokenGrant
+from vodtender.runtime.clock import from_unix, unix_seconds
 from vodtender.runtime.db import write
 from vodtender.runtime.logs import get_logger, register_secret
 from vodtender.runtime.models import OAuthToken, utcnow
@@ -103,7 +103,7 @@ class TokenStore:
         access, refresh = self.cipher.open(row.access_token), self.cipher.open(row.refresh_token)
         for secret in (access, refresh):
             register_secret(secret)
-        expires = row.expires_at.replace(tzinfo=dt.UTC).timestamp() if row.expires_at else 0.0
+        expires = unix_seconds(row.expires_at) if row.expires_at else 0.0
         return StoredToken(access, refresh, expires, row.scope, row.invalid_reason)
 
     def save(self, grant: TokenGrant, keep_refresh_token: str | None = None) -> None:
@@ -113,7 +113,7 @@ class TokenStore:
         register_secret(refresh)
         fields = {
             "access_token": self.cipher.seal(grant.access_token), "refresh_token": self.cipher.seal(refresh),
-            "expires_at": dt.datetime.fromtimestamp(grant.expires_at, dt.UTC).replace(tzinfo=None),
+            "expires_at": from_unix(grant.expires_at),
             "scope": grant.scope, "invalid_reason": None, "updated_at": utcnow(),
         }
         write(lambda: OAuthToken.insert(provider=self.provider, channel=self.channel, **fields).on_conflict(

@@ -33,6 +33,7 @@ from vodtender.pipeline.upload.quota import Quota
 from vodtender.pipeline.upload.tokens import AccessTokens, TokenCipher, TokenStore
 from vodtender.pipeline.upload.worker import UploadWorker
 from vodtender.runtime.clock import utcnow
+from vodtender.runtime.identity import instance_name
 from vodtender.runtime.models import Vod, VodEvent
 
 MIB = 1024 * 1024
@@ -66,7 +67,7 @@ class Stage:
         store.save(TokenGrant(issued["access_token"], time.time() + 3600, issued["refresh_token"], issued["scope"]))
         tokens = AccessTokens(store, TokenEndpoint(self.youtube.token_url, self.youtube.client_id,
                                                    self.youtube.client_secret, 10.0))
-        return UploadContext(options, vods.owner_name(), YouTubeClient(self.youtube.url, tokens.access_token, 10.0),
+        return UploadContext(options, instance_name(), YouTubeClient(self.youtube.url, tokens.access_token, 10.0),
                              tokens, Quota(options.quota_daily, options.quota_cost), CircuitBreaker(5, 600.0),
                              threading.Event(), wake=lambda: None, clock=self.clock)
 

@@ -46,7 +46,7 @@ def test_table_newest_first_with_channel_and_limit(tmp_path: Path, env: dict[str
     result = run_cli(tmp_path, "vods", "--limit", "3", env=env)
     lines = result.stdout.splitlines()
     assert result.returncode == 0 and lines[0].startswith("ID") and len(lines) == 4
-    assert [line.split()[0] for line in lines[1:]][0].startswith("live-")  # newest first
+    assert next(line.split()[0] for line in lines[1:]).startswith("live-")  # newest first
     beta = run_cli(tmp_path, "vods", "--channel", "beta", env=env).stdout
     assert "2001" in beta and "https://youtu.be/b" in beta and "1001" not in beta
 
