@@ -58,7 +58,7 @@ def parse_rates(seconds: float = 2.0) -> dict[str, float]:
     import irc.client
     from irc import message
 
-    from vodtender.clients.twitch_irc import parse_line
+    from vodtender.clients.irc_lines import parse_line
     from vodtender.pipeline.chat.events import ChatEventBuilder
 
     regexp = irc.client._rfc_1459_command_regexp

@@ -9,11 +9,15 @@ from __future__ import annotations
 
 import dataclasses
 import http.cookiejar
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Unpack, cast
 
 import yt_dlp
+
+if TYPE_CHECKING:
+    from yt_dlp import _YoutubeDLOptions
+    from yt_dlp.extractor.common import _InfoDict
 
 HLS_PROTOCOLS = ("m3u8_native", "m3u8")
 
@@ -44,25 +48,25 @@ class YtDlp:
         self.fragment_retries = fragment_retries
         self.timeout = timeout
 
-    def options(self, **extra: Any) -> dict[str, Any]:
+    def options(self, **extra: Unpack[_YoutubeDLOptions]) -> _YoutubeDLOptions:
         opts = yt_dlp.parse_options([]).ydl_opts
-        opts.update(
-            format=self.quality,
-            quiet=True,
-            no_warnings=True,
-            noprogress=True,
-            noplaylist=True,
-            retries=self.fragment_retries,
-            fragment_retries=self.fragment_retries,
-            skip_unavailable_fragments=False,  # a missing fragment must fail, never shorten the VOD
-            ignoreerrors=False,  # the CLI's default swallows extraction errors: extract_info would return None
-            socket_timeout=self.timeout,
-            logger=_QuietLogger(),
-        )
+        opts.update({
+            "format": self.quality,
+            "quiet": True,
+            "no_warnings": True,
+            "noprogress": True,
+            "noplaylist": True,
+            "retries": self.fragment_retries,
+            "fragment_retries": self.fragment_retries,
+            "skip_unavailable_fragments": False,  # a missing fragment must fail, never shorten the VOD
+            "ignoreerrors": False,  # the CLI's default swallows extraction errors: extract_info would return None
+            "socket_timeout": cast(int, self.timeout),  # the stubs say int; yt-dlp's own CLI passes a float
+            "logger": _QuietLogger(),
+        })
         opts.update(extra)
         return opts
 
-    def _open(self, **extra: Any) -> yt_dlp.YoutubeDL:
+    def _open(self, **extra: Unpack[_YoutubeDLOptions]) -> yt_dlp.YoutubeDL:
         ydl = yt_dlp.YoutubeDL(self.options(**extra))
         if self.twitch_token:  # what Twitch's site sends for a logged-in (subscribed) viewer
             token = self.twitch_token.removeprefix("oauth:")
@@ -74,21 +78,31 @@ class YtDlp:
     def resolve(self, url: str) -> Resolved:
         """Extract the VOD at `url` and pick the configured quality.  Raises yt_dlp's DownloadError."""
         with self._open() as ydl:
-            return _resolved(ydl.extract_info(url, download=False))
+            return _resolved(_from_ytdlp(ydl.extract_info(url, download=False)))
 
     def resolve_info(self, info: dict[str, Any]) -> Resolved:
         """Pick the quality from an info dict an extractor (or a test) already produced."""
         with self._open() as ydl:
-            return _resolved(ydl.process_ie_result(dict(info), download=False))
+            return _resolved(_from_ytdlp(ydl.process_ie_result(_to_ytdlp(dict(info)), download=False)))
 
-    def download(self, resolved: Resolved, target: Path, hook: Callable[[dict[str, Any]], None]) -> Path:
+    def download(self, resolved: Resolved, target: Path, hook: Callable[[Mapping[str, Any]], None]) -> Path:
         """Download with yt-dlp itself into `target` (no resume: its resume state is not trusted)."""
-        opts = {"outtmpl": {"default": str(target.with_suffix("")) + ".%(ext)s"}, "continuedl": False,
-                "progress_hooks": [hook], "overwrites": True}
+        opts: _YoutubeDLOptions = {"outtmpl": {"default": str(target.with_suffix("")) + ".%(ext)s"},
+                                   "continuedl": False, "progress_hooks": [hook], "overwrites": True}
         with self._open(**opts) as ydl:
-            info = ydl.process_ie_result(dict(resolved.info), download=True)
+            info = _from_ytdlp(ydl.process_ie_result(_to_ytdlp(dict(resolved.info)), download=True))
         downloads = info.get("requested_downloads") or [{}]
         return Path(downloads[0].get("filepath") or target)
+
+
+# The stubs' _InfoDict names only some of the keys yt-dlp fills (no _type, protocol, tbr, http_headers,
+# requested_downloads, ...): this module reads the info dict as the plain dict it is at runtime.
+def _from_ytdlp(info: _InfoDict) -> dict[str, Any]:
+    return cast(dict[str, Any], info)
+
+
+def _to_ytdlp(info: dict[str, Any]) -> _InfoDict:
+    return cast("_InfoDict", info)
 
 
 def _resolved(info: dict[str, Any]) -> Resolved:
@@ -109,7 +123,10 @@ def _resolved(info: dict[str, Any]) -> Resolved:
 class _QuietLogger:
     """yt-dlp's messages go nowhere: its errors arrive as exceptions, which the caller logs."""
 
-    def debug(self, msg: str) -> None:
+    def debug(self, message: str) -> None:
         pass
 
-    info = warning = error = debug
+    def warning(self, message: str, *, once: bool = False, only_once: bool = False) -> None:
+        pass
+
+    info = error = stdout = stderr = debug

@@ -18,6 +18,7 @@ from vodtender.pipeline.breaker import BreakerState, CircuitBreaker
 from vodtender.pipeline.download.fetcher import share_malloc_arenas
 from vodtender.pipeline.download.job import DownloadJob, DownloadSettings, publish_progress
 from vodtender.pipeline.download.sweep import MissingFileSweep
+from vodtender.pipeline.metrics import BreakerMetrics
 from vodtender.runtime.daemon import Runtime
 from vodtender.runtime.models import Vod
 
@@ -33,7 +34,8 @@ class Downloader(PipelineDaemon):
         share_malloc_arenas()
         self.owner = runtime.instance
         self.settings = DownloadSettings.from_config(self.cfg, self.cfg.data_dir.resolve())
-        self.breaker = CircuitBreaker(self.cfg.circuit_failure_threshold, self.cfg.circuit_open_cooldown)
+        self.breaker = CircuitBreaker(self.cfg.circuit_failure_threshold, self.cfg.circuit_open_cooldown,
+                                      BreakerMetrics())
         self.ytdlp = YtDlp(self.cfg.download_quality, self.cfg.twitch_oauth_token,
                            self.cfg.download_fragment_retries, self.cfg.download_timeout)
         self.stopping = threading.Event()

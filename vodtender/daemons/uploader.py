@@ -10,18 +10,21 @@ from __future__ import annotations
 
 import threading
 import time
+from typing import TYPE_CHECKING
 
-from vodtender.clients.google_oauth import TokenEndpoint
-from vodtender.clients.youtube import YouTubeClient
 from vodtender.daemons.base import PipelineDaemon
 from vodtender.pipeline.breaker import CircuitBreaker
-from vodtender.pipeline.upload.context import UploadContext, UploadOptions
-from vodtender.pipeline.upload.metrics import UPLOAD_ENABLED
+from vodtender.pipeline.metrics import BreakerMetrics
+from vodtender.pipeline.upload.metrics import UPLOAD_ENABLED, QuotaMetrics
+from vodtender.pipeline.upload.options import UploadOptions
 from vodtender.pipeline.upload.queue import UploadQueue
 from vodtender.pipeline.upload.quota import Quota
-from vodtender.pipeline.upload.tokens import AccessTokens, TokenCipher, TokenStore
-from vodtender.pipeline.upload.worker import UploadWorker
 from vodtender.runtime.daemon import Runtime
+
+if TYPE_CHECKING:  # the Google client (~20 MB) is imported only when uploading is on
+    from vodtender.pipeline.upload.context import UploadContext
+    from vodtender.pipeline.upload.tokens import AccessTokens
+    from vodtender.pipeline.upload.worker import UploadWorker
 
 STOP_GRACE = 20.0  # seconds shutdown waits for the aborted chunk to end
 
@@ -35,8 +38,8 @@ class Uploader(PipelineDaemon):
         options = UploadOptions.from_config(cfg)
         owner = runtime.instance
         self.stop = threading.Event()
-        self.breaker = CircuitBreaker(cfg.circuit_failure_threshold, cfg.circuit_open_cooldown)
-        self.quota = Quota(options.quota_daily, options.quota_cost)
+        self.breaker = CircuitBreaker(cfg.circuit_failure_threshold, cfg.circuit_open_cooldown, BreakerMetrics())
+        self.quota = Quota(options.quota_daily, options.quota_cost, QuotaMetrics())
         self.queue = UploadQueue(options, owner, self.quota)
         self.uploads: UploadContext | None = None  # None: download-only
         self.worker: UploadWorker | None = None
@@ -48,13 +51,10 @@ class Uploader(PipelineDaemon):
             self.log.info("uploading is off (no YT_CLIENT_ID/YT_CLIENT_SECRET): downloaded VODs are marked done")
             return
         UPLOAD_ENABLED.set(1)
-        store = TokenStore(TokenCipher(cfg.encryption_key))
-        tokens = AccessTokens(store, TokenEndpoint(cfg.youtube_token_url, client_id, client_secret, cfg.upload_timeout))
-        client = YouTubeClient(cfg.youtube_api_url, tokens.access_token, cfg.upload_timeout)
-        self.uploads = UploadContext(options, owner, client, tokens, self.quota, self.breaker, self.stop,
-                                     wake=runtime.wake, clock=self.clock)
-        self.log.info("uploading to YouTube", privacy=options.metadata.privacy,
-                      tokens="encrypted" if store.cipher.encrypting else "plaintext")
+        from vodtender.pipeline.upload import context
+
+        self.uploads = context.connect(cfg, options, owner, self.quota, self.breaker, self.stop, runtime.wake,
+                                       self.clock)
 
     # -- the loop --------------------------------------------------------------------------------
     def run_once(self) -> float:
@@ -80,6 +80,8 @@ class Uploader(PipelineDaemon):
             return 2.0
         if not self.queue.startable(vod):
             return 0.0
+        from vodtender.pipeline.upload.worker import UploadWorker  # loaded with the context, in __init__
+
         self.worker = UploadWorker(self.uploads, vod)
         self.worker.start()
         return 1.0

@@ -11,8 +11,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-
-from prometheus_client import Counter, Gauge
+from typing import Protocol
 
 from vodtender.pipeline.kv import (
     CIRCUIT_FAILURES_KEY,
@@ -27,12 +26,25 @@ from vodtender.runtime.db import write
 from vodtender.runtime.logs import get_logger
 
 CLOSED, OPEN, HALF_OPEN = "closed", "open", "half_open"
-_STATE_VALUE = {CLOSED: 0, HALF_OPEN: 1, OPEN: 2}
-
-CIRCUIT_STATE = Gauge("vodtender_circuit_state", "circuit breaker: 0 closed, 1 half-open, 2 open")
-CIRCUIT_OPENED = Counter("vodtender_circuit_opened_total", "times the circuit breaker opened")
+STATE_VALUE = {CLOSED: 0, HALF_OPEN: 1, OPEN: 2}  # as the metric shows it
 
 log = get_logger("breaker")
+
+
+class BreakerObserver(Protocol):
+    """Told what the breaker does (a daemon's metrics); the operator's commands pass none."""
+
+    def state_seen(self, state: str) -> None: ...
+
+    def opened(self) -> None: ...
+
+
+class _Unobserved:
+    def state_seen(self, state: str) -> None:
+        pass
+
+    def opened(self) -> None:
+        pass
 
 
 @dataclass
@@ -58,25 +70,25 @@ def _read() -> BreakerState:
     except ValueError:  # hand-edited garbage: treat as closed rather than stall forever
         failures, open_until = 0, 0.0
     state = rows.get(CIRCUIT_STATE_KEY) or CLOSED
-    return BreakerState(state if state in _STATE_VALUE else CLOSED, failures, open_until)
-
-
-def _write(state: BreakerState) -> None:
-    for key, value in ((CIRCUIT_STATE_KEY, state.state), (CIRCUIT_FAILURES_KEY, str(state.failures)),
-                       (CIRCUIT_OPEN_UNTIL_KEY, f"{state.open_until:.3f}")):
-        kv_set(key, value)
-    CIRCUIT_STATE.set(_STATE_VALUE[state.state])
+    return BreakerState(state if state in STATE_VALUE else CLOSED, failures, open_until)
 
 
 class CircuitBreaker:
-    def __init__(self, threshold: int, cooldown: float):
+    def __init__(self, threshold: int, cooldown: float, observer: BreakerObserver | None = None):
         self.threshold = max(1, threshold)
         self.cooldown = cooldown
+        self.observer = observer or _Unobserved()
 
     def current(self) -> BreakerState:
         state = _read()
-        CIRCUIT_STATE.set(_STATE_VALUE[state.state])
+        self.observer.state_seen(state.state)
         return state
+
+    def _write(self, state: BreakerState) -> None:
+        for key, value in ((CIRCUIT_STATE_KEY, state.state), (CIRCUIT_FAILURES_KEY, str(state.failures)),
+                           (CIRCUIT_OPEN_UNTIL_KEY, f"{state.open_until:.3f}")):
+            kv_set(key, value)
+        self.observer.state_seen(state.state)
 
     def allow(self) -> bool:
         """May a worker start an attempt now?  In half-open, only the one that takes the probe."""
@@ -89,7 +101,7 @@ class CircuitBreaker:
             if now < state.open_until:
                 return False
             # Cooldown over (or a half-open probe that never reported back): this caller probes.
-            _write(BreakerState(HALF_OPEN, state.failures, now + self.cooldown))
+            self._write(BreakerState(HALF_OPEN, state.failures, now + self.cooldown))
             log.info("circuit half-open, letting one attempt through")
             return True
 
@@ -99,7 +111,7 @@ class CircuitBreaker:
         def close() -> None:
             state = _read()
             if state.state != CLOSED or state.failures:
-                _write(BreakerState(CLOSED, 0, 0.0))
+                self._write(BreakerState(CLOSED, 0, 0.0))
                 if state.state != CLOSED:
                     log.info("circuit closed")
 
@@ -113,15 +125,15 @@ class CircuitBreaker:
             failures = state.failures + 1
             if state.state == HALF_OPEN or failures >= self.threshold:
                 until = time.time() + self.cooldown
-                _write(BreakerState(OPEN, failures, until))
-                CIRCUIT_OPENED.inc()
+                self._write(BreakerState(OPEN, failures, until))
+                self.observer.opened()
                 log.error("circuit opened", failures=failures, reason=reason,
                           open_until=time.strftime("%H:%M:%S", time.localtime(until)))
             else:
-                _write(BreakerState(state.state, failures, state.open_until))
+                self._write(BreakerState(state.state, failures, state.open_until))
 
         write(count)
 
     def reset(self) -> None:
         kv_delete(*CIRCUIT_KEYS)
-        CIRCUIT_STATE.set(0)
+        self.observer.state_seen(CLOSED)

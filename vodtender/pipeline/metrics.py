@@ -1,14 +1,19 @@
-"""Metrics of the shared pipeline state, exported by every daemon: the queue length per stage."""
+"""Metrics of the shared pipeline state, exported by the daemons: the queue length per stage, the breaker."""
 
 from __future__ import annotations
 
 import functools
 from collections.abc import Iterator
 
+from prometheus_client import Counter, Gauge
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import REGISTRY, Collector
 
+from vodtender.pipeline.breaker import STATE_VALUE
 from vodtender.pipeline.vods import STAGES, stage_counts
+
+CIRCUIT_STATE = Gauge("vodtender_circuit_state", "circuit breaker: 0 closed, 1 half-open, 2 open")
+CIRCUIT_OPENED = Counter("vodtender_circuit_opened_total", "times the circuit breaker opened")
 
 
 class QueueCollector(Collector):
@@ -28,3 +33,13 @@ class QueueCollector(Collector):
 @functools.cache  # once per process: a second registration would be refused as a duplicate
 def export_queue_length() -> None:
     REGISTRY.register(QueueCollector())
+
+
+class BreakerMetrics:
+    """The breaker as Prometheus sees it (a `BreakerObserver` for the daemons' breakers)."""
+
+    def state_seen(self, state: str) -> None:
+        CIRCUIT_STATE.set(STATE_VALUE[state])
+
+    def opened(self) -> None:
+        CIRCUIT_OPENED.inc()

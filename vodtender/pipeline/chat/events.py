@@ -24,7 +24,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 
-from vodtender.clients.twitch_irc import IrcMessage
+from vodtender.clients.irc_lines import IrcMessage
 
 CHAT_COMMANDS = frozenset({"PRIVMSG", "USERNOTICE", "CLEARCHAT", "CLEARMSG"})
 KINDS = ("message", "action", "usernotice", "clearchat", "clearmsg")

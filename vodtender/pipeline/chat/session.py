@@ -13,16 +13,8 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 
-from vodtender.clients.twitch_irc import (
-    MAX_LINE_BYTES,
-    IrcEndpoint,
-    IrcLogin,
-    IrcMessage,
-    MalformedLine,
-    TwitchConnection,
-    TwitchReactor,
-    parse_line,
-)
+from vodtender.clients.irc_lines import IrcMessage, MalformedLine, parse_line
+from vodtender.clients.twitch_irc import MAX_LINE_BYTES, IrcEndpoint, IrcLogin, TwitchConnection, TwitchReactor
 from vodtender.pipeline.chat.coverage import ChannelCoverage
 from vodtender.pipeline.chat.dedupe import RecentIds
 from vodtender.pipeline.chat.events import CHAT_COMMANDS, ChatEvent, ChatEventBuilder, ChatItem

@@ -15,6 +15,7 @@ import json
 import os
 import shutil
 import threading
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -166,6 +167,7 @@ class DownloadJob:
         client = HttpClient(resolved.headers, self.settings.timeout)  # the headers the site expects, per yt-dlp
         playlist = self._media_playlist(resolved, client)
         video_packets = None
+        expected: float | None
         if playlist is not None and playlist.is_plain:
             written, video_packets = self._fetch_hls(playlist, client, resolved)
             self._check_journal(playlist, written)
@@ -240,7 +242,7 @@ class DownloadJob:
         needed = int((resolved.bitrate_kbps or 0) * 1000 / 8 * (resolved.duration or 0)) * 2  # + remux copy
         _ensure_space(self.part.parent, needed + self.settings.min_free)
 
-        def hook(status: dict[str, Any]) -> None:
+        def hook(status: Mapping[str, Any]) -> None:
             self.bytes_done = int(status.get("downloaded_bytes") or 0)
             self.total = int(status.get("total_bytes") or status.get("total_bytes_estimate") or 0)
             if not self._tick():
@@ -401,11 +403,11 @@ def _segment_starts(playlist: MediaPlaylist) -> list[float]:
     return starts
 
 
-def _as_download_text(exc: BaseException) -> Exception:
+def _as_download_text(exc: HttpStatusError | OSError) -> Exception:
     """The playlist fetch's errors in yt-dlp's words, so one classifier handles both."""
     if isinstance(exc, HttpStatusError):
         return Exception(f"HTTP Error {exc.status}: {exc}")
-    return Exception(f"{type(exc).__name__}: {exc} {os.strerror(exc.errno) if getattr(exc, 'errno', None) else ''}")
+    return Exception(f"{type(exc).__name__}: {exc} {os.strerror(exc.errno) if exc.errno else ''}")
 
 
 def _short_duration(seconds: float) -> str:

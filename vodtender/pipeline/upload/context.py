@@ -1,4 +1,5 @@
-"""What the upload stage of one uploader runs with: its settings, and what its uploads share."""
+"""What the uploads of one uploader share (the YouTube client and tokens, limits, stop signal), and
+`connect()`, which builds it: imported only when uploading is on, as it loads the Google client."""
 
 from __future__ import annotations
 
@@ -6,45 +7,18 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from vodtender.clients.google_oauth import TokenEndpoint
 from vodtender.clients.youtube import YouTubeClient
 from vodtender.pipeline.breaker import CircuitBreaker
-from vodtender.pipeline.upload.metadata import UploadSettings
+from vodtender.pipeline.upload.options import UploadOptions
 from vodtender.pipeline.upload.quota import Quota
 from vodtender.pipeline.upload.resumable import RetryPolicy
-from vodtender.pipeline.upload.tokens import AccessTokens
+from vodtender.pipeline.upload.tokens import AccessTokens, TokenCipher, TokenStore
 from vodtender.runtime.clock import Clock, SystemClock
 from vodtender.runtime.config import Config
+from vodtender.runtime.logs import get_logger
 
-
-@dataclass(frozen=True)
-class UploadOptions:
-    """The uploader's settings, read from the configuration in this one place."""
-
-    metadata: UploadSettings
-    lease_seconds: float
-    chunk_bytes: int
-    max_attempts: int
-    backoff_base: float
-    quota_daily: int
-    quota_cost: int
-    playlist: str | None
-    delete_local: bool
-    data_dir_shared: bool
-
-    @classmethod
-    def from_config(cls, cfg: Config) -> UploadOptions:
-        metadata = UploadSettings(cfg.upload_title_template, cfg.upload_description_template, cfg.upload_privacy,
-                                  cfg.upload_category, tuple(cfg.upload_tags), cfg.twitch_vod_url_template)
-        return cls(metadata=metadata, lease_seconds=cfg.lease_duration, chunk_bytes=cfg.upload_chunk_size,
-                   max_attempts=cfg.upload_max_attempts, backoff_base=cfg.upload_backoff_base,
-                   quota_daily=cfg.upload_quota_daily, quota_cost=cfg.upload_quota_cost,
-                   playlist=cfg.upload_playlist, delete_local=cfg.upload_delete_local,
-                   data_dir_shared=cfg.data_dir_shared)
-
-    @property
-    def policy(self) -> RetryPolicy:
-        """Retries of one attempt (chunk by chunk); at least one try."""
-        return RetryPolicy(max(1, self.max_attempts), self.backoff_base)
+log = get_logger("uploader")
 
 
 @dataclass(frozen=True)
@@ -60,3 +34,21 @@ class UploadContext:
     stop: threading.Event
     wake: Callable[[], None]  # makes the daemon's loop look at a finished upload at once
     clock: Clock = field(default_factory=SystemClock)
+
+    @property
+    def policy(self) -> RetryPolicy:
+        """Retries of one attempt (chunk by chunk); at least one try."""
+        return RetryPolicy(max(1, self.options.max_attempts), self.options.backoff_base)
+
+
+def connect(cfg: Config, options: UploadOptions, owner: str, quota: Quota, breaker: CircuitBreaker,
+            stop: threading.Event, wake: Callable[[], None], clock: Clock) -> UploadContext:
+    """The stored tokens, the token endpoint and the YouTube client for `cfg`'s credentials."""
+    assert cfg.yt_client_id and cfg.yt_client_secret, "connect() is only called with YouTube credentials"
+    store = TokenStore(TokenCipher(cfg.encryption_key))
+    endpoint = TokenEndpoint(cfg.youtube_token_url, cfg.yt_client_id, cfg.yt_client_secret, cfg.upload_timeout)
+    tokens = AccessTokens(store, endpoint)
+    client = YouTubeClient(cfg.youtube_api_url, tokens.access_token, cfg.upload_timeout)
+    log.info("uploading to YouTube", privacy=options.metadata.privacy,
+             tokens="encrypted" if store.cipher.encrypting else "plaintext")
+    return UploadContext(options, owner, client, tokens, quota, breaker, stop, wake=wake, clock=clock)

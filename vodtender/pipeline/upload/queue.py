@@ -13,8 +13,8 @@ import os
 import peewee
 
 from vodtender.pipeline import vods
-from vodtender.pipeline.upload.context import UploadOptions
 from vodtender.pipeline.upload.metrics import UPLOAD_RESULTS
+from vodtender.pipeline.upload.options import UploadOptions
 from vodtender.pipeline.upload.quota import Quota
 from vodtender.runtime.logs import get_logger
 from vodtender.runtime.models import Vod

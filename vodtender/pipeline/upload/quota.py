@@ -13,8 +13,7 @@ import datetime as dt
 import time
 import zoneinfo
 from dataclasses import dataclass
-
-from prometheus_client import Gauge
+from typing import Protocol
 
 from vodtender.pipeline.kv import QUOTA_HOLD_REASON_KEY, QUOTA_HOLD_UNTIL_KEY, kv_delete, kv_get, kv_set
 from vodtender.pipeline.shared_limits import youtube_quota
@@ -22,11 +21,23 @@ from vodtender.runtime.logs import get_logger
 
 PLAYLIST_INSERT_COST = 50
 
-QUOTA_USED = Gauge("vodtender_upload_quota_used_units", "YouTube quota units used today (Pacific day)")
-QUOTA_HOLD_UNTIL = Gauge("vodtender_upload_quota_hold_until_timestamp_seconds",
-                         "uploads held for quota until this unix time (0: no hold)")
-
 log = get_logger("quota")
+
+
+class QuotaObserver(Protocol):
+    """Told what the quota reads (the uploader's metrics); `vodtender status` passes none."""
+
+    def used_seen(self, units: int) -> None: ...
+
+    def hold_seen(self, until: float) -> None: ...
+
+
+class _Unobserved:
+    def used_seen(self, units: int) -> None:
+        pass
+
+    def hold_seen(self, until: float) -> None:
+        pass
 
 
 def _pacific() -> dt.tzinfo:
@@ -59,10 +70,11 @@ class Hold:
 
 
 class Quota:
-    def __init__(self, daily_units: int, upload_cost: int):
+    def __init__(self, daily_units: int, upload_cost: int, observer: QuotaObserver | None = None):
         self.daily_units = daily_units
         self.upload_cost = upload_cost
         self.counter = youtube_quota(daily_units)
+        self.observer = observer or _Unobserved()
 
     def hold(self, now: float | None = None) -> Hold | None:
         """The current hold, if any (an expired one is cleared)."""
@@ -75,21 +87,21 @@ class Quota:
             kv_delete(QUOTA_HOLD_UNTIL_KEY, QUOTA_HOLD_REASON_KEY)
             log.info("quota hold over, uploads resume")
             until = 0.0
-        QUOTA_HOLD_UNTIL.set(until)
+        self.observer.hold_seen(until)
         return Hold(until, kv_get(QUOTA_HOLD_REASON_KEY) or "quotaExceeded") if until else None
 
     def start_hold(self, reason: str, now: float | None = None) -> Hold:
         hold = Hold(next_reset(time.time() if now is None else now), reason)
         kv_set(QUOTA_HOLD_UNTIL_KEY, f"{hold.until:.0f}")
         kv_set(QUOTA_HOLD_REASON_KEY, reason)
-        QUOTA_HOLD_UNTIL.set(hold.until)
+        self.observer.hold_seen(hold.until)
         log.warning("YouTube quota exhausted, holding all uploads until the daily reset", reason=reason,
                     until=time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(hold.until)))
         return hold
 
     def used_today(self, now: float | None = None) -> int:
         used = int(self.counter.used(pacific_day(time.time() if now is None else now)))
-        QUOTA_USED.set(used)
+        self.observer.used_seen(used)
         return used
 
     def fits_upload(self, now: float | None = None) -> bool:
@@ -98,5 +110,5 @@ class Quota:
     def spend(self, units: int, now: float | None = None) -> int:
         """Count units used today (one atomic update, shared by every uploader); returns today's total."""
         used = int(self.counter.spend(units, pacific_day(time.time() if now is None else now)))
-        QUOTA_USED.set(used)
+        self.observer.used_seen(used)
         return used

@@ -108,7 +108,7 @@ class UploadWorker(threading.Thread):
         resumed = f" from the stored session at {vod.upload_offset} bytes" if vod.upload_session_uri else ""
         self.log.info("upload started" + resumed, size=self.size, title=body["snippet"]["title"])
         job = ResumableUpload(ctx.client, ctx.tokens, self.path, body, ctx.options.chunk_bytes, self,
-                              ctx.options.policy, ctx.stop, keep_going=lambda: not self.lost_lease)
+                              ctx.policy, ctx.stop, keep_going=lambda: not self.lost_lease)
         try:
             video = job.run(vod.upload_session_uri, vod.upload_offset or 0)
         except Stopped:

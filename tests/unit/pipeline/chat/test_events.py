@@ -7,7 +7,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tests.standins.irc import load_irc_lines
-from vodtender.clients.twitch_irc import IrcLogin, MalformedLine, parse_line, unescape_tag_value
+from vodtender.clients.irc_lines import MalformedLine, parse_line, unescape_tag_value
+from vodtender.clients.twitch_irc import IrcLogin
 from vodtender.pipeline.chat.events import DETAIL_COLUMNS, ChatEventBuilder
 
 CORPUS = load_irc_lines("corpus.txt")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import peewee
 
-from vodtender.clients.twitch_irc import parse_line
+from vodtender.clients.irc_lines import parse_line
 from vodtender.pipeline.chat.events import ChatEventBuilder
 from vodtender.pipeline.chat.rows import (
     CRASH_GAP_REASON,

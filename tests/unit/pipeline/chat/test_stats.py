@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from prometheus_client import REGISTRY, CollectorRegistry, generate_latest
 
-from vodtender.clients.twitch_irc import parse_line
+from vodtender.clients.irc_lines import parse_line
 from vodtender.pipeline.chat.events import ChatEvent, ChatEventBuilder
 from vodtender.pipeline.chat.stats import JOINED, RECONNECTS, ChannelStats, EventRate, channel_stats
 

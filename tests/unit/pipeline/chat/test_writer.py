@@ -11,7 +11,7 @@ from pathlib import Path
 import peewee
 
 from tests.helpers.processes import wait_until
-from vodtender.clients.twitch_irc import parse_line
+from vodtender.clients.irc_lines import parse_line
 from vodtender.pipeline.chat.events import ChatEvent, ChatEventBuilder, GapEnd, GapStart
 from vodtender.pipeline.chat.writer import ChatWriter
 from vodtender.runtime.db import open_database

@@ -8,7 +8,8 @@ import zoneinfo
 import peewee
 
 from vodtender.pipeline.kv import QUOTA_HOLD_UNTIL_KEY, kv_get, kv_set
-from vodtender.pipeline.upload.quota import QUOTA_HOLD_UNTIL, Quota, next_reset
+from vodtender.pipeline.upload.metrics import QUOTA_HOLD_UNTIL, QuotaMetrics
+from vodtender.pipeline.upload.quota import Quota, next_reset
 
 PACIFIC = zoneinfo.ZoneInfo("America/Los_Angeles")
 
@@ -27,7 +28,7 @@ def test_next_reset_is_midnight_pacific_in_summer_and_winter() -> None:
 
 
 def test_hold_is_shared_in_kv_and_ends_by_itself(migrated_db: peewee.Database) -> None:
-    quota = Quota(daily_units=10000, upload_cost=1600)
+    quota = Quota(daily_units=10000, upload_cost=1600, observer=QuotaMetrics())
     now = ts(2026, 7, 1, 20)
     hold = quota.start_hold("quotaExceeded", now=now)
     assert float(kv_get(QUOTA_HOLD_UNTIL_KEY)) == hold.until == ts(2026, 7, 2, 7)

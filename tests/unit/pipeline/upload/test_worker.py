@@ -26,8 +26,9 @@ from vodtender.clients.youtube import YouTubeClient
 from vodtender.pipeline import vods
 from vodtender.pipeline.breaker import CircuitBreaker
 from vodtender.pipeline.kv import CIRCUIT_FAILURES_KEY, QUOTA_HOLD_UNTIL_KEY, kv_get
-from vodtender.pipeline.upload.context import UploadContext, UploadOptions
+from vodtender.pipeline.upload.context import UploadContext
 from vodtender.pipeline.upload.metadata import UploadSettings
+from vodtender.pipeline.upload.options import UploadOptions
 from vodtender.pipeline.upload.queue import UploadQueue
 from vodtender.pipeline.upload.quota import Quota
 from vodtender.pipeline.upload.tokens import AccessTokens, TokenCipher, TokenStore
