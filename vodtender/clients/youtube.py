@@ -40,7 +40,7 @@ class BearerHttp(httplib2.Http):
 
     def _conn_request(self, conn: Any, *args: Any, **kwargs: Any) -> Any:
         conn.blocksize = SEND_BLOCK  # http.client sends a chunk stream 8 KiB per call otherwise
-        return super()._conn_request(conn, *args, **kwargs)
+        return super()._conn_request(conn, *args, **kwargs)  # type: ignore[misc]  # private hook, not in the stubs
 
     def request(self, uri: str, method: str = "GET", body: Any = None, headers: dict | None = None,
                 *args: Any, **kwargs: Any) -> Any:

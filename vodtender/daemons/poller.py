@@ -29,6 +29,8 @@ class Poller(PipelineDaemon):
     def __init__(self, runtime: Runtime):
         super().__init__(runtime)
         cfg = self.cfg
+        # The runtime idles the poller instead when either is missing (requirements: needs_helix_app).
+        assert cfg.twitch_client_id is not None and cfg.twitch_client_secret is not None
         self.client = HelixClient(cfg.twitch_client_id, cfg.twitch_client_secret, cfg.twitch_helix_url,
                                   cfg.twitch_auth_url, shared=helix_bucket())
         self.directory = ChannelDirectory(cfg.twitch_channel)

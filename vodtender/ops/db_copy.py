@@ -19,7 +19,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO
+from typing import IO, cast
 
 import peewee
 
@@ -138,12 +138,14 @@ def _batches(model: type[BaseModel], fields: list[peewee.Field], db: peewee.Data
              size: int) -> Iterator[list[dict[str, object]]]:
     """All rows as dicts, in primary-key order, `size` at a time (keyset pagination: no OFFSET)."""
     pk = model._meta.primary_key
+    assert pk is not False, "every table copied has a primary key"
     last = None
     while True:
         query = model.select(*fields).order_by(pk).limit(size)
         if last is not None:
             query = query.where(pk > last)
-        rows = list(query.bind(db).dicts())
+        # cast: the stubs keep the model as the row type after .dicts(), which makes the rows dicts
+        rows = cast(list[dict[str, object]], list(query.bind(db).dicts()))
         if not rows:
             return
         yield rows

@@ -13,6 +13,7 @@ operator re-queueing the VOD at the same moment either wins or sees the path cle
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import os
 import shutil
 import socket
@@ -109,6 +110,7 @@ class Retention:
         if not self.policy.shared_data_dir and vod.download_host not in (None, socket.gethostname()):
             return False
         root = self.data_dir.resolve()
+        assert vod.downloaded_path is not None, "files() selects only rows with a downloaded_path"
         return Path(vod.downloaded_path).resolve().is_relative_to(root)
 
     def files(self) -> list[Vod]:
@@ -164,6 +166,7 @@ class Retention:
 
     @staticmethod
     def _removal(v: Vod, reason: str) -> Removal:
+        assert v.downloaded_path is not None, "files() selects only rows with a downloaded_path"
         return Removal(v.id, v.twitch_vod_id, v.channel, v.downloaded_path, _file_size(v.downloaded_path), reason)
 
     def apply(self, plan: Plan) -> list[Removal]:
@@ -171,7 +174,7 @@ class Retention:
         done = []
         for removal in plan.removals:
             try:
-                outcome = write(lambda r=removal: self._delete(r))
+                outcome = write(functools.partial(self._delete, removal))
                 if outcome == DELETED:
                     done.append(removal)
                     log.info("file deleted by retention", vod_id=removal.twitch_vod_id, channel=removal.channel,

@@ -50,7 +50,7 @@ class SharedBucket:
         self.capacity = float(capacity)
         self.refill = float(refill_per_second)
 
-    def _level(self, now: float) -> peewee.Node:
+    def _level(self, now: float) -> peewee.ColumnBase:
         """The points in the bucket at `now`, as SQL over the row."""
         elapsed = _greatest(peewee.Value(now) - SharedLimit.stamp, 0.0)
         return _least(peewee.Value(self.capacity), SharedLimit.tokens + elapsed * self.refill)
@@ -120,7 +120,7 @@ class DailyCounter:
         self.name = name
         self.limit = float(limit)
 
-    def _used_expr(self, day: str) -> peewee.Node:
+    def _used_expr(self, day: str) -> peewee.ColumnBase:
         return peewee.Case(None, [(SharedLimit.period == day, SharedLimit.tokens)], 0.0)
 
     def reserve(self, units: float, day: str) -> bool:

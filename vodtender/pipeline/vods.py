@@ -130,7 +130,7 @@ def upload_due() -> peewee.Expression:
             & (Vod.next_attempt_at.is_null() | (Vod.next_attempt_at <= now)))
 
 
-def reachable_files(data_dir_shared: bool, host: str | None = None) -> peewee.Expression:
+def reachable_files(data_dir_shared: bool, host: str | None = None) -> peewee.ColumnBase:
     """VODs whose downloaded file this host can read: its own downloads (and rows from before
     `download_host` was recorded), or every VOD when DATA_DIR is the same shared folder everywhere."""
     if data_dir_shared:
@@ -139,7 +139,7 @@ def reachable_files(data_dir_shared: bool, host: str | None = None) -> peewee.Ex
 
 
 def claim(due: peewee.Expression, owner: str, lease_seconds: float,
-          extra: peewee.Expression | None = None, **fields: object) -> Vod | None:
+          extra: peewee.ColumnBase | None = None, **fields: object) -> Vod | None:
     """Take the next due VOD (priority DESC, date ASC); set `fields` on it too.  None if none is due."""
 
     def take() -> Vod | None:
@@ -156,7 +156,7 @@ def claim(due: peewee.Expression, owner: str, lease_seconds: float,
         query = (Vod.select().where(cond)
                  .order_by(Vod.priority.desc(), Vod.date.asc(nulls="LAST"), Vod.id).limit(1))
         if isinstance(Vod._meta.database.obj, peewee.PostgresqlDatabase):
-            query = query.for_update("FOR UPDATE SKIP LOCKED")
+            query = query.for_update(skip_locked=True)
         vod = query.first()
         if vod is None:
             return None
@@ -483,7 +483,7 @@ UPLOAD_STAGE = "upload"  # `vod_events.stage` of the uploader's events
 UNREADABLE_FILE_WAIT = 600.0  # seconds an unreadable downloaded file waits before the next try
 
 
-def claim_upload(owner: str, lease_seconds: float, reachable: peewee.Expression) -> Vod | None:
+def claim_upload(owner: str, lease_seconds: float, reachable: peewee.ColumnBase) -> Vod | None:
     """The next downloaded VOD to upload whose file this host can read, marked `uploading`."""
     return claim(upload_due(), owner, lease_seconds, extra=reachable, upload_state=UPLOADING)
 

@@ -21,7 +21,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 from urllib.parse import parse_qsl, unquote, urlparse
 
 import peewee
@@ -175,12 +175,15 @@ class ReconnectingPostgresqlDatabase(peewee.PostgresqlDatabase):
     which retries the whole transaction (a half-done transaction must never be resumed).
     """
 
-    def __init__(self, *args: object, **kwargs: object):
+    _state: peewee._ConnectionState  # this thread's connection; set by peewee, left out of its stubs
+
+    # peewee's parameters and the driver's connect parameters, which peewee itself leaves untyped
+    def __init__(self, *args: Any, **kwargs: Any):
         super().__init__(*args, **kwargs)
         self._opened = threading.local()  # when this thread's connection was opened
 
     def _connect(self) -> object:
-        conn = super()._connect()
+        conn = super()._connect()  # type: ignore[misc]  # peewee's stubs leave out this hook its drivers override
         self._opened.at = time.monotonic()
         return conn
 

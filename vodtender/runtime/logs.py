@@ -12,9 +12,18 @@ from __future__ import annotations
 import logging
 import sys
 import threading
-from typing import Any
+from collections.abc import MutableMapping
+from typing import TYPE_CHECKING, Any, TextIO
 
 from vodtender.runtime.config import mask
+
+if TYPE_CHECKING:
+    from types import TracebackType
+    from typing import TypeAlias
+
+    # What `exc_info=` takes, as the standard library's logging takes it.
+    ExcInfo: TypeAlias = (bool | BaseException | tuple[type[BaseException], BaseException, TracebackType | None]
+                          | tuple[None, None, None] | None)
 
 # sd-daemon(3) priorities
 _PRIORITY = {logging.CRITICAL: 2, logging.ERROR: 3, logging.WARNING: 4, logging.INFO: 6, logging.DEBUG: 7}
@@ -61,12 +70,22 @@ class JournalFormatter(logging.Formatter):
         return f"<{priority}>{name}: " + redact(text).replace("\n", "\\n")
 
 
-class ContextLogger(logging.LoggerAdapter):
+class ContextLogger(logging.LoggerAdapter[logging.Logger]):
     """`log.info("msg", key=value)`: keyword arguments become the line's context."""
 
     _RESERVED = ("exc_info", "stack_info", "stacklevel", "extra")
 
-    def process(self, msg: Any, kwargs: Any) -> tuple[Any, Any]:
+    if TYPE_CHECKING:
+        # The calling convention, for the type checker: any keyword is a context field.  At run time
+        # LoggerAdapter's own methods run, and process() below sorts the keywords.
+        def debug(self, msg: object, *args: object, exc_info: ExcInfo = None, **fields: object) -> None: ...
+        def info(self, msg: object, *args: object, exc_info: ExcInfo = None, **fields: object) -> None: ...
+        def warning(self, msg: object, *args: object, exc_info: ExcInfo = None, **fields: object) -> None: ...
+        def error(self, msg: object, *args: object, exc_info: ExcInfo = None, **fields: object) -> None: ...
+        def exception(self, msg: object, *args: object, exc_info: ExcInfo = True, **fields: object) -> None: ...
+        def critical(self, msg: object, *args: object, exc_info: ExcInfo = None, **fields: object) -> None: ...
+
+    def process(self, msg: object, kwargs: MutableMapping[str, object]) -> tuple[object, MutableMapping[str, object]]:
         context = dict(self.extra or {})
         for key in list(kwargs):
             if key not in self._RESERVED:
@@ -74,19 +93,19 @@ class ContextLogger(logging.LoggerAdapter):
         kwargs["extra"] = {"context": context}
         return msg, kwargs
 
-    def bind(self, **context: Any) -> ContextLogger:
+    def bind(self, **context: object) -> ContextLogger:
         """A logger that adds this context to every line (e.g. vod_id for one download)."""
         return ContextLogger(self.logger, {**(self.extra or {}), **context})
 
 
-class _StderrHandler(logging.StreamHandler):
+class _StderrHandler(logging.StreamHandler[TextIO]):
     """Writes to whatever sys.stderr is at the time (tests and `vodtender run` replace it)."""
 
     def __init__(self) -> None:
         super().__init__()
 
-    @property  # type: ignore[override]
-    def stream(self):
+    @property
+    def stream(self) -> TextIO:
         return sys.stderr
 
     @stream.setter

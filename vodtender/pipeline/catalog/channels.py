@@ -65,4 +65,4 @@ class ChannelDirectory:
     def _warn_once(self, login: str, what: str, message: str, **context: str) -> None:
         if (login, what) not in self._warned:
             self._warned.add((login, what))
-            log.warning(message, channel=login, **context)
+            log.bind(channel=login, **context).warning(message)

@@ -206,7 +206,7 @@ class CatalogSync:
         cond = ((Vod.channel == channel) & (Vod.is_placeholder == 0) & (Vod.helix_missing == 0)
                 & (Vod.processed == 0) & (Vod.download_state != vods.DOWNLOADED) & Vod.type.in_(self.types)
                 & (Vod.helix_seen_at.is_null() | (Vod.helix_seen_at < started)) & vods.lease_free())
-        if cut:
+        if cut and run.oldest is not None:  # always set when cut: a cut run without it returned above
             cond &= Vod.date >= dt.datetime.fromisoformat(run.oldest)
         live = self.live_stream_ids()
         if live:  # skipped on purpose while their stream is live, not gone

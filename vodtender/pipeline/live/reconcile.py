@@ -15,6 +15,7 @@ then, so a VOD that the catalog finds later is reconciled after all.
 
 from __future__ import annotations
 
+import functools
 import json
 import time
 
@@ -53,9 +54,14 @@ def find_match(placeholder: Vod, videos: list[VideoRecord], match_window: float)
         for video in archives:
             if video.stream_id == placeholder.stream_id:
                 return video
+
+    def distance(video: VideoRecord) -> float:
+        assert placeholder.date is not None, "a placeholder is opened with its stream's start time"
+        return abs(unix_seconds(video.created_at) - unix_seconds(placeholder.date))
+
     candidates = [v for v in archives if (v.stream_id is None or not placeholder.stream_id)
-                  and abs(unix_seconds(v.created_at) - unix_seconds(placeholder.date)) <= match_window]
-    return min(candidates, key=lambda v: abs(unix_seconds(v.created_at) - unix_seconds(placeholder.date)), default=None)
+                  and distance(v) <= match_window]
+    return min(candidates, key=distance, default=None)
 
 
 def move_chat(placeholder_pk: int, video: VideoRecord | None, real_vod_id: str) -> int | None:
@@ -68,6 +74,8 @@ def move_chat(placeholder_pk: int, video: VideoRecord | None, real_vod_id: str) 
         if video is not None:
             upsert_videos([video], placeholder.channel)
         real = Vod.get(Vod.twitch_vod_id == real_vod_id)
+        assert placeholder.date is not None, "a placeholder is opened with its stream's start time"
+        assert real.date is not None, "an archive VOD's row carries Helix's created_at"
         shift = (placeholder.date - real.date).total_seconds()
         moved = repoint_chat(placeholder.twitch_vod_id, real.twitch_vod_id, shift, unix_seconds(real.date))
         kv_set(reconciled_key(placeholder.twitch_vod_id), json.dumps(
@@ -96,7 +104,7 @@ def move_late_chat() -> int:
         if time.time() - float(at) > MOVED_KEEP:
             kv_delete(reconciled_key(placeholder_vod_id))
             continue
-        count = write(lambda p=placeholder_vod_id, r=real_vod_id, s=shift, t=start: repoint_chat(p, r, s, t))
+        count = write(functools.partial(repoint_chat, placeholder_vod_id, real_vod_id, shift, start))
         if count:
             log.info("late chat rows moved to the reconciled VOD", placeholder=placeholder_vod_id,
                      vod_id=real_vod_id, chat_rows=count)
@@ -122,6 +130,7 @@ class Reconciler:
                     .order_by(Vod.live_ended_at))
 
     def _first_try(self, vod: Vod) -> float:
+        assert vod.live_ended_at is not None, "only ended() placeholders are tried"
         return unix_seconds(vod.live_ended_at) + self.delay
 
     def _given_up(self, vod: Vod) -> bool:

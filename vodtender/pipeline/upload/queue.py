@@ -28,7 +28,7 @@ class UploadQueue:
         self.owner = owner
         self.quota = quota
 
-    def _reachable(self) -> peewee.Expression:
+    def _reachable(self) -> peewee.ColumnBase:
         return vods.reachable_files(self.options.data_dir_shared)
 
     def has_due(self) -> bool:
