@@ -117,18 +117,23 @@ class ProgressWriter(threading.Thread):
     def run(self) -> None:
         db = sqlite3.connect(self.db_path, timeout=30, isolation_level=None)
         now = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M:%S")
-        db.execute("INSERT OR IGNORE INTO vods (twitch_vod_id, channel, title, description, duration_seconds, type, "
-                   "is_placeholder, helix_missing, priority, processed, cancel_requested, download_state, "
-                   "download_retries, download_bytes, download_total, download_speed, upload_retries, upload_offset, "
-                   f"created_at, updated_at) VALUES ('bench', 'bench', '', '', 0, 'archive', 0, 0, 0, 0, 0, "
-                   f"'downloading', 0, 0, 0, 0, 0, 0, '{now}', '{now}')")
+        db.execute(
+            "INSERT OR IGNORE INTO vods (twitch_vod_id, channel, title, description, duration_seconds, type, "
+            "is_placeholder, helix_missing, priority, processed, cancel_requested, download_state, "
+            "download_retries, download_bytes, download_total, download_speed, upload_retries, upload_offset, "
+            f"created_at, updated_at) VALUES ('bench', 'bench', '', '', 0, 'archive', 0, 0, 0, 0, 0, "
+            f"'downloading', 0, 0, 0, 0, 0, 0, '{now}', '{now}')"
+        )
         done = 0
         while not self.stop.wait(1.0):
             started = time.perf_counter()
             done += 12_000_000
             db.execute("BEGIN IMMEDIATE")
-            db.execute("UPDATE vods SET download_bytes = ?, progress_updated_at = datetime('now') "
-                       "WHERE twitch_vod_id = 'bench'", (done,))
+            db.execute(
+                "UPDATE vods SET download_bytes = ?, progress_updated_at = datetime('now') "
+                "WHERE twitch_vod_id = 'bench'",
+                (done,),
+            )
             db.execute("COMMIT")
             self.slowest = max(self.slowest, time.perf_counter() - started)
 
@@ -159,8 +164,9 @@ def quantile(ordered: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else float("nan")
 
 
-def run_rate(server: TwitchIrcStandin, db_path: Path, watcher: CommitWatcher, channel: str, rate: int,
-             seconds: float) -> dict:
+def run_rate(
+    server: TwitchIrcStandin, db_path: Path, watcher: CommitWatcher, channel: str, rate: int, seconds: float
+) -> dict:
     count = int(rate * seconds)
     server.wait_joined(channel, timeout=60)
     replay = server.replay(LINES, channel, rate=rate, count=count, fresh_ids=True, fresh_ts=True)
@@ -179,9 +185,14 @@ def run_rate(server: TwitchIrcStandin, db_path: Path, watcher: CommitWatcher, ch
     rows = db.execute("SELECT id, abs_timestamp FROM chat_messages WHERE channel = ?", (channel,)).fetchall()
     latencies = sorted(at - sent for row_id, sent in rows if (at := watcher.committed_at(row_id)) is not None)
     db.close()
-    return {"rate": rate, "pushed": pushed, "lost": count - stored, "p50": quantile(latencies, 0.50),
-            "p99": quantile(latencies, 0.99),
-            "mean": statistics.fmean(latencies) if latencies else float("nan")}
+    return {
+        "rate": rate,
+        "pushed": pushed,
+        "lost": count - stored,
+        "p50": quantile(latencies, 0.50),
+        "p99": quantile(latencies, 0.99),
+        "mean": statistics.fmean(latencies) if latencies else float("nan"),
+    }
 
 
 def main() -> None:
@@ -191,17 +202,28 @@ def main() -> None:
     parser.add_argument("--rates", help="comma separated msg/s")
     args = parser.parse_args()
     seconds = args.seconds or (5.0 if args.quick else 60.0)
-    rates = [int(r) for r in args.rates.split(",")] if args.rates else (
-        [5000, 20000, 40000] if args.quick else [5000, 10000, 20000, 30000, 40000, 60000])
+    rates = (
+        [int(r) for r in args.rates.split(",")]
+        if args.rates
+        else ([5000, 20000, 40000] if args.quick else [5000, 10000, 20000, 30000, 40000, 60000])
+    )
     channels = [f"bench{rate}" for rate in rates]
-    print(f"chat recorder benchmark: {seconds:.0f} s per rate, rates {rates} msg/s, "
-          f"{len(LINES)} real lines (~{sum(map(len, LINES)) / len(LINES):.0f} B each) cycled with fresh ids")
+    print(
+        f"chat recorder benchmark: {seconds:.0f} s per rate, rates {rates} msg/s, "
+        f"{len(LINES)} real lines (~{sum(map(len, LINES)) / len(LINES):.0f} B each) cycled with fresh ids"
+    )
     with tempfile.TemporaryDirectory(prefix="bench-chat-") as tmp, TwitchIrcStandin() as server:
         workdir = Path(tmp)
         (workdir / "etc").mkdir()
         db_path = workdir / "vodtender.db"
-        env = base_env(workdir, TWITCH_CHANNEL=",".join(channels), TWITCH_IRC_ADDR=f"127.0.0.1:{server.port}",
-                       TWITCH_IRC_TLS="0", DB_DSN=str(db_path), LOG_LEVEL="warning")
+        env = base_env(
+            workdir,
+            TWITCH_CHANNEL=",".join(channels),
+            TWITCH_IRC_ADDR=f"127.0.0.1:{server.port}",
+            TWITCH_IRC_TLS="0",
+            DB_DSN=str(db_path),
+            LOG_LEVEL="warning",
+        )
         chat = DaemonProcess("chat", workdir, env=env).start()
         results, rss, cpu_per_msg = [], [], []
         progress, watcher = ProgressWriter(db_path), CommitWatcher(db_path)
@@ -211,8 +233,10 @@ def main() -> None:
             progress.start()
             watcher.start()
             rss.append(rss_mib(chat.proc.pid))
-            print(f"{'target/s':>9} {'pushed/s':>9} {'lost':>6} {'p50 ms':>7} {'p99 ms':>7} {'RSS MiB':>8} "
-                  f"{'CPU us/msg':>10}  sustained")
+            print(
+                f"{'target/s':>9} {'pushed/s':>9} {'lost':>6} {'p50 ms':>7} {'p99 ms':>7} {'RSS MiB':>8} "
+                f"{'CPU us/msg':>10}  sustained"
+            )
             for rate, channel in zip(rates, channels, strict=True):
                 cpu_before = cpu_seconds(chat.proc.pid)
                 result = run_rate(server, db_path, watcher, channel, rate, seconds)
@@ -220,9 +244,11 @@ def main() -> None:
                 rss.append(rss_mib(chat.proc.pid))
                 result["ok"] = result["lost"] == 0 and result["pushed"] >= 0.95 * rate and result["p99"] < 1.0
                 results.append(result)
-                print(f"{rate:>9} {result['pushed']:>9.0f} {result['lost']:>6} {result['p50'] * 1000:>7.0f} "
-                      f"{result['p99'] * 1000:>7.0f} {rss[-1]:>8.1f} {cpu_per_msg[-1] * 1e6:>10.1f}  "
-                      f"{'yes' if result['ok'] else 'no'}")
+                print(
+                    f"{rate:>9} {result['pushed']:>9.0f} {result['lost']:>6} {result['p50'] * 1000:>7.0f} "
+                    f"{result['p99'] * 1000:>7.0f} {rss[-1]:>8.1f} {cpu_per_msg[-1] * 1e6:>10.1f}  "
+                    f"{'yes' if result['ok'] else 'no'}"
+                )
                 if not result["ok"]:
                     break
         finally:
@@ -239,9 +265,11 @@ def main() -> None:
     print(f"recorder RSS over the run: {' -> '.join(f'{r:.0f}' for r in rss)} MiB (peak {max(rss):.0f} MiB)")
     print(f"downloader-like progress writer: slowest update {progress.slowest * 1000:.0f} ms")
     cheapest = min(cpu_per_msg)
-    print(f"recorder CPU per message (reader + writer + SQLite): {cheapest * 1e6:.1f} us at best, i.e. "
-          f"{1 / cheapest:,.0f} msg/s per fully available core; machine load average {os.getloadavg()[0]:.1f} "
-          f"on {os.cpu_count()} cores")
+    print(
+        f"recorder CPU per message (reader + writer + SQLite): {cheapest * 1e6:.1f} us at best, i.e. "
+        f"{1 / cheapest:,.0f} msg/s per fully available core; machine load average {os.getloadavg()[0]:.1f} "
+        f"on {os.cpu_count()} cores"
+    )
     print(f"\n{'path':<28} {'lines/s':>12} {'recorder / path':>16}")
     print(f"{'recorder, sustained':<28} {best:>12,.0f} {'1.00':>16}")
     print(f"{'raw socket reader':<28} {raw:>12,.0f} {best / raw:>16.3f}")

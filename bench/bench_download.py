@@ -50,14 +50,74 @@ def make_bench_vod(folder: Path, segments: int) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     base = folder / "base.ts"
     print(f"making a {segments}-segment VOD in {folder} (once) ...", flush=True)
-    subprocess.run(["ffmpeg", "-nostdin", "-loglevel", "error", "-y", "-f", "lavfi", "-i",
-                    "testsrc2=size=1280x720:rate=30", "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000",
-                    "-t", "60", "-c:v", "libx264", "-preset", "ultrafast", "-b:v", "2M", "-maxrate", "2M",
-                    "-bufsize", "4M", "-g", "60", "-c:a", "aac", "-b:a", "96k", "-f", "mpegts", str(base)], check=True)
-    subprocess.run(["ffmpeg", "-nostdin", "-loglevel", "error", "-y", "-stream_loop", str(math.ceil(segments / 6)),
-                    "-i", str(base), "-c", "copy", "-t", str(segments * 10), "-f", "hls", "-hls_time", "10",
-                    "-hls_list_size", "0", "-hls_playlist_type", "vod", "-hls_segment_filename",
-                    str(folder / "%d.ts"), str(folder / "building.m3u8")], check=True)
+    subprocess.run(
+        [
+            "ffmpeg",
+            "-nostdin",
+            "-loglevel",
+            "error",
+            "-y",
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc2=size=1280x720:rate=30",
+            "-f",
+            "lavfi",
+            "-i",
+            "sine=frequency=440:sample_rate=48000",
+            "-t",
+            "60",
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+            "-b:v",
+            "2M",
+            "-maxrate",
+            "2M",
+            "-bufsize",
+            "4M",
+            "-g",
+            "60",
+            "-c:a",
+            "aac",
+            "-b:a",
+            "96k",
+            "-f",
+            "mpegts",
+            str(base),
+        ],
+        check=True,
+    )
+    subprocess.run(
+        [
+            "ffmpeg",
+            "-nostdin",
+            "-loglevel",
+            "error",
+            "-y",
+            "-stream_loop",
+            str(math.ceil(segments / 6)),
+            "-i",
+            str(base),
+            "-c",
+            "copy",
+            "-t",
+            str(segments * 10),
+            "-f",
+            "hls",
+            "-hls_time",
+            "10",
+            "-hls_list_size",
+            "0",
+            "-hls_playlist_type",
+            "vod",
+            "-hls_segment_filename",
+            str(folder / "%d.ts"),
+            str(folder / "building.m3u8"),
+        ],
+        check=True,
+    )
     base.unlink()
     (folder / "building.m3u8").rename(playlist)
     return playlist
@@ -110,28 +170,45 @@ def run_command(cmd: list[str], env: dict[str, str] | None = None) -> tuple[floa
 
 def run_vodtender(server: HlsServer, out: Path) -> tuple[float, int, Path]:
     db_path = out / "bench.db"
-    env = {**os.environ, "PYTHONPATH": str(REPO), "VODTENDER_CONFIG_DIR": str(out / "etc"), "DB_DSN": str(db_path),
-           "DATA_DIR": str(out / "data"), "TWITCH_VOD_URL_TEMPLATE": server.base_url + "{id}/" + PLAYLIST,
-           "DOWNLOAD_MIN_FREE": "0", "DOWNLOADER_HTTP_ADDR": "127.0.0.1:0", "LOG_LEVEL": "warning"}
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(REPO),
+        "VODTENDER_CONFIG_DIR": str(out / "etc"),
+        "DB_DSN": str(db_path),
+        "DATA_DIR": str(out / "data"),
+        "TWITCH_VOD_URL_TEMPLATE": server.base_url + "{id}/" + PLAYLIST,
+        "DOWNLOAD_MIN_FREE": "0",
+        "DOWNLOADER_HTTP_ADDR": "127.0.0.1:0",
+        "LOG_LEVEL": "warning",
+    }
     db = open_database(str(db_path))
     migrate(db)
     Vod.create(twitch_vod_id=VOD_ID, channel="bench", title="bench", date=dt.datetime(2026, 11, 1))
     began = time.monotonic()
-    proc = subprocess.Popen([sys.executable, "-m", "vodtender", "downloader"], env=env, cwd=out,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "vodtender", "downloader"],
+        env=env,
+        cwd=out,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
     watch = Watch(proc.pid)
     claimed = None
     while True:
-        state, path, error = db.execute_sql("SELECT download_state, downloaded_path, processing_error FROM vods"
-                                            ).fetchone()
+        state, path, error = db.execute_sql(
+            "SELECT download_state, downloaded_path, processing_error FROM vods"
+        ).fetchone()
         if state == "downloading" and claimed is None:
             claimed = time.monotonic() - began
         if state == "downloaded" or error or proc.poll() is not None:
             break
         time.sleep(0.02)
     wall = time.monotonic() - began
-    print(f"  vodtender: {claimed or 0:.2f}s to start and claim, {wall - (claimed or 0):.2f}s to resolve, fetch, "
-          "verify and publish", flush=True)
+    print(
+        f"  vodtender: {claimed or 0:.2f}s to start and claim, {wall - (claimed or 0):.2f}s to resolve, fetch, "
+        "verify and publish",
+        flush=True,
+    )
     peak = watch.stop()
     proc.send_signal(signal.SIGTERM)
     _, err = proc.communicate(timeout=30)
@@ -166,8 +243,12 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="200 segments instead of 2,000")
     parser.add_argument("--segments", type=int, help="number of 10 s segments")
     parser.add_argument("--vod-dir", type=Path, help="where the test VOD is made (kept for later runs)")
-    parser.add_argument("--out-dir", type=Path, default=Path("/dev/shm") if Path("/dev/shm").is_dir() else None,
-                        help="where downloads are written (default: tmpfs)")
+    parser.add_argument(
+        "--out-dir",
+        type=Path,
+        default=Path("/dev/shm") if Path("/dev/shm").is_dir() else None,
+        help="where downloads are written (default: tmpfs)",
+    )
     parser.add_argument("--only", help="comma-separated contenders to run")
     parser.add_argument("--limit-fetch", nargs=2, metavar=("URL", "TARGET"), help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -187,30 +268,59 @@ def main() -> None:
 
     def limit(out: Path) -> tuple[float, int, Path]:
         target = out / "limit.ts"
-        wall, peak = run_command([sys.executable, __file__, "--segments", str(segments), "--vod-dir", str(vod_dir),
-                                  "--limit-fetch", url, str(target)])
+        wall, peak = run_command(
+            [
+                sys.executable,
+                __file__,
+                "--segments",
+                str(segments),
+                "--vod-dir",
+                str(vod_dir),
+                "--limit-fetch",
+                url,
+                str(target),
+            ]
+        )
         return wall, peak, target
 
     def ytdlp(out: Path) -> tuple[float, int, Path]:
-        wall, peak = run_command([sys.executable, "-m", "yt_dlp", "-q", "--no-progress", "-N", "8",
-                                  "-o", str(out / "ytdlp.%(ext)s"), url])
+        wall, peak = run_command(
+            [sys.executable, "-m", "yt_dlp", "-q", "--no-progress", "-N", "8", "-o", str(out / "ytdlp.%(ext)s"), url]
+        )
         return wall, peak, next(out.glob("ytdlp.*"))
 
     def streamlink(out: Path) -> tuple[float, int, Path]:
         exe = shutil.which("streamlink")
         if exe is None:
             raise RuntimeError("not installed")
-        wall, peak = run_command([exe, "--loglevel", "error", "--stream-segment-threads", "8", "-o",
-                                  str(out / "streamlink.ts"), "hls://" + url, "best"])
+        wall, peak = run_command(
+            [
+                exe,
+                "--loglevel",
+                "error",
+                "--stream-segment-threads",
+                "8",
+                "-o",
+                str(out / "streamlink.ts"),
+                "hls://" + url,
+                "best",
+            ]
+        )
         return wall, peak, out / "streamlink.ts"
 
     def ffmpeg(out: Path) -> tuple[float, int, Path]:
-        wall, peak = run_command(["ffmpeg", "-nostdin", "-loglevel", "error", "-i", url, "-c", "copy",
-                                  str(out / "ffmpeg.ts")])
+        wall, peak = run_command(
+            ["ffmpeg", "-nostdin", "-loglevel", "error", "-i", url, "-c", "copy", str(out / "ffmpeg.ts")]
+        )
         return wall, peak, out / "ffmpeg.ts"
 
-    contenders = {"limit": limit, "vodtender": lambda out: run_vodtender(server, out), "yt-dlp": ytdlp,
-                  "streamlink": streamlink, "ffmpeg": ffmpeg}
+    contenders = {
+        "limit": limit,
+        "vodtender": lambda out: run_vodtender(server, out),
+        "yt-dlp": ytdlp,
+        "streamlink": streamlink,
+        "ffmpeg": ffmpeg,
+    }
     chosen = args.only.split(",") if args.only else list(contenders)
     if "limit" not in chosen:
         chosen.insert(0, "limit")
@@ -234,8 +344,10 @@ def main() -> None:
             print(f"{name:<12}  failed: {result}")
             continue
         wall, peak, size = result
-        print(f"{name:<12}{wall:>9.2f}{total / wall / 2**20:>9.0f}{peak / 2**20:>14.0f}{wall / limit_wall:>9.2f}"
-              f"{size / 2**30:>12.2f}")
+        print(
+            f"{name:<12}{wall:>9.2f}{total / wall / 2**20:>9.0f}{peak / 2**20:>14.0f}{wall / limit_wall:>9.2f}"
+            f"{size / 2**30:>12.2f}"
+        )
 
 
 if __name__ == "__main__":

@@ -90,9 +90,14 @@ def run_naive(scenario: Scenario) -> tuple[float, int, int]:
     """The peer: as fast as possible, on 429 wait until Ratelimit-Reset; returns seconds, requests, 429s."""
     standin = make_standin(scenario)
     session = requests.Session()
-    token = session.post(f"{standin.auth_url}/token", data={
-        "client_id": standin.client_id, "client_secret": standin.client_secret,
-        "grant_type": "client_credentials"}).json()["access_token"]
+    token = session.post(
+        f"{standin.auth_url}/token",
+        data={
+            "client_id": standin.client_id,
+            "client_secret": standin.client_secret,
+            "grant_type": "client_credentials",
+        },
+    ).json()["access_token"]
     headers = {"Client-Id": standin.client_id, "Authorization": f"Bearer {token}"}
     started = time.monotonic()
 
@@ -123,24 +128,37 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="a 1,000-VOD channel")
     args = parser.parse_args()
     vods = 1000 if args.quick else 10_000
-    scenarios = [Scenario("full bucket", vods, 100, LIMIT), Scenario("empty bucket", vods, 100, 0),
-                 Scenario("small pages", vods, 10, LIMIT if not args.quick else 20)]
-    print(f"Helix backfill of one {vods:,}-VOD channel, limit {LIMIT} points/{WINDOW:.0f}s "
-          f"(other engineers share the CPU: take times as approximate)")
-    print(f"{'scenario':<13} {'client':<10} {'time s':>8} {'requests':>9} {'min req':>8} {'violations':>10} "
-          f"{'limit min s':>11} {'time/min':>9}")
+    scenarios = [
+        Scenario("full bucket", vods, 100, LIMIT),
+        Scenario("empty bucket", vods, 100, 0),
+        Scenario("small pages", vods, 10, LIMIT if not args.quick else 20),
+    ]
+    print(
+        f"Helix backfill of one {vods:,}-VOD channel, limit {LIMIT} points/{WINDOW:.0f}s "
+        f"(other engineers share the CPU: take times as approximate)"
+    )
+    print(
+        f"{'scenario':<13} {'client':<10} {'time s':>8} {'requests':>9} {'min req':>8} {'violations':>10} "
+        f"{'limit min s':>11} {'time/min':>9}"
+    )
     for scenario in scenarios:
         minimum_requests = math.ceil(scenario.vods / scenario.page) + 1
         elapsed, made, violations, rows = run_vodtender(scenario)
         assert rows == scenario.vods, f"stored {rows} of {scenario.vods}"
         limit_min = scenario.minimum(made)
         ratio = f"{elapsed / limit_min:.2f}" if limit_min > 0 else "burst"
-        print(f"{scenario.name:<13} {'vodtender':<10} {elapsed:8.2f} {made:9d} {minimum_requests:8d} {violations:10d} "
-              f"{limit_min:11.2f} {ratio:>9}", flush=True)
+        print(
+            f"{scenario.name:<13} {'vodtender':<10} {elapsed:8.2f} {made:9d} {minimum_requests:8d} {violations:10d} "
+            f"{limit_min:11.2f} {ratio:>9}",
+            flush=True,
+        )
         n_elapsed, n_made, n_violations = run_naive(scenario)
         n_ratio = f"{n_elapsed / limit_min:.2f}" if limit_min > 0 else "burst"
-        print(f"{'':<13} {'naive':<10} {n_elapsed:8.2f} {n_made:9d} {minimum_requests:8d} {n_violations:10d} "
-              f"{limit_min:11.2f} {n_ratio:>9}", flush=True)
+        print(
+            f"{'':<13} {'naive':<10} {n_elapsed:8.2f} {n_made:9d} {minimum_requests:8d} {n_violations:10d} "
+            f"{limit_min:11.2f} {n_ratio:>9}",
+            flush=True,
+        )
     print("time/min: elapsed time over the minimum the rate limit allows ('burst': the limit costs nothing)")
 
 

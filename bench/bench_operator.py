@@ -38,18 +38,35 @@ def build(path: Path, chat_rows: int, vods: int) -> None:
     now = time.time()
     batch = 5000
     for start in range(0, chat_rows, batch):
-        rows = [{"msg_id": f"m{i}", "channel": f"c{i % 3}", "vod_id": str(i % vods), "username": f"user{i % 997}",
-                 "message": "PogChamp what a play " * 3, "abs_timestamp": now - (chat_rows - i) * 0.05,
-                 "tags": "badge-info=;badges=subscriber/12;color=#1E90FF;emotes=;first-msg=0"}
-                for i in range(start, min(chat_rows, start + batch))]
+        rows = [
+            {
+                "msg_id": f"m{i}",
+                "channel": f"c{i % 3}",
+                "vod_id": str(i % vods),
+                "username": f"user{i % 997}",
+                "message": "PogChamp what a play " * 3,
+                "abs_timestamp": now - (chat_rows - i) * 0.05,
+                "tags": "badge-info=;badges=subscriber/12;color=#1E90FF;emotes=;first-msg=0",
+            }
+            for i in range(start, min(chat_rows, start + batch))
+        ]
         with db.atomic():
             ChatMessage.insert_many(rows).execute()
     stages = ("discovered", "downloading", "downloaded", "failed")
     for start in range(0, vods, 500):
         with db.atomic():
-            Vod.insert_many([{"twitch_vod_id": str(i), "channel": f"c{i % 3}", "processed": int(i % 5 == 0),
-                              "date": utcnow() - dt.timedelta(hours=i), "download_state": stages[i % 4]}
-                             for i in range(start, min(vods, start + 500))]).execute()
+            Vod.insert_many(
+                [
+                    {
+                        "twitch_vod_id": str(i),
+                        "channel": f"c{i % 3}",
+                        "processed": int(i % 5 == 0),
+                        "date": utcnow() - dt.timedelta(hours=i),
+                        "download_state": stages[i % 4],
+                    }
+                    for i in range(start, min(vods, start + 500))
+                ]
+            ).execute()
     db.close()
 
 
@@ -68,9 +85,12 @@ class Writer:
         while not self._stop.is_set():
             started = time.perf_counter()
             conn.execute("BEGIN IMMEDIATE")
-            conn.executemany("INSERT INTO chat_messages (msg_id, channel, username, display_name, message, "
-                             "abs_timestamp, bits, first_msg, deleted, kind) VALUES (?, 'c0', 'u', 'u', 'hi', ?, "
-                             "0, 0, 0, 'message')", [(f"{self.prefix}-{n}-{i}", time.time()) for i in range(50)])
+            conn.executemany(
+                "INSERT INTO chat_messages (msg_id, channel, username, display_name, message, "
+                "abs_timestamp, bits, first_msg, deleted, kind) VALUES (?, 'c0', 'u', 'u', 'hi', ?, "
+                "0, 0, 0, 'message')",
+                [(f"{self.prefix}-{n}-{i}", time.time()) for i in range(50)],
+            )
             conn.execute("COMMIT")
             self.latencies.append(time.perf_counter() - started)
             n += 1
@@ -104,13 +124,14 @@ def main() -> None:
         size = db_path.stat().st_size
         print(f"database: {chat_rows} chat rows, {vods} VODs, {size / 2**20:.0f} MiB")
         peers = {
-            "vodtender backup (one-step backup API + check)":
-                lambda n: backup_sqlite(str(db_path), folder / f"ours{n}", keep=1),
+            "vodtender backup (one-step backup API + check)": lambda n: backup_sqlite(
+                str(db_path), folder / f"ours{n}", keep=1
+            ),
             "sqlite3 shell .backup":  # steps 100 pages at a time: restarts whenever another connection writes
-                lambda n: subprocess.run(["sqlite3", str(db_path), f".backup '{folder}/shell{n}.db'"], check=True,
-                                         timeout=PEER_TIMEOUT),
-            "VACUUM INTO":
-                lambda n: sqlite3.connect(db_path).execute(f"VACUUM INTO '{folder}/vac{n}.db'"),
+            lambda n: subprocess.run(
+                ["sqlite3", str(db_path), f".backup '{folder}/shell{n}.db'"], check=True, timeout=PEER_TIMEOUT
+            ),
+            "VACUUM INTO": lambda n: sqlite3.connect(db_path).execute(f"VACUUM INTO '{folder}/vac{n}.db'"),
         }
         print(f"{'backup':<50} {'idle s':>8} {'MiB/s':>7} {'with writer s':>14} {'writer p50/max ms':>18}")
         base = None
@@ -125,8 +146,10 @@ def main() -> None:
                 time.sleep(0.2)
             lat = sorted(writer.latencies)
             base = base or idle
-            print(f"{name:<50} {idle:>8.2f} {size / 2**20 / idle:>7.0f} {busy:>14} "
-                  f"{1000 * lat[len(lat) // 2]:>8.1f}/{1000 * lat[-1]:<8.1f} ratio {idle / base:.2f}")
+            print(
+                f"{name:<50} {idle:>8.2f} {size / 2**20 / idle:>7.0f} {busy:>14} "
+                f"{1000 * lat[len(lat) // 2]:>8.1f}/{1000 * lat[-1]:<8.1f} ratio {idle / base:.2f}"
+            )
         cfg = load_config(["--twitch-channel", "c0,c1,c2", "--data-dir", str(folder), "--db-dsn", str(db_path)])
         open_database(str(db_path))
         times = [timed(gather_status, cfg) for _ in range(5)]

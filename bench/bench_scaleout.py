@@ -45,9 +45,18 @@ def _chat_worker(dsn: str, start: mp.Barrier, done: mp.Queue, worker: int, messa
     open_database(dsn)
     start.wait()
     for first in range(0, messages, batch):
-        rows = [{"msg_id": f"w{worker}-{i}", "channel": "bench", "vod_id": "1", "username": f"u{i % 97}",
-                 "message": "PogChamp that was close", "abs_timestamp": 1.7e9 + i, "rel_timestamp": float(i)}
-                for i in range(first, min(messages, first + batch))]
+        rows = [
+            {
+                "msg_id": f"w{worker}-{i}",
+                "channel": "bench",
+                "vod_id": "1",
+                "username": f"u{i % 97}",
+                "message": "PogChamp that was close",
+                "abs_timestamp": 1.7e9 + i,
+                "rel_timestamp": float(i),
+            }
+            for i in range(first, min(messages, first + batch))
+        ]
         write(lambda rows=rows: ChatMessage.insert_many(rows).execute())
     done.put(messages)
 
@@ -56,8 +65,7 @@ def _run(target, dsn: str, workers: int, *args: object) -> tuple[int, float]:
     """Start `workers` processes, release them together, return (items done, seconds)."""
     ctx = mp.get_context("fork")
     start, done = ctx.Barrier(workers + 1), ctx.Queue()
-    procs = [ctx.Process(target=target, args=(dsn, start, done, *([n] if args else []), *args))
-             for n in range(workers)]
+    procs = [ctx.Process(target=target, args=(dsn, start, done, *([n] if args else []), *args)) for n in range(workers)]
     for p in procs:
         p.start()
     start.wait()
@@ -86,8 +94,12 @@ def bench_claims(dsn: str, vods: int, workers: int) -> float:
     start = dt.datetime(2026, 1, 1)
     with db.atomic():
         for first in range(0, vods, 500):
-            Vod.insert_many([{"twitch_vod_id": str(n), "channel": "c", "date": start + dt.timedelta(minutes=n)}
-                             for n in range(first, min(vods, first + 500))]).execute()
+            Vod.insert_many(
+                [
+                    {"twitch_vod_id": str(n), "channel": "c", "date": start + dt.timedelta(minutes=n)}
+                    for n in range(first, min(vods, first + 500))
+                ]
+            ).execute()
     db.close()
     done, seconds = _run(_claim_worker, dsn, workers)
     assert done == vods, f"{done} claims for {vods} VODs"
@@ -124,19 +136,25 @@ def main() -> None:
     finally:
         cluster.stop()
 
-    print(f"\nscale-out benchmark: {vods} VODs claimed+released, {messages} chat messages in batches of "
-          f"{args.chat_batch}; one process per worker (note: the CPU may be shared)\n")
+    print(
+        f"\nscale-out benchmark: {vods} VODs claimed+released, {messages} chat messages in batches of "
+        f"{args.chat_batch}; one process per worker (note: the CPU may be shared)\n"
+    )
     head = f"{'metric':<12} {'database':<11}" + "".join(f"{f'{w} worker(s)':>14}" for w in WORKERS)
     print(head + f"{'x2/x1':>8}{'x4/x1':>8}")
     for metric in ("claims/s", "chat msg/s"):
         for kind in ("sqlite", "postgresql"):
             row = [results[(metric, kind, w)] for w in WORKERS]
-            print(f"{metric:<12} {kind:<11}" + "".join(f"{v:>14,.0f}" for v in row)
-                  + f"{row[1] / row[0]:>8.2f}{row[2] / row[0]:>8.2f}")
+            print(
+                f"{metric:<12} {kind:<11}"
+                + "".join(f"{v:>14,.0f}" for v in row)
+                + f"{row[1] / row[0]:>8.2f}{row[2] / row[0]:>8.2f}"
+            )
     print("\npostgresql / sqlite at the same worker count:")
     for metric in ("claims/s", "chat msg/s"):
-        ratios = "  ".join(f"{w}w {results[(metric, 'postgresql', w)] / results[(metric, 'sqlite', w)]:.2f}"
-                           for w in WORKERS)
+        ratios = "  ".join(
+            f"{w}w {results[(metric, 'postgresql', w)] / results[(metric, 'sqlite', w)]:.2f}" for w in WORKERS
+        )
         print(f"  {metric:<12} {ratios}")
 
 

@@ -64,8 +64,14 @@ class Tree:
     def command(self, *args: str) -> float:
         """Run `vodtender ARGS` to completion; its wall time in seconds."""
         started = time.perf_counter()
-        done = subprocess.run([sys.executable, "-m", "vodtender", *args], env=self.env, cwd=self.work,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        done = subprocess.run(
+            [sys.executable, "-m", "vodtender", *args],
+            env=self.env,
+            cwd=self.work,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         elapsed = time.perf_counter() - started
         if done.returncode not in (0, 1):  # 1: `status` found something that needs attention (no daemons)
             raise RuntimeError(f"{self.label}: vodtender {' '.join(args)} exited {done.returncode}: {done.stderr}")
@@ -75,8 +81,13 @@ class Tree:
         """Resident set (MiB) of `vodtender DAEMON` once it is up and idle."""
         port = free_port()
         env = {**self.env, f"{daemon.upper()}_HTTP_ADDR": f"127.0.0.1:{port}"}
-        proc = subprocess.Popen([sys.executable, "-m", "vodtender", daemon], env=env, cwd=self.work,
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "vodtender", daemon],
+            env=env,
+            cwd=self.work,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         try:
             deadline = time.monotonic() + 30
             while time.monotonic() < deadline:
@@ -102,8 +113,10 @@ def _rss_mib(pid: int) -> float:
 
 
 def _row(label: str, values: list[float], unit: str) -> str:
-    return (f"  {label:<28} median {statistics.median(values):8.3f} {unit}   "
-            f"min {min(values):8.3f}   max {max(values):8.3f}   (n={len(values)})")
+    return (
+        f"  {label:<28} median {statistics.median(values):8.3f} {unit}   "
+        f"min {min(values):8.3f}   max {max(values):8.3f}   (n={len(values)})"
+    )
 
 
 def main() -> None:

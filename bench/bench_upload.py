@@ -40,8 +40,9 @@ def make_file(path: Path, size: int) -> None:
 
 
 def start_standin() -> tuple[subprocess.Popen, str]:
-    proc = subprocess.Popen([sys.executable, "-m", "tests.standins.youtube"], cwd=REPO, stdout=subprocess.PIPE,
-                            text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "tests.standins.youtube"], cwd=REPO, stdout=subprocess.PIPE, text=True
+    )
     line = proc.stdout.readline() if proc.stdout else ""
     return proc, line.split("YOUTUBE_API_URL=", 1)[1].split()[0]
 
@@ -69,28 +70,44 @@ def uploader_run(url: str, path: Path, workdir: Path) -> tuple[float, int]:
     """Seconds from the upload's start to its confirmation in the database, and the uploader's peak RSS (KiB)."""
     db_path = workdir / f"bench-{path.stat().st_size}-{time.monotonic_ns()}.db"
     tokens = control(url, "tokens")
-    env = base_env(workdir, DB_DSN=str(db_path), YT_CLIENT_ID="test-client-id", YT_CLIENT_SECRET="test-client-secret",
-                   YOUTUBE_API_URL=url, YOUTUBE_TOKEN_URL=url + "token", HEARTBEAT_INTERVAL="0.2s",
-                   UPLOADER_HTTP_ADDR=f"127.0.0.1:{free_port()}", UPLOAD_QUOTA_DAILY="1000000000")
-    subprocess.run([sys.executable, "-m", "vodtender", "db", "migrate"], cwd=workdir, env=env, check=True,
-                   capture_output=True)
+    env = base_env(
+        workdir,
+        DB_DSN=str(db_path),
+        YT_CLIENT_ID="test-client-id",
+        YT_CLIENT_SECRET="test-client-secret",
+        YOUTUBE_API_URL=url,
+        YOUTUBE_TOKEN_URL=url + "token",
+        HEARTBEAT_INTERVAL="0.2s",
+        UPLOADER_HTTP_ADDR=f"127.0.0.1:{free_port()}",
+        UPLOAD_QUOTA_DAILY="1000000000",
+    )
+    subprocess.run(
+        [sys.executable, "-m", "vodtender", "db", "migrate"], cwd=workdir, env=env, check=True, capture_output=True
+    )
     size = path.stat().st_size
     with sqlite3.connect(db_path) as conn:
         now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
         expires = now + dt.timedelta(hours=1)
-        conn.execute("INSERT INTO oauth_tokens (provider, channel, access_token, refresh_token, expires_at, "
-                     "updated_at) VALUES ('youtube', '', ?, ?, ?, ?)",
-                     (tokens["access_token"], tokens["refresh_token"], expires, now))
-        columns = ("twitch_vod_id, channel, title, description, date, duration_seconds, type, is_placeholder, "
-                   "helix_missing, priority, processed, cancel_requested, download_state, download_retries, "
-                   "download_bytes, download_total, download_speed, download_host, downloaded_path, upload_retries, "
-                   "upload_offset, created_at, updated_at")
-        conn.execute(f"INSERT INTO vods ({columns}) VALUES (?, 'bench', 'bench', '', ?, 60, 'archive', 0, 0, 0, 0, 0,"
-                     " 'downloaded', 0, ?, ?, 0, ?, ?, 0, 0, ?, ?)",
-                     (f"bench{size}", now, size, size, socket.gethostname(), str(path), now, now))
+        conn.execute(
+            "INSERT INTO oauth_tokens (provider, channel, access_token, refresh_token, expires_at, "
+            "updated_at) VALUES ('youtube', '', ?, ?, ?, ?)",
+            (tokens["access_token"], tokens["refresh_token"], expires, now),
+        )
+        columns = (
+            "twitch_vod_id, channel, title, description, date, duration_seconds, type, is_placeholder, "
+            "helix_missing, priority, processed, cancel_requested, download_state, download_retries, "
+            "download_bytes, download_total, download_speed, download_host, downloaded_path, upload_retries, "
+            "upload_offset, created_at, updated_at"
+        )
+        conn.execute(
+            f"INSERT INTO vods ({columns}) VALUES (?, 'bench', 'bench', '', ?, 60, 'archive', 0, 0, 0, 0, 0,"
+            " 'downloaded', 0, ?, ?, 0, ?, ?, 0, 0, ?, ?)",
+            (f"bench{size}", now, size, size, socket.gethostname(), str(path), now, now),
+        )
     log = open(workdir / f"uploader-{size}.log", "wb")  # noqa: SIM115 (closed in the finally below)
-    proc = subprocess.Popen([sys.executable, "-m", "vodtender", "uploader"], cwd=workdir, env=env, stdout=log,
-                            stderr=subprocess.STDOUT)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "vodtender", "uploader"], cwd=workdir, env=env, stdout=log, stderr=subprocess.STDOUT
+    )
     started = finished = None
     peak_kib = 0
     try:
@@ -146,12 +163,17 @@ def main() -> None:
                     rss[size] = max(rss.get(size, 0), peak)
                 raw, upload = statistics.median(raws), statistics.median(uploads)
                 mib = size / MIB
-                print(f"{mib:6.0f} MiB  raw PUT {mib / raw:7.1f} MiB/s  uploader {mib / upload:7.1f} MiB/s  "
-                      f"uploader/raw {raw / upload:.2f}  uploader peak RSS {rss[size] / 1024:.1f} MiB "
-                      f"(medians of {args.repeat})", flush=True)
+                print(
+                    f"{mib:6.0f} MiB  raw PUT {mib / raw:7.1f} MiB/s  uploader {mib / upload:7.1f} MiB/s  "
+                    f"uploader/raw {raw / upload:.2f}  uploader peak RSS {rss[size] / 1024:.1f} MiB "
+                    f"(medians of {args.repeat})",
+                    flush=True,
+                )
                 path.unlink()
-            print(f"peak RSS {small // MIB} MiB file vs {big // MIB} MiB file: {rss[small] / 1024:.1f} vs "
-                  f"{rss[big] / 1024:.1f} MiB (x{rss[big] / max(1, rss[small]):.2f})")
+            print(
+                f"peak RSS {small // MIB} MiB file vs {big // MIB} MiB file: {rss[small] / 1024:.1f} vs "
+                f"{rss[big] / 1024:.1f} MiB (x{rss[big] / max(1, rss[small]):.2f})"
+            )
     finally:
         standin.terminate()
         standin.wait(10)

@@ -79,8 +79,11 @@ class InProcessGuard:
                 return original(*args, **kwargs)
             started = f"subprocess {args[1]!r}" if name == "_execute_child" else f"os.{name}{args!r}"
             mirror = Path("tests", "integration", *folders_of(item)[1:], item.path.name)
-            pytest.fail(f"{item.nodeid} started a process: {started}.\nUnit tests run in-process; a test that "
-                        f"needs a process belongs in the integration tier ({mirror}).", pytrace=False)
+            pytest.fail(
+                f"{item.nodeid} started a process: {started}.\nUnit tests run in-process; a test that "
+                f"needs a process belongs in the integration tier ({mirror}).",
+                pytrace=False,
+            )
 
         return refuse
 

@@ -26,11 +26,27 @@ from vodtender.runtime.db import open_database
 from vodtender.runtime.migrations import migrate
 
 # The simulation's own pace, in as few flags as possible: minutes of a real deployment become seconds.
-SIM_SETTINGS = {"CHAT_AUTO_POLL_INTERVAL": "2s", "VOD_RECONCILE_DELAY": "10s", "VOD_RECONCILE_WINDOW": "2m",
-                "VOD_CATALOG_BACKFILL_INTERVAL": "30s",
-                "DOWNLOAD_BACKOFF_BASE": "2s", "UPLOAD_BACKOFF_BASE": "2s", "UPLOAD_CHUNK_SIZE": "1M"}
-SHOWN_FIRST = ("TWITCH_CHANNEL", "TWITCH_HELIX_URL", "TWITCH_AUTH_URL", "TWITCH_IRC_ADDR", "TWITCH_IRC_TLS",
-               "TWITCH_VOD_URL_TEMPLATE", "YOUTUBE_API_URL", "YOUTUBE_TOKEN_URL", "DB_DSN", "DATA_DIR")
+SIM_SETTINGS = {
+    "CHAT_AUTO_POLL_INTERVAL": "2s",
+    "VOD_RECONCILE_DELAY": "10s",
+    "VOD_RECONCILE_WINDOW": "2m",
+    "VOD_CATALOG_BACKFILL_INTERVAL": "30s",
+    "DOWNLOAD_BACKOFF_BASE": "2s",
+    "UPLOAD_BACKOFF_BASE": "2s",
+    "UPLOAD_CHUNK_SIZE": "1M",
+}
+SHOWN_FIRST = (
+    "TWITCH_CHANNEL",
+    "TWITCH_HELIX_URL",
+    "TWITCH_AUTH_URL",
+    "TWITCH_IRC_ADDR",
+    "TWITCH_IRC_TLS",
+    "TWITCH_VOD_URL_TEMPLATE",
+    "YOUTUBE_API_URL",
+    "YOUTUBE_TOKEN_URL",
+    "DB_DSN",
+    "DATA_DIR",
+)
 HEAD_START = 10  # seconds a stream was live before the simulation announces it
 CHAT_LINES = REPO / "tests" / "data" / "twitch_irc" / "bench_chat.txt"  # real Twitch chat
 # What `vodtender status` needs to find and judge the same installation.
@@ -83,28 +99,41 @@ class Show:
                 if self.stop.is_set():
                     return
                 # The stream began a little before we show it, as if vodtender had polled a bit late.
-                stream = self.world.plan_stream(channel, live_for=HEAD_START,
-                                                segments=(HEAD_START + self.live_seconds) // SEGMENT_SECONDS + 1)
+                stream = self.world.plan_stream(
+                    channel, live_for=HEAD_START, segments=(HEAD_START + self.live_seconds) // SEGMENT_SECONDS + 1
+                )
                 self.play(stream)
 
     def play(self, stream: Stream) -> None:
         login = stream.channel.login
         self.world.go_live(stream)
-        self.say(f"#{login} is live (stream {stream.stream_id}, started {stream.started_at}); "
-                 f"chat at {self.chat_rate:g} msg/s for {self.live_seconds}s")
-        replay = self.world.irc.replay(self.chat_lines, login, rate=self.chat_rate,
-                                       count=int(self.chat_rate * self.live_seconds), fresh_ids=True,
-                                       fresh_ts=True, wait_for_listener=False)
+        self.say(
+            f"#{login} is live (stream {stream.stream_id}, started {stream.started_at}); "
+            f"chat at {self.chat_rate:g} msg/s for {self.live_seconds}s"
+        )
+        replay = self.world.irc.replay(
+            self.chat_lines,
+            login,
+            rate=self.chat_rate,
+            count=int(self.chat_rate * self.live_seconds),
+            fresh_ids=True,
+            fresh_ts=True,
+            wait_for_listener=False,
+        )
         self.stop.wait(self.live_seconds)
         replay.cancel()
         self.world.go_offline(stream)
-        self.say(f"#{login} went offline after {replay.sent} chat lines ({len(replay.missed)} with nobody "
-                 f"listening); its VOD appears in {self.vod_delay:g}s")
+        self.say(
+            f"#{login} went offline after {replay.sent} chat lines ({len(replay.missed)} with nobody "
+            f"listening); its VOD appears in {self.vod_delay:g}s"
+        )
         if self.stop.wait(self.vod_delay):
             return
         self.world.publish_vod(stream)
-        self.say(f"VOD {stream.vod_id} of #{login} published: {stream.segments} segments of {SEGMENT_SECONDS}s, "
-                 f"starting {stream.vod_started_at - stream.started_at}s after the live stream did")
+        self.say(
+            f"VOD {stream.vod_id} of #{login} published: {stream.segments} segments of {SEGMENT_SECONDS}s, "
+            f"starting {stream.vod_started_at - stream.started_at}s after the live stream did"
+        )
         self.stop.wait(self.pause)
 
 
@@ -127,12 +156,15 @@ def main(argv: list[str] | None = None) -> int:
     prepare_database(world, db_path)
     settings = {**SIM_SETTINGS, **world.settings(), "DB_DSN": str(db_path), "DATA_DIR": str(workdir / "data")}
     settings.pop("YOUTUBE_AUTH_URL")  # only `vodtender auth youtube` uses it; the tokens are already stored
-    print(f"Simulated Twitch + YouTube are up (working folder {workdir}).\n\n"
-          f"In another terminal, from {REPO}, run vodtender against them:\n\n"
-          f"{command_line('run', settings)}\n\n"
-          f"and watch it work with:\n\n"
-          f"{command_line('status', {key: settings[key] for key in STATUS_KEYS})}\n\n"
-          f"Ctrl-C here stops the simulation.\n", flush=True)
+    print(
+        f"Simulated Twitch + YouTube are up (working folder {workdir}).\n\n"
+        f"In another terminal, from {REPO}, run vodtender against them:\n\n"
+        f"{command_line('run', settings)}\n\n"
+        f"and watch it work with:\n\n"
+        f"{command_line('status', {key: settings[key] for key in STATUS_KEYS})}\n\n"
+        f"Ctrl-C here stops the simulation.\n",
+        flush=True,
+    )
     show = Show(world, args.live_seconds, args.chat_rate, args.vod_delay, args.pause)
     signal.signal(signal.SIGTERM, lambda *_: show.stop.set())
     try:

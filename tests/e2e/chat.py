@@ -29,9 +29,11 @@ class SentMessage:
 
 def privmsg(channel: str, room_id: str, msg_id: str, sent_ms: int, user: str, text: str) -> str:
     """A Twitch PRIVMSG with the tags the recorder needs (id, tmi-sent-ts) and a few ordinary ones."""
-    tags = (f"badge-info=;badges=;color=#1E90FF;display-name={user};emotes=;first-msg=0;flags=;id={msg_id};"
-            f"mod=0;returning-chatter=0;room-id={room_id};subscriber=0;tmi-sent-ts={sent_ms};turbo=0;"
-            f"user-id={zlib.crc32(user.encode())};user-type=")
+    tags = (
+        f"badge-info=;badges=;color=#1E90FF;display-name={user};emotes=;first-msg=0;flags=;id={msg_id};"
+        f"mod=0;returning-chatter=0;room-id={room_id};subscriber=0;tmi-sent-ts={sent_ms};turbo=0;"
+        f"user-id={zlib.crc32(user.encode())};user-type="
+    )
     return f"@{tags} :{user}!{user}@{user}.tmi.twitch.tv PRIVMSG #{channel} :{text}"
 
 
@@ -97,7 +99,9 @@ class ChatPump:
             user = f"viewer{self.random.randrange(500)}"
             text = " ".join(self.random.choice(WORDS) for _ in range(self.random.randint(1, 6)))
             batch.append((str(uuid.UUID(int=self.random.getrandbits(128), version=4)), user, text))
-        receivers = self.send(self.channel, [privmsg(self.channel, self.room_id, msg_id, sent_ms, user, text)
-                                             for msg_id, user, text in batch])
+        receivers = self.send(
+            self.channel,
+            [privmsg(self.channel, self.room_id, msg_id, sent_ms, user, text) for msg_id, user, text in batch],
+        )
         for msg_id, _, text in batch:
             self.log.add(SentMessage(msg_id, self.channel, sent_ms / 1000, text, receivers))

@@ -30,8 +30,13 @@ class FaultDriver:
     the run (while the stream is live and chat flows); after that they are drawn by weight.
     """
 
-    def __init__(self, faults: dict[str, Callable[[random.Random], str | None]], seed: int,
-                 interval: float = 3.0, weights: dict[str, float] | None = None):
+    def __init__(
+        self,
+        faults: dict[str, Callable[[random.Random], str | None]],
+        seed: int,
+        interval: float = 3.0,
+        weights: dict[str, float] | None = None,
+    ):
         self.faults = faults
         self.names = sorted(faults)
         self.weights = [(weights or {}).get(name, 1.0) for name in self.names]

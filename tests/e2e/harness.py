@@ -140,8 +140,9 @@ class FakeTwitch:
     def store_youtube_tokens(self) -> None:
         """What `vodtender auth youtube` leaves behind: the account's tokens in `oauth_tokens` (DB bound)."""
         grant = self.youtube.issue_tokens()
-        TokenStore(TokenCipher(None)).save(TokenGrant(grant["access_token"], time.time() + grant["expires_in"],
-                                                      grant["refresh_token"], grant["scope"]))
+        TokenStore(TokenCipher(None)).save(
+            TokenGrant(grant["access_token"], time.time() + grant["expires_in"], grant["refresh_token"], grant["scope"])
+        )
 
     def seed_youtube_tokens(self, stack: Stack) -> None:
         with stack.database():
@@ -158,8 +159,15 @@ class FakeTwitch:
         started = int(time.time()) - live_for
         stream_id, vod_id = self.new_id(), self.new_id()
         segments = segments or live_for // SEGMENT_SECONDS + 2
-        return Stream(channel, stream_id, started, vod_id, started + VOD_OFFSET, segments,
-                      f"e2e {channel.login} stream {stream_id}")
+        return Stream(
+            channel,
+            stream_id,
+            started,
+            vod_id,
+            started + VOD_OFFSET,
+            segments,
+            f"e2e {channel.login} stream {stream_id}",
+        )
 
     def go_live(self, stream: Stream) -> None:
         self.helix.go_live(stream.channel.login, stream.stream_id, stream.started_at, title=stream.title)
@@ -183,9 +191,14 @@ class FakeTwitch:
         folder = self.root / "hls" / "vods" / stream.vod_id
         shutil.copytree(cached, folder)
         stream.playlist = folder / PLAYLIST
-        self.helix.publish_vod(stream.channel.login, stream.stream_id, stream.vod_started_at,
-                               duration=twitch_duration(stream.segments * SEGMENT_SECONDS),
-                               video_id=stream.vod_id, title=stream.title)
+        self.helix.publish_vod(
+            stream.channel.login,
+            stream.stream_id,
+            stream.vod_started_at,
+            duration=twitch_duration(stream.segments * SEGMENT_SECONDS),
+            video_id=stream.vod_id,
+            title=stream.title,
+        )
         return stream.playlist
 
     # -- what fake YouTube received ------------------------------------------------------------
@@ -193,25 +206,34 @@ class FakeTwitch:
     def uploads_of(self, stream: Stream) -> list[str]:
         """sha256 of every completed upload whose title names this stream (there should be one)."""
         with self.youtube.lock:
-            return [v.sha256 for v in self.youtube.videos
-                    if stream.title in str(v.metadata.get("snippet", {}).get("title", ""))]
+            return [
+                v.sha256
+                for v in self.youtube.videos
+                if stream.title in str(v.metadata.get("snippet", {}).get("title", ""))
+            ]
 
 
 # -- waiting on the database ---------------------------------------------------------------------
+
 
 def vod_row(twitch_vod_id: str) -> Vod | None:
     return Vod.get_or_none(Vod.twitch_vod_id == twitch_vod_id)
 
 
 def wait_placeholder(stream: Stream, timeout: float = 60) -> Vod:
-    return wait_until(lambda: vod_row(stream.placeholder_id), timeout, interval=0.2,
-                      what=f"placeholder {stream.placeholder_id} of #{stream.channel.login}")  # type: ignore[return-value]
+    return wait_until(
+        lambda: vod_row(stream.placeholder_id),
+        timeout,
+        interval=0.2,
+        what=f"placeholder {stream.placeholder_id} of #{stream.channel.login}",
+    )  # type: ignore[return-value]
 
 
 def wait_offline_seen(stream: Stream, timeout: float = 60) -> None:
     def ended() -> bool:
         row = vod_row(stream.placeholder_id)
         return row is None or row.live_ended_at is not None
+
     wait_until(ended, timeout, interval=0.2, what=f"the poller to see #{stream.channel.login} offline")
 
 
@@ -227,10 +249,12 @@ def pipeline_state(streams: list[Stream]) -> str:
         for vod_id in (stream.placeholder_id, stream.vod_id):
             row = vod_row(vod_id)
             if row is not None:
-                lines.append(f"{vod_id}: processed={row.processed} download={row.download_state} "
-                             f"{row.download_bytes}/{row.download_total} upload={row.upload_state} "
-                             f"youtube_url={row.youtube_url} error={row.processing_error!r} ({row.error_class}) "
-                             f"next_attempt_at={row.next_attempt_at} lease={row.lease_owner}")
+                lines.append(
+                    f"{vod_id}: processed={row.processed} download={row.download_state} "
+                    f"{row.download_bytes}/{row.download_total} upload={row.upload_state} "
+                    f"youtube_url={row.youtube_url} error={row.processing_error!r} ({row.error_class}) "
+                    f"next_attempt_at={row.next_attempt_at} lease={row.lease_owner}"
+                )
             else:
                 lines.append(f"{vod_id}: no row")
     return "\n".join(lines)
@@ -244,8 +268,9 @@ def wait_archived(streams: list[Stream], timeout: float) -> None:
         time.sleep(0.5)
 
 
-def broadcast(world: FakeTwitch, streams: list[Stream], chat_rate: float, chat_seconds: float, seed: int,
-              timeout: float = 120) -> None:
+def broadcast(
+    world: FakeTwitch, streams: list[Stream], chat_rate: float, chat_seconds: float, seed: int, timeout: float = 120
+) -> None:
     """Live -> chat -> offline + VOD published, for all `streams` at once, each step waiting for the
     daemons to have seen the previous one (so chat is bound to the placeholder, as it is in real life
     when a viewer types after the stream began)."""

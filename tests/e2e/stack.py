@@ -57,8 +57,7 @@ def config_text(settings: dict[str, str]) -> str:
 class Stack:
     """One vodtender installation in `workdir`: etc/vodtender.conf, vodtender.db, data/, a log per daemon."""
 
-    def __init__(self, workdir: Path, settings: dict[str, str], data_dir: Path | None = None,
-                 dsn: str | None = None):
+    def __init__(self, workdir: Path, settings: dict[str, str], data_dir: Path | None = None, dsn: str | None = None):
         self.workdir = workdir
         self.dsn = dsn or str(workdir / "vodtender.db")  # SQLite in the folder, or e.g. postgresql://...
         self.data_dir = data_dir or workdir / "data"
@@ -127,7 +126,7 @@ class Stack:
             lines = self.log(name).splitlines()
             hits = [i for i, line in enumerate(lines) if FORBIDDEN_LOG_LINES.search(line)]
             if hits:
-                found[name] = ["\n".join(lines[max(0, i - 2):i + 12]) for i in hits[:3]]
+                found[name] = ["\n".join(lines[max(0, i - 2) : i + 12]) for i in hits[:3]]
         return found
 
     @contextmanager

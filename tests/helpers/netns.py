@@ -65,8 +65,20 @@ class NetnsHost:
 
     def wrap(self, argv: list[str]) -> list[str]:
         """`argv` run inside this host: its network namespace, its own hostname."""
-        return ["ip", "netns", "exec", self.netns, "unshare", "--uts", "--",
-                "sh", "-c", 'hostname "$0" && exec "$@"', self.hostname, *argv]
+        return [
+            "ip",
+            "netns",
+            "exec",
+            self.netns,
+            "unshare",
+            "--uts",
+            "--",
+            "sh",
+            "-c",
+            'hostname "$0" && exec "$@"',
+            self.hostname,
+            *argv,
+        ]
 
     def destroy(self) -> None:
         subprocess.run(["ip", "link", "del", self.veth_root], capture_output=True, timeout=30)

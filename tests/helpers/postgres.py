@@ -64,10 +64,24 @@ class PostgresCluster:
         return self
 
     def start_server(self) -> None:
-        options = (f"-p {self.port} -k {self.root} -c listen_addresses={','.join(self.listen)} "
-                   "-c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=300")
-        result = self._run("pg_ctl", "-D", str(self.data), "-l", str(self.root / "server.log"), "-o", options,
-                           "-w", "-t", "60", "start", check=False)
+        options = (
+            f"-p {self.port} -k {self.root} -c listen_addresses={','.join(self.listen)} "
+            "-c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=300"
+        )
+        result = self._run(
+            "pg_ctl",
+            "-D",
+            str(self.data),
+            "-l",
+            str(self.root / "server.log"),
+            "-o",
+            options,
+            "-w",
+            "-t",
+            "60",
+            "start",
+            check=False,
+        )
         if result.returncode != 0:
             raise RuntimeError(f"PostgreSQL did not start: {result.stdout}{result.stderr}\n{self.server_log()}")
 

@@ -23,8 +23,9 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def wait_until(predicate: Callable[[], object], timeout: float = 10.0, interval: float = 0.05,
-               what: str = "condition") -> object:
+def wait_until(
+    predicate: Callable[[], object], timeout: float = 10.0, interval: float = 0.05, what: str = "condition"
+) -> object:
     deadline = time.monotonic() + timeout
     while True:
         value = predicate()
@@ -37,9 +38,23 @@ def wait_until(predicate: Callable[[], object], timeout: float = 10.0, interval:
 
 def base_env(workdir: Path, **extra: str) -> dict[str, str]:
     """An environment with no stray vodtender settings, config read from `workdir/etc`."""
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("TWITCH_", "YT_", "YOUTUBE_", "DB_DSN", "DATA_DIR", "NOTIFY_SOCKET",
-                                "WATCHDOG_", "CREDENTIALS_DIRECTORY", "STATE_DIRECTORY"))}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(
+            (
+                "TWITCH_",
+                "YT_",
+                "YOUTUBE_",
+                "DB_DSN",
+                "DATA_DIR",
+                "NOTIFY_SOCKET",
+                "WATCHDOG_",
+                "CREDENTIALS_DIRECTORY",
+                "STATE_DIRECTORY",
+            )
+        )
+    }
     env["VODTENDER_CONFIG_DIR"] = str(workdir / "etc")
     env["PYTHONPATH"] = str(REPO) + os.pathsep + env.get("PYTHONPATH", "")
     env["PYTHONUNBUFFERED"] = "1"
@@ -47,17 +62,31 @@ def base_env(workdir: Path, **extra: str) -> dict[str, str]:
     return env
 
 
-def run_cli(workdir: Path, *args: str, env: dict[str, str] | None = None, timeout: float = 120,
-            input: str | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "vodtender", *args], cwd=workdir, env=env or base_env(workdir),
-                          capture_output=True, text=True, timeout=timeout, input=input)
+def run_cli(
+    workdir: Path, *args: str, env: dict[str, str] | None = None, timeout: float = 120, input: str | None = None
+) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "vodtender", *args],
+        cwd=workdir,
+        env=env or base_env(workdir),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        input=input,
+    )
 
 
 class DaemonProcess:
     """`python -m vodtender <daemon>` with its own log file and HTTP port."""
 
-    def __init__(self, daemon: str, workdir: Path, args: list[str] | None = None,
-                 env: dict[str, str] | None = None, http_port: int | None = None):
+    def __init__(
+        self,
+        daemon: str,
+        workdir: Path,
+        args: list[str] | None = None,
+        env: dict[str, str] | None = None,
+        http_port: int | None = None,
+    ):
         self.daemon = daemon
         self.workdir = workdir
         self.http_port = http_port or free_port()
@@ -69,8 +98,13 @@ class DaemonProcess:
     def start(self) -> DaemonProcess:
         self.workdir.mkdir(parents=True, exist_ok=True)
         with open(self.log_path, "ab") as log:  # the child keeps its own copy of the descriptor
-            self.proc = subprocess.Popen([sys.executable, "-m", "vodtender", self.daemon, *self.args],
-                                         cwd=self.workdir, env=self.env, stdout=log, stderr=subprocess.STDOUT)
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "vodtender", self.daemon, *self.args],
+                cwd=self.workdir,
+                env=self.env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
         return self
 
     def log(self) -> str:
@@ -81,6 +115,7 @@ class DaemonProcess:
             if self.proc is not None and self.proc.poll() is not None:
                 raise AssertionError(f"{self.daemon} exited with {self.proc.returncode}:\n{self.log()[-3000:]}")
             return re.search(pattern, self.log())
+
         return wait_until(found, timeout, what=f"{pattern!r} in the {self.daemon} log")  # type: ignore[return-value]
 
     def http(self, path: str, timeout: float = 5.0) -> tuple[int, str]:
@@ -98,6 +133,7 @@ class DaemonProcess:
                 return self.http(path)
             except OSError:
                 return None
+
         return wait_until(answer, timeout, what=f"{self.daemon} {path}")  # type: ignore[return-value]
 
     def signal(self, sig: int) -> None:

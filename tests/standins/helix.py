@@ -38,9 +38,24 @@ from urllib.parse import parse_qs, urlsplit
 
 from vodtender.runtime.httpserver import HttpServer, QuietHandler
 
-CONTROL_ACTIONS = ("add_user", "add_videos", "add_video", "add_raw_video", "remove_video", "go_live", "go_offline",
-                   "publish_vod", "rename", "expire_tokens", "reject_tokens", "set_client_secret", "fail_next",
-                   "force_429", "set_delay", "reset_log")
+CONTROL_ACTIONS = (
+    "add_user",
+    "add_videos",
+    "add_video",
+    "add_raw_video",
+    "remove_video",
+    "go_live",
+    "go_offline",
+    "publish_vod",
+    "rename",
+    "expire_tokens",
+    "reject_tokens",
+    "set_client_secret",
+    "fail_next",
+    "force_429",
+    "set_delay",
+    "reset_log",
+)
 
 
 def _order(entry: tuple[str, str, Any]) -> tuple[str, str]:
@@ -84,14 +99,25 @@ class TokenBucket:
 
     def headers(self, now: float) -> dict[str, str]:
         full_at = now + (self.limit - self.tokens) / self.rate
-        return {"Ratelimit-Limit": str(self.limit), "Ratelimit-Remaining": str(max(0, math.floor(self.tokens))),
-                "Ratelimit-Reset": str(math.ceil(full_at))}
+        return {
+            "Ratelimit-Limit": str(self.limit),
+            "Ratelimit-Remaining": str(max(0, math.floor(self.tokens))),
+            "Ratelimit-Reset": str(math.ceil(full_at)),
+        }
 
 
 class HelixStandin:
-    def __init__(self, client_id: str = "standin-client-id", client_secret: str = "standin-client-secret-1234",
-                 limit: int = 800, window: float = 60.0, token_ttl: int = 5_000_000,
-                 initial_tokens: float | None = None, host: str = "127.0.0.1", port: int = 0):
+    def __init__(
+        self,
+        client_id: str = "standin-client-id",
+        client_secret: str = "standin-client-secret-1234",
+        limit: int = 800,
+        window: float = 60.0,
+        token_ttl: int = 5_000_000,
+        initial_tokens: float | None = None,
+        host: str = "127.0.0.1",
+        port: int = 0,
+    ):
         self.client_id = client_id
         self.client_secret = client_secret
         self.token_ttl = token_ttl
@@ -134,8 +160,12 @@ class HelixStandin:
 
     def env(self) -> dict[str, str]:
         """The settings that point a vodtender daemon at this stand-in."""
-        return {"TWITCH_HELIX_URL": self.helix_url, "TWITCH_AUTH_URL": self.auth_url,
-                "TWITCH_CLIENT_ID": self.client_id, "TWITCH_CLIENT_SECRET": self.client_secret}
+        return {
+            "TWITCH_HELIX_URL": self.helix_url,
+            "TWITCH_AUTH_URL": self.auth_url,
+            "TWITCH_CLIENT_ID": self.client_id,
+            "TWITCH_CLIENT_SECRET": self.client_secret,
+        }
 
     def at(self, when: float, action: str, **kwargs: Any) -> None:
         """Run a control action at unix time `when`."""
@@ -154,9 +184,15 @@ class HelixStandin:
     def add_user(self, login: str, user_id: str | None = None) -> str:
         user_id = user_id or self._new_id()
         with self.lock:
-            self.users[user_id] = {"id": user_id, "login": login.lower(), "display_name": login,
-                                   "type": "", "broadcaster_type": "", "description": "",
-                                   "created_at": "2015-01-01T00:00:00Z"}
+            self.users[user_id] = {
+                "id": user_id,
+                "login": login.lower(),
+                "display_name": login,
+                "type": "",
+                "broadcaster_type": "",
+                "description": "",
+                "created_at": "2015-01-01T00:00:00Z",
+            }
             self.videos.setdefault(user_id, [])
         return user_id
 
@@ -170,12 +206,25 @@ class HelixStandin:
 
     def video_item(self, user_id: str, video_id: str, created_at: float, **fields: Any) -> dict[str, Any]:
         user = self.users[user_id]
-        item = {"id": video_id, "stream_id": fields.pop("stream_id", None), "user_id": user_id,
-                "user_login": user["login"], "user_name": user["display_name"],
-                "title": f"stream {video_id}", "description": "", "created_at": rfc3339(created_at),
-                "published_at": rfc3339(created_at), "url": f"https://www.twitch.tv/videos/{video_id}",
-                "thumbnail_url": "", "viewable": "public", "view_count": 1, "language": "en", "type": "archive",
-                "duration": "1h0m0s", "muted_segments": None}
+        item = {
+            "id": video_id,
+            "stream_id": fields.pop("stream_id", None),
+            "user_id": user_id,
+            "user_login": user["login"],
+            "user_name": user["display_name"],
+            "title": f"stream {video_id}",
+            "description": "",
+            "created_at": rfc3339(created_at),
+            "published_at": rfc3339(created_at),
+            "url": f"https://www.twitch.tv/videos/{video_id}",
+            "thumbnail_url": "",
+            "viewable": "public",
+            "view_count": 1,
+            "language": "en",
+            "type": "archive",
+            "duration": "1h0m0s",
+            "muted_segments": None,
+        }
         item.update(fields)
         return item
 
@@ -193,8 +242,14 @@ class HelixStandin:
             user_id = self.user_id(login)
             self._insert(user_id, rfc3339(sort_at), str(item.get("id") if isinstance(item, dict) else ""), item)
 
-    def add_videos(self, login: str, count: int, newest: float | None = None, spacing: float = 86400.0 / 3,
-                   video_type: str = "archive") -> list[str]:
+    def add_videos(
+        self,
+        login: str,
+        count: int,
+        newest: float | None = None,
+        spacing: float = 86400.0 / 3,
+        video_type: str = "archive",
+    ) -> list[str]:
         """`count` videos, one every `spacing` seconds back from `newest` (default: now - 1 day)."""
         newest = newest if newest is not None else time.time() - 86400
         with self.lock:
@@ -202,8 +257,14 @@ class HelixStandin:
             ids = []
             for n in range(count):
                 created = newest - n * spacing
-                item = self.video_item(user_id, self._new_id(), created, type=video_type,
-                                       stream_id=self._new_id(), duration=twitch_duration(3600 + n % 7200))
+                item = self.video_item(
+                    user_id,
+                    self._new_id(),
+                    created,
+                    type=video_type,
+                    stream_id=self._new_id(),
+                    duration=twitch_duration(3600 + n % 7200),
+                )
                 self.videos[user_id].append((rfc3339(created), item["id"], item))
                 ids.append(item["id"])
             self.videos[user_id].sort(key=_order, reverse=True)
@@ -218,16 +279,29 @@ class HelixStandin:
             for user_id, entries in self.videos.items():
                 self.videos[user_id] = [e for e in entries if e[1] != video_id]
 
-    def go_live(self, login: str, stream_id: str | None = None, started_at: float | None = None,
-                title: str = "live now") -> dict[str, Any]:
+    def go_live(
+        self, login: str, stream_id: str | None = None, started_at: float | None = None, title: str = "live now"
+    ) -> dict[str, Any]:
         with self.lock:
             user_id = self.user_id(login)
             user = self.users[user_id]
-            stream = {"id": stream_id or self._new_id(), "user_id": user_id, "user_login": user["login"],
-                      "user_name": user["display_name"], "game_id": "1", "game_name": "Just Chatting",
-                      "type": "live", "title": title, "viewer_count": 10,
-                      "started_at": rfc3339(started_at if started_at is not None else time.time()),
-                      "language": "en", "thumbnail_url": "", "tag_ids": [], "tags": [], "is_mature": False}
+            stream = {
+                "id": stream_id or self._new_id(),
+                "user_id": user_id,
+                "user_login": user["login"],
+                "user_name": user["display_name"],
+                "game_id": "1",
+                "game_name": "Just Chatting",
+                "type": "live",
+                "title": title,
+                "viewer_count": 10,
+                "started_at": rfc3339(started_at if started_at is not None else time.time()),
+                "language": "en",
+                "thumbnail_url": "",
+                "tag_ids": [],
+                "tags": [],
+                "is_mature": False,
+            }
             self.streams[user_id] = stream
         return stream
 
@@ -235,11 +309,17 @@ class HelixStandin:
         with self.lock:
             self.streams.pop(self.user_id(login), None)
 
-    def publish_vod(self, login: str, stream_id: str | None, created_at: float, duration: str = "2h0m0s",
-                    video_id: str | None = None, title: str = "the stream") -> dict[str, Any]:
+    def publish_vod(
+        self,
+        login: str,
+        stream_id: str | None,
+        created_at: float,
+        duration: str = "2h0m0s",
+        video_id: str | None = None,
+        title: str = "the stream",
+    ) -> dict[str, Any]:
         """The archive VOD of a stream, as Twitch lists it once the stream has ended."""
-        return self.add_video(login, created_at, video_id=video_id, stream_id=stream_id, duration=duration,
-                              title=title)
+        return self.add_video(login, created_at, video_id=video_id, stream_id=stream_id, duration=duration, title=title)
 
     # -- scripting: faults -----------------------------------------------------------------------
     def expire_tokens(self) -> None:
@@ -280,9 +360,14 @@ class HelixStandin:
 
     def state(self, since: int = 0) -> dict[str, Any]:
         with self.lock:
-            return {"violations": self.violations, "token_requests": self.token_requests,
-                    "validate_requests": self.validate_requests, "requests": len(self.log),
-                    "log": self.log[since:], "tokens_remaining": self.bucket.tokens}
+            return {
+                "violations": self.violations,
+                "token_requests": self.token_requests,
+                "validate_requests": self.validate_requests,
+                "requests": len(self.log),
+                "log": self.log[since:],
+                "tokens_remaining": self.bucket.tokens,
+            }
 
     # -- serving ---------------------------------------------------------------------------------
     def _take_failure(self, endpoint: str) -> tuple[int, Any] | None:
@@ -325,8 +410,12 @@ class HelixStandin:
                 return 401, {"status": 401, "message": "invalid access token"}, {}
             return 200, {"client_id": self.client_id, "scopes": [], "expires_in": int(expiry - time.time())}, {}
 
-    def _helix(self, endpoint: str, params: dict[str, list[str]], headers: Any,
-               ) -> tuple[int, dict[str, Any], dict[str, str]]:
+    def _helix(
+        self,
+        endpoint: str,
+        params: dict[str, list[str]],
+        headers: Any,
+    ) -> tuple[int, dict[str, Any], dict[str, str]]:
         with self.lock:
             now = time.time()
             entry: dict[str, Any] = {"at": now, "endpoint": endpoint, "params": params, "status": None}
@@ -334,11 +423,13 @@ class HelixStandin:
             token = (headers.get("Authorization") or "").removeprefix("Bearer ").strip()
             expiry = self.tokens.get(token)
             self.bucket.refill(now)
-            if (headers.get("Client-Id") != self.client_id or expiry is None or expiry <= now
-                    or self.tokens_rejected):
+            if headers.get("Client-Id") != self.client_id or expiry is None or expiry <= now or self.tokens_rejected:
                 entry["status"] = 401
-                return 401, {"error": "Unauthorized", "status": 401, "message": "Invalid OAuth token"}, \
-                    {"WWW-Authenticate": 'OAuth realm="TwitchTV", error="invalid_token"', **self.bucket.headers(now)}
+                return (
+                    401,
+                    {"error": "Unauthorized", "status": 401, "message": "Invalid OAuth token"},
+                    {"WWW-Authenticate": 'OAuth realm="TwitchTV", error="invalid_token"', **self.bucket.headers(now)},
+                )
             if self.forced_429 > 0:
                 self.forced_429 -= 1
                 self.bucket.tokens = 0.0
@@ -404,8 +495,12 @@ class HelixStandin:
         page = []
         for entry in itertools.islice(entries, start, None):
             item = entry[2]
-            if (video_type == "all" or not isinstance(item, dict) or item.get("type") == video_type
-                    or item.get("type") not in known):
+            if (
+                video_type == "all"
+                or not isinstance(item, dict)
+                or item.get("type") == video_type
+                or item.get("type") not in known
+            ):
                 page.append(entry)
                 if len(page) > first:
                     break

@@ -41,22 +41,60 @@ PLAYLIST = "index-dvr.m3u8"
 CHUNK = 64 * 1024
 
 
-def make_vod(folder: Path, segments: int = 30, segment_seconds: int = 10, muted: tuple[int, ...] | list[int] = (),
-             size: str = "160x90", fps: int = 10) -> Path:
+def make_vod(
+    folder: Path,
+    segments: int = 30,
+    segment_seconds: int = 10,
+    muted: tuple[int, ...] | list[int] = (),
+    size: str = "160x90",
+    fps: int = 10,
+) -> Path:
     """Encode a `segments`-segment VOD into `folder` (once: reused if already there); returns the playlist."""
     folder.mkdir(parents=True, exist_ok=True)
     playlist = folder / PLAYLIST
     if playlist.exists():
         return playlist
     subprocess.run(
-        ["ffmpeg", "-nostdin", "-loglevel", "error", "-y",
-         "-f", "lavfi", "-i", f"testsrc2=size={size}:rate={fps}",
-         "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=22050",
-         "-t", str(segments * segment_seconds),
-         "-c:v", "libx264", "-preset", "ultrafast", "-g", str(2 * fps), "-c:a", "aac", "-b:a", "32k",
-         "-f", "hls", "-hls_time", str(segment_seconds), "-hls_playlist_type", "vod", "-hls_list_size", "0",
-         "-hls_segment_filename", str(folder / "%d.ts"), str(folder / "building.m3u8")],
-        check=True)
+        [
+            "ffmpeg",
+            "-nostdin",
+            "-loglevel",
+            "error",
+            "-y",
+            "-f",
+            "lavfi",
+            "-i",
+            f"testsrc2=size={size}:rate={fps}",
+            "-f",
+            "lavfi",
+            "-i",
+            "sine=frequency=440:sample_rate=22050",
+            "-t",
+            str(segments * segment_seconds),
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+            "-g",
+            str(2 * fps),
+            "-c:a",
+            "aac",
+            "-b:a",
+            "32k",
+            "-f",
+            "hls",
+            "-hls_time",
+            str(segment_seconds),
+            "-hls_playlist_type",
+            "vod",
+            "-hls_list_size",
+            "0",
+            "-hls_segment_filename",
+            str(folder / "%d.ts"),
+            str(folder / "building.m3u8"),
+        ],
+        check=True,
+    )
     mute_segments(folder / "building.m3u8", muted)
     (folder / "building.m3u8").rename(playlist)
     return playlist
@@ -240,7 +278,7 @@ class HlsServer:
                     while sent < length:
                         piece = fh.read(min(CHUNK if rate is None else max(1024, int(rate / 20)), length - sent))
                         if drop_after is not None and sent + len(piece) > drop_after:
-                            self.wfile.write(piece[:max(0, drop_after - sent)])
+                            self.wfile.write(piece[: max(0, drop_after - sent)])
                             self.close_connection = True
                             self.connection.shutdown(2)
                             return

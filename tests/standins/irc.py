@@ -110,8 +110,14 @@ class Replay:
 
 
 class TwitchIrcStandin:
-    def __init__(self, host: str = "127.0.0.1", port: int = 0, ssl_context: ssl.SSLContext | None = None,
-                 valid_tokens: Iterable[str] | None = None, suspended_channels: Iterable[str] = ()):
+    def __init__(
+        self,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        ssl_context: ssl.SSLContext | None = None,
+        valid_tokens: Iterable[str] | None = None,
+        suspended_channels: Iterable[str] = (),
+    ):
         self.host = host
         self.suspended_channels = set(suspended_channels)  # JOIN refused with a NOTICE, like Twitch
         self.port = port
@@ -153,8 +159,9 @@ class TwitchIrcStandin:
         return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
 
     async def _listen(self) -> None:
-        self._server = await asyncio.start_server(self._serve, self.host, self.port, ssl=self.ssl_context,
-                                                  limit=1 << 20)
+        self._server = await asyncio.start_server(
+            self._serve, self.host, self.port, ssl=self.ssl_context, limit=1 << 20
+        )
         self.port = self._server.sockets[0].getsockname()[1]
 
     async def _shutdown(self) -> None:
@@ -165,8 +172,16 @@ class TwitchIrcStandin:
 
     # -- control API -----------------------------------------------------------------------------
     def clients(self) -> list[dict]:
-        return [{"nick": c.nick, "channels": sorted(c.channels), "registered": c.registered, "caps": c.caps,
-                 "password": c.password} for c in list(self._clients)]
+        return [
+            {
+                "nick": c.nick,
+                "channels": sorted(c.channels),
+                "registered": c.registered,
+                "caps": c.caps,
+                "password": c.password,
+            }
+            for c in list(self._clients)
+        ]
 
     def joined(self, channel: str) -> int:
         return sum(1 for c in list(self._clients) if channel in c.channels and not c.closed)
@@ -192,24 +207,36 @@ class TwitchIrcStandin:
 
     def drop(self) -> None:
         """Hard disconnect of every client, without a word."""
+
         def drop_all() -> None:
             for client in list(self._clients):
                 self._close(client, abort=True)
+
         self.loop.call_soon_threadsafe(drop_all)
 
-    def replay(self, lines: list[str], channel: str, rate: float | None = None, count: int | None = None,
-               fresh_ids: bool = False, fresh_ts: bool = False, wait_for_listener: bool = True,
-               batch: int = 256) -> Replay:
+    def replay(
+        self,
+        lines: list[str],
+        channel: str,
+        rate: float | None = None,
+        count: int | None = None,
+        fresh_ids: bool = False,
+        fresh_ts: bool = False,
+        wait_for_listener: bool = True,
+        batch: int = 256,
+    ) -> Replay:
         """Send `lines` (cycled up to `count`) to #channel at `rate` lines/s (None: as fast as possible)."""
         replay = Replay(total=count if count is not None else len(lines))
         asyncio.run_coroutine_threadsafe(
-            self._replay(replay, lines, channel, rate, fresh_ids, fresh_ts, wait_for_listener, batch), self.loop)
+            self._replay(replay, lines, channel, rate, fresh_ids, fresh_ts, wait_for_listener, batch), self.loop
+        )
         return replay
 
     # -- the protocol ----------------------------------------------------------------------------
     def _targets(self, channel: str | None) -> list[Client]:
-        return [c for c in self._clients
-                if not c.closed and c.registered and (channel is None or channel in c.channels)]
+        return [
+            c for c in self._clients if not c.closed and c.registered and (channel is None or channel in c.channels)
+        ]
 
     def _broadcast(self, data: bytes, channel: str | None) -> None:
         for client in self._targets(channel):
@@ -261,18 +288,24 @@ class TwitchIrcStandin:
             for name in rest.strip().split(","):
                 channel = name.strip().lstrip("#").lower()
                 if channel in self.suspended_channels:
-                    self._reply(client, f"@msg-id=msg_channel_suspended :{SERVER} NOTICE #{channel} "
-                                        ":This channel does not exist or has been suspended.")
+                    self._reply(
+                        client,
+                        f"@msg-id=msg_channel_suspended :{SERVER} NOTICE #{channel} "
+                        ":This channel does not exist or has been suspended.",
+                    )
                     continue
                 client.channels.add(channel)
                 nick = client.nick
-                self._reply(client, f":{nick}!{nick}@{nick}.{SERVER} JOIN #{channel}",
-                            f":{nick}.{SERVER} 353 {nick} = #{channel} :{nick}",
-                            f":{nick}.{SERVER} 366 {nick} #{channel} :End of /NAMES list",
-                            f"@emote-only=0;followers-only=-1;r9k=0;room-id=1;slow=0;subs-only=0 "
-                            f":{SERVER} ROOMSTATE #{channel}",
-                            f"@badge-info=;badges=;color=;display-name={nick};emote-sets=0;mod=0;subscriber=0;"
-                            f"user-type= :{SERVER} USERSTATE #{channel}")
+                self._reply(
+                    client,
+                    f":{nick}!{nick}@{nick}.{SERVER} JOIN #{channel}",
+                    f":{nick}.{SERVER} 353 {nick} = #{channel} :{nick}",
+                    f":{nick}.{SERVER} 366 {nick} #{channel} :End of /NAMES list",
+                    f"@emote-only=0;followers-only=-1;r9k=0;room-id=1;slow=0;subs-only=0 "
+                    f":{SERVER} ROOMSTATE #{channel}",
+                    f"@badge-info=;badges=;color=;display-name={nick};emote-sets=0;mod=0;subscriber=0;"
+                    f"user-type= :{SERVER} USERSTATE #{channel}",
+                )
         elif command == "PART":
             for name in rest.strip().split(","):
                 client.channels.discard(name.strip().lstrip("#").lower())
@@ -289,16 +322,32 @@ class TwitchIrcStandin:
             return
         nick = client.nick
         client.registered = True
-        self._reply(client, f":{SERVER} 001 {nick} :Welcome, GLHF!", f":{SERVER} 002 {nick} :Your host is {SERVER}",
-                    f":{SERVER} 003 {nick} :This server is rather new", f":{SERVER} 004 {nick} :-",
-                    f":{SERVER} 375 {nick} :-", f":{SERVER} 372 {nick} :You are in a maze of twisty passages.",
-                    f":{SERVER} 376 {nick} :>")
+        self._reply(
+            client,
+            f":{SERVER} 001 {nick} :Welcome, GLHF!",
+            f":{SERVER} 002 {nick} :Your host is {SERVER}",
+            f":{SERVER} 003 {nick} :This server is rather new",
+            f":{SERVER} 004 {nick} :-",
+            f":{SERVER} 375 {nick} :-",
+            f":{SERVER} 372 {nick} :You are in a maze of twisty passages.",
+            f":{SERVER} 376 {nick} :>",
+        )
 
-    async def _replay(self, replay: Replay, lines: list[str], channel: str, rate: float | None, fresh_ids: bool,
-                      fresh_ts: bool, wait_for_listener: bool, batch: int) -> None:
+    async def _replay(
+        self,
+        replay: Replay,
+        lines: list[str],
+        channel: str,
+        rate: float | None,
+        fresh_ids: bool,
+        fresh_ts: bool,
+        wait_for_listener: bool,
+        batch: int,
+    ) -> None:
         # Rewrite each distinct line once; per send only the id and time are filled in (cheap at 100k lines/s).
-        templates = [rewrite(line, channel, _ID_MARK if fresh_ids else None, _TS_MARK if fresh_ts else None)
-                     for line in lines]
+        templates = [
+            rewrite(line, channel, _ID_MARK if fresh_ids else None, _TS_MARK if fresh_ts else None) for line in lines
+        ]
         source = itertools.islice(itertools.cycle(templates), replay.total) if templates else iter(())
         replay.started_at = time.monotonic()
         try:
@@ -350,9 +399,16 @@ class _Control(QuietHandler):
 
     def do_GET(self) -> None:
         irc = self.server_ref
-        self._answer({"clients": irc.clients(), "connections_total": irc.connections_total,
-                      "replays": [{"sent": r.sent, "total": r.total, "done": r.done.is_set(), "missed": len(r.missed)}
-                                  for r in self.replays]})
+        self._answer(
+            {
+                "clients": irc.clients(),
+                "connections_total": irc.connections_total,
+                "replays": [
+                    {"sent": r.sent, "total": r.total, "done": r.done.is_set(), "missed": len(r.missed)}
+                    for r in self.replays
+                ],
+            }
+        )
 
     def do_POST(self) -> None:
         url = urlparse(self.path)
@@ -368,9 +424,16 @@ class _Control(QuietHandler):
                 irc.send(line, query.get("channel"))
         elif url.path == "/replay":
             lines = load_irc_lines(query.get("file", "bench_chat.txt"))
-            self.replays.append(irc.replay(lines, query["channel"], rate=float(query["rate"]) if "rate" in query
-                                           else None, count=int(query["count"]) if "count" in query else None,
-                                           fresh_ids=query.get("fresh") == "1", fresh_ts=query.get("fresh") == "1"))
+            self.replays.append(
+                irc.replay(
+                    lines,
+                    query["channel"],
+                    rate=float(query["rate"]) if "rate" in query else None,
+                    count=int(query["count"]) if "count" in query else None,
+                    fresh_ids=query.get("fresh") == "1",
+                    fresh_ts=query.get("fresh") == "1",
+                )
+            )
         else:
             self._answer({"error": "unknown"}, 404)
             return

@@ -82,9 +82,15 @@ class Video:
 
 
 def _error_body(status: int, reason: str, message: str = "") -> bytes:
-    return json.dumps({"error": {"code": status, "message": message or reason,
-                                 "errors": [{"reason": reason, "message": message or reason, "domain": "youtube"}]}
-                       }).encode()
+    return json.dumps(
+        {
+            "error": {
+                "code": status,
+                "message": message or reason,
+                "errors": [{"reason": reason, "message": message or reason, "domain": "youtube"}],
+            }
+        }
+    ).encode()
 
 
 def check_metadata(metadata: dict[str, Any]) -> str | None:
@@ -98,8 +104,11 @@ def check_metadata(metadata: dict[str, Any]) -> str | None:
     if not isinstance(description, str) or len(description.encode()) > 5000 or re.search("[<>]", description):
         return "invalidDescription"
     tags = snippet.get("tags", [])
-    if not isinstance(tags, list) or sum(len(t) + (2 if " " in t else 0) for t in tags) + max(0, len(tags) - 1) > 500 \
-            or any(re.search("[<>,]", t) for t in tags):
+    if (
+        not isinstance(tags, list)
+        or sum(len(t) + (2 if " " in t else 0) for t in tags) + max(0, len(tags) - 1) > 500
+        or any(re.search("[<>,]", t) for t in tags)
+    ):
         return "invalidTags"
     if not str(snippet.get("categoryId", "20")).isdigit():
         return "invalidCategoryId"
@@ -110,8 +119,14 @@ def check_metadata(metadata: dict[str, Any]) -> str | None:
 
 
 class YouTubeStandIn:
-    def __init__(self, host: str = "127.0.0.1", port: int = 0, client_id: str = "test-client-id",
-                 client_secret: str = "test-client-secret", token_lifetime: float = 3600.0):
+    def __init__(
+        self,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        client_id: str = "test-client-id",
+        client_secret: str = "test-client-secret",
+        token_lifetime: float = 3600.0,
+    ):
         self.client_id = client_id
         self.client_secret = client_secret
         self.token_lifetime = token_lifetime
@@ -184,12 +199,22 @@ class YouTubeStandIn:
     def state(self) -> dict[str, Any]:
         with self.lock:
             return {
-                "sessions": [{"upload_id": s.upload_id, "total": s.total, "received": s.received,
-                              "bytes_in": s.bytes_in, "puts": s.puts, "status_queries": s.status_queries,
-                              "title": s.metadata.get("snippet", {}).get("title"), "complete": s.video is not None}
-                             for s in self.sessions.values()],
-                "videos": [{"id": v.id, "size": v.size, "sha256": v.sha256, "metadata": v.metadata}
-                           for v in self.videos],
+                "sessions": [
+                    {
+                        "upload_id": s.upload_id,
+                        "total": s.total,
+                        "received": s.received,
+                        "bytes_in": s.bytes_in,
+                        "puts": s.puts,
+                        "status_queries": s.status_queries,
+                        "title": s.metadata.get("snippet", {}).get("title"),
+                        "complete": s.video is not None,
+                    }
+                    for s in self.sessions.values()
+                ],
+                "videos": [
+                    {"id": v.id, "size": v.size, "sha256": v.sha256, "metadata": v.metadata} for v in self.videos
+                ],
                 "playlist_items": self.playlist_items,
                 "requests": [list(r) for r in self.requests],
                 "holding": self.holding.is_set(),
@@ -200,8 +225,12 @@ class YouTubeStandIn:
         life = self.token_lifetime if lifetime is None else lifetime
         token = "ya29.at-" + secrets.token_urlsafe(24)
         self.access_tokens[token] = time.time() + life
-        return {"access_token": token, "expires_in": int(life), "token_type": "Bearer",
-                "scope": "https://www.googleapis.com/auth/youtube.upload https://www.googleapis.com/auth/youtube"}
+        return {
+            "access_token": token,
+            "expires_in": int(life),
+            "token_type": "Bearer",
+            "scope": "https://www.googleapis.com/auth/youtube.upload https://www.googleapis.com/auth/youtube",
+        }
 
     def _take_fault(self, on: str, start: int | None = None, end: int | None = None) -> Fault | None:
         with self.lock:
@@ -226,8 +255,9 @@ class YouTubeStandIn:
             protocol_version = "HTTP/1.1"
 
             # -- plumbing --
-            def _reply(self, status: int, body: bytes = b"", headers: dict[str, str] | None = None,
-                       step: str = "") -> None:
+            def _reply(
+                self, status: int, body: bytes = b"", headers: dict[str, str] | None = None, step: str = ""
+            ) -> None:
                 with standin.lock:
                     standin.requests.append((self.command, step or urlparse(self.path).path, status))
                 self.send_response(status)
@@ -303,8 +333,11 @@ class YouTubeStandIn:
                 code = "4/code-" + secrets.token_urlsafe(16)
                 with standin.lock:
                     standin.codes[code] = params
-                target = redirect + ("&" if "?" in redirect else "?") + urlencode(
-                    {"code": code, "state": params.get("state", ""), "scope": params.get("scope", "")})
+                target = (
+                    redirect
+                    + ("&" if "?" in redirect else "?")
+                    + urlencode({"code": code, "state": params.get("state", ""), "scope": params.get("scope", "")})
+                )
                 self._reply(302, b"", {"Location": target}, "consent")
 
             def _token(self, form: dict[str, str]) -> None:
@@ -320,8 +353,10 @@ class YouTubeStandIn:
                     if grant == "refresh_token":
                         refresh = form.get("refresh_token", "")
                         if refresh not in standin.refresh_tokens or refresh in standin.revoked:
-                            answer: tuple[int, dict] = (400, {
-                                "error": "invalid_grant", "error_description": "Token has been expired or revoked."})
+                            answer: tuple[int, dict] = (
+                                400,
+                                {"error": "invalid_grant", "error_description": "Token has been expired or revoked."},
+                            )
                         else:
                             answer = (200, standin._new_access())
                     elif grant == "authorization_code":
@@ -364,8 +399,9 @@ class YouTubeStandIn:
                 if problem:
                     self._error(400, problem, "post")
                     return
-                session = Session(secrets.token_urlsafe(12), metadata,
-                                  int(self.headers.get("X-Upload-Content-Length") or -1))
+                session = Session(
+                    secrets.token_urlsafe(12), metadata, int(self.headers.get("X-Upload-Content-Length") or -1)
+                )
                 with standin.lock:
                     standin.sessions[session.upload_id] = session
                 location = f"{standin.url}upload/youtube/v3/videos?uploadType=resumable&upload_id={session.upload_id}"
@@ -380,8 +416,9 @@ class YouTubeStandIn:
 
             def _put(self, session: Session) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
-                match = re.fullmatch(r"bytes (\d+)-(\d+)/(\d+|\*)|bytes \*/(\d+|\*)",
-                                     self.headers.get("Content-Range", "").strip())
+                match = re.fullmatch(
+                    r"bytes (\d+)-(\d+)/(\d+|\*)|bytes \*/(\d+|\*)", self.headers.get("Content-Range", "").strip()
+                )
                 authorized = standin._authorized(self.headers.get("Authorization"))
                 if match is None or match.group(4) is not None:  # a status query (or no range: one)
                     self._body()
@@ -443,11 +480,16 @@ class YouTubeStandIn:
             def _finish(self, session: Session) -> None:
                 video_id = secrets.token_urlsafe(8)[:11]
                 snippet = dict(session.metadata.get("snippet", {}))
-                session.video = {"kind": "youtube#video", "id": video_id, "snippet": snippet,
-                                 "status": {"uploadStatus": "uploaded", **session.metadata.get("status", {})}}
+                session.video = {
+                    "kind": "youtube#video",
+                    "id": video_id,
+                    "snippet": snippet,
+                    "status": {"uploadStatus": "uploaded", **session.metadata.get("status", {})},
+                }
                 with standin.lock:
-                    standin.videos.append(Video(video_id, session.metadata, session.total,
-                                                session.hasher.hexdigest(), session))
+                    standin.videos.append(
+                        Video(video_id, session.metadata, session.total, session.hasher.hexdigest(), session)
+                    )
 
             def _playlist_item(self) -> None:
                 body = self._body()
@@ -485,7 +527,8 @@ class YouTubeStandIn:
                     self._json(200, standin.issue_tokens(), "control")
                 elif action in ("revoke", "release", "expire"):
                     {"revoke": standin.revoke, "release": standin.release, "expire": standin.expire_access_tokens}[
-                        action]()
+                        action
+                    ]()
                     self._json(200, {"ok": True}, "control")
                 else:
                     self._error(404, "notFound", "control")
@@ -499,8 +542,11 @@ def main() -> None:
     parser.add_argument("--token-lifetime", type=float, default=3600.0)
     args = parser.parse_args()
     standin = YouTubeStandIn(port=args.port, token_lifetime=args.token_lifetime).start()
-    print(f"YOUTUBE_API_URL={standin.url} YOUTUBE_TOKEN_URL={standin.token_url} YOUTUBE_AUTH_URL={standin.auth_url}"
-          f" YT_CLIENT_ID={standin.client_id} YT_CLIENT_SECRET={standin.client_secret}", flush=True)
+    print(
+        f"YOUTUBE_API_URL={standin.url} YOUTUBE_TOKEN_URL={standin.token_url} YOUTUBE_AUTH_URL={standin.auth_url}"
+        f" YT_CLIENT_ID={standin.client_id} YT_CLIENT_SECRET={standin.client_secret}",
+        flush=True,
+    )
     try:
         threading.Event().wait()
     except KeyboardInterrupt:

@@ -33,8 +33,9 @@ def host_env() -> dict[str, str]:
 
 
 def _rootfs_sh(*args: str) -> str:
-    out = subprocess.run([str(HERE / "rootfs.sh"), *args], env={**os.environ, **host_env()}, capture_output=True,
-                         text=True, timeout=1200)
+    out = subprocess.run(
+        [str(HERE / "rootfs.sh"), *args], env={**os.environ, **host_env()}, capture_output=True, text=True, timeout=1200
+    )
     if out.returncode != 0:
         raise RuntimeError(f"rootfs.sh {' '.join(args)} failed:\n{out.stderr[-3000:]}")
     return out.stdout.strip().splitlines()[-1]
@@ -63,17 +64,35 @@ class Container:
     # -- life cycle ------------------------------------------------------------------------------
     def boot(self) -> Container:
         self.root.mkdir()
-        subprocess.run(["tar", "--zstd", "-C", str(self.root), "-xf", str(cached_rootfs())], check=True,
-                       env=host_env())
+        subprocess.run(["tar", "--zstd", "-C", str(self.root), "-xf", str(cached_rootfs())], check=True, env=host_env())
         with open(self.console, "wb") as console:
             self.nspawn = subprocess.Popen(
-                ["systemd-nspawn", "-q", "-D", str(self.root), "--boot", "--register=no", "--keep-unit",
-                 "--console=passive", "--private-network", f"--bind-ro={self.share}:{SHARE}",
-                 "--machine", "vodtender-" + self.dir.name.split(".")[-1].replace("_", "")],
-                stdin=subprocess.DEVNULL, stdout=console, stderr=subprocess.STDOUT, env=host_env())
+                [
+                    "systemd-nspawn",
+                    "-q",
+                    "-D",
+                    str(self.root),
+                    "--boot",
+                    "--register=no",
+                    "--keep-unit",
+                    "--console=passive",
+                    "--private-network",
+                    f"--bind-ro={self.share}:{SHARE}",
+                    "--machine",
+                    "vodtender-" + self.dir.name.split(".")[-1].replace("_", ""),
+                ],
+                stdin=subprocess.DEVNULL,
+                stdout=console,
+                stderr=subprocess.STDOUT,
+                env=host_env(),
+            )
         self.pid1 = wait_until(self._find_pid1, timeout=60, interval=0.1, what="the container's systemd")
-        wait_until(lambda: self.run("test", "-S", "/run/systemd/private", check=False).returncode == 0,
-                   timeout=60, interval=0.1, what="systemd's private socket in the container")
+        wait_until(
+            lambda: self.run("test", "-S", "/run/systemd/private", check=False).returncode == 0,
+            timeout=60,
+            interval=0.1,
+            what="systemd's private socket in the container",
+        )
         state = self.run("systemctl", "is-system-running", "--wait", check=False, timeout=120).stdout.strip()
         if state not in ("running", "degraded"):
             raise RuntimeError(f"container did not boot: {state}\n{self.console.read_text()[-3000:]}")
@@ -113,12 +132,28 @@ class Container:
         self.shutdown()
 
     # -- commands --------------------------------------------------------------------------------
-    def run(self, *argv: str, check: bool = True, timeout: float = 300,
-            input: str | None = None) -> subprocess.CompletedProcess:
+    def run(
+        self, *argv: str, check: bool = True, timeout: float = 300, input: str | None = None
+    ) -> subprocess.CompletedProcess:
         """Run a command inside the container (as root, with a clean environment)."""
         assert self.pid1 is not None
-        cmd = ["nsenter", "-t", str(self.pid1), "-m", "-u", "-i", "-n", "-p", "--",
-               "env", "-i", f"PATH={DEBIAN_PATH}", "LANG=C.UTF-8", "DEBIAN_FRONTEND=noninteractive", *argv]
+        cmd = [
+            "nsenter",
+            "-t",
+            str(self.pid1),
+            "-m",
+            "-u",
+            "-i",
+            "-n",
+            "-p",
+            "--",
+            "env",
+            "-i",
+            f"PATH={DEBIAN_PATH}",
+            "LANG=C.UTF-8",
+            "DEBIAN_FRONTEND=noninteractive",
+            *argv,
+        ]
         out = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, input=input, env=host_env())
         if check and out.returncode != 0:
             raise AssertionError(f"{' '.join(argv)} -> rc {out.returncode}\n{out.stdout[-3000:]}\n{out.stderr[-3000:]}")

@@ -18,8 +18,13 @@ OVERRIDES = REPO / "debian" / "vodtender.lintian-overrides"
 
 
 def test_lintian_has_no_errors_and_every_override_is_justified_and_used(deb: Path) -> None:
-    out = subprocess.run(["lintian", "--info", "--display-info", "--fail-on", "error", str(deb)], env=host_env(),
-                         capture_output=True, text=True, timeout=600)
+    out = subprocess.run(
+        ["lintian", "--info", "--display-info", "--fail-on", "error", str(deb)],
+        env=host_env(),
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     tags = [line for line in out.stdout.splitlines() if line[:2] in ("E:", "W:", "I:")]
     assert out.returncode == 0 and not [t for t in tags if t.startswith("E:")], out.stdout
     assert not [t for t in tags if "unused-override" in t or "mismatched-override" in t], tags
@@ -36,8 +41,11 @@ def test_piuparts_install_remove_purge_in_a_clean_root(deb: Path) -> None:
         root = Path(folder, "root")
         root.mkdir()
         subprocess.run(["tar", "--zstd", "-C", str(root), "-xf", str(cached_rootfs())], check=True, env=host_env())
-        out = subprocess.run(["piuparts", f"--existing-chroot={root}", "-d", "bookworm", "-m", mirror,
-                              "--no-upgrade-test", str(deb)], env=host_env(), capture_output=True, text=True,
-                             timeout=900)
+        out = subprocess.run(
+            ["piuparts", f"--existing-chroot={root}", "-d", "bookworm", "-m", mirror, "--no-upgrade-test", str(deb)],
+            env=host_env(),
+            capture_output=True,
+            text=True,
+            timeout=900,
+        )
     assert out.returncode == 0 and "PASS: All tests." in out.stdout + out.stderr, (out.stdout + out.stderr)[-5000:]
-

@@ -52,8 +52,9 @@ def repack_with_newer_version(deb: Path, folder: Path) -> Path:
     version = re.search(r"^Version: (.+)$", text, re.M).group(1)
     control.write_text(text.replace(f"Version: {version}", f"Version: {version}{UPGRADE_VERSION_SUFFIX}"))
     new = folder / f"vodtender_{version}{UPGRADE_VERSION_SUFFIX}_upgrade.deb"
-    subprocess.run(["dpkg-deb", "-Zgzip", "-z1", "-b", str(tree), str(new)], check=True, env=host_env(),
-                   capture_output=True)
+    subprocess.run(
+        ["dpkg-deb", "-Zgzip", "-z1", "-b", str(tree), str(new)], check=True, env=host_env(), capture_output=True
+    )
     shutil.rmtree(tree)
     return new
 
@@ -83,9 +84,12 @@ def active(box: Container, unit: str) -> bool:
 
 
 def wait_all_active(box: Container, timeout: float = 120) -> None:
-    box.wait(lambda: all(active(box, u) for u in UNITS), timeout=timeout,
-             what="all four daemons active:\n" + box.sh("systemctl list-units 'vodtender*' --all --no-pager",
-                                                         check=False).stdout)
+    box.wait(
+        lambda: all(active(box, u) for u in UNITS),
+        timeout=timeout,
+        what="all four daemons active:\n"
+        + box.sh("systemctl list-units 'vodtender*' --all --no-pager", check=False).stdout,
+    )
 
 
 def failed_units(box: Container) -> str:
@@ -97,21 +101,33 @@ def status_text(box: Container, daemon: str) -> str:
 
 
 def start_standin(box: Container, name: str, *args: str) -> None:
-    box.run("systemd-run", f"--unit=standin-{name}", "--property=WorkingDirectory=/srv/share/src",
-            "/usr/bin/python3", "-m", f"tests.standins.{name}", *args)
+    box.run(
+        "systemd-run",
+        f"--unit=standin-{name}",
+        "--property=WorkingDirectory=/srv/share/src",
+        "/usr/bin/python3",
+        "-m",
+        f"tests.standins.{name}",
+        *args,
+    )
 
 
 def wait_port(box: Container, port: int) -> None:
     probe = f"import socket; socket.create_connection(('127.0.0.1', {port}), timeout=1).close()"
-    box.wait(lambda: box.run("python3", "-c", probe, check=False).returncode == 0, timeout=60,
-             what=f"a listener on port {port} in the container")
+    box.wait(
+        lambda: box.run("python3", "-c", probe, check=False).returncode == 0,
+        timeout=60,
+        what=f"a listener on port {port} in the container",
+    )
 
 
 def http_get(box: Container, port: int, path: str) -> tuple[int, str]:
-    script = ("import sys, urllib.request, urllib.error\n"
-              f"try:\n    r = urllib.request.urlopen('http://127.0.0.1:{port}{path}', timeout=10)\n"
-              "    print(r.status); print(r.read().decode())\n"
-              "except urllib.error.HTTPError as e:\n    print(e.code); print(e.read().decode())\n")
+    script = (
+        "import sys, urllib.request, urllib.error\n"
+        f"try:\n    r = urllib.request.urlopen('http://127.0.0.1:{port}{path}', timeout=10)\n"
+        "    print(r.status); print(r.read().decode())\n"
+        "except urllib.error.HTTPError as e:\n    print(e.code); print(e.read().decode())\n"
+    )
     out = box.run("python3", "-c", script).stdout
     code, _, body = out.partition("\n")
     return int(code), body
@@ -149,8 +165,10 @@ def test_package_files_account_and_secret_file_permissions(box: Container) -> No
 
 
 def test_units_verify_cleanly_and_are_hardened(box: Container) -> None:
-    units = [f"/lib/systemd/system/{u}" for u in
-             (*UNITS, "vodtender.target", "vodtender-maintenance.service", "vodtender-maintenance.timer")]
+    units = [
+        f"/lib/systemd/system/{u}"
+        for u in (*UNITS, "vodtender.target", "vodtender-maintenance.service", "vodtender-maintenance.timer")
+    ]
     out = box.run("systemd-analyze", "verify", "--man=no", *units, check=False)
     assert (out.returncode, out.stdout + out.stderr) == (0, "")
     for unit in (*UNITS, "vodtender-maintenance.service"):
@@ -215,8 +233,11 @@ def test_reload_rereads_configuration(box: Container) -> None:
         else:
             box.run("sed", "-i", "/download-max-attempts/d", CONF)
         box.run("systemctl", "reload", "vodtender.target")
-        box.wait(lambda problems=problems: last_reload(box, unit) == f"problems={problems}", timeout=60,
-                 what=f"the downloader to re-read its configuration ({problems} problems)")
+        box.wait(
+            lambda problems=problems: last_reload(box, unit) == f"problems={problems}",
+            timeout=60,
+            what=f"the downloader to re-read its configuration ({problems} problems)",
+        )
     assert box.show(unit, "MainPID") == pid  # reloaded in place
     for other in UNITS:
         assert "configuration reloaded" in box.journal(other), other
@@ -252,8 +273,13 @@ def test_frozen_daemon_is_killed_by_the_watchdog_and_restarted(box: Container) -
     box.wait(lambda: active(box, unit), what="chat active")
     frozen = box.show(unit, "MainPID")
     box.run("kill", "-STOP", frozen)
-    box.wait(lambda: box.show(unit, "NRestarts") == "1" and active(box, unit)
-             and box.show(unit, "MainPID") not in ("0", frozen), timeout=90, what="a watchdog restart")
+    box.wait(
+        lambda: (
+            box.show(unit, "NRestarts") == "1" and active(box, unit) and box.show(unit, "MainPID") not in ("0", frozen)
+        ),
+        timeout=90,
+        what="a watchdog restart",
+    )
     assert "Watchdog timeout" in box.journal(unit)
     box.run("rm", "-r", f"/etc/systemd/system/{unit}.d")
     box.run("systemctl", "daemon-reload")
@@ -263,8 +289,11 @@ def test_stopping_the_target_stops_everything_cleanly(box: Container) -> None:
     box.run("systemctl", "stop", "vodtender.target")  # returns once the target is down; the daemons follow
     for daemon in DAEMONS:
         unit = f"vodtender-{daemon}.service"
-        box.wait(lambda unit=unit: box.run("systemctl", "is-active", unit, check=False).stdout.strip() == "inactive",
-                 timeout=150, what=f"{unit} to stop")
+        box.wait(
+            lambda unit=unit: box.run("systemctl", "is-active", unit, check=False).stdout.strip() == "inactive",
+            timeout=150,
+            what=f"{unit} to stop",
+        )
         assert box.show(unit, "Result") == "success"
         assert f"{daemon} stopped" in box.journal(unit)
     assert failed_units(box) == ""
@@ -276,8 +305,15 @@ def test_stopping_the_target_stops_everything_cleanly(box: Container) -> None:
 def test_upgrade_restarts_daemons_and_keeps_database_and_edited_config(box: Container) -> None:
     box.run("systemctl", "start", "vodtender.target")
     wait_all_active(box)
-    box.run("runuser", "-u", "vodtender", "--", "sqlite3", "/var/lib/vodtender/vodtender.db",
-            "INSERT INTO kv (key, value) VALUES ('systemtest', 'kept')")
+    box.run(
+        "runuser",
+        "-u",
+        "vodtender",
+        "--",
+        "sqlite3",
+        "/var/lib/vodtender/vodtender.db",
+        "INSERT INTO kv (key, value) VALUES ('systemtest', 'kept')",
+    )
     box.sh("echo '# edited by the operator' >> /etc/vodtender/vodtender.conf")
     before = {u: box.show(u, "MainPID") for u in UNITS}
     apt(box, "install", "/srv/share/vodtender-upgrade.deb")
@@ -306,13 +342,18 @@ def test_remove_stops_everything_and_keeps_configuration(box: Container) -> None
 def test_purge_removes_configuration_and_links_but_keeps_the_archive(box: Container) -> None:
     out = apt(box, "purge", "vodtender")
     assert "archive in /var/lib/vodtender" in out.stdout + out.stderr
-    leftovers = box.sh("find /etc/systemd /lib/systemd/system /var/lib/systemd/deb-systemd-helper-enabled "
-                       "/etc/vodtender /etc/credstore /var/cache/vodtender /usr/lib/vodtender "
-                       "-name '*vodtender*' 2>/dev/null", check=False).stdout
+    leftovers = box.sh(
+        "find /etc/systemd /lib/systemd/system /var/lib/systemd/deb-systemd-helper-enabled "
+        "/etc/vodtender /etc/credstore /var/cache/vodtender /usr/lib/vodtender "
+        "-name '*vodtender*' 2>/dev/null",
+        check=False,
+    ).stdout
     assert leftovers.strip() == ""
     box.run("test", "!", "-e", "/etc/vodtender")
-    assert box.run("dpkg-query", "-W", "vodtender", check=False).returncode != 0 or \
-        "not-installed" in box.run("dpkg-query", "-W", "-f=${Status}", "vodtender", check=False).stdout
+    assert (
+        box.run("dpkg-query", "-W", "vodtender", check=False).returncode != 0
+        or "not-installed" in box.run("dpkg-query", "-W", "-f=${Status}", "vodtender", check=False).stdout
+    )
     # The user's data survives: database (with its rows), videos.
     kept = box.run("sqlite3", "/var/lib/vodtender/vodtender.db", "SELECT value FROM kv WHERE key='systemtest'")
     assert kept.stdout.strip() == "kept"

@@ -103,8 +103,10 @@ def floor_problem(found: Import) -> str | None:
     if area(source) == area(target):
         return None
     if floor(target) > floor(source):
-        return (f"{area(source)} (floor {floor(source)}) imports {area(target)} (floor {floor(target)}): "
-                "a lower floor never imports a higher one")
+        return (
+            f"{area(source)} (floor {floor(source)}) imports {area(target)} (floor {floor(target)}): "
+            "a lower floor never imports a higher one"
+        )
     if floor(target) == floor(source):
         return f"{area(source)} imports {area(target)}: the two share floor {floor(source)} and stay apart"
     return None

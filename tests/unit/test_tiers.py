@@ -14,8 +14,9 @@ def test_a_unit_test_is_marked_unit_and_nothing_else(request: pytest.FixtureRequ
     assert not [m for m in ("integration", "e2e", "system") if request.node.get_closest_marker(m)]
 
 
-@pytest.mark.parametrize("start", [lambda: subprocess.run(["true"], check=False), lambda: os.system("true")],
-                         ids=["subprocess", "os.system"])
+@pytest.mark.parametrize(
+    "start", [lambda: subprocess.run(["true"], check=False), lambda: os.system("true")], ids=["subprocess", "os.system"]
+)
 def test_starting_a_process_fails_the_unit_test(start: Callable[[], object]) -> None:
     with pytest.raises(pytest.fail.Exception, match="started a process") as failure:
         start()

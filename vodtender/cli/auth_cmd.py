@@ -21,8 +21,12 @@ from vodtender.pipeline.upload.tokens import TokenCipher, TokenStore
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("auth", help=summary("auth"))
     authsub = p.add_subparsers(dest="auth_command", required=True)
-    yt = authsub.add_parser("youtube", help="authorize uploads to a YouTube channel and store the tokens",
-                            description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    yt = authsub.add_parser(
+        "youtube",
+        help="authorize uploads to a YouTube channel and store the tokens",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     yt.add_argument("--port", type=int, default=0, help="loopback port for Google's redirect (default: any free one)")
     yt.add_argument("--timeout", type=float, default=600.0, help="seconds to wait for the consent (default 600)")
     yt.set_defaults(func=cmd_youtube)
@@ -32,11 +36,13 @@ def _wait_for_redirect(receiver: LoopbackReceiver, timeout: float) -> str | None
     """The redirected address: caught by the loopback server, or pasted on an interactive terminal."""
     pasted: list[str] = []
     if sys.stdin.isatty():
+
         def read_paste() -> None:
             line = sys.stdin.readline()
             if line.strip():
                 pasted.append(line.strip())
                 receiver.done.set()
+
         threading.Thread(target=read_paste, name="paste", daemon=True).start()
     if not receiver.done.wait(timeout):
         return None
@@ -46,34 +52,46 @@ def _wait_for_redirect(receiver: LoopbackReceiver, timeout: float) -> str | None
 def cmd_youtube(args: argparse.Namespace, config_argv: list[str]) -> int:
     cfg = load_or_exit(config_argv)
     if not (cfg.yt_client_id and cfg.yt_client_secret):
-        print("vodtender auth youtube: set YT_CLIENT_ID and YT_CLIENT_SECRET (a Google OAuth client of type "
-              "'Desktop app') first", file=sys.stderr)
+        print(
+            "vodtender auth youtube: set YT_CLIENT_ID and YT_CLIENT_SECRET (a Google OAuth client of type "
+            "'Desktop app') first",
+            file=sys.stderr,
+        )
         return 2
     open_migrated(cfg)
     with LoopbackReceiver(args.port) as receiver:
         consent = ConsentRequest.create(cfg.youtube_auth_url, cfg.yt_client_id, receiver.redirect_uri)
         print("Open this URL in a browser and allow access to the YouTube channel to upload to:\n")
         print(f"    {consent.url}\n")
-        print(f"Waiting for Google's redirect to {receiver.redirect_uri} "
-              "(or paste the address the browser was sent to, then Enter)...", flush=True)
+        print(
+            f"Waiting for Google's redirect to {receiver.redirect_uri} "
+            "(or paste the address the browser was sent to, then Enter)...",
+            flush=True,
+        )
         redirected = _wait_for_redirect(receiver, args.timeout)
     if redirected is None:
         print(f"vodtender auth youtube: no answer within {args.timeout:.0f}s; nothing changed", file=sys.stderr)
         return 1
     endpoint = TokenEndpoint(cfg.youtube_token_url, cfg.yt_client_id, cfg.yt_client_secret)
     try:
-        grant = endpoint.exchange_code(consent.code_from_redirect(redirected), consent.redirect_uri,
-                                       consent.code_verifier)
+        grant = endpoint.exchange_code(
+            consent.code_from_redirect(redirected), consent.redirect_uri, consent.code_verifier
+        )
     except (ValueError, OAuthError) as exc:
         print(f"vodtender auth youtube: {exc}; nothing changed", file=sys.stderr)
         return 1
     if not grant.refresh_token:
-        print("vodtender auth youtube: Google sent no refresh token (access was granted before): remove this "
-              "app's access in your Google account's security settings and run the command again", file=sys.stderr)
+        print(
+            "vodtender auth youtube: Google sent no refresh token (access was granted before): remove this "
+            "app's access in your Google account's security settings and run the command again",
+            file=sys.stderr,
+        )
         return 1
     store = TokenStore(TokenCipher(cfg.encryption_key))
     store.save(grant)
     expires = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(grant.expires_at))
-    print(f"YouTube tokens stored ({'encrypted' if store.cipher.encrypting else 'plaintext'}; access token valid "
-          f"until {expires}, refreshed automatically). A running uploader resumes within seconds.")
+    print(
+        f"YouTube tokens stored ({'encrypted' if store.cipher.encrypting else 'plaintext'}; access token valid "
+        f"until {expires}, refreshed automatically). A running uploader resumes within seconds."
+    )
     return 0

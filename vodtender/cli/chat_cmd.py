@@ -20,9 +20,11 @@ from vodtender.ops.control import ControlError, find_vod
 
 
 def export_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="vodtender chat export",
-                                description="A VOD's chat as JSON lines (default) or WebVTT aligned to the VOD, "
-                                            "with deleted messages and recording gaps marked.")
+    p = argparse.ArgumentParser(
+        prog="vodtender chat export",
+        description="A VOD's chat as JSON lines (default) or WebVTT aligned to the VOD, "
+        "with deleted messages and recording gaps marked.",
+    )
     p.add_argument("vod", help="Twitch VOD id (or live-<unix> placeholder), or the row id as #123")
     p.add_argument("--format", choices=("jsonl", "vtt"), default="jsonl")
     p.add_argument("-o", "--output", help="write to this file instead of standard output")

@@ -15,18 +15,26 @@ COMMANDS: dict[str, tuple[tuple[str, ...], str]] = {  # command -> (modules unde
     "run": (("run_cmd",), "run all daemons in the foreground (a checkout's way to run the service)"),
     "config": (("config_cmd",), "check or document the configuration"),
     "db": (("db_cmd",), "database schema"),
-    "status": (("status_cmd",), "daemons, queue, downloads in flight, breaker, chat, disk at a glance; "
-               "exits 1 when something needs attention"),
+    "status": (
+        ("status_cmd",),
+        "daemons, queue, downloads in flight, breaker, chat, disk at a glance; exits 1 when something needs attention",
+    ),
     "vods": (("vods_cmd",), "list VODs (newest first) with their pipeline state"),
     "show": (("vods_cmd",), "everything about one VOD: state, file, upload, error history, muted segments"),
-    "maintenance": (("maintenance_cmd",), "integrity check, online backup, retention, VACUUM/optimize "
-                    "(run daily by vodtender-maintenance.timer)"),
+    "maintenance": (
+        ("maintenance_cmd",),
+        "integrity check, online backup, retention, VACUUM/optimize (run daily by vodtender-maintenance.timer)",
+    ),
     "retention": (("maintenance_cmd",), "delete uploaded files by age, count and free space (RETENTION_*)"),
-    "doctor": (("doctor_cmd",), "check configuration, credentials, tools, disk, database and clock; "
-               "print the fix for each failure"),
+    "doctor": (
+        ("doctor_cmd",),
+        "check configuration, credentials, tools, disk, database and clock; print the fix for each failure",
+    ),
     "completion": (("completion_cmd",), "print a shell completion script: source <(vodtender completion bash)"),
-    "reprocess": (("vod_cmd",), "re-queue a VOD (runbook reset): upload again if its file is there, "
-                  "else download again"),
+    "reprocess": (
+        ("vod_cmd",),
+        "re-queue a VOD (runbook reset): upload again if its file is there, else download again",
+    ),
     "cancel": (("vod_cmd",), "stop a VOD's download (within 2 s) and mark it cancelled"),
     "priority": (("vod_cmd",), "set a VOD's priority (higher first; then oldest first)"),
     "circuit": (("vod_cmd",), "the pipeline's circuit breaker"),

@@ -21,11 +21,20 @@ def register(sub: argparse._SubParsersAction) -> None:
     m = dbsub.add_parser("migrate", help="apply pending schema migrations")
     m.add_argument("--dry-run", action="store_true", help="list pending migrations, change nothing")
     m.set_defaults(func=cmd_migrate)
-    c = dbsub.add_parser("copy", help="copy every table (chat included) to another database, then verify",
-                         description="Copy an archive, e.g. from SQLite to PostgreSQL: all tables in batches, "
-                                     "ids kept, rows already in the target skipped (safe to re-run), then row "
-                                     "counts and content checksums verified.  Stop the daemons first.")
-    c.add_argument("--from", dest="source", required=True, metavar="DSN", help="source: a SQLite path, sqlite:///… or postgresql://…")
+    c = dbsub.add_parser(
+        "copy",
+        help="copy every table (chat included) to another database, then verify",
+        description="Copy an archive, e.g. from SQLite to PostgreSQL: all tables in batches, "
+        "ids kept, rows already in the target skipped (safe to re-run), then row "
+        "counts and content checksums verified.  Stop the daemons first.",
+    )
+    c.add_argument(
+        "--from",
+        dest="source",
+        required=True,
+        metavar="DSN",
+        help="source: a SQLite path, sqlite:///… or postgresql://…",
+    )
     c.add_argument("--to", dest="target", metavar="DSN", help="target, e.g. postgresql://… (default: DB_DSN)")
     c.add_argument("--batch", type=int, default=2000, help="rows per transaction (default 2000)")
     c.add_argument("--no-verify", action="store_true", help="skip the row count and checksum comparison")
@@ -61,8 +70,11 @@ def cmd_copy(args: argparse.Namespace, config_argv: list[str]) -> int:
         return 0
     if not result.verified:
         bad = ", ".join(t.table for t in result.tables if not t.verified)
-        print(f"copied {result.copied} row(s); VERIFICATION FAILED for: {bad} "
-              "(the target holds rows that differ from the source)", file=sys.stderr)
+        print(
+            f"copied {result.copied} row(s); VERIFICATION FAILED for: {bad} "
+            "(the target holds rows that differ from the source)",
+            file=sys.stderr,
+        )
         return 1
     print(f"copied {result.copied} row(s); all {len(result.tables)} tables verified (row counts and checksums)")
     return 0

@@ -34,8 +34,10 @@ CONF = f"{config_dir()}/vodtender.conf"
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("doctor", help="check configuration, credentials, tools, disk, database and clock; "
-                       "print the fix for each failure")
+    p = sub.add_parser(
+        "doctor",
+        help="check configuration, credentials, tools, disk, database and clock; print the fix for each failure",
+    )
     add_color_option(p)
     p.set_defaults(func=cmd_doctor)
 
@@ -54,8 +56,16 @@ class Doctor:
         self.remote_date: float | None = None  # the Date header of Twitch's answer, for the clock check
 
     def checks(self) -> list[Callable[[], Result]]:
-        return [self.configuration, self.helix_token, self.youtube_token, self.ytdlp, self.ffmpeg,
-                self.data_dir, self.database, self.clock]
+        return [
+            self.configuration,
+            self.helix_token,
+            self.youtube_token,
+            self.ytdlp,
+            self.ffmpeg,
+            self.data_dir,
+            self.database,
+            self.clock,
+        ]
 
     def run(self) -> list[Result]:
         results = []
@@ -63,31 +73,50 @@ class Doctor:
             try:
                 results.append(check())
             except Exception as exc:  # a check that breaks is a failed check, never a traceback
-                results.append(Result(check.__name__.replace("_", " "), False, f"{type(exc).__name__}: {exc}",
-                                      "report this with the output of vodtender doctor"))
+                results.append(
+                    Result(
+                        check.__name__.replace("_", " "),
+                        False,
+                        f"{type(exc).__name__}: {exc}",
+                        "report this with the output of vodtender doctor",
+                    )
+                )
         return results
 
     def configuration(self) -> Result:
         problems = self.cfg.all_problems()
         if problems:
-            return Result("configuration", False, "; ".join(map(str, problems)),
-                          f"set the values in {CONF} (or the environment), check with vodtender config check, "
-                          "then systemctl reload vodtender.target")
+            return Result(
+                "configuration",
+                False,
+                "; ".join(map(str, problems)),
+                f"set the values in {CONF} (or the environment), check with vodtender config check, "
+                "then systemctl reload vodtender.target",
+            )
         return Result("configuration", True, "no problems")
 
     def helix_token(self) -> Result:
         cfg = self.cfg
         if not (cfg.twitch_client_id and cfg.twitch_client_secret):
-            return Result("helix token", False, "TWITCH_CLIENT_ID/TWITCH_CLIENT_SECRET not set",
-                          f"register an application at the Twitch developer console and set both in {CONF}")
+            return Result(
+                "helix token",
+                False,
+                "TWITCH_CLIENT_ID/TWITCH_CLIENT_SECRET not set",
+                f"register an application at the Twitch developer console and set both in {CONF}",
+            )
         client = HelixClient(cfg.twitch_client_id, cfg.twitch_client_secret, cfg.twitch_helix_url, cfg.twitch_auth_url)
         hook = lambda resp, *a, **k: self._note_date(resp)  # noqa: E731
         client.session.hooks["response"].append(hook)
         try:
             token = client.fetch_token()
         except HelixError as exc:
-            return Result("helix token", False, str(exc), "check TWITCH_CLIENT_ID/TWITCH_CLIENT_SECRET and that "
-                          f"{cfg.twitch_auth_url} is reachable from this host")
+            return Result(
+                "helix token",
+                False,
+                str(exc),
+                "check TWITCH_CLIENT_ID/TWITCH_CLIENT_SECRET and that "
+                f"{cfg.twitch_auth_url} is reachable from this host",
+            )
         return Result("helix token", True, f"app token obtained, valid {(token.expires_at - time.time()) / 3600:.0f}h")
 
     def _note_date(self, resp: object) -> None:
@@ -111,12 +140,17 @@ class Doctor:
             return Result("youtube token", False, f"marked invalid: {token.invalid_reason}", fix)
         try:
             grant = TokenEndpoint(cfg.youtube_token_url, cfg.yt_client_id, cfg.yt_client_secret).refresh(
-                token.refresh_token)
+                token.refresh_token
+            )
         except CredentialsRevoked as exc:
             return Result("youtube token", False, f"refresh token refused: {exc.error}", fix)
         except OAuthError as exc:
-            return Result("youtube token", False, f"token endpoint: {exc}",
-                          f"check that {cfg.youtube_token_url} is reachable and YT_CLIENT_ID/SECRET are right")
+            return Result(
+                "youtube token",
+                False,
+                f"token endpoint: {exc}",
+                f"check that {cfg.youtube_token_url} is reachable and YT_CLIENT_ID/SECRET are right",
+            )
         register_secret(grant.access_token)
         return Result("youtube token", True, "refresh token accepted")
 
@@ -148,16 +182,24 @@ class Doctor:
             return Result("data dir", False, f"{folder}: {exc.strerror or exc}", fix)
         free, need = shutil.disk_usage(folder).free, int(self.cfg.download_min_free or 0)
         if free < need:
-            return Result("data dir", False, f"{folder}: only {human_bytes(free)} free, DOWNLOAD_MIN_FREE is "
-                          f"{human_bytes(need)}", "free space, or set RETENTION_MIN_FREE (see OPERATIONS.md)")
+            return Result(
+                "data dir",
+                False,
+                f"{folder}: only {human_bytes(free)} free, DOWNLOAD_MIN_FREE is {human_bytes(need)}",
+                "free space, or set RETENTION_MIN_FREE (see OPERATIONS.md)",
+            )
         return Result("data dir", True, f"{folder.resolve()} writable, {human_bytes(free)} free")
 
     def database(self) -> Result:
         dsn = self.cfg.db_dsn
         path = sqlite_path(dsn)
         if path is not None and not os.path.exists(path):
-            return Result("database", False, f"no database at {Path(path).resolve()}",
-                          "start the daemons once (they create it) or run vodtender db migrate; check DB_DSN")
+            return Result(
+                "database",
+                False,
+                f"no database at {Path(path).resolve()}",
+                "start the daemons once (they create it) or run vodtender db migrate; check DB_DSN",
+            )
         try:
             db = open_database(dsn)
             check = db.execute_sql("PRAGMA quick_check").fetchone()[0] if path is not None else "ok"
@@ -165,8 +207,12 @@ class Doctor:
         except (peewee.PeeweeException, sqlite3.Error) as exc:
             return Result("database", False, str(exc), "check DB_DSN and the database server")
         if check != "ok":
-            return Result("database", False, f"integrity: {check}",
-                          "stop the daemons and restore the newest backup (OPERATIONS.md, Backups)")
+            return Result(
+                "database",
+                False,
+                f"integrity: {check}",
+                "stop the daemons and restore the newest backup (OPERATIONS.md, Backups)",
+            )
         if todo:
             return Result("database", False, f"{len(todo)} migration(s) pending", "vodtender db migrate")
         return Result("database", True, "reachable, integrity ok, schema current")
@@ -174,14 +220,22 @@ class Doctor:
     def clock(self) -> Result:
         now = time.time()
         if time.gmtime(now).tm_year < 2024:
-            return Result("clock", False, f"system clock says {time.strftime('%Y-%m-%d', time.gmtime(now))}",
-                          "enable time sync: timedatectl set-ntp true")
+            return Result(
+                "clock",
+                False,
+                f"system clock says {time.strftime('%Y-%m-%d', time.gmtime(now))}",
+                "enable time sync: timedatectl set-ntp true",
+            )
         if self.remote_date is None:
             return Result("clock", True, "plausible (no remote time to compare with)")
         skew = now - self.remote_date
         if abs(skew) > MAX_CLOCK_SKEW:
-            return Result("clock", False, f"{skew:+.0f}s off Twitch's time", "enable time sync: timedatectl set-ntp "
-                          "true (or check chrony/systemd-timesyncd)")
+            return Result(
+                "clock",
+                False,
+                f"{skew:+.0f}s off Twitch's time",
+                "enable time sync: timedatectl set-ntp true (or check chrony/systemd-timesyncd)",
+            )
         return Result("clock", True, f"{skew:+.0f}s from Twitch's time")
 
 

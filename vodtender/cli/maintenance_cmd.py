@@ -36,10 +36,15 @@ log = get_logger("maintenance")
 
 def register(sub: argparse._SubParsersAction) -> None:
     m = sub.add_parser("maintenance", help=summary("maintenance"))
-    m.add_argument("--dry-run", action="store_true", help="check integrity and show what retention would delete; "
-                   "change nothing")
-    m.add_argument("--vacuum", choices=("auto", "always", "never"), default="auto",
-                   help="auto: only when MAINTENANCE_VACUUM_MIN_FREE_PAGES of the file is free (default)")
+    m.add_argument(
+        "--dry-run", action="store_true", help="check integrity and show what retention would delete; change nothing"
+    )
+    m.add_argument(
+        "--vacuum",
+        choices=("auto", "always", "never"),
+        default="auto",
+        help="auto: only when MAINTENANCE_VACUUM_MIN_FREE_PAGES of the file is free (default)",
+    )
     m.add_argument("--no-backup", action="store_true", help="skip the backup")
     m.add_argument("--no-retention", action="store_true", help="skip retention")
     m.set_defaults(func=cmd_maintenance)
@@ -104,8 +109,10 @@ def print_plan(plan: Plan, dry_run: bool) -> None:
         print(f"{verb} {r.twitch_vod_id} ({r.channel}) {human_bytes(r.size)} {r.path}: {r.reason}")
     for vod_id in plan.kept_not_uploaded:
         print(f"keeping {vod_id}: not uploaded yet (or uploading is off and RETENTION_WITHOUT_UPLOAD=0)")
-    print(f"retention: {len(plan.removals)} file(s), {human_bytes(plan.bytes)}; free space "
-          f"{human_bytes(plan.free_before)} -> {human_bytes(plan.free_after)}")
+    print(
+        f"retention: {len(plan.removals)} file(s), {human_bytes(plan.bytes)}; free space "
+        f"{human_bytes(plan.free_before)} -> {human_bytes(plan.free_after)}"
+    )
 
 
 def run_retention(cfg: Config, dry_run: bool, results: Results) -> None:
@@ -140,8 +147,12 @@ def cmd_maintenance(args: argparse.Namespace, config_argv: list[str]) -> int:
         problems = integrity_problems(db_path)
         results.integrity_ok.set(0 if problems else 1)
         if problems:
-            log.error("database integrity check FAILED: stop the daemons and restore the newest backup "
-                      "(see OPERATIONS.md)", path=db_path, problems=len(problems), first="; ".join(problems[:5]))
+            log.error(
+                "database integrity check FAILED: stop the daemons and restore the newest backup (see OPERATIONS.md)",
+                path=db_path,
+                problems=len(problems),
+                first="; ".join(problems[:5]),
+            )
             _record(cfg, results, started, integrity="failed: " + "; ".join(problems[:3]))
             return 1
         log.info("integrity check ok", path=db_path)
@@ -154,8 +165,13 @@ def cmd_maintenance(args: argparse.Namespace, config_argv: list[str]) -> int:
             results.backup_size.set(result.size)
             kv_set(kv.BACKUP_LAST_AT_KEY, iso(time.time()))
             kv_set(kv.BACKUP_LAST_PATH_KEY, str(result.path))
-            log.info("backup written", path=str(result.path), bytes=result.size,
-                     seconds=f"{result.seconds:.1f}", rotated_out=len(result.removed))
+            log.info(
+                "backup written",
+                path=str(result.path),
+                bytes=result.size,
+                seconds=f"{result.seconds:.1f}",
+                rotated_out=len(result.removed),
+            )
         except (OSError, sqlite3.Error, BackupError) as exc:
             failed = True
             log.error("backup failed", error=str(exc))

@@ -43,7 +43,10 @@ class Child:
         env["PYTHONUNBUFFERED"] = "1"
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "vodtender", self.name, *self.config_argv],
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env, start_new_session=True,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            env=env,
+            start_new_session=True,
         )
         threading.Thread(target=self._pump, args=(self.proc,), daemon=True).start()
 
@@ -79,7 +82,7 @@ def cmd_run(args: argparse.Namespace, config_argv: list[str]) -> int:
             if code is None or child.next_start > time.monotonic():
                 continue
             if child.next_start == 0.0:
-                delay = min(30.0, 2.0 ** child.restarts)
+                delay = min(30.0, 2.0**child.restarts)
                 with lock:
                     print(f"{child.name:<10} | exited with status {code}, restarting in {delay:.0f}s", flush=True)
                 child.restarts += 1

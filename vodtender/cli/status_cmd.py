@@ -31,8 +31,12 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def add_color_option(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--color", choices=("auto", "always", "never"), default="auto",
-                   help="colour the output (auto: only on a terminal, and not when NO_COLOR is set)")
+    p.add_argument(
+        "--color",
+        choices=("auto", "always", "never"),
+        default="auto",
+        help="colour the output (auto: only on a terminal, and not when NO_COLOR is set)",
+    )
 
 
 class Palette:
@@ -85,13 +89,19 @@ def render(report: dict[str, Any], c: Palette) -> str:
     lines.append(c("bold", "daemons"))
     for d in report["daemons"]:
         inst = d["instances"][0] if d["instances"] else None
-        detail = f"{printable(inst['status'])}  ({inst['instance']}, heartbeat {ago(inst['heartbeat_age_seconds'])})" \
-            if inst else "no heartbeat"
+        detail = (
+            f"{printable(inst['status'])}  ({inst['instance']}, heartbeat {ago(inst['heartbeat_age_seconds'])})"
+            if inst
+            else "no heartbeat"
+        )
         lines.append(f"  {d['name']:<11}{c.state(d['state']):<6} {detail}")
 
     q = report["queue"]
-    lines.append(c("bold", "queue") + "  " + "  ".join(
-        f"{stage} {c('red', str(n)) if stage == 'failed' and n else n}" for stage, n in q.items()))
+    lines.append(
+        c("bold", "queue")
+        + "  "
+        + "  ".join(f"{stage} {c('red', str(n)) if stage == 'failed' and n else n}" for stage, n in q.items())
+    )
 
     if report["in_flight"]:
         lines.append(c("bold", "in flight"))
@@ -100,26 +110,33 @@ def render(report: dict[str, Any], c: Palette) -> str:
         speed = f"{human_bytes(f['speed_bytes_per_second'])}/s" if f["speed_bytes_per_second"] else "-"
         eta = format_duration(f["eta_seconds"]) if f["eta_seconds"] is not None else "-"
         flag = c("red", " STALLED") if f["stalled"] else c("yellow", " lease expired") if f["lease_expired"] else ""
-        lines.append(f"  {f['stage']:<11}{f['twitch_vod_id']:<14}{f['channel']:<16}{pct:>7}  "
-                     f"{human_bytes(f['bytes_done'])}/{human_bytes(f['bytes_total'])}  {speed}  eta {eta}{flag}")
+        lines.append(
+            f"  {f['stage']:<11}{f['twitch_vod_id']:<14}{f['channel']:<16}{pct:>7}  "
+            f"{human_bytes(f['bytes_done'])}/{human_bytes(f['bytes_total'])}  {speed}  eta {eta}{flag}"
+        )
 
     b = report["breaker"]
     until = f" until {b['open_until']}" if b["state"] != "closed" and b["open_until"] else ""
-    lines.append(c("bold", "breaker") + f"  {c.state(b['state'])}{until}  failures {b['failures']}"
-                 f"/{b['threshold']}")
+    lines.append(c("bold", "breaker") + f"  {c.state(b['state'])}{until}  failures {b['failures']}/{b['threshold']}")
 
     for cat in report["catalog"]:
-        extra = f"  unreconciled: {', '.join(cat['unreconciled_placeholders'])}" \
-            if cat["unreconciled_placeholders"] else ""
+        extra = (
+            f"  unreconciled: {', '.join(cat['unreconciled_placeholders'])}" if cat["unreconciled_placeholders"] else ""
+        )
         lines.append(c("bold", "catalog") + f"  {cat['channel']:<16} last sync {ago(cat['age_seconds'])}{extra}")
 
     for ch in report["chat"]:
         gap = ch["last_gap"]
-        gap_text = f"last gap {gap['started_at']} ({gap['seconds']:.0f}s{', open' if not gap['ended_at'] else ''})" \
-            if gap else "no gaps"
-        lines.append(c("bold", "chat") + f"     {ch['channel']:<16} "
-                     f"{c.state('connected' if ch['connected'] else 'disconnected')}  "
-                     f"{ch['messages_last_minute']} msg/min  {gap_text}")
+        gap_text = (
+            f"last gap {gap['started_at']} ({gap['seconds']:.0f}s{', open' if not gap['ended_at'] else ''})"
+            if gap
+            else "no gaps"
+        )
+        lines.append(
+            c("bold", "chat") + f"     {ch['channel']:<16} "
+            f"{c.state('connected' if ch['connected'] else 'disconnected')}  "
+            f"{ch['messages_last_minute']} msg/min  {gap_text}"
+        )
 
     yt = report["youtube"]
     if not yt["configured"]:
@@ -133,15 +150,20 @@ def render(report: dict[str, Any], c: Palette) -> str:
             yt_text = c("red", f"token invalid: {t['invalid_reason']}")
     q = yt["quota"]
     quota = f"  quota {q['used_today']}/{q['daily_units']}" + (
-        c("yellow", f" held until {q['held_until']}") if q["held_until"] else "")
+        c("yellow", f" held until {q['held_until']}") if q["held_until"] else ""
+    )
     lines.append(c("bold", "youtube") + f"  {yt_text}{quota}")
 
     disk = report["disk"]
-    lines.append(c("bold", "disk") + f"     {human_bytes(disk['free_bytes'])} free of "
-                 f"{human_bytes(disk['total_bytes'])} in {disk['data_dir']}")
+    lines.append(
+        c("bold", "disk") + f"     {human_bytes(disk['free_bytes'])} free of "
+        f"{human_bytes(disk['total_bytes'])} in {disk['data_dir']}"
+    )
     m = report["maintenance"]
-    lines.append(c("bold", "maint.") + f"   last run {m['last_run_at'] or 'never'}, integrity {m['integrity'] or '-'}"
-                 f", last backup {m['last_backup_at'] or 'never'}")
+    lines.append(
+        c("bold", "maint.") + f"   last run {m['last_run_at'] or 'never'}, integrity {m['integrity'] or '-'}"
+        f", last backup {m['last_backup_at'] or 'never'}"
+    )
 
     for finding in report["attention"]:
         color = "red" if finding["level"] == "problem" else "yellow"
@@ -167,8 +189,10 @@ def cmd_status(args: argparse.Namespace, config_argv: list[str]) -> int:
         open_existing(cfg)
         report = gather_status(cfg)
     except (peewee.PeeweeException, ValueError, OSError) as exc:
-        print(f"vodtender status: cannot read the database: {exc} (is DB_DSN right? try vodtender doctor)",
-              file=sys.stderr)
+        print(
+            f"vodtender status: cannot read the database: {exc} (is DB_DSN right? try vodtender doctor)",
+            file=sys.stderr,
+        )
         return EXIT_UNUSABLE
     sys.stdout.write(to_json(report) + "\n" if args.json else render(report, Palette(args.color)))
     return EXIT_OK if report["ok"] else EXIT_ATTENTION

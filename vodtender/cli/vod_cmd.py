@@ -30,7 +30,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     b = sub.add_parser("circuit", help=summary("circuit"))
     bsub = b.add_subparsers(dest="circuit_command", required=True)
     bsub.add_parser("reset", help="close the breaker now (same as the runbook's DELETE FROM kv ...)").set_defaults(
-        func=cmd_circuit_reset)
+        func=cmd_circuit_reset
+    )
     bsub.add_parser("status", help="show the breaker's state").set_defaults(func=cmd_circuit_status)
 
 
@@ -75,8 +76,7 @@ def cmd_circuit_reset(args: argparse.Namespace, config_argv: list[str]) -> int:
     breaker = _breaker(config_argv)
     before = _describe(breaker)
     breaker.reset()
-    print(f"circuit breaker reset: was {before}; deleted kv keys circuit_state, circuit_failures, "
-          "circuit_open_until")
+    print(f"circuit breaker reset: was {before}; deleted kv keys circuit_state, circuit_failures, circuit_open_until")
     return 0
 
 

@@ -49,17 +49,26 @@ def select_vods(channel: str | None, state: str | None, limit: int) -> list[Vod]
 
 
 def vod_summary(v: Vod) -> dict[str, Any]:
-    size = v.download_total or (os.path.getsize(v.downloaded_path)
-                                if v.downloaded_path and os.path.exists(v.downloaded_path) else 0)
-    return {"id": v.id, "twitch_vod_id": v.twitch_vod_id, "channel": v.channel,
-            "date": v.date.isoformat() + "Z" if v.date else None, "duration_seconds": v.duration_seconds,
-            "state": stage_of(v), "size_bytes": size, "error": v.processing_error, "youtube_url": v.youtube_url,
-            "title": v.title}
+    size = v.download_total or (
+        os.path.getsize(v.downloaded_path) if v.downloaded_path and os.path.exists(v.downloaded_path) else 0
+    )
+    return {
+        "id": v.id,
+        "twitch_vod_id": v.twitch_vod_id,
+        "channel": v.channel,
+        "date": v.date.isoformat() + "Z" if v.date else None,
+        "duration_seconds": v.duration_seconds,
+        "state": stage_of(v),
+        "size_bytes": size,
+        "error": v.processing_error,
+        "youtube_url": v.youtube_url,
+        "title": v.title,
+    }
 
 
 def _cut(text: str | None, width: int) -> str:
     text = printable(text or "")
-    return text if len(text) <= width else text[:width - 1] + "…"
+    return text if len(text) <= width else text[: width - 1] + "…"
 
 
 def render_table(rows: list[dict[str, Any]], c: Palette) -> str:
@@ -69,9 +78,11 @@ def render_table(rows: list[dict[str, Any]], c: Palette) -> str:
         date = r["date"][:16].replace("T", " ") if r["date"] else "-"
         tail = c("red", _cut(r["error"], 60)) if r["error"] else (r["youtube_url"] or "")
         state = f"{r['state']:<11}"
-        lines.append(f"{r['twitch_vod_id']:<14} {_cut(r['channel'], 14):<14} {date:<16} "
-                     f"{format_duration(r['duration_seconds']) if r['duration_seconds'] else '-':>9} "
-                     f"{c.state(r['state']) + state[len(r['state']):]} {human_bytes(r['size_bytes']):>10}  {tail}")
+        lines.append(
+            f"{r['twitch_vod_id']:<14} {_cut(r['channel'], 14):<14} {date:<16} "
+            f"{format_duration(r['duration_seconds']) if r['duration_seconds'] else '-':>9} "
+            f"{c.state(r['state']) + state[len(r['state']) :]} {human_bytes(r['size_bytes']):>10}  {tail}"
+        )
     return "\n".join(lines) + "\n"
 
 
@@ -111,20 +122,54 @@ def vod_details(v: Vod) -> dict[str, Any]:
     details["muted_segments"] = _json_list(v.muted_segments)
     details["chapters"] = _json_list(v.chapters)
     details["chat_messages"] = ChatMessage.select().where(ChatMessage.vod_id == v.twitch_vod_id).count()
-    details["events"] = [{"at": e.at.isoformat() + "Z", "stage": e.stage, "kind": e.kind,
-                          "error_class": e.error_class, "message": e.message}
-                         for e in VodEvent.select().where(VodEvent.vod == v.id).order_by(VodEvent.at, VodEvent.id)]
+    details["events"] = [
+        {
+            "at": e.at.isoformat() + "Z",
+            "stage": e.stage,
+            "kind": e.kind,
+            "error_class": e.error_class,
+            "message": e.message,
+        }
+        for e in VodEvent.select().where(VodEvent.vod == v.id).order_by(VodEvent.at, VodEvent.id)
+    ]
     return details
 
 
 def render_details(d: dict[str, Any], c: Palette) -> str:
-    lines = [c("bold", printable(f"{d['twitch_vod_id']}  {d['channel']}  {d['title']}")),
-             f"  stage: {c.state(d['stage'])}"]
-    for key in ("date", "duration_seconds", "type", "priority", "processed", "processing_error", "error_class",
-                "next_attempt_at", "download_state", "download_retries", "download_bytes", "download_total",
-                "download_host", "downloaded_path", "file_exists", "progress_updated_at", "lease_owner",
-                "lease_until", "cancel_requested", "upload_state", "upload_retries", "upload_offset", "youtube_url",
-                "vod_url", "stream_id", "is_placeholder", "live_ended_at", "chat_messages"):
+    lines = [
+        c("bold", printable(f"{d['twitch_vod_id']}  {d['channel']}  {d['title']}")),
+        f"  stage: {c.state(d['stage'])}",
+    ]
+    for key in (
+        "date",
+        "duration_seconds",
+        "type",
+        "priority",
+        "processed",
+        "processing_error",
+        "error_class",
+        "next_attempt_at",
+        "download_state",
+        "download_retries",
+        "download_bytes",
+        "download_total",
+        "download_host",
+        "downloaded_path",
+        "file_exists",
+        "progress_updated_at",
+        "lease_owner",
+        "lease_until",
+        "cancel_requested",
+        "upload_state",
+        "upload_retries",
+        "upload_offset",
+        "youtube_url",
+        "vod_url",
+        "stream_id",
+        "is_placeholder",
+        "live_ended_at",
+        "chat_messages",
+    ):
         if (key in d and d[key] not in (None, "", 0, False)) or key in ("processed", "download_state"):
             lines.append(f"  {key}: {printable(d.get(key))}")
     lines.append(c("bold", "muted segments") + ("" if d["muted_segments"] else ": none"))

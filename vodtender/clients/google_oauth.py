@@ -54,8 +54,14 @@ class TokenEndpoint:
         return self._post({"grant_type": "refresh_token", "refresh_token": refresh_token})
 
     def exchange_code(self, code: str, redirect_uri: str, code_verifier: str) -> TokenGrant:
-        return self._post({"grant_type": "authorization_code", "code": code, "redirect_uri": redirect_uri,
-                           "code_verifier": code_verifier})
+        return self._post(
+            {
+                "grant_type": "authorization_code",
+                "code": code,
+                "redirect_uri": redirect_uri,
+                "code_verifier": code_verifier,
+            }
+        )
 
     def _post(self, fields: dict[str, str]) -> TokenGrant:
         data = {**fields, "client_id": self.client_id, "client_secret": self.client_secret}
@@ -80,8 +86,12 @@ class TokenEndpoint:
             lifetime = float(body.get("expires_in") or 3600)
         except (TypeError, ValueError):
             lifetime = 3600.0
-        return TokenGrant(str(body["access_token"]), time.time() + lifetime,
-                          body.get("refresh_token") or None, body.get("scope") or None)
+        return TokenGrant(
+            str(body["access_token"]),
+            time.time() + lifetime,
+            body.get("refresh_token") or None,
+            body.get("scope") or None,
+        )
 
 
 @dataclass(frozen=True)
@@ -94,17 +104,25 @@ class ConsentRequest:
     code_verifier: str
 
     @classmethod
-    def create(cls, auth_url: str, client_id: str, redirect_uri: str,
-               scopes: tuple[str, ...] = YOUTUBE_SCOPES) -> ConsentRequest:
+    def create(
+        cls, auth_url: str, client_id: str, redirect_uri: str, scopes: tuple[str, ...] = YOUTUBE_SCOPES
+    ) -> ConsentRequest:
         verifier = secrets.token_urlsafe(64)
         challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
         state = secrets.token_urlsafe(16)
-        query = urlencode({
-            "client_id": client_id, "redirect_uri": redirect_uri, "response_type": "code",
-            "scope": " ".join(scopes), "state": state, "code_challenge": challenge,
-            "code_challenge_method": "S256",
-            "access_type": "offline", "prompt": "consent",  # so Google hands out a refresh token
-        })
+        query = urlencode(
+            {
+                "client_id": client_id,
+                "redirect_uri": redirect_uri,
+                "response_type": "code",
+                "scope": " ".join(scopes),
+                "state": state,
+                "code_challenge": challenge,
+                "code_challenge_method": "S256",
+                "access_type": "offline",
+                "prompt": "consent",  # so Google hands out a refresh token
+            }
+        )
         return cls(f"{auth_url}{'&' if '?' in auth_url else '?'}{query}", redirect_uri, state, verifier)
 
     def code_from_redirect(self, redirected_url: str) -> str:

@@ -25,8 +25,11 @@ from vodtender.runtime.logs import get_logger, register_secret
 
 log = get_logger("helix")
 
-REQUESTS = Counter("vodtender_helix_requests_total", "Helix requests by endpoint and HTTP status "
-                   "(status 'error' for network failures)", ["endpoint", "status"])
+REQUESTS = Counter(
+    "vodtender_helix_requests_total",
+    "Helix requests by endpoint and HTTP status (status 'error' for network failures)",
+    ["endpoint", "status"],
+)
 RATELIMIT_REMAINING = Gauge("vodtender_helix_ratelimit_remaining", "points left in the Helix rate-limit bucket")
 TOKEN_EXPIRY = Gauge("vodtender_helix_token_expiry_timestamp_seconds", "when the Helix app access token expires")
 TOKEN_REQUESTS = Counter("vodtender_helix_token_requests_total", "app access token requests by result", ["result"])
@@ -142,9 +145,17 @@ class PointBucket(Protocol):
 class HelixClient:
     """Helix with an app access token (client credentials); one HTTP request per call."""
 
-    def __init__(self, client_id: str, client_secret: str, api_url: str, auth_url: str,
-                 session: requests.Session | None = None, clock: Callable[[], float] = time.time,
-                 pacer: RateLimitPacer | None = None, shared: PointBucket | None = None):
+    def __init__(
+        self,
+        client_id: str,
+        client_secret: str,
+        api_url: str,
+        auth_url: str,
+        session: requests.Session | None = None,
+        clock: Callable[[], float] = time.time,
+        pacer: RateLimitPacer | None = None,
+        shared: PointBucket | None = None,
+    ):
         self.client_id = client_id
         self.client_secret = client_secret
         self.api_url = api_url.rstrip("/")
@@ -160,16 +171,23 @@ class HelixClient:
     def fetch_token(self) -> AppToken:
         """POST the client credentials; HelixAuthError if Twitch rejects them."""
         try:
-            resp = self.session.post(f"{self.auth_url}/token", timeout=REQUEST_TIMEOUT, data={
-                "client_id": self.client_id, "client_secret": self.client_secret,
-                "grant_type": "client_credentials"})
+            resp = self.session.post(
+                f"{self.auth_url}/token",
+                timeout=REQUEST_TIMEOUT,
+                data={
+                    "client_id": self.client_id,
+                    "client_secret": self.client_secret,
+                    "grant_type": "client_credentials",
+                },
+            )
         except requests.RequestException as exc:
             TOKEN_REQUESTS.labels("error").inc()
             raise HelixUnavailable(f"token endpoint unreachable: {type(exc).__name__}") from exc
         if resp.status_code in (400, 401, 403):
             TOKEN_REQUESTS.labels("rejected").inc()
-            raise HelixAuthError(f"client id/secret rejected by the token endpoint: HTTP {resp.status_code} "
-                                 f"{_message(resp)}")
+            raise HelixAuthError(
+                f"client id/secret rejected by the token endpoint: HTTP {resp.status_code} {_message(resp)}"
+            )
         if resp.status_code != 200:
             TOKEN_REQUESTS.labels("error").inc()
             raise HelixUnavailable(f"token endpoint answered HTTP {resp.status_code}")
@@ -193,8 +211,11 @@ class HelixClient:
         if self.token is None:
             return False
         try:
-            resp = self.session.get(f"{self.auth_url}/validate", timeout=REQUEST_TIMEOUT,
-                                    headers={"Authorization": f"OAuth {self.token.value}"})
+            resp = self.session.get(
+                f"{self.auth_url}/validate",
+                timeout=REQUEST_TIMEOUT,
+                headers={"Authorization": f"OAuth {self.token.value}"},
+            )
         except requests.RequestException as exc:
             raise HelixUnavailable(f"validate endpoint unreachable: {type(exc).__name__}") from exc
         if resp.status_code == 401:
@@ -236,9 +257,12 @@ class HelixClient:
                 raise HelixRateLimited(f"{endpoint}: shared Helix bucket empty", retry_in=wait)
         self.pacer.spend()
         try:
-            resp = self.session.get(f"{self.api_url}/{endpoint}", params=list(params), timeout=REQUEST_TIMEOUT,
-                                    headers={"Client-Id": self.client_id,
-                                             "Authorization": f"Bearer {self.token.value}"})
+            resp = self.session.get(
+                f"{self.api_url}/{endpoint}",
+                params=list(params),
+                timeout=REQUEST_TIMEOUT,
+                headers={"Client-Id": self.client_id, "Authorization": f"Bearer {self.token.value}"},
+            )
         except requests.RequestException as exc:
             REQUESTS.labels(endpoint, "error").inc()
             raise HelixUnavailable(f"{endpoint}: {type(exc).__name__}") from exc
@@ -269,8 +293,9 @@ class HelixClient:
             return []
         return self.get("users", params[:MAX_PAGE_SIZE])["data"]
 
-    def videos(self, user_id: str, video_type: str = "archive", first: int = MAX_PAGE_SIZE,
-               after: str | None = None) -> tuple[list[Any], str | None]:
+    def videos(
+        self, user_id: str, video_type: str = "archive", first: int = MAX_PAGE_SIZE, after: str | None = None
+    ) -> tuple[list[Any], str | None]:
         """One page of a user's videos, newest first, and the cursor of the next page (None at the end)."""
         params = [("user_id", user_id), ("type", video_type), ("first", str(min(first, MAX_PAGE_SIZE)))]
         if after:
@@ -282,8 +307,7 @@ class HelixClient:
 
     def streams(self, user_ids: Sequence[str]) -> list[Any]:
         """The live streams among these users (up to 100 per request)."""
-        params = [("user_id", u) for u in user_ids[:MAX_PAGE_SIZE]] + [("type", "live"),
-                                                                        ("first", str(MAX_PAGE_SIZE))]
+        params = [("user_id", u) for u in user_ids[:MAX_PAGE_SIZE]] + [("type", "live"), ("first", str(MAX_PAGE_SIZE))]
         return self.get("streams", params)["data"]
 
 

@@ -63,7 +63,7 @@ def parse_media_playlist(text: str, base_url: str) -> MediaPlaylist:
             continue
         if line.startswith("#EXTINF:"):
             try:
-                duration = float(line[len("#EXTINF:"):].split(",", 1)[0])
+                duration = float(line[len("#EXTINF:") :].split(",", 1)[0])
             except ValueError:
                 duration = 0.0
         elif line.startswith("#EXT-X-ENDLIST"):

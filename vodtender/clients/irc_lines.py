@@ -72,18 +72,18 @@ def parse_line(line: str) -> IrcMessage:
             raise MalformedLine("tags without a command")
         raw_tags = rest[1:space]
         tags = parse_tags(raw_tags)
-        rest = rest[space + 1:].lstrip(" ")
+        rest = rest[space + 1 :].lstrip(" ")
     prefix = ""
     if rest.startswith(":"):
         space = rest.find(" ")
         if space < 0:
             raise MalformedLine("prefix without a command")
         prefix = rest[1:space]
-        rest = rest[space + 1:].lstrip(" ")
+        rest = rest[space + 1 :].lstrip(" ")
     trailing = None
     colon = rest.find(" :")
     if colon >= 0:
-        rest, trailing = rest[:colon], rest[colon + 2:]
+        rest, trailing = rest[:colon], rest[colon + 2 :]
     params = rest.split()
     if not params:
         raise MalformedLine("no command")

@@ -95,8 +95,9 @@ class TwitchConnection(irc.client.ServerConnection):
     def open(self, endpoint: IrcEndpoint, login: IrcLogin) -> TwitchConnection:
         """Connect and log in (PASS/NICK/USER by the library), then ask for Twitch's tags and commands."""
         self.opened_at = self.last_received = self.clock()
-        self.connect(endpoint.host, endpoint.port, login.nickname, password=login.password,
-                     connect_factory=endpoint.open_socket)
+        self.connect(
+            endpoint.host, endpoint.port, login.nickname, password=login.password, connect_factory=endpoint.open_socket
+        )
         self.cap("REQ", *CAPABILITIES.split())  # several: the library adds the ':' only then
         return self
 

@@ -23,8 +23,9 @@ from googleapiclient.discovery import build_from_document
 from googleapiclient.errors import HttpError, ResumableUploadError
 from googleapiclient.http import HttpRequest, MediaFileUpload
 
-DISCOVERY_DOCUMENT = os.path.join(os.path.dirname(googleapiclient.__file__), "discovery_cache", "documents",
-                                  "youtube.v3.json")
+DISCOVERY_DOCUMENT = os.path.join(
+    os.path.dirname(googleapiclient.__file__), "discovery_cache", "documents", "youtube.v3.json"
+)
 CHUNK_GRANULARITY = 256 * 1024  # resumable chunks must be multiples of 256 KiB
 SEND_BLOCK = 1024 * 1024
 QUOTA_REASONS = ("quotaExceeded", "uploadLimitExceeded", "dailyLimitExceeded")
@@ -42,8 +43,9 @@ class BearerHttp(httplib2.Http):
         conn.blocksize = SEND_BLOCK  # http.client sends a chunk stream 8 KiB per call otherwise
         return super()._conn_request(conn, *args, **kwargs)  # type: ignore[misc]  # private hook, not in the stubs
 
-    def request(self, uri: str, method: str = "GET", body: Any = None, headers: dict | None = None,
-                *args: Any, **kwargs: Any) -> Any:
+    def request(
+        self, uri: str, method: str = "GET", body: Any = None, headers: dict | None = None, *args: Any, **kwargs: Any
+    ) -> Any:
         headers = dict(headers or {})
         headers["authorization"] = f"Bearer {self._access_token()}"
         return super().request(uri, method, body, headers, *args, **kwargs)
@@ -77,14 +79,19 @@ class YouTubeClient:
     def insert_request(self, path: str, body: dict[str, Any], chunk_bytes: int) -> HttpRequest:
         """A `videos.insert` resumable upload; call `next_chunk()` on it until it returns the video."""
         media = MediaFileUpload(path, mimetype="video/*", chunksize=chunk_size(chunk_bytes), resumable=True)
-        return self._service.videos().insert(part="snippet,status", body=body, media_body=media,
-                                             notifySubscribers=False)
+        return self._service.videos().insert(
+            part="snippet,status", body=body, media_body=media, notifySubscribers=False
+        )
 
     @staticmethod
     def start_session(request: HttpRequest) -> str:
         """Open the resumable session (what `next_chunk()` does before its first chunk) and return its URI."""
-        headers = {**request.headers, "X-Upload-Content-Type": request.resumable.mimetype(),
-                   "X-Upload-Content-Length": str(request.resumable.size()), "content-length": str(request.body_size)}
+        headers = {
+            **request.headers,
+            "X-Upload-Content-Type": request.resumable.mimetype(),
+            "X-Upload-Content-Length": str(request.resumable.size()),
+            "content-length": str(request.body_size),
+        }
         resp, content = request.http.request(request.uri, method=request.method, body=request.body, headers=headers)
         if resp.status != 200 or "location" not in resp:
             raise ResumableUploadError(resp, content)

@@ -7,15 +7,17 @@ silently); options start from the CLI's and the dangerous ones are set explicitl
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import functools
 import http.cookiejar
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
+from types import ModuleType
 from typing import TYPE_CHECKING, Any, Unpack, cast
 
-import yt_dlp
-
 if TYPE_CHECKING:
+    import yt_dlp
     from yt_dlp import _YoutubeDLOptions
     from yt_dlp.extractor.common import _InfoDict
 
@@ -40,56 +42,107 @@ class Resolved:
         return self.protocol in HLS_PROTOCOLS and not self.info.get("requested_formats")
 
 
+class YtDlpError(Exception):
+    """yt-dlp failed; the message is yt-dlp's own (`ERROR: ...`), `cause` what it wrapped, if anything."""
+
+    def __init__(self, message: str, cause: BaseException | None = None):
+        super().__init__(message)
+        self.cause = cause
+
+
+@functools.cache
+def _library() -> ModuleType:
+    """yt-dlp itself, imported at the first VOD (≈25 MB and 0.2 s a process that never downloads saves)."""
+    import yt_dlp
+
+    return yt_dlp
+
+
+@contextlib.contextmanager
+def _errors_as_ours() -> Iterator[None]:
+    """yt-dlp's errors as `YtDlpError`, so the pipeline never imports yt-dlp to catch them."""
+    utils = _library().utils
+    try:
+        yield
+    except (utils.DownloadError, utils.UnavailableVideoError) as exc:
+        wrapped = exc.exc_info[1] if isinstance(exc, utils.DownloadError) and exc.exc_info else None
+        raise YtDlpError(str(exc), wrapped) from exc
+
+
 class YtDlp:
-    def __init__(self, quality: str = "best", twitch_token: str | None = None, fragment_retries: int = 10,
-                 timeout: float = 30.0):
+    def __init__(
+        self, quality: str = "best", twitch_token: str | None = None, fragment_retries: int = 10, timeout: float = 30.0
+    ):
         self.quality = quality
         self.twitch_token = twitch_token
         self.fragment_retries = fragment_retries
         self.timeout = timeout
 
     def options(self, **extra: Unpack[_YoutubeDLOptions]) -> _YoutubeDLOptions:
-        opts = yt_dlp.parse_options([]).ydl_opts
-        opts.update({
-            "format": self.quality,
-            "quiet": True,
-            "no_warnings": True,
-            "noprogress": True,
-            "noplaylist": True,
-            "retries": self.fragment_retries,
-            "fragment_retries": self.fragment_retries,
-            "skip_unavailable_fragments": False,  # a missing fragment must fail, never shorten the VOD
-            "ignoreerrors": False,  # the CLI's default swallows extraction errors: extract_info would return None
-            "socket_timeout": cast(int, self.timeout),  # the stubs say int; yt-dlp's own CLI passes a float
-            "logger": _QuietLogger(),
-        })
+        opts = _library().parse_options([]).ydl_opts
+        opts.update(
+            {
+                "format": self.quality,
+                "quiet": True,
+                "no_warnings": True,
+                "noprogress": True,
+                "noplaylist": True,
+                "retries": self.fragment_retries,
+                "fragment_retries": self.fragment_retries,
+                "skip_unavailable_fragments": False,  # a missing fragment must fail, never shorten the VOD
+                "ignoreerrors": False,  # the CLI's default swallows extraction errors: extract_info would return None
+                "socket_timeout": cast(int, self.timeout),  # the stubs say int; yt-dlp's own CLI passes a float
+                "logger": _QuietLogger(),
+            }
+        )
         opts.update(extra)
         return opts
 
     def _open(self, **extra: Unpack[_YoutubeDLOptions]) -> yt_dlp.YoutubeDL:
-        ydl = yt_dlp.YoutubeDL(self.options(**extra))
+        ydl = _library().YoutubeDL(self.options(**extra))
         if self.twitch_token:  # what Twitch's site sends for a logged-in (subscribed) viewer
             token = self.twitch_token.removeprefix("oauth:")
-            ydl.cookiejar.set_cookie(http.cookiejar.Cookie(
-                0, "auth-token", token, None, False, ".twitch.tv", True, True, "/", True, True,
-                None, False, None, None, {}))
+            ydl.cookiejar.set_cookie(
+                http.cookiejar.Cookie(
+                    0,
+                    "auth-token",
+                    token,
+                    None,
+                    False,
+                    ".twitch.tv",
+                    True,
+                    True,
+                    "/",
+                    True,
+                    True,
+                    None,
+                    False,
+                    None,
+                    None,
+                    {},
+                )
+            )
         return ydl
 
     def resolve(self, url: str) -> Resolved:
-        """Extract the VOD at `url` and pick the configured quality.  Raises yt_dlp's DownloadError."""
-        with self._open() as ydl:
+        """Extract the VOD at `url` and pick the configured quality.  Raises `YtDlpError`."""
+        with _errors_as_ours(), self._open() as ydl:
             return _resolved(_from_ytdlp(ydl.extract_info(url, download=False)))
 
     def resolve_info(self, info: dict[str, Any]) -> Resolved:
         """Pick the quality from an info dict an extractor (or a test) already produced."""
-        with self._open() as ydl:
+        with _errors_as_ours(), self._open() as ydl:
             return _resolved(_from_ytdlp(ydl.process_ie_result(_to_ytdlp(dict(info)), download=False)))
 
     def download(self, resolved: Resolved, target: Path, hook: Callable[[Mapping[str, Any]], None]) -> Path:
         """Download with yt-dlp itself into `target` (no resume: its resume state is not trusted)."""
-        opts: _YoutubeDLOptions = {"outtmpl": {"default": str(target.with_suffix("")) + ".%(ext)s"},
-                                   "continuedl": False, "progress_hooks": [hook], "overwrites": True}
-        with self._open(**opts) as ydl:
+        opts: _YoutubeDLOptions = {
+            "outtmpl": {"default": str(target.with_suffix("")) + ".%(ext)s"},
+            "continuedl": False,
+            "progress_hooks": [hook],
+            "overwrites": True,
+        }
+        with _errors_as_ours(), self._open(**opts) as ydl:
             info = _from_ytdlp(ydl.process_ie_result(_to_ytdlp(dict(resolved.info)), download=True))
         downloads = info.get("requested_downloads") or [{}]
         return Path(downloads[0].get("filepath") or target)
@@ -107,7 +160,7 @@ def _to_ytdlp(info: dict[str, Any]) -> _InfoDict:
 
 def _resolved(info: dict[str, Any]) -> Resolved:
     if info.get("_type") == "playlist":
-        raise yt_dlp.utils.DownloadError("ERROR: the URL is a playlist, not one VOD")
+        raise YtDlpError("ERROR: the URL is a playlist, not one VOD")
     return Resolved(
         url=info.get("url") or "",
         protocol=info.get("protocol") or "",

@@ -41,11 +41,20 @@ class ChatRecorder(PipelineDaemon):
         assert self.writer is not None
         host, port = self.cfg.twitch_irc_addr
         login = IrcLogin.from_settings(self.cfg.twitch_bot_username, self.cfg.twitch_oauth_token)
-        self.session = IrcSession(IrcEndpoint(host, port, self.cfg.twitch_irc_tls), login,
-                                  self.cfg.twitch_channel, self.writer.put, self.stats, self.clock)
+        self.session = IrcSession(
+            IrcEndpoint(host, port, self.cfg.twitch_irc_tls),
+            login,
+            self.cfg.twitch_channel,
+            self.writer.put,
+            self.stats,
+            self.clock,
+        )
         self.session.start()
-        self.log.info("chat recorder started", channels=",".join(self.session.channels),
-                      login="anonymous" if login.anonymous else login.nickname)
+        self.log.info(
+            "chat recorder started",
+            channels=",".join(self.session.channels),
+            login="anonymous" if login.anonymous else login.nickname,
+        )
 
     def run_once(self) -> float:
         if self.disabled:
@@ -76,5 +85,9 @@ class ChatRecorder(PipelineDaemon):
             self.session.stop()
         if self.writer is not None:
             flushed = self.writer.close(SHUTDOWN_FLUSH_TIMEOUT)
-            self.log.info("chat recorder stopped", received=self.session.received if self.session else 0,
-                          written=self.writer.rows_committed, flushed=int(flushed))
+            self.log.info(
+                "chat recorder stopped",
+                received=self.session.received if self.session else 0,
+                written=self.writer.rows_committed,
+                flushed=int(flushed),
+            )

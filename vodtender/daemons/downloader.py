@@ -34,17 +34,25 @@ class Downloader(PipelineDaemon):
         share_malloc_arenas()
         self.owner = runtime.instance
         self.settings = DownloadSettings.from_config(self.cfg, self.cfg.data_dir.resolve())
-        self.breaker = CircuitBreaker(self.cfg.circuit_failure_threshold, self.cfg.circuit_open_cooldown,
-                                      BreakerMetrics())
-        self.ytdlp = YtDlp(self.cfg.download_quality, self.cfg.twitch_oauth_token,
-                           self.cfg.download_fragment_retries, self.cfg.download_timeout)
+        self.breaker = CircuitBreaker(
+            self.cfg.circuit_failure_threshold, self.cfg.circuit_open_cooldown, BreakerMetrics()
+        )
+        self.ytdlp = YtDlp(
+            self.cfg.download_quality,
+            self.cfg.twitch_oauth_token,
+            self.cfg.download_fragment_retries,
+            self.cfg.download_timeout,
+        )
         self.stopping = threading.Event()
         self.workers: dict[int, tuple[DownloadJob, threading.Thread]] = {}
         self.breaker_state: BreakerState = self.breaker.current()
         self.sweep = MissingFileSweep(self.cfg.data_dir_shared, self.clock)
-        self.log.info("downloader working", data_dir=str(self.settings.data_dir),
-                      max_concurrent=self.cfg.max_concurrent_downloads,
-                      fragment_concurrency=self.settings.concurrency)
+        self.log.info(
+            "downloader working",
+            data_dir=str(self.settings.data_dir),
+            max_concurrent=self.cfg.max_concurrent_downloads,
+            fragment_concurrency=self.settings.concurrency,
+        )
 
     def run_once(self) -> float:
         for vod_id, (_, thread) in list(self.workers.items()):
@@ -69,8 +77,7 @@ class Downloader(PipelineDaemon):
             self.breaker_state = self.breaker.current()
             return False
         job = DownloadJob(vod, self.settings, self.ytdlp, self.breaker, self.owner, self.stopping)
-        thread = threading.Thread(target=self._work, args=(job,), name=f"download-{vod.twitch_vod_id}",
-                                  daemon=True)
+        thread = threading.Thread(target=self._work, args=(job,), name=f"download-{vod.twitch_vod_id}", daemon=True)
         self.workers[vod.id] = (job, thread)
         thread.start()
         return True
@@ -95,8 +102,10 @@ class Downloader(PipelineDaemon):
     def readiness(self) -> list[str]:
         state = self.breaker_state
         if state.blocking(self.clock.time()):
-            return [f"circuit open until {time.strftime('%H:%M:%S', time.localtime(state.open_until))} "
-                    f"after {state.failures} systemic failures"]
+            return [
+                f"circuit open until {time.strftime('%H:%M:%S', time.localtime(state.open_until))} "
+                f"after {state.failures} systemic failures"
+            ]
         return []
 
     def shutdown(self) -> None:

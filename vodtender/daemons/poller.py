@@ -31,17 +31,36 @@ class Poller(PipelineDaemon):
         cfg = self.cfg
         # The runtime idles the poller instead when either is missing (requirements: needs_helix_app).
         assert cfg.twitch_client_id is not None and cfg.twitch_client_secret is not None
-        self.client = HelixClient(cfg.twitch_client_id, cfg.twitch_client_secret, cfg.twitch_helix_url,
-                                  cfg.twitch_auth_url, shared=helix_bucket())
+        self.client = HelixClient(
+            cfg.twitch_client_id,
+            cfg.twitch_client_secret,
+            cfg.twitch_helix_url,
+            cfg.twitch_auth_url,
+            shared=helix_bucket(),
+        )
         self.directory = ChannelDirectory(cfg.twitch_channel)
-        self.catalog = CatalogSync(self.client, self.directory, cfg.vod_catalog_types, cfg.vod_catalog_max,
-                                   cfg.vod_catalog_max_age_days, live_stream_ids)
+        self.catalog = CatalogSync(
+            self.client,
+            self.directory,
+            cfg.vod_catalog_types,
+            cfg.vod_catalog_max,
+            cfg.vod_catalog_max_age_days,
+            live_stream_ids,
+        )
         self.watcher = LiveWatcher(self.client, self.directory)
-        self.reconciler = Reconciler(self.client, self.directory, cfg.vod_reconcile_delay, cfg.vod_reconcile_window,
-                                     cfg.vod_reconcile_match_window)
+        self.reconciler = Reconciler(
+            self.client,
+            self.directory,
+            cfg.vod_reconcile_delay,
+            cfg.vod_reconcile_window,
+            cfg.vod_reconcile_match_window,
+        )
         # catalog first: on a tie it goes first, and it resolves the channels
-        jobs = [Job("catalog", lambda: self.catalog.advance(cfg.vod_catalog_backfill_interval)),
-                token_validation(self.client, self.clock), Job("reconcile", self.reconciler.advance)]
+        jobs = [
+            Job("catalog", lambda: self.catalog.advance(cfg.vod_catalog_backfill_interval)),
+            token_validation(self.client, self.clock),
+            Job("reconcile", self.reconciler.advance),
+        ]
         if cfg.chat_auto_start:
             jobs.insert(1, Job("live", self._live_step))
         self.schedule = HelixSchedule(self.client, jobs, self.clock)

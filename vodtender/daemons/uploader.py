@@ -53,8 +53,9 @@ class Uploader(PipelineDaemon):
         UPLOAD_ENABLED.set(1)
         from vodtender.pipeline.upload import context
 
-        self.uploads = context.connect(cfg, options, owner, self.quota, self.breaker, self.stop, runtime.wake,
-                                       self.clock)
+        self.uploads = context.connect(
+            cfg, options, owner, self.quota, self.breaker, self.stop, runtime.wake, self.clock
+        )
 
     # -- the loop --------------------------------------------------------------------------------
     def run_once(self) -> float:
@@ -100,8 +101,10 @@ class Uploader(PipelineDaemon):
     # -- state -----------------------------------------------------------------------------------
     def status(self) -> str:
         if self.uploads is None:
-            return ("uploading is off (no YT_CLIENT_ID/YT_CLIENT_SECRET): download-only, "
-                    f"{self.marked_done} VOD(s) marked done")
+            return (
+                "uploading is off (no YT_CLIENT_ID/YT_CLIENT_SECRET): download-only, "
+                f"{self.marked_done} VOD(s) marked done"
+            )
         worker = self.worker
         if worker is not None and worker.is_alive():
             return worker.status()

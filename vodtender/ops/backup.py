@@ -74,7 +74,7 @@ def backup_sqlite(db_path: str, folder: Path, keep: int, now: dt.datetime | None
 
 def rotate(folder: Path, keep: int) -> list[Path]:
     """Delete all but the newest `keep` backups (at least one is always kept)."""
-    old = backups_in(folder)[:-max(1, keep)]
+    old = backups_in(folder)[: -max(1, keep)]
     for path in old:
         path.unlink(missing_ok=True)
     return old

@@ -36,8 +36,11 @@ def vod_window(vod: Vod) -> tuple[float, float]:
 
 
 def chat_rows(vod: Vod) -> list[ChatMessage]:
-    return list(ChatMessage.select().where(ChatMessage.vod_id == vod.twitch_vod_id)
-                .order_by(ChatMessage.rel_timestamp, ChatMessage.abs_timestamp, ChatMessage.id))
+    return list(
+        ChatMessage.select()
+        .where(ChatMessage.vod_id == vod.twitch_vod_id)
+        .order_by(ChatMessage.rel_timestamp, ChatMessage.abs_timestamp, ChatMessage.id)
+    )
 
 
 def gaps(vod: Vod) -> list[Gap]:
@@ -55,23 +58,40 @@ def gaps(vod: Vod) -> list[Gap]:
 def _json_row(m: ChatMessage) -> dict:
     reply = None
     if m.reply_parent_msg_id:
-        reply = {"id": m.reply_parent_msg_id, "user": m.reply_parent_user_login,
-                 "display_name": m.reply_parent_display_name, "text": m.reply_parent_msg_body}
+        reply = {
+            "id": m.reply_parent_msg_id,
+            "user": m.reply_parent_user_login,
+            "display_name": m.reply_parent_display_name,
+            "text": m.reply_parent_msg_body,
+        }
     return {
-        "type": "chat", "id": m.msg_id, "kind": m.kind, "notice_type": m.notice_type, "offset": m.rel_timestamp,
+        "type": "chat",
+        "id": m.msg_id,
+        "kind": m.kind,
+        "notice_type": m.notice_type,
+        "offset": m.rel_timestamp,
         "time": dt.datetime.fromtimestamp(m.abs_timestamp, dt.UTC).isoformat(timespec="milliseconds"),
-        "user": m.username, "display_name": m.display_name, "user_id": m.user_id, "text": m.message,
-        "system_message": m.system_message, "badges": m.badges, "emotes": m.emotes, "color": m.color,
-        "bits": m.bits, "first_msg": bool(m.first_msg), "reply_to": reply, "target_user": m.target_user,
-        "ban_duration": m.ban_duration, "deleted": bool(m.deleted),
+        "user": m.username,
+        "display_name": m.display_name,
+        "user_id": m.user_id,
+        "text": m.message,
+        "system_message": m.system_message,
+        "badges": m.badges,
+        "emotes": m.emotes,
+        "color": m.color,
+        "bits": m.bits,
+        "first_msg": bool(m.first_msg),
+        "reply_to": reply,
+        "target_user": m.target_user,
+        "ban_duration": m.ban_duration,
+        "deleted": bool(m.deleted),
     }
 
 
 def export_jsonl(vod: Vod) -> Iterator[str]:
     """One JSON object per line: chat events and gaps, in VOD order."""
     items: list[tuple[float, dict]] = [(m.rel_timestamp or 0.0, _json_row(m)) for m in chat_rows(vod)]
-    items += [(g.start, {"type": "gap", "offset": g.start, "end_offset": g.end, "reason": g.reason})
-              for g in gaps(vod)]
+    items += [(g.start, {"type": "gap", "offset": g.start, "end_offset": g.end, "reason": g.reason}) for g in gaps(vod)]
     items.sort(key=lambda item: item[0])
     for _, item in items:
         yield json.dumps(item, ensure_ascii=False)
@@ -100,7 +120,8 @@ def _cue_text(m: ChatMessage) -> str | None:
     elif m.kind == "clearchat":
         target = _escape(m.target_user or "")
         line = {"timeout": f"[{target} timed out for {m.ban_duration}s]", "ban": f"[{target} banned]"}.get(
-            m.notice_type or "", "[chat cleared by a moderator]")
+            m.notice_type or "", "[chat cleared by a moderator]"
+        )
     else:  # clearmsg: the original message carries the mark
         return None
     return f"{line} [deleted by a moderator]" if m.deleted else line

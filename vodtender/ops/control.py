@@ -41,10 +41,13 @@ def reprocess(ref: str) -> str:
     def apply() -> str:
         vod = find_vod(ref)
         if vods.is_leased(vod):
-            raise ControlError(f"VOD {vod.twitch_vod_id} is being worked on by {vod.lease_owner} "
-                               f"({vods.stage_of(vod)}); cancel it first")
-        have_file = (vod.download_state == vods.DOWNLOADED and vod.downloaded_path
-                     and os.path.exists(vod.downloaded_path))
+            raise ControlError(
+                f"VOD {vod.twitch_vod_id} is being worked on by {vod.lease_owner} "
+                f"({vods.stage_of(vod)}); cancel it first"
+            )
+        have_file = (
+            vod.download_state == vods.DOWNLOADED and vod.downloaded_path and os.path.exists(vod.downloaded_path)
+        )
         requeued = vods.reprocess_at_upload(vod.id) if have_file else vods.reprocess_at_download(vod.id)
         return f"VOD {vod.twitch_vod_id}: queued for {requeued.where}; {_changes(vod, requeued.fields)}"
 
@@ -63,8 +66,10 @@ def cancel(ref: str) -> str:
             return f"VOD {vod.twitch_vod_id} is already cancelled"
         if vods.is_leased(vod):
             vods.request_cancel(vod.id)
-            return (f"VOD {vod.twitch_vod_id}: cancel requested (cancel_requested=1); {vod.lease_owner} "
-                    "stops within 2 s and marks it cancelled")
+            return (
+                f"VOD {vod.twitch_vod_id}: cancel requested (cancel_requested=1); {vod.lease_owner} "
+                "stops within 2 s and marks it cancelled"
+            )
         changes = _changes(vod, vods.mark_cancelled(vod.id))
         return f"VOD {vod.twitch_vod_id}: cancelled (no worker held it); {changes}"
 

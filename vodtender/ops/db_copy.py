@@ -102,8 +102,9 @@ class Progress:
         if self.tty:
             filled = int(fraction * self.width)
             bar = "#" * filled + "." * (self.width - filled)
-            self.stream.write(f"\r\033[K{self.table:<16} [{bar}] {fraction:4.0%} {self.done}/{self.total} "
-                              f"{rate:,.0f} rows/s")
+            self.stream.write(
+                f"\r\033[K{self.table:<16} [{bar}] {fraction:4.0%} {self.done}/{self.total} {rate:,.0f} rows/s"
+            )
         else:
             step = int(fraction * 10)
             if step == self._last_step:
@@ -122,7 +123,9 @@ def open_source(dsn: str) -> peewee.Database:
         return peewee.SqliteDatabase(path, timeout=30)
     if is_postgres(dsn):
         return ReconnectingPostgresqlDatabase(**postgres_params(dsn))
-    raise CopyError(f"unsupported source {dsn.split('://', maxsplit=1)[0]!r}: use a SQLite path, sqlite:/// or postgresql://")
+    raise CopyError(
+        f"unsupported source {dsn.split('://', maxsplit=1)[0]!r}: use a SQLite path, sqlite:/// or postgresql://"
+    )
 
 
 def shared_fields(model: type[BaseModel], source: peewee.Database) -> list[peewee.Field]:
@@ -134,8 +137,9 @@ def shared_fields(model: type[BaseModel], source: peewee.Database) -> list[peewe
     return [f for f in model._meta.sorted_fields if f.column_name in columns]
 
 
-def _batches(model: type[BaseModel], fields: list[peewee.Field], db: peewee.Database,
-             size: int) -> Iterator[list[dict[str, object]]]:
+def _batches(
+    model: type[BaseModel], fields: list[peewee.Field], db: peewee.Database, size: int
+) -> Iterator[list[dict[str, object]]]:
     """All rows as dicts, in primary-key order, `size` at a time (keyset pagination: no OFFSET)."""
     pk = model._meta.primary_key
     assert pk is not False, "every table copied has a primary key"
@@ -160,8 +164,9 @@ def _row_hash(row: dict[str, object], names: list[str]) -> int:
     return int.from_bytes(hashlib.sha256(repr(values).encode()).digest(), "big")
 
 
-def table_checksum(model: type[BaseModel], fields: list[peewee.Field], db: peewee.Database,
-                   batch: int) -> tuple[int, str]:
+def table_checksum(
+    model: type[BaseModel], fields: list[peewee.Field], db: peewee.Database, batch: int
+) -> tuple[int, str]:
     """(rows, checksum) of `fields` over the whole table; the same content gives the same sum in any order."""
     names = [f.name for f in fields]
     count, total = 0, 0
@@ -176,6 +181,7 @@ def _insert_batch(model: type[BaseModel], rows: list[dict[str, object]], target:
     def insert() -> int:
         with write_transaction(target):
             return int(model.insert_many(rows).on_conflict_ignore().as_rowcount().execute())
+
     return retry_on_busy(insert)
 
 
@@ -189,11 +195,14 @@ def fix_sequences(target: peewee.Database) -> None:
             table, column = model._meta.table_name, pk.column_name
             target.execute_sql(
                 f"SELECT setval(pg_get_serial_sequence(%s, %s), COALESCE(MAX({column}), 1), MAX({column}) IS NOT NULL)"
-                f" FROM {table}", (table, column))
+                f" FROM {table}",
+                (table, column),
+            )
 
 
-def copy_database(source_dsn: str, target_dsn: str, batch: int = 2000, progress: Progress | None = None,
-                  verify: bool = True) -> CopyResult:
+def copy_database(
+    source_dsn: str, target_dsn: str, batch: int = 2000, progress: Progress | None = None, verify: bool = True
+) -> CopyResult:
     """Copy every table from `source_dsn` into `target_dsn` (migrated first); returns what was done."""
     if source_dsn == target_dsn:
         raise CopyError("source and target are the same database")
@@ -224,9 +233,14 @@ def copy_database(source_dsn: str, target_dsn: str, batch: int = 2000, progress:
             if verify:
                 table.source_rows, table.source_checksum = table_checksum(model, fields, source, size)
                 table.target_rows, table.target_checksum = table_checksum(model, fields, target, size)
-                note += ", verified" if table.verified else (
-                    f", MISMATCH: source {table.source_rows} rows {table.source_checksum[:12]}, "
-                    f"target {table.target_rows} rows {table.target_checksum[:12]}")
+                note += (
+                    ", verified"
+                    if table.verified
+                    else (
+                        f", MISMATCH: source {table.source_rows} rows {table.source_checksum[:12]}, "
+                        f"target {table.target_rows} rows {table.target_checksum[:12]}"
+                    )
+                )
             progress.finish(note)
         fix_sequences(target)
     finally:

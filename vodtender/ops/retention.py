@@ -42,10 +42,14 @@ class Policy:
 
     @classmethod
     def from_config(cls, cfg: Config) -> Policy:
-        return cls(keep_days=cfg.retention_keep_days or 0, keep_count=cfg.retention_keep_count or 0,
-                   min_free=cfg.retention_min_free or 0,
-                   uploading=bool(cfg.yt_client_id and cfg.yt_client_secret),
-                   without_upload=bool(cfg.retention_without_upload), shared_data_dir=bool(cfg.data_dir_shared))
+        return cls(
+            keep_days=cfg.retention_keep_days or 0,
+            keep_count=cfg.retention_keep_count or 0,
+            min_free=cfg.retention_min_free or 0,
+            uploading=bool(cfg.yt_client_id and cfg.yt_client_secret),
+            without_upload=bool(cfg.retention_without_upload),
+            shared_data_dir=bool(cfg.data_dir_shared),
+        )
 
     @property
     def active(self) -> bool:
@@ -115,8 +119,11 @@ class Retention:
 
     def files(self) -> list[Vod]:
         """VODs with a file on this host, oldest first."""
-        rows = (Vod.select().where(Vod.downloaded_path.is_null(False) & (Vod.is_placeholder == 0))
-                .order_by(Vod.date.asc(nulls="FIRST"), Vod.id))
+        rows = (
+            Vod.select()
+            .where(Vod.downloaded_path.is_null(False) & (Vod.is_placeholder == 0))
+            .order_by(Vod.date.asc(nulls="FIRST"), Vod.id)
+        )
         return [v for v in rows if self._ours(v)]
 
     def plan(self, now: dt.datetime | None = None) -> Plan:
@@ -135,7 +142,7 @@ class Retention:
             for v in vods:
                 by_channel.setdefault(v.channel, []).append(v)
             for channel_vods in by_channel.values():
-                for v in channel_vods[:-self.policy.keep_count]:  # all but the newest N
+                for v in channel_vods[: -self.policy.keep_count]:  # all but the newest N
                     chosen.setdefault(v.id, f"more than {self.policy.keep_count} files in channel")
 
         projected = plan.free_before
@@ -177,18 +184,26 @@ class Retention:
                 outcome = write(functools.partial(self._delete, removal))
                 if outcome == DELETED:
                     done.append(removal)
-                    log.info("file deleted by retention", vod_id=removal.twitch_vod_id, channel=removal.channel,
-                             path=removal.path, bytes=removal.size, reason=removal.reason)
+                    log.info(
+                        "file deleted by retention",
+                        vod_id=removal.twitch_vod_id,
+                        channel=removal.channel,
+                        path=removal.path,
+                        bytes=removal.size,
+                        reason=removal.reason,
+                    )
                 elif outcome == GONE:
                     log.info("file was already gone, path cleared", vod_id=removal.twitch_vod_id, path=removal.path)
                 else:
                     log.info("file kept: the VOD changed since the plan", vod_id=removal.twitch_vod_id)
             except OSError as exc:
-                log.error("file could not be deleted", vod_id=removal.twitch_vod_id, path=removal.path,
-                          error=str(exc))
+                log.error("file could not be deleted", vod_id=removal.twitch_vod_id, path=removal.path, error=str(exc))
         if plan.short_of_min_free:
-            log.warning("retention cannot reach RETENTION_MIN_FREE: the remaining files are not uploaded yet",
-                        free_bytes=plan.free_after, min_free=self.policy.min_free)
+            log.warning(
+                "retention cannot reach RETENTION_MIN_FREE: the remaining files are not uploaded yet",
+                free_bytes=plan.free_after,
+                min_free=self.policy.min_free,
+            )
         return done
 
     def _delete(self, removal: Removal) -> str | None:
@@ -201,6 +216,7 @@ class Retention:
             os.unlink(removal.path)
         except FileNotFoundError:
             outcome = GONE  # e.g. UPLOAD_DELETE_LOCAL removed it: the row still must stop pointing at it
-        forget_file(vod.id, f"deleted {removal.path} ({removal.size} bytes): {removal.reason}"
-                    if outcome == DELETED else None)
+        forget_file(
+            vod.id, f"deleted {removal.path} ({removal.size} bytes): {removal.reason}" if outcome == DELETED else None
+        )
         return outcome

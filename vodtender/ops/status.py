@@ -104,8 +104,11 @@ class StatusReport:
                 state = "down"
                 seen = instances[0]["updated_at"] if instances else None
                 why = f"last heartbeat {seen}" if seen else "no heartbeat ever recorded"
-                self.flag("problem", "daemons", f"{name} is down ({why}): "
-                          f"systemctl status vodtender-{name}; journalctl -u vodtender-{name}")
+                self.flag(
+                    "problem",
+                    "daemons",
+                    f"{name} is down ({why}): systemctl status vodtender-{name}; journalctl -u vodtender-{name}",
+                )
             elif any(i["state"] == "up" for i in live):
                 state = "up"
             else:
@@ -120,16 +123,27 @@ class StatusReport:
             state = "down"
         else:
             state = "up" if row.ready else "idle"
-        return {"instance": row.instance, "host": row.host, "state": state, "status": row.status,
-                "ready": bool(row.ready), "http_addr": row.http_addr, "started_at": iso(row.started_at),
-                "updated_at": iso(row.updated_at), "heartbeat_age_seconds": age}
+        return {
+            "instance": row.instance,
+            "host": row.host,
+            "state": state,
+            "status": row.status,
+            "ready": bool(row.ready),
+            "http_addr": row.http_addr,
+            "started_at": iso(row.started_at),
+            "updated_at": iso(row.updated_at),
+            "heartbeat_age_seconds": age,
+        }
 
     # -- pipeline --------------------------------------------------------------------------------
     def queue(self) -> dict[str, int]:
         counts = stage_counts()
         if counts.get("failed"):
-            self.flag("warning", "queue", f"{counts['failed']} VOD(s) failed: vodtender vods --state failed, "
-                      "then vodtender show <id>")
+            self.flag(
+                "warning",
+                "queue",
+                f"{counts['failed']} VOD(s) failed: vodtender vods --state failed, then vodtender show <id>",
+            )
         return {stage: counts.get(stage, 0) for stage in STAGES}
 
     def in_flight(self) -> list[dict[str, Any]]:
@@ -146,32 +160,54 @@ class StatusReport:
         lease_expired = lease_ran_out(v, self.now)
         stalled = (not uploading) and progress_age is not None and progress_age > STALL_AFTER
         if stalled:
-            self.flag("problem", "in_flight", f"download of {v.twitch_vod_id} has made no progress for "
-                      f"{progress_age:.0f}s: check the network, the disk and journalctl -u vodtender-downloader")
+            self.flag(
+                "problem",
+                "in_flight",
+                f"download of {v.twitch_vod_id} has made no progress for "
+                f"{progress_age:.0f}s: check the network, the disk and journalctl -u vodtender-downloader",
+            )
         elif lease_expired:
-            self.flag("warning", "in_flight", f"{v.twitch_vod_id}: its worker's lease ran out (the worker "
-                      "stopped); another worker will take it over")
+            self.flag(
+                "warning",
+                "in_flight",
+                f"{v.twitch_vod_id}: its worker's lease ran out (the worker stopped); another worker will take it over",
+            )
         return {
-            "id": v.id, "twitch_vod_id": v.twitch_vod_id, "channel": v.channel, "title": v.title,
+            "id": v.id,
+            "twitch_vod_id": v.twitch_vod_id,
+            "channel": v.channel,
+            "title": v.title,
             "stage": "uploading" if uploading else "downloading",
-            "bytes_done": done, "bytes_total": total,
+            "bytes_done": done,
+            "bytes_total": total,
             "percent": round(100.0 * done / total, 1) if total else None,
-            "speed_bytes_per_second": speed, "eta_seconds": eta,
-            "progress_age_seconds": progress_age, "worker": v.lease_owner,
-            "lease_expired": lease_expired, "stalled": stalled,
+            "speed_bytes_per_second": speed,
+            "eta_seconds": eta,
+            "progress_age_seconds": progress_age,
+            "worker": v.lease_owner,
+            "lease_expired": lease_expired,
+            "stalled": stalled,
         }
 
     def breaker(self) -> dict[str, Any]:
         state = CircuitBreaker(self.cfg.circuit_failure_threshold or 5, self.cfg.circuit_open_cooldown or 600).current()
         open_until = state.open_until or None
         if state.state == "open":
-            self.flag("problem", "breaker", f"circuit breaker open after {state.failures} failure(s), until "
-                      f"{iso(open_until)}: find the cause with journalctl -g 'circuit opened', then "
-                      "vodtender circuit reset")
+            self.flag(
+                "problem",
+                "breaker",
+                f"circuit breaker open after {state.failures} failure(s), until "
+                f"{iso(open_until)}: find the cause with journalctl -g 'circuit opened', then "
+                "vodtender circuit reset",
+            )
         elif state.state == "half_open":
             self.flag("warning", "breaker", "circuit breaker half-open: one probe attempt is running")
-        return {"state": state.state, "failures": state.failures, "open_until": iso(open_until),
-                "threshold": self.cfg.circuit_failure_threshold}
+        return {
+            "state": state.state,
+            "failures": state.failures,
+            "open_until": iso(open_until),
+            "threshold": self.cfg.circuit_failure_threshold,
+        }
 
     # -- channels --------------------------------------------------------------------------------
     def channels(self) -> list[str]:
@@ -187,26 +223,50 @@ class StatusReport:
             age = None if last is None else round(self.now_unix - last, 1)
             if channel in (self.cfg.twitch_channel or []):
                 if last is None:
-                    self.flag("warning", "catalog", f"{channel}: catalog never synced yet (the poller does it "
-                              "at start and every VOD_CATALOG_BACKFILL_INTERVAL)")
+                    self.flag(
+                        "warning",
+                        "catalog",
+                        f"{channel}: catalog never synced yet (the poller does it "
+                        "at start and every VOD_CATALOG_BACKFILL_INTERVAL)",
+                    )
                 elif age is not None and age > 2 * interval + 600:
-                    self.flag("problem", "catalog", f"{channel}: last catalog sync {age / 3600:.1f}h ago: "
-                              "check the poller and the Helix credentials (vodtender doctor)")
+                    self.flag(
+                        "problem",
+                        "catalog",
+                        f"{channel}: last catalog sync {age / 3600:.1f}h ago: "
+                        "check the poller and the Helix credentials (vodtender doctor)",
+                    )
             placeholders = self._unreconciled(channel)
-            out.append({"channel": channel, "last_sync_at": iso(last), "age_seconds": age,
-                        "unreconciled_placeholders": placeholders})
+            out.append(
+                {
+                    "channel": channel,
+                    "last_sync_at": iso(last),
+                    "age_seconds": age,
+                    "unreconciled_placeholders": placeholders,
+                }
+            )
         return out
 
     def _unreconciled(self, channel: str) -> list[str]:
         """Placeholders whose stream ended longer ago than the reconcile delay + window."""
         limit = float(self.cfg.vod_reconcile_delay or 120) + float(self.cfg.vod_reconcile_window or 900)
         cutoff = self.now - dt.timedelta(seconds=limit)
-        ids = [v.twitch_vod_id for v in Vod.select(Vod.twitch_vod_id).where(
-            (Vod.channel == channel) & (Vod.is_placeholder == 1) & Vod.live_ended_at.is_null(False)
-            & (Vod.live_ended_at < cutoff))]
+        ids = [
+            v.twitch_vod_id
+            for v in Vod.select(Vod.twitch_vod_id).where(
+                (Vod.channel == channel)
+                & (Vod.is_placeholder == 1)
+                & Vod.live_ended_at.is_null(False)
+                & (Vod.live_ended_at < cutoff)
+            )
+        ]
         if ids:
-            self.flag("problem", "catalog", f"{channel}: live placeholder(s) {', '.join(ids)} never matched a "
-                      "VOD: check TWITCH_CLIENT_ID/TWITCH_CLIENT_SECRET (vodtender doctor) and the poller's log")
+            self.flag(
+                "problem",
+                "catalog",
+                f"{channel}: live placeholder(s) {', '.join(ids)} never matched a "
+                "VOD: check TWITCH_CLIENT_ID/TWITCH_CLIENT_SECRET (vodtender doctor) and the poller's log",
+            )
         return ids
 
     def chat(self) -> list[dict[str, Any]]:
@@ -222,43 +282,64 @@ class StatusReport:
             # the newest row is what makes these cheap on a table of millions of messages.
             of_channel = ChatMessage.channel.concat("") == channel
             recent = ChatMessage.select().where(of_channel & (ChatMessage.abs_timestamp >= now_unix - 60)).count()
-            last_msg = (ChatMessage.select(ChatMessage.abs_timestamp)
-                        .where(of_channel & (ChatMessage.abs_timestamp >= now_unix - LAST_MESSAGE_HORIZON))
-                        .order_by(ChatMessage.abs_timestamp.desc()).limit(1).scalar())
+            last_msg = (
+                ChatMessage.select(ChatMessage.abs_timestamp)
+                .where(of_channel & (ChatMessage.abs_timestamp >= now_unix - LAST_MESSAGE_HORIZON))
+                .order_by(ChatMessage.abs_timestamp.desc())
+                .limit(1)
+                .scalar()
+            )
             gap = ChatGap.select().where(ChatGap.channel == channel).order_by(ChatGap.started_at.desc()).first()
             open_gap = gap is not None and gap.ended_at is None
             if open_gap and chat_up and now_unix - gap.started_at > CHAT_GAP_GRACE:
-                self.flag("problem", "chat", f"{channel}: chat not recorded since {iso(gap.started_at)} "
-                          f"({gap.reason or 'disconnected'})")
-            out.append({
-                "channel": channel, "connected": chat_up and not open_gap,
-                "messages_last_minute": recent, "last_message_at": iso(last_msg),
-                "last_gap": None if gap is None else {
-                    "started_at": iso(gap.started_at), "ended_at": iso(gap.ended_at),
-                    "seconds": round((gap.ended_at or now_unix) - gap.started_at, 1), "reason": gap.reason},
-            })
+                self.flag(
+                    "problem",
+                    "chat",
+                    f"{channel}: chat not recorded since {iso(gap.started_at)} ({gap.reason or 'disconnected'})",
+                )
+            out.append(
+                {
+                    "channel": channel,
+                    "connected": chat_up and not open_gap,
+                    "messages_last_minute": recent,
+                    "last_message_at": iso(last_msg),
+                    "last_gap": None
+                    if gap is None
+                    else {
+                        "started_at": iso(gap.started_at),
+                        "ended_at": iso(gap.ended_at),
+                        "seconds": round((gap.ended_at or now_unix) - gap.started_at, 1),
+                        "reason": gap.reason,
+                    },
+                }
+            )
         return out
 
     # -- YouTube, disk, maintenance ------------------------------------------------------------------
     def youtube(self) -> dict[str, Any]:
         configured = bool(self.cfg.yt_client_id and self.cfg.yt_client_secret)
-        token = (OAuthToken.select().where(OAuthToken.provider == "youtube")
-                 .order_by(OAuthToken.updated_at.desc()).first())
+        token = (
+            OAuthToken.select().where(OAuthToken.provider == "youtube").order_by(OAuthToken.updated_at.desc()).first()
+        )
         info: dict[str, Any] = {"configured": configured, "token": None, "quota": self._quota()}
         if token is not None:
             expires_in = _age(token.expires_at, self.now) if token.expires_at else None
-            info["token"] = {"expires_at": iso(token.expires_at), "expires_in_seconds": expires_in,
-                             "has_refresh_token": bool(token.refresh_token), "invalid_reason": token.invalid_reason}
+            info["token"] = {
+                "expires_at": iso(token.expires_at),
+                "expires_in_seconds": expires_in,
+                "has_refresh_token": bool(token.refresh_token),
+                "invalid_reason": token.invalid_reason,
+            }
         if not configured:
             return info
         if token is None:
             self.flag("problem", "youtube", "no YouTube token: run vodtender auth youtube")
         elif token.invalid_reason:
-            self.flag("problem", "youtube", f"YouTube token unusable ({token.invalid_reason}): "
-                      "run vodtender auth youtube")
+            self.flag(
+                "problem", "youtube", f"YouTube token unusable ({token.invalid_reason}): run vodtender auth youtube"
+            )
         elif not token.refresh_token and token.expires_at and token.expires_at < self.now:
-            self.flag("problem", "youtube", "YouTube token expired and cannot be refreshed: "
-                      "run vodtender auth youtube")
+            self.flag("problem", "youtube", "YouTube token expired and cannot be refreshed: run vodtender auth youtube")
         return info
 
     def _quota(self) -> dict[str, Any]:
@@ -270,10 +351,17 @@ class StatusReport:
             until = 0.0
         held = until > self.now_unix
         if held:
-            self.flag("warning", "youtube", f"YouTube quota exhausted: uploads held until {iso(until)} "
-                      "(the daily reset, midnight Pacific)")
-        return {"used_today": used, "daily_units": daily, "held_until": iso(until) if held else None,
-                "hold_reason": kv_get(kv.QUOTA_HOLD_REASON_KEY) if held else None}
+            self.flag(
+                "warning",
+                "youtube",
+                f"YouTube quota exhausted: uploads held until {iso(until)} (the daily reset, midnight Pacific)",
+            )
+        return {
+            "used_today": used,
+            "daily_units": daily,
+            "held_until": iso(until) if held else None,
+            "hold_reason": kv_get(kv.QUOTA_HOLD_REASON_KEY) if held else None,
+        }
 
     def disk(self) -> dict[str, Any]:
         folder = self.cfg.data_dir
@@ -283,21 +371,38 @@ class StatusReport:
         usage = shutil.disk_usage(probe)
         min_free = int(self.cfg.download_min_free or 0)
         if usage.free < min_free:
-            self.flag("problem", "disk", f"only {usage.free / 2**30:.1f} GiB free in {folder} (DOWNLOAD_MIN_FREE "
-                      f"is {min_free / 2**30:.1f} GiB): free space or set RETENTION_MIN_FREE")
-        return {"data_dir": str(folder), "exists": folder.exists(), "free_bytes": usage.free,
-                "total_bytes": usage.total, "min_free_bytes": min_free}
+            self.flag(
+                "problem",
+                "disk",
+                f"only {usage.free / 2**30:.1f} GiB free in {folder} (DOWNLOAD_MIN_FREE "
+                f"is {min_free / 2**30:.1f} GiB): free space or set RETENTION_MIN_FREE",
+            )
+        return {
+            "data_dir": str(folder),
+            "exists": folder.exists(),
+            "free_bytes": usage.free,
+            "total_bytes": usage.total,
+            "min_free_bytes": min_free,
+        }
 
     def maintenance(self) -> dict[str, Any]:
         last, integrity = kv_get(kv.MAINTENANCE_LAST_RUN_KEY), kv_get(kv.MAINTENANCE_INTEGRITY_KEY)
         if last and (self.now - dt.datetime.fromisoformat(last.rstrip("Z"))).total_seconds() > MAINTENANCE_LATE:
-            self.flag("warning", "maintenance", f"maintenance last ran {last}: systemctl status "
-                      "vodtender-maintenance.timer")
+            self.flag(
+                "warning", "maintenance", f"maintenance last ran {last}: systemctl status vodtender-maintenance.timer"
+            )
         if integrity not in (None, "ok"):
-            self.flag("problem", "maintenance", f"last integrity check failed: {integrity}"
-                      " (restore the newest backup, see OPERATIONS.md)")
-        return {"last_run_at": last, "integrity": integrity, "last_backup_at": kv_get(kv.BACKUP_LAST_AT_KEY),
-                "last_backup_path": kv_get(kv.BACKUP_LAST_PATH_KEY)}
+            self.flag(
+                "problem",
+                "maintenance",
+                f"last integrity check failed: {integrity} (restore the newest backup, see OPERATIONS.md)",
+            )
+        return {
+            "last_run_at": last,
+            "integrity": integrity,
+            "last_backup_at": kv_get(kv.BACKUP_LAST_AT_KEY),
+            "last_backup_path": kv_get(kv.BACKUP_LAST_PATH_KEY),
+        }
 
 
 def gather_status(cfg: Config, now: dt.datetime | None = None) -> dict[str, Any]:
@@ -307,4 +412,3 @@ def gather_status(cfg: Config, now: dt.datetime | None = None) -> dict[str, Any]
 
 def to_json(report: dict[str, Any]) -> str:
     return json.dumps(report, indent=2, sort_keys=False)
-

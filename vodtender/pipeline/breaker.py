@@ -85,8 +85,11 @@ class CircuitBreaker:
         return state
 
     def _write(self, state: BreakerState) -> None:
-        for key, value in ((CIRCUIT_STATE_KEY, state.state), (CIRCUIT_FAILURES_KEY, str(state.failures)),
-                           (CIRCUIT_OPEN_UNTIL_KEY, f"{state.open_until:.3f}")):
+        for key, value in (
+            (CIRCUIT_STATE_KEY, state.state),
+            (CIRCUIT_FAILURES_KEY, str(state.failures)),
+            (CIRCUIT_OPEN_UNTIL_KEY, f"{state.open_until:.3f}"),
+        ):
             kv_set(key, value)
         self.observer.state_seen(state.state)
 
@@ -127,8 +130,12 @@ class CircuitBreaker:
                 until = time.time() + self.cooldown
                 self._write(BreakerState(OPEN, failures, until))
                 self.observer.opened()
-                log.error("circuit opened", failures=failures, reason=reason,
-                          open_until=time.strftime("%H:%M:%S", time.localtime(until)))
+                log.error(
+                    "circuit opened",
+                    failures=failures,
+                    reason=reason,
+                    open_until=time.strftime("%H:%M:%S", time.localtime(until)),
+                )
             else:
                 self._write(BreakerState(state.state, failures, state.open_until))
 

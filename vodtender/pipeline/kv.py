@@ -14,7 +14,10 @@ from vodtender.runtime.models import KV
 
 # The circuit breaker (pipeline/breaker.py); missing keys mean closed.
 CIRCUIT_STATE_KEY, CIRCUIT_FAILURES_KEY, CIRCUIT_OPEN_UNTIL_KEY = (
-    "circuit_state", "circuit_failures", "circuit_open_until")
+    "circuit_state",
+    "circuit_failures",
+    "circuit_open_until",
+)
 CIRCUIT_KEYS = (CIRCUIT_STATE_KEY, CIRCUIT_FAILURES_KEY, CIRCUIT_OPEN_UNTIL_KEY)
 
 # The YouTube quota hold (pipeline/upload/quota.py): unix seconds it lasts until, and why.
@@ -23,6 +26,7 @@ QUOTA_HOLD_UNTIL_KEY, QUOTA_HOLD_REASON_KEY = "upload_quota_hold_until", "upload
 # What the maintenance timer last did (cli maintenance, shown by `vodtender status`).
 MAINTENANCE_LAST_RUN_KEY, MAINTENANCE_INTEGRITY_KEY = "maintenance_last_run", "maintenance_integrity"
 BACKUP_LAST_AT_KEY, BACKUP_LAST_PATH_KEY = "backup_last_at", "backup_last_path"
+
 
 # Per channel (the configured login): one shared key would mix two channels' values.
 def catalog_cursor_key(channel: str) -> str:
@@ -72,8 +76,11 @@ def kv_with_prefix(prefix: str) -> dict[str, str | None]:
 
 
 def kv_set(key: str, value: str | None) -> None:
-    retry_on_busy(lambda: KV.insert(key=key, value=value).on_conflict(
-        conflict_target=[KV.key], update={KV.value: value}).execute())
+    retry_on_busy(
+        lambda: (
+            KV.insert(key=key, value=value).on_conflict(conflict_target=[KV.key], update={KV.value: value}).execute()
+        )
+    )
 
 
 def kv_delete(*keys: str) -> int:

@@ -62,8 +62,11 @@ class SharedBucket:
         def take() -> float:
             _ensure_row(self.name, tokens=self.capacity, stamp=now)
             level = self._level(now)
-            taken = (SharedLimit.update(tokens=level - cost, stamp=_greatest(SharedLimit.stamp, now))
-                     .where((SharedLimit.name == self.name) & (level >= cost)).execute())
+            taken = (
+                SharedLimit.update(tokens=level - cost, stamp=_greatest(SharedLimit.stamp, now))
+                .where((SharedLimit.name == self.name) & (level >= cost))
+                .execute()
+            )
             if taken:
                 return 0.0
             row = SharedLimit.get_by_id(self.name)
@@ -95,8 +98,11 @@ class SharedBucket:
         def lower() -> None:
             _ensure_row(self.name, tokens=self.capacity, stamp=now)
             level = self._level(now)
-            (SharedLimit.update(tokens=_least(level, float(remaining)), stamp=_greatest(SharedLimit.stamp, now))
-             .where(SharedLimit.name == self.name).execute())
+            (
+                SharedLimit.update(tokens=_least(level, float(remaining)), stamp=_greatest(SharedLimit.stamp, now))
+                .where(SharedLimit.name == self.name)
+                .execute()
+            )
 
         retry_on_busy(lower)
 
@@ -129,8 +135,11 @@ class DailyCounter:
         def add() -> bool:
             _ensure_row(self.name, tokens=0.0, period=day)
             used = self._used_expr(day)
-            return bool(SharedLimit.update(tokens=used + units, period=day)
-                        .where((SharedLimit.name == self.name) & (used + units <= self.limit)).execute())
+            return bool(
+                SharedLimit.update(tokens=used + units, period=day)
+                .where((SharedLimit.name == self.name) & (used + units <= self.limit))
+                .execute()
+            )
 
         return retry_on_busy(add)
 
@@ -150,8 +159,11 @@ class DailyCounter:
 
         def fill() -> None:
             _ensure_row(self.name, tokens=0.0, period=day)
-            (SharedLimit.update(tokens=_greatest(self._used_expr(day), self.limit), period=day)
-             .where(SharedLimit.name == self.name).execute())
+            (
+                SharedLimit.update(tokens=_greatest(self._used_expr(day), self.limit), period=day)
+                .where(SharedLimit.name == self.name)
+                .execute()
+            )
 
         retry_on_busy(fill)
 

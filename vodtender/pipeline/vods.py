@@ -50,7 +50,12 @@ STAGES = ("live", "discovered", "downloading", "downloaded", "uploading", "done"
 
 # download_state values
 DISCOVERED, DOWNLOADING, DOWNLOADED, CANCELLED, FAILED = (
-    "discovered", "downloading", "downloaded", "cancelled", "failed")
+    "discovered",
+    "downloading",
+    "downloaded",
+    "cancelled",
+    "failed",
+)
 # upload_state values
 UPLOADING = "uploading"
 UPLOAD_DONE = "done"
@@ -63,7 +68,8 @@ def stage_conditions() -> dict[str, peewee.Expression]:
         "live": Vod.is_placeholder == 1,
         "discovered": pending & Vod.download_state.not_in([DOWNLOADING, DOWNLOADED]),
         "downloading": pending & (Vod.download_state == DOWNLOADING),
-        "downloaded": pending & (Vod.download_state == DOWNLOADED)
+        "downloaded": pending
+        & (Vod.download_state == DOWNLOADED)
         & ((Vod.upload_state != UPLOADING) | Vod.upload_state.is_null()),
         "uploading": pending & (Vod.download_state == DOWNLOADED) & (Vod.upload_state == UPLOADING),
         "done": Vod.processed == 1,
@@ -117,17 +123,28 @@ def download_due() -> peewee.Expression:
     waits; the runbook's reset (error NULL) makes it due again, whatever its `download_state`.  A
     pending cancel request whose worker died is claimed too, and the claimer finishes the cancel."""
     now = utcnow()
-    return ((Vod.processed == 0) & Vod.processing_error.is_null() & (Vod.is_placeholder == 0)
-            & (Vod.download_state != DOWNLOADED) & (Vod.helix_missing == 0)
-            & (Vod.next_attempt_at.is_null() | (Vod.next_attempt_at <= now)))
+    return (
+        (Vod.processed == 0)
+        & Vod.processing_error.is_null()
+        & (Vod.is_placeholder == 0)
+        & (Vod.download_state != DOWNLOADED)
+        & (Vod.helix_missing == 0)
+        & (Vod.next_attempt_at.is_null() | (Vod.next_attempt_at <= now))
+    )
 
 
 def upload_due() -> peewee.Expression:
     now = utcnow()
-    return ((Vod.processed == 0) & Vod.processing_error.is_null() & (Vod.is_placeholder == 0)
-            & (Vod.download_state == DOWNLOADED) & Vod.youtube_url.is_null()
-            & Vod.downloaded_path.is_null(False) & (Vod.cancel_requested == 0)
-            & (Vod.next_attempt_at.is_null() | (Vod.next_attempt_at <= now)))
+    return (
+        (Vod.processed == 0)
+        & Vod.processing_error.is_null()
+        & (Vod.is_placeholder == 0)
+        & (Vod.download_state == DOWNLOADED)
+        & Vod.youtube_url.is_null()
+        & Vod.downloaded_path.is_null(False)
+        & (Vod.cancel_requested == 0)
+        & (Vod.next_attempt_at.is_null() | (Vod.next_attempt_at <= now))
+    )
 
 
 def reachable_files(data_dir_shared: bool, host: str | None = None) -> peewee.ColumnBase:
@@ -138,8 +155,9 @@ def reachable_files(data_dir_shared: bool, host: str | None = None) -> peewee.Co
     return Vod.download_host.is_null() | (Vod.download_host == (host or socket.gethostname()))
 
 
-def claim(due: peewee.Expression, owner: str, lease_seconds: float,
-          extra: peewee.ColumnBase | None = None, **fields: object) -> Vod | None:
+def claim(
+    due: peewee.Expression, owner: str, lease_seconds: float, extra: peewee.ColumnBase | None = None, **fields: object
+) -> Vod | None:
     """Take the next due VOD (priority DESC, date ASC); set `fields` on it too.  None if none is due."""
 
     def take() -> Vod | None:
@@ -153,15 +171,18 @@ def claim(due: peewee.Expression, owner: str, lease_seconds: float,
         cond = due & free
         if extra is not None:
             cond = cond & extra
-        query = (Vod.select().where(cond)
-                 .order_by(Vod.priority.desc(), Vod.date.asc(nulls="LAST"), Vod.id).limit(1))
+        query = Vod.select().where(cond).order_by(Vod.priority.desc(), Vod.date.asc(nulls="LAST"), Vod.id).limit(1)
         if isinstance(Vod._meta.database.obj, peewee.PostgresqlDatabase):
             query = query.for_update(skip_locked=True)
         vod = query.first()
         if vod is None:
             return None
-        values = {"lease_owner": owner, "lease_until": now + dt.timedelta(seconds=lease_seconds),
-                  "updated_at": now, **fields}
+        values = {
+            "lease_owner": owner,
+            "lease_until": now + dt.timedelta(seconds=lease_seconds),
+            "updated_at": now,
+            **fields,
+        }
         Vod.update(**values).where(Vod.id == vod.id).execute()
         return Vod.get_by_id(vod.id)
 
@@ -179,6 +200,7 @@ def release(vod_id: int, owner: str, **fields: object) -> bool:
     """Give the VOD back (with its new state in `fields`); False if it was not ours any more."""
     values = {"lease_owner": None, "lease_until": None, "updated_at": utcnow(), **fields}
     return _write(lambda: Vod.update(**values).where((Vod.id == vod_id) & (Vod.lease_owner == owner)).execute()) == 1
+
 
 # -- the lease rule ---------------------------------------------------------------------------
 def lease_busy(now: dt.datetime | None = None) -> peewee.Expression:
@@ -210,8 +232,11 @@ def _write(fn: Callable[[], T]) -> T:
 
 def record_event(vod_id: int, stage: str, kind: str, message: str, error_class: str | None = None) -> None:
     """One `vod_events` row, in the transaction of the move it records (or alone)."""
-    _write(lambda: VodEvent.create(vod=vod_id, stage=stage, kind=kind, error_class=error_class,
-                                   message=message[:EVENT_MESSAGE_MAX]))
+    _write(
+        lambda: VodEvent.create(
+            vod=vod_id, stage=stage, kind=kind, error_class=error_class, message=message[:EVENT_MESSAGE_MAX]
+        )
+    )
 
 
 def _update(vod_id: int, fields: Mapping[str, object]) -> dict[str, object]:
@@ -221,8 +246,9 @@ def _update(vod_id: int, fields: Mapping[str, object]) -> dict[str, object]:
     return values
 
 
-def _moved(vod_id: int, fields: Mapping[str, object], stage: str, kind: str, message: str,
-           error_class: str | None = None) -> dict[str, object]:
+def _moved(
+    vod_id: int, fields: Mapping[str, object], stage: str, kind: str, message: str, error_class: str | None = None
+) -> dict[str, object]:
     """An unleased move: set `fields` and record the event, in one transaction; returns what was written."""
 
     def move() -> dict[str, object]:
@@ -233,8 +259,15 @@ def _moved(vod_id: int, fields: Mapping[str, object], stage: str, kind: str, mes
     return _write(move)
 
 
-def _released(vod_id: int, owner: str, fields: Mapping[str, object], stage: str, kind: str, message: str,
-              error_class: str | None = None) -> bool:
+def _released(
+    vod_id: int,
+    owner: str,
+    fields: Mapping[str, object],
+    stage: str,
+    kind: str,
+    message: str,
+    error_class: str | None = None,
+) -> bool:
     """A worker's last move: release the lease with `fields` and record the event, in one transaction.
     False (and nothing written) if the lease was no longer ours."""
 
@@ -248,12 +281,23 @@ def _released(vod_id: int, owner: str, fields: Mapping[str, object], stage: str,
 
 
 # -- state moves shared by several stages -----------------------------------------------------
-BACK_TO_DOWNLOAD = {"download_state": DISCOVERED, "downloaded_path": None, "download_bytes": 0,
-                    "upload_state": None, "upload_session_uri": None, "upload_offset": 0}
+BACK_TO_DOWNLOAD = {
+    "download_state": DISCOVERED,
+    "downloaded_path": None,
+    "download_bytes": 0,
+    "upload_state": None,
+    "upload_session_uri": None,
+    "upload_offset": 0,
+}
 """What "send it back to the downloader" sets: the file is forgotten, and so is any upload session."""
 
-CANCELLED_FIELDS = {"download_state": CANCELLED, "processing_error": CANCEL_MESSAGE,
-                    "error_class": ErrorClass.CANCELLED.value, "cancel_requested": 0, "next_attempt_at": None}
+CANCELLED_FIELDS = {
+    "download_state": CANCELLED,
+    "processing_error": CANCEL_MESSAGE,
+    "error_class": ErrorClass.CANCELLED.value,
+    "cancel_requested": 0,
+    "next_attempt_at": None,
+}
 """What "cancelled" sets, whether the operator's command or the worker that saw the request does it."""
 
 
@@ -261,8 +305,11 @@ def requeue_missing_file(vod_id: int, path: str | None) -> bool:
     """A downloaded VOD's file has gone: back to the downloader, unless the VOD moved on meanwhile."""
 
     def move() -> bool:
-        changed = Vod.update(**BACK_TO_DOWNLOAD, updated_at=utcnow()).where(
-            (Vod.id == vod_id) & (Vod.download_state == DOWNLOADED)).execute()
+        changed = (
+            Vod.update(**BACK_TO_DOWNLOAD, updated_at=utcnow())
+            .where((Vod.id == vod_id) & (Vod.download_state == DOWNLOADED))
+            .execute()
+        )
         if changed:
             record_event(vod_id, DOWNLOAD_STAGE, "requeued", f"file {path} is gone: downloading again")
         return bool(changed)
@@ -283,12 +330,17 @@ def forget_file(vod_id: int, deletion: str | None = None) -> None:
 
 
 # -- download moves ---------------------------------------------------------------------------
-def renew_download(vod_id: int, owner: str, lease_seconds: float, *, done: int, total: int, speed: float,
-                   starting: bool = False) -> bool:
+def renew_download(
+    vod_id: int, owner: str, lease_seconds: float, *, done: int, total: int, speed: float, starting: bool = False
+) -> bool:
     """Extend the lease and store the progress; `starting` also marks the VOD downloading on this host.
     False if the lease is no longer ours."""
-    fields: dict[str, object] = {"download_bytes": done, "download_total": total, "download_speed": speed,
-                                 "progress_updated_at": utcnow()}
+    fields: dict[str, object] = {
+        "download_bytes": done,
+        "download_total": total,
+        "download_speed": speed,
+        "progress_updated_at": utcnow(),
+    }
     if starting:
         fields.update(download_state=DOWNLOADING, download_host=socket.gethostname())
     return renew(vod_id, owner, lease_seconds, **fields)
@@ -304,20 +356,34 @@ def mark_downloaded(vod_id: int, owner: str, path: str, size: int, muted_segment
     """The verified file has its final name: the VOD goes to the uploader.  `muted_segments` (JSON)
     is stored when the download found them; `note` is the event's message."""
     fields: dict[str, object] = {
-        "download_state": DOWNLOADED, "downloaded_path": path, "download_host": socket.gethostname(),
-        "download_bytes": size, "download_total": size, "download_speed": 0, "progress_updated_at": utcnow(),
-        "error_class": None, "next_attempt_at": None, "processing_error": None, "cancel_requested": 0,
+        "download_state": DOWNLOADED,
+        "downloaded_path": path,
+        "download_host": socket.gethostname(),
+        "download_bytes": size,
+        "download_total": size,
+        "download_speed": 0,
+        "progress_updated_at": utcnow(),
+        "error_class": None,
+        "next_attempt_at": None,
+        "processing_error": None,
+        "cancel_requested": 0,
     }
     if muted_segments is not None:
         fields["muted_segments"] = muted_segments
     return _released(vod_id, owner, fields, DOWNLOAD_STAGE, "done", note)
 
 
-def retry_download_later(vod_id: int, owner: str, retries: int, at: dt.datetime, error_class: ErrorClass,
-                         message: str) -> bool:
+def retry_download_later(
+    vod_id: int, owner: str, retries: int, at: dt.datetime, error_class: ErrorClass, message: str
+) -> bool:
     """Attempt number `retries` failed; the VOD is due again at `at`."""
-    fields = {"error_class": error_class.value, "download_speed": 0, "download_retries": retries,
-              "download_state": DISCOVERED, "next_attempt_at": at}
+    fields = {
+        "error_class": error_class.value,
+        "download_speed": 0,
+        "download_retries": retries,
+        "download_state": DISCOVERED,
+        "next_attempt_at": at,
+    }
     return _released(vod_id, owner, fields, DOWNLOAD_STAGE, "retry", message, error_class.value)
 
 
@@ -328,12 +394,18 @@ def download_waits_for_breaker(vod_id: int, owner: str, message: str) -> bool:
     return _released(vod_id, owner, fields, DOWNLOAD_STAGE, "error", message, systemic)
 
 
-def fail_download(vod_id: int, owner: str, error_class: ErrorClass, reason: str, message: str,
-                  retries: int | None = None) -> bool:
+def fail_download(
+    vod_id: int, owner: str, error_class: ErrorClass, reason: str, message: str, retries: int | None = None
+) -> bool:
     """The VOD cannot be downloaded (`reason` becomes its `processing_error`) until an operator resets it;
     `retries`: the attempts it took, when it gave up after too many."""
-    fields: dict[str, object] = {"error_class": error_class.value, "download_speed": 0, "download_state": FAILED,
-                                 "processing_error": reason, "next_attempt_at": None}
+    fields: dict[str, object] = {
+        "error_class": error_class.value,
+        "download_speed": 0,
+        "download_state": FAILED,
+        "processing_error": reason,
+        "next_attempt_at": None,
+    }
     if retries is not None:
         fields["download_retries"] = retries
     return _released(vod_id, owner, fields, DOWNLOAD_STAGE, "error", message, error_class.value)
@@ -341,8 +413,15 @@ def fail_download(vod_id: int, owner: str, error_class: ErrorClass, reason: str,
 
 def cancel_download(vod_id: int, owner: str) -> bool:
     """The worker saw the operator's cancel request and stopped."""
-    return _released(vod_id, owner, {**CANCELLED_FIELDS, "download_speed": 0}, DOWNLOAD_STAGE, "cancelled",
-                     CANCEL_MESSAGE, ErrorClass.CANCELLED.value)
+    return _released(
+        vod_id,
+        owner,
+        {**CANCELLED_FIELDS, "download_speed": 0},
+        DOWNLOAD_STAGE,
+        "cancelled",
+        CANCEL_MESSAGE,
+        ErrorClass.CANCELLED.value,
+    )
 
 
 def give_back_download(vod_id: int, owner: str) -> bool:
@@ -351,8 +430,16 @@ def give_back_download(vod_id: int, owner: str) -> bool:
 
 
 # -- operator moves ---------------------------------------------------------------------------
-OPERATOR_RESET = {"processed": 0, "processing_error": None, "youtube_url": None, "error_class": None,
-                  "next_attempt_at": None, "cancel_requested": 0, "download_retries": 0, "upload_retries": 0}
+OPERATOR_RESET = {
+    "processed": 0,
+    "processing_error": None,
+    "youtube_url": None,
+    "error_class": None,
+    "next_attempt_at": None,
+    "cancel_requested": 0,
+    "download_retries": 0,
+    "upload_retries": 0,
+}
 """The runbook's reset, plus the bookkeeping that makes it clean (no due time, no attempts counted)."""
 
 
@@ -390,8 +477,18 @@ def set_priority(vod_id: int, priority: int) -> None:
 
 
 # -- catalog moves ----------------------------------------------------------------------------
-LISTED_COLUMNS = (Vod.user_id, Vod.title, Vod.description, Vod.date, Vod.duration_seconds, Vod.stream_id, Vod.type,
-                  Vod.vod_url, Vod.thumbnail_url, Vod.muted_segments)
+LISTED_COLUMNS = (
+    Vod.user_id,
+    Vod.title,
+    Vod.description,
+    Vod.date,
+    Vod.duration_seconds,
+    Vod.stream_id,
+    Vod.type,
+    Vod.vod_url,
+    Vod.thumbnail_url,
+    Vod.muted_segments,
+)
 """What Helix says about a VOD: refreshed on every listing.  Nothing else of a known VOD is."""
 
 
@@ -406,10 +503,15 @@ def store_listed(channel: str, listed: Sequence[Mapping[str, object]]) -> int:
 
     def store() -> int:
         known = {v.twitch_vod_id for v in Vod.select(Vod.twitch_vod_id).where(Vod.twitch_vod_id.in_(ids))}
-        (Vod.insert_many(rows)
-         .on_conflict(conflict_target=[Vod.twitch_vod_id],
-                      preserve=[*LISTED_COLUMNS, Vod.helix_seen_at, Vod.updated_at], update={Vod.helix_missing: 0})
-         .execute())
+        (
+            Vod.insert_many(rows)
+            .on_conflict(
+                conflict_target=[Vod.twitch_vod_id],
+                preserve=[*LISTED_COLUMNS, Vod.helix_seen_at, Vod.updated_at],
+                update={Vod.helix_missing: 0},
+            )
+            .execute()
+        )
         return len(set(ids) - known)
 
     return _write(store)
@@ -429,12 +531,22 @@ def mark_helix_missing(missing: Sequence[Vod]) -> None:
 
 
 # -- live moves -------------------------------------------------------------------------------
-def open_placeholder(twitch_vod_id: str, channel: str, user_id: str, stream_id: str, started_at: dt.datetime,
-                     title: str) -> Vod:
+def open_placeholder(
+    twitch_vod_id: str, channel: str, user_id: str, stream_id: str, started_at: dt.datetime, title: str
+) -> Vod:
     """The stand-in VOD of a live stream, that chat binds to until the real VOD is known."""
-    return _write(lambda: Vod.create(twitch_vod_id=twitch_vod_id, channel=channel, user_id=user_id,
-                                     stream_id=stream_id, date=started_at, title=title, is_placeholder=1,
-                                     type="archive"))
+    return _write(
+        lambda: Vod.create(
+            twitch_vod_id=twitch_vod_id,
+            channel=channel,
+            user_id=user_id,
+            stream_id=stream_id,
+            date=started_at,
+            title=title,
+            is_placeholder=1,
+            type="archive",
+        )
+    )
 
 
 def retitle_placeholder(vod_id: int, title: str) -> None:
@@ -449,8 +561,9 @@ def reopen_placeholder(vod_id: int) -> None:
 def close_placeholders(vod_ids: Sequence[int], ended_at: dt.datetime) -> None:
     """Their streams ended: reconciliation looks for their VODs from now on."""
     if vod_ids:
-        _write(lambda: Vod.update(live_ended_at=ended_at, updated_at=utcnow()).where(
-            Vod.id.in_(list(vod_ids))).execute())
+        _write(
+            lambda: Vod.update(live_ended_at=ended_at, updated_at=utcnow()).where(Vod.id.in_(list(vod_ids))).execute()
+        )
 
 
 def replace_placeholder(placeholder: Vod, real: Vod, note: str) -> None:
@@ -501,29 +614,42 @@ def give_back_upload(vod_id: int, owner: str) -> bool:
 
 def hold_upload(vod_id: int, owner: str, kind: str, message: str, error_class: ErrorClass | None = None) -> bool:
     """Given back because every upload has to wait (quota, authorisation); the event says why."""
-    return _released(vod_id, owner, {"upload_state": None}, UPLOAD_STAGE, kind, message,
-                     error_class.value if error_class else None)
+    return _released(
+        vod_id, owner, {"upload_state": None}, UPLOAD_STAGE, kind, message, error_class.value if error_class else None
+    )
 
 
-def retry_upload_later(vod_id: int, owner: str, retries: int, at: dt.datetime, error_class: ErrorClass,
-                       message: str) -> bool:
+def retry_upload_later(
+    vod_id: int, owner: str, retries: int, at: dt.datetime, error_class: ErrorClass, message: str
+) -> bool:
     """Attempt number `retries` failed; the VOD is due again at `at`, its session kept."""
-    fields = {"upload_state": None, "error_class": error_class.value, "upload_retries": retries,
-              "next_attempt_at": at}
+    fields = {"upload_state": None, "error_class": error_class.value, "upload_retries": retries, "next_attempt_at": at}
     return _released(vod_id, owner, fields, UPLOAD_STAGE, "error", message, error_class.value)
 
 
 def fail_upload(vod_id: int, owner: str, retries: int, error_class: ErrorClass, message: str) -> bool:
     """The VOD cannot be uploaded (after `retries` attempts) until an operator resets it."""
-    fields = {"upload_state": None, "error_class": error_class.value, "upload_retries": retries,
-              "processing_error": f"upload: {message}"}
+    fields = {
+        "upload_state": None,
+        "error_class": error_class.value,
+        "upload_retries": retries,
+        "processing_error": f"upload: {message}",
+    }
     return _released(vod_id, owner, fields, UPLOAD_STAGE, "error", message, error_class.value)
 
 
 def mark_uploaded(vod_id: int, owner: str, youtube_url: str, size: int) -> bool:
     """YouTube has the whole file: the VOD is done, its session forgotten."""
-    fields = {"youtube_url": youtube_url, "processed": 1, "upload_state": UPLOAD_DONE, "upload_session_uri": None,
-              "upload_offset": size, "processing_error": None, "error_class": None, "next_attempt_at": None}
+    fields = {
+        "youtube_url": youtube_url,
+        "processed": 1,
+        "upload_state": UPLOAD_DONE,
+        "upload_session_uri": None,
+        "upload_offset": size,
+        "processing_error": None,
+        "error_class": None,
+        "next_attempt_at": None,
+    }
     return _released(vod_id, owner, fields, UPLOAD_STAGE, "done", youtube_url)
 
 
@@ -535,7 +661,8 @@ def done_without_upload(limit: int = 200) -> list[Vod]:
         due = list(Vod.select(Vod.id, Vod.twitch_vod_id).where(upload_due() & lease_free(now)).limit(limit))
         if due:
             Vod.update(processed=1, upload_state=UPLOAD_SKIPPED, updated_at=now).where(
-                Vod.id.in_([vod.id for vod in due])).execute()
+                Vod.id.in_([vod.id for vod in due])
+            ).execute()
             for vod in due:
                 record_event(vod.id, UPLOAD_STAGE, "done", "download-only: uploading is off")
         return due
@@ -545,15 +672,30 @@ def done_without_upload(limit: int = 200) -> list[Vod]:
 
 def upload_file_vanished(vod_id: int, owner: str, path: str | None) -> bool:
     """The downloaded file is gone before the upload: back to the downloader."""
-    return _released(vod_id, owner, BACK_TO_DOWNLOAD, UPLOAD_STAGE, "requeued",
-                     f"file {path} vanished before upload: back to download")
+    return _released(
+        vod_id,
+        owner,
+        BACK_TO_DOWNLOAD,
+        UPLOAD_STAGE,
+        "requeued",
+        f"file {path} vanished before upload: back to download",
+    )
 
 
 def hold_unreadable_file(vod_id: int, owner: str, path: str | None) -> bool:
     """The downloaded file is there but cannot be read (permissions?): not this VOD's fault, it waits."""
     systemic = ErrorClass.SYSTEMIC.value
-    fields = {"upload_state": None, "error_class": systemic,
-              "next_attempt_at": utcnow() + dt.timedelta(seconds=UNREADABLE_FILE_WAIT)}
-    return _released(vod_id, owner, fields, UPLOAD_STAGE, "error",
-                     f"cannot read {path} (permissions?): retrying in {UNREADABLE_FILE_WAIT / 60:.0f} minutes",
-                     systemic)
+    fields = {
+        "upload_state": None,
+        "error_class": systemic,
+        "next_attempt_at": utcnow() + dt.timedelta(seconds=UNREADABLE_FILE_WAIT),
+    }
+    return _released(
+        vod_id,
+        owner,
+        fields,
+        UPLOAD_STAGE,
+        "error",
+        f"cannot read {path} (permissions?): retrying in {UNREADABLE_FILE_WAIT / 60:.0f} minutes",
+        systemic,
+    )

@@ -181,8 +181,12 @@ def load_config(argv: Sequence[str] = ()) -> Config:
         else:
             flag = extra.split("=", 1)[0]
             where = "" if flag in argv else f" (key {flag[2:]!r} in a config file)"
-            problems.append(Problem(f"unknown option {flag!r}{where}: the known ones are listed in "
-                                    "etc/vodtender.conf and by `vodtender config check`"))
+            problems.append(
+                Problem(
+                    f"unknown option {flag!r}{where}: the known ones are listed in "
+                    "etc/vodtender.conf and by `vodtender config check`"
+                )
+            )
     credentials = _credentials()
     sources = _sources(parser, argv)
     values: dict[str, Any] = {}  # each of its field's type: `option()` ties a field's type to its parser's

@@ -94,8 +94,11 @@ class IdleDaemon(Daemon):
         return 3600.0
 
     def status(self) -> str:
-        return "idle: " + "; ".join(str(p) for p in self.problems) + \
-            f" (set it in {config_dir()}/vodtender.conf or the environment, then reload)"
+        return (
+            "idle: "
+            + "; ".join(str(p) for p in self.problems)
+            + f" (set it in {config_dir()}/vodtender.conf or the environment, then reload)"
+        )
 
     def readiness(self) -> list[str]:
         return [f"configuration: {p}" for p in self.problems]
@@ -109,9 +112,16 @@ class Runtime:
     closing it to the caller.  Without it the runtime opens `cfg.db_dsn` itself.
     """
 
-    def __init__(self, daemon_cls: type[Daemon], cfg: Config, *, notifier: Notifier | None = None,
-                 clock: Clock | None = None, database: peewee.Database | None = None,
-                 argv: Sequence[str] = ()) -> None:
+    def __init__(
+        self,
+        daemon_cls: type[Daemon],
+        cfg: Config,
+        *,
+        notifier: Notifier | None = None,
+        clock: Clock | None = None,
+        database: peewee.Database | None = None,
+        argv: Sequence[str] = (),
+    ) -> None:
         self.daemon_cls = daemon_cls
         self.name = daemon_cls.name
         self.cfg = cfg
@@ -208,8 +218,13 @@ class Runtime:
         self._shutdown_daemon()
         if self._db_ready:
             try:
-                dbmod.retry_on_busy(lambda: DaemonHeartbeat.delete().where(
-                    (DaemonHeartbeat.daemon == self.name) & (DaemonHeartbeat.instance == self.instance)).execute())
+                dbmod.retry_on_busy(
+                    lambda: (
+                        DaemonHeartbeat.delete()
+                        .where((DaemonHeartbeat.daemon == self.name) & (DaemonHeartbeat.instance == self.instance))
+                        .execute()
+                    )
+                )
             except peewee.PeeweeException as exc:
                 self.log.warning("heartbeat not cleared", error=str(exc))
         if self._db is not None and self._owns_db:
@@ -317,8 +332,9 @@ class Runtime:
             self._step_error = f"{type(exc).__name__}: {exc}"
             wait = backoff_delay(ERROR_BACKOFF_BASE, self._failed_steps, MAX_ERROR_BACKOFF)
             if not (dbmod.OUTAGE.active and dbmod.is_connection_error(exc)):  # an outage is logged once, by db
-                self.log.error("step failed, will retry", error=self._step_error, retry_in=f"{wait:.0f}s",
-                               exc_info=True)
+                self.log.error(
+                    "step failed, will retry", error=self._step_error, retry_in=f"{wait:.0f}s", exc_info=True
+                )
         LOOP_ITERATIONS.labels(self.name).inc()
         LAST_LOOP.labels(self.name).set(self.clock.time())
         return wait
@@ -330,13 +346,25 @@ class Runtime:
         if self._last_heartbeat is not None and now - self._last_heartbeat < self.cfg.heartbeat_interval:
             return
         self._last_heartbeat = now
-        fields = {"status": self.status(), "ready": 0 if self.readiness() else 1,
-                  "updated_at": from_unix(self.clock.time()), "http_addr": self.http_address()}
+        fields = {
+            "status": self.status(),
+            "ready": 0 if self.readiness() else 1,
+            "updated_at": from_unix(self.clock.time()),
+            "http_addr": self.http_address(),
+        }
         try:
-            dbmod.retry_on_busy(lambda: DaemonHeartbeat.insert(
-                daemon=self.name, instance=self.instance, host=socket.gethostname(), **fields,
-            ).on_conflict(conflict_target=[DaemonHeartbeat.daemon, DaemonHeartbeat.instance],
-                          update=fields).execute())
+            dbmod.retry_on_busy(
+                lambda: (
+                    DaemonHeartbeat.insert(
+                        daemon=self.name,
+                        instance=self.instance,
+                        host=socket.gethostname(),
+                        **fields,
+                    )
+                    .on_conflict(conflict_target=[DaemonHeartbeat.daemon, DaemonHeartbeat.instance], update=fields)
+                    .execute()
+                )
+            )
         except peewee.PeeweeException as exc:
             if not dbmod.OUTAGE.active:  # an outage is logged once, by db
                 self.log.warning("heartbeat not written", error=str(exc))

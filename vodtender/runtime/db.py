@@ -47,8 +47,11 @@ log = get_logger("db")
 def sqlite_path(dsn: str) -> str | None:
     """The file behind a SQLite DSN, None for other databases."""
     if dsn.startswith("sqlite:///"):
-        return unquote(dsn[len("sqlite:///") - 1:]) if dsn.startswith("sqlite:////") else unquote(
-            dsn[len("sqlite:///"):])
+        return (
+            unquote(dsn[len("sqlite:///") - 1 :])
+            if dsn.startswith("sqlite:////")
+            else unquote(dsn[len("sqlite:///") :])
+        )
     if "://" in dsn:
         return None
     return dsn

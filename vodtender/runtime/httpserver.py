@@ -33,8 +33,9 @@ class QuietHandler(BaseHTTPRequestHandler):
 class _Server(HTTPServer):
     """Takes per instance what the standard server reads from class attributes."""
 
-    def __init__(self, addr: tuple[str, int], handler: type[BaseHTTPRequestHandler], backlog: int,
-                 quiet_errors: bool) -> None:
+    def __init__(
+        self, addr: tuple[str, int], handler: type[BaseHTTPRequestHandler], backlog: int, quiet_errors: bool
+    ) -> None:
         self.request_queue_size = backlog  # read by listen(), inside the base constructor
         self.quiet_errors = quiet_errors
         super().__init__(addr, handler)
@@ -55,8 +56,16 @@ class HttpServer:
     queues before accepting.  `quiet_errors`: a client vanishing mid-request prints no traceback.
     """
 
-    def __init__(self, addr: tuple[str, int], handler: type[BaseHTTPRequestHandler], *, name: str,
-                 threaded: bool = True, backlog: int = 5, quiet_errors: bool = False) -> None:
+    def __init__(
+        self,
+        addr: tuple[str, int],
+        handler: type[BaseHTTPRequestHandler],
+        *,
+        name: str,
+        threaded: bool = True,
+        backlog: int = 5,
+        quiet_errors: bool = False,
+    ) -> None:
         server_cls = _ThreadingServer if threaded else _Server
         self._server = server_cls(addr, handler, backlog, quiet_errors)
         self._thread = threading.Thread(target=self._server.serve_forever, name=name, daemon=True)

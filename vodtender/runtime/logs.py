@@ -22,8 +22,13 @@ if TYPE_CHECKING:
     from typing import TypeAlias
 
     # What `exc_info=` takes, as the standard library's logging takes it.
-    ExcInfo: TypeAlias = (bool | BaseException | tuple[type[BaseException], BaseException, TracebackType | None]
-                          | tuple[None, None, None] | None)
+    ExcInfo: TypeAlias = (
+        bool
+        | BaseException
+        | tuple[type[BaseException], BaseException, TracebackType | None]
+        | tuple[None, None, None]
+        | None
+    )
 
 # sd-daemon(3) priorities
 _PRIORITY = {logging.CRITICAL: 2, logging.ERROR: 3, logging.WARNING: 4, logging.INFO: 6, logging.DEBUG: 7}

@@ -15,10 +15,8 @@ BUILD_INFO.info({"version": __version__})
 DAEMON_READY = Gauge("vodtender_daemon_ready", "1 when the daemon is configured and able to work", ["daemon"])
 LOOP_ITERATIONS = Counter("vodtender_daemon_loop_iterations_total", "main loop steps run", ["daemon"])
 LOOP_ERRORS = Counter("vodtender_daemon_loop_errors_total", "main loop steps that raised", ["daemon"])
-LAST_LOOP = Gauge("vodtender_daemon_last_loop_timestamp_seconds", "when the main loop last ran a step",
-                  ["daemon"])
-CONFIG_PROBLEMS = Gauge("vodtender_config_problems", "configuration problems that keep the daemon idle",
-                        ["daemon"])
+LAST_LOOP = Gauge("vodtender_daemon_last_loop_timestamp_seconds", "when the main loop last ran a step", ["daemon"])
+CONFIG_PROBLEMS = Gauge("vodtender_config_problems", "configuration problems that keep the daemon idle", ["daemon"])
 
 
 def export_daemon_metrics(daemon: str) -> None:

@@ -53,8 +53,12 @@ MIGRATIONS: list[tuple[str, Migration]] = [
     ("0001_initial", _initial),
     ("poller_helix_seen_at", lambda db, m: add_column(db, m, Vod, "helix_seen_at")),
     ("scaleout_shared_limits", lambda db, m: db.create_tables([SharedLimit], safe=True)),
-    ("chat_double_timestamps", lambda db, m: _double_precision(db, {"chat_messages": ("abs_timestamp", "rel_timestamp"),
-                                                                       "chat_gaps": ("started_at", "ended_at")})),
+    (
+        "chat_double_timestamps",
+        lambda db, m: _double_precision(
+            db, {"chat_messages": ("abs_timestamp", "rel_timestamp"), "chat_gaps": ("started_at", "ended_at")}
+        ),
+    ),
     ("scaleout_shared_limits_double", lambda db, m: _double_precision(db, {"shared_limits": ("tokens", "stamp")})),
 ]
 

@@ -144,7 +144,6 @@ class ChatGap(BaseModel):
 
 
 class OAuthToken(BaseModel):
-
     id = peewee.AutoField()  # peewee's implicit key, named so the type checker sees it
     provider = peewee.TextField()  # twitch / youtube
     channel = peewee.TextField(default="")

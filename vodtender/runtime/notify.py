@@ -15,8 +15,9 @@ from vodtender.runtime.clock import Clock, SystemClock
 
 
 class Notifier:
-    def __init__(self, send: Callable[[str], None], watchdog_interval: float | None = None,
-                 clock: Clock | None = None) -> None:
+    def __init__(
+        self, send: Callable[[str], None], watchdog_interval: float | None = None, clock: Clock | None = None
+    ) -> None:
         self._send = send
         self.watchdog_interval = watchdog_interval  # seconds between pings; None: no watchdog
         self._clock = clock or SystemClock()

@@ -60,9 +60,22 @@ def format_duration(seconds: float) -> str:
     return out or "0s"
 
 
-_SIZE_UNITS = {"": 1, "b": 1, "k": 1024, "kb": 1024, "kib": 1024, "m": 1024**2, "mb": 1024**2,
-               "mib": 1024**2, "g": 1024**3, "gb": 1024**3, "gib": 1024**3, "t": 1024**4,
-               "tb": 1024**4, "tib": 1024**4}
+_SIZE_UNITS = {
+    "": 1,
+    "b": 1,
+    "k": 1024,
+    "kb": 1024,
+    "kib": 1024,
+    "m": 1024**2,
+    "mb": 1024**2,
+    "mib": 1024**2,
+    "g": 1024**3,
+    "gb": 1024**3,
+    "gib": 1024**3,
+    "t": 1024**4,
+    "tb": 1024**4,
+    "tib": 1024**4,
+}
 
 
 def parse_size(text: str) -> int:
@@ -174,12 +187,28 @@ class Option:
         return None
 
 
-def option(section: str, default: str | None, parse: Callable[[str], T], help: str, *, secret: bool = False,
-           minimum: int | None = None, fallback: Callable[[], T] | None = None) -> T:
+def option(
+    section: str,
+    default: str | None,
+    parse: Callable[[str], T],
+    help: str,
+    *,
+    secret: bool = False,
+    minimum: int | None = None,
+    fallback: Callable[[], T] | None = None,
+) -> T:
     """A `Settings` field; typed as its parser's result, so a field and its parser must agree."""
     # The Option is completed with its environment name, the field's name, by `OPTIONS`.
-    spec = functools.partial(Option, section=section, default=default, parse=parse, help=help, secret=secret,
-                             minimum=minimum, fallback=fallback)
+    spec = functools.partial(
+        Option,
+        section=section,
+        default=default,
+        parse=parse,
+        help=help,
+        secret=secret,
+        minimum=minimum,
+        fallback=fallback,
+    )
     return cast(T, dataclasses.field(metadata={"option": spec}))
 
 
@@ -195,100 +224,160 @@ class Settings:
 
     # ---- general
     db_dsn: str = option(
-        "general", None, parse_str, "database: a SQLite path, sqlite:///path or postgresql://user:pw@host/db "
+        "general",
+        None,
+        parse_str,
+        "database: a SQLite path, sqlite:///path or postgresql://user:pw@host/db "
         "(default: vodtender.db in the working directory, $STATE_DIRECTORY/vodtender.db under systemd)",
-        fallback=default_db_dsn)
+        fallback=default_db_dsn,
+    )
     data_dir: Path = option(
-        "general", None, parse_path, "where downloaded videos go (default: ./data, $STATE_DIRECTORY/data "
-        "under systemd)", fallback=default_data_dir)
-    data_dir_shared: bool = option("general", "0", parse_bool, "1 when DATA_DIR is the same shared folder on every "
-                                   "host")
+        "general",
+        None,
+        parse_path,
+        "where downloaded videos go (default: ./data, $STATE_DIRECTORY/data under systemd)",
+        fallback=default_data_dir,
+    )
+    data_dir_shared: bool = option(
+        "general", "0", parse_bool, "1 when DATA_DIR is the same shared folder on every host"
+    )
     log_level: str = option("general", "info", parse_str, "debug, info, warning or error")
     heartbeat_interval: float = option("general", "5s", parse_duration, "how often a daemon records that it is alive")
-    encryption_key: str | None = option("general", None, parse_str, "key to encrypt OAuth tokens at rest (empty: "
-                                        "stored plaintext)", secret=True)
+    encryption_key: str | None = option(
+        "general", None, parse_str, "key to encrypt OAuth tokens at rest (empty: stored plaintext)", secret=True
+    )
 
     # ---- twitch
-    twitch_channel: list[str] = option("twitch", None, parse_list, "channel logins to archive, comma separated: "
-                                       "a,b,c", fallback=list)
+    twitch_channel: list[str] = option(
+        "twitch", None, parse_list, "channel logins to archive, comma separated: a,b,c", fallback=list
+    )
     twitch_client_id: str | None = option("twitch", None, parse_str, "Twitch application client id (Helix)")
-    twitch_client_secret: str | None = option("twitch", None, parse_str, "Twitch application client secret (Helix)",
-                                              secret=True)
-    twitch_bot_username: str | None = option("twitch", None, parse_str, "chat login; empty: anonymous read-only "
-                                             "(justinfan)")
-    twitch_oauth_token: str | None = option("twitch", None, parse_str, "chat token for TWITCH_BOT_USERNAME (oauth: "
-                                            "prefix optional); also used for sub-only VODs", secret=True)
+    twitch_client_secret: str | None = option(
+        "twitch", None, parse_str, "Twitch application client secret (Helix)", secret=True
+    )
+    twitch_bot_username: str | None = option(
+        "twitch", None, parse_str, "chat login; empty: anonymous read-only (justinfan)"
+    )
+    twitch_oauth_token: str | None = option(
+        "twitch",
+        None,
+        parse_str,
+        "chat token for TWITCH_BOT_USERNAME (oauth: prefix optional); also used for sub-only VODs",
+        secret=True,
+    )
     twitch_helix_url: str = option("twitch", "https://api.twitch.tv/helix", parse_str, "Helix API base URL")
-    twitch_auth_url: str = option("twitch", "https://id.twitch.tv/oauth2", parse_str, "Twitch OAuth base URL "
-                                  "(token, validate)")
-    twitch_irc_addr: tuple[str, int] = option("twitch", "irc.chat.twitch.tv:6697", parse_addr, "Twitch IRC server "
-                                              "host:port")
+    twitch_auth_url: str = option(
+        "twitch", "https://id.twitch.tv/oauth2", parse_str, "Twitch OAuth base URL (token, validate)"
+    )
+    twitch_irc_addr: tuple[str, int] = option(
+        "twitch", "irc.chat.twitch.tv:6697", parse_addr, "Twitch IRC server host:port"
+    )
     twitch_irc_tls: bool = option("twitch", "1", parse_bool, "use TLS to the IRC server")
-    twitch_vod_url_template: str = option("twitch", "https://www.twitch.tv/videos/{id}", parse_str,
-                                          "URL handed to yt-dlp for a VOD; {id} is the Twitch VOD id")
+    twitch_vod_url_template: str = option(
+        "twitch",
+        "https://www.twitch.tv/videos/{id}",
+        parse_str,
+        "URL handed to yt-dlp for a VOD; {id} is the Twitch VOD id",
+    )
 
     # ---- poller
-    vod_catalog_backfill_interval: float = option("poller", "6h", parse_duration, "time between catalog backfill "
-                                                  "runs")
+    vod_catalog_backfill_interval: float = option("poller", "6h", parse_duration, "time between catalog backfill runs")
     vod_catalog_max: int = option("poller", "0", parse_int, "at most this many VODs per channel (0: no limit)")
-    vod_catalog_max_age_days: int = option("poller", "0", parse_int, "ignore VODs older than this many days (0: no "
-                                           "limit)")
-    vod_catalog_types: list[str] = option("poller", "archive", parse_list, "Helix video types to archive: "
-                                          "archive,highlight,upload")
-    chat_auto_start: bool = option("poller", "1", parse_bool, "watch channels for going live and record chat on a "
-                                   "placeholder")
+    vod_catalog_max_age_days: int = option(
+        "poller", "0", parse_int, "ignore VODs older than this many days (0: no limit)"
+    )
+    vod_catalog_types: list[str] = option(
+        "poller", "archive", parse_list, "Helix video types to archive: archive,highlight,upload"
+    )
+    chat_auto_start: bool = option(
+        "poller", "1", parse_bool, "watch channels for going live and record chat on a placeholder"
+    )
     chat_auto_poll_interval: float = option("poller", "60s", parse_duration, "how often live status is polled")
-    vod_reconcile_delay: float = option("poller", "2m", parse_duration, "wait after a stream ends before looking for "
-                                        "its VOD")
-    vod_reconcile_window: float = option("poller", "15m", parse_duration, "keep looking for the VOD this long, then "
-                                         "warn")
-    vod_reconcile_match_window: float = option("poller", "10m", parse_duration, "a VOD without a stream id matches a "
-                                               "placeholder whose start is at most this far from its own")
-    poller_http_addr: tuple[str, int] = option("poller", "127.0.0.1:9741", parse_addr, "poller /metrics /healthz "
-                                               "/readyz address")
+    vod_reconcile_delay: float = option(
+        "poller", "2m", parse_duration, "wait after a stream ends before looking for its VOD"
+    )
+    vod_reconcile_window: float = option(
+        "poller", "15m", parse_duration, "keep looking for the VOD this long, then warn"
+    )
+    vod_reconcile_match_window: float = option(
+        "poller",
+        "10m",
+        parse_duration,
+        "a VOD without a stream id matches a placeholder whose start is at most this far from its own",
+    )
+    poller_http_addr: tuple[str, int] = option(
+        "poller", "127.0.0.1:9741", parse_addr, "poller /metrics /healthz /readyz address"
+    )
 
     # ---- downloader
-    max_concurrent_downloads: int = option("downloader", "1", parse_int, "VODs downloaded at once by one downloader",
-                                           minimum=1)
-    download_fragment_concurrency: int = option("downloader", "8", parse_int, "HLS fragments fetched at once per VOD",
-                                                minimum=1)
-    download_max_attempts: int = option("downloader", "5", parse_int, "attempts per VOD before it is marked failed",
-                                        minimum=1)
-    download_backoff_base: float = option("downloader", "30s", parse_duration, "first retry delay; doubles per "
-                                          "attempt, with jitter")
+    max_concurrent_downloads: int = option(
+        "downloader", "1", parse_int, "VODs downloaded at once by one downloader", minimum=1
+    )
+    download_fragment_concurrency: int = option(
+        "downloader", "8", parse_int, "HLS fragments fetched at once per VOD", minimum=1
+    )
+    download_max_attempts: int = option(
+        "downloader", "5", parse_int, "attempts per VOD before it is marked failed", minimum=1
+    )
+    download_backoff_base: float = option(
+        "downloader", "30s", parse_duration, "first retry delay; doubles per attempt, with jitter"
+    )
     download_quality: str = option("downloader", "best", parse_str, "yt-dlp format selection")
-    download_name_template: str = option("downloader", "{channel}/{date}_{id}_{title}.mp4", parse_str,
-                                         "file name under DATA_DIR; {channel} {date} {id} {title} (sanitised)")
-    download_min_free: int = option("downloader", "1G", parse_size, "free space kept in DATA_DIR beyond the VOD's "
-                                    "estimated size")
-    download_fragment_retries: int = option("downloader", "10", parse_int, "retries of one fragment (network errors, "
-                                            "5xx) within an attempt")
+    download_name_template: str = option(
+        "downloader",
+        "{channel}/{date}_{id}_{title}.mp4",
+        parse_str,
+        "file name under DATA_DIR; {channel} {date} {id} {title} (sanitised)",
+    )
+    download_min_free: int = option(
+        "downloader", "1G", parse_size, "free space kept in DATA_DIR beyond the VOD's estimated size"
+    )
+    download_fragment_retries: int = option(
+        "downloader", "10", parse_int, "retries of one fragment (network errors, 5xx) within an attempt"
+    )
     download_timeout: float = option("downloader", "30s", parse_duration, "network timeout of one download request")
-    download_buffer: int = option("downloader", "64M", parse_size, "memory per VOD for fragments fetched ahead of the "
-                                  "one being written (fragments finish out of order; too little stalls the fetch)")
-    circuit_failure_threshold: int = option("downloader", "5", parse_int, "consecutive systemic failures that open "
-                                            "the breaker")
-    circuit_open_cooldown: float = option("downloader", "10m", parse_duration, "how long the breaker stays open "
-                                          "before one probe")
-    lease_duration: float = option("downloader", "2m", parse_duration, "claim lease; renewed while working, expires "
-                                   "if a worker dies")
-    downloader_http_addr: tuple[str, int] = option("downloader", "127.0.0.1:9742", parse_addr, "downloader /metrics "
-                                                   "/healthz /readyz address")
+    download_buffer: int = option(
+        "downloader",
+        "64M",
+        parse_size,
+        "memory per VOD for fragments fetched ahead of the "
+        "one being written (fragments finish out of order; too little stalls the fetch)",
+    )
+    circuit_failure_threshold: int = option(
+        "downloader", "5", parse_int, "consecutive systemic failures that open the breaker"
+    )
+    circuit_open_cooldown: float = option(
+        "downloader", "10m", parse_duration, "how long the breaker stays open before one probe"
+    )
+    lease_duration: float = option(
+        "downloader", "2m", parse_duration, "claim lease; renewed while working, expires if a worker dies"
+    )
+    downloader_http_addr: tuple[str, int] = option(
+        "downloader", "127.0.0.1:9742", parse_addr, "downloader /metrics /healthz /readyz address"
+    )
 
     # ---- uploader
-    yt_client_id: str | None = option("uploader", None, parse_str, "Google OAuth client id; empty: download-only, "
-                                      "no uploads")
+    yt_client_id: str | None = option(
+        "uploader", None, parse_str, "Google OAuth client id; empty: download-only, no uploads"
+    )
     yt_client_secret: str | None = option("uploader", None, parse_str, "Google OAuth client secret", secret=True)
-    youtube_api_url: str = option("uploader", "https://www.googleapis.com/", parse_str, "YouTube Data API root "
-                                  "(uploads included)")
-    youtube_token_url: str = option("uploader", "https://oauth2.googleapis.com/token", parse_str, "Google OAuth "
-                                    "token endpoint")
-    youtube_auth_url: str = option("uploader", "https://accounts.google.com/o/oauth2/auth", parse_str,
-                                   "Google OAuth consent page opened by `vodtender auth youtube`")
+    youtube_api_url: str = option(
+        "uploader", "https://www.googleapis.com/", parse_str, "YouTube Data API root (uploads included)"
+    )
+    youtube_token_url: str = option(
+        "uploader", "https://oauth2.googleapis.com/token", parse_str, "Google OAuth token endpoint"
+    )
+    youtube_auth_url: str = option(
+        "uploader",
+        "https://accounts.google.com/o/oauth2/auth",
+        parse_str,
+        "Google OAuth consent page opened by `vodtender auth youtube`",
+    )
     upload_timeout: float = option("uploader", "60s", parse_duration, "network timeout of one upload request")
     upload_max_attempts: int = option("uploader", "5", parse_int, "attempts per VOD before it is marked failed")
-    upload_backoff_base: float = option("uploader", "30s", parse_duration, "first retry delay; doubles per attempt, "
-                                        "with jitter")
+    upload_backoff_base: float = option(
+        "uploader", "30s", parse_duration, "first retry delay; doubles per attempt, with jitter"
+    )
     upload_chunk_size: int = option("uploader", "64M", parse_size, "resumable upload chunk size")
     upload_privacy: str = option("uploader", "private", parse_str, "private, unlisted or public")
     upload_category: str = option("uploader", "20", parse_str, "YouTube category id (20: Gaming)")
@@ -296,41 +385,61 @@ class Settings:
     upload_playlist: str | None = option("uploader", None, parse_str, "playlist id to add uploads to")
     upload_title_template: str = option("uploader", "{channel} {date}: {title}", parse_str, "video title template")
     upload_description_template: str = option(
-        "uploader", "{title}\\n\\nStreamed by {channel} on {date} ({duration}).\\n{vod_url}", parse_str,
-        "video description template (\\n for new lines)")
+        "uploader",
+        "{title}\\n\\nStreamed by {channel} on {date} ({duration}).\\n{vod_url}",
+        parse_str,
+        "video description template (\\n for new lines)",
+    )
     upload_quota_cost: int = option("uploader", "1600", parse_int, "quota units one upload costs")
     upload_quota_daily: int = option("uploader", "10000", parse_int, "quota units available per day")
-    upload_delete_local: bool = option("uploader", "0", parse_bool, "delete the local file once YouTube has "
-                                       "confirmed the upload")
-    uploader_http_addr: tuple[str, int] = option("uploader", "127.0.0.1:9743", parse_addr, "uploader /metrics "
-                                                 "/healthz /readyz address")
+    upload_delete_local: bool = option(
+        "uploader", "0", parse_bool, "delete the local file once YouTube has confirmed the upload"
+    )
+    uploader_http_addr: tuple[str, int] = option(
+        "uploader", "127.0.0.1:9743", parse_addr, "uploader /metrics /healthz /readyz address"
+    )
 
     # ---- chat
     chat_batch_interval: float = option("chat", "250ms", parse_duration, "chat rows are written at least this often")
-    chat_batch_size: int = option("chat", "2000", parse_int, "or when this many rows are waiting (bigger batches "
-                                  "catch up faster)")
+    chat_batch_size: int = option(
+        "chat", "2000", parse_int, "or when this many rows are waiting (bigger batches catch up faster)"
+    )
     chat_queue_max: int = option("chat", "200000", parse_int, "rows buffered while the database is slow")
-    chat_http_addr: tuple[str, int] = option("chat", "127.0.0.1:9744", parse_addr, "chat /metrics /healthz /readyz "
-                                             "address")
+    chat_http_addr: tuple[str, int] = option(
+        "chat", "127.0.0.1:9744", parse_addr, "chat /metrics /healthz /readyz address"
+    )
 
     # ---- maintenance
-    backup_dir: str | None = option("maintenance", None, parse_str, "where database backups go (default: backups/ "
-                                    "beside the database)")
+    backup_dir: str | None = option(
+        "maintenance", None, parse_str, "where database backups go (default: backups/ beside the database)"
+    )
     backup_keep: int = option("maintenance", "7", parse_int, "backups kept")
-    retention_keep_days: int = option("maintenance", "0", parse_int, "delete uploaded files older than this many "
-                                      "days (0: keep)")
-    retention_keep_count: int = option("maintenance", "0", parse_int, "keep at most this many files per channel (0: "
-                                       "no limit)")
-    retention_min_free: int = option("maintenance", "0", parse_size, "delete oldest uploaded files until this much "
-                                     "is free (0: off)")
-    retention_without_upload: bool = option("maintenance", "0", parse_bool, "also delete files that were never "
-                                            "uploaded (only when uploading is off)")
+    retention_keep_days: int = option(
+        "maintenance", "0", parse_int, "delete uploaded files older than this many days (0: keep)"
+    )
+    retention_keep_count: int = option(
+        "maintenance", "0", parse_int, "keep at most this many files per channel (0: no limit)"
+    )
+    retention_min_free: int = option(
+        "maintenance", "0", parse_size, "delete oldest uploaded files until this much is free (0: off)"
+    )
+    retention_without_upload: bool = option(
+        "maintenance", "0", parse_bool, "also delete files that were never uploaded (only when uploading is off)"
+    )
     maintenance_metrics_file: str | None = option(
-        "maintenance", None, parse_str, "write maintenance results here in Prometheus text format (for "
-        "node_exporter's textfile collector, e.g. /var/lib/prometheus/node-exporter/vodtender.prom)")
+        "maintenance",
+        None,
+        parse_str,
+        "write maintenance results here in Prometheus text format (for "
+        "node_exporter's textfile collector, e.g. /var/lib/prometheus/node-exporter/vodtender.prom)",
+    )
     maintenance_vacuum_min_free_pages: float = option(
-        "maintenance", "0.2", parse_float, "VACUUM only when at least this fraction of the database file is free "
-        "pages (maintenance --vacuum always forces it)")
+        "maintenance",
+        "0.2",
+        parse_float,
+        "VACUUM only when at least this fraction of the database file is free "
+        "pages (maintenance --vacuum always forces it)",
+    )
 
 
 # One table for every option of every daemon, read off `Settings`.

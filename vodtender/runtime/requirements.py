@@ -22,23 +22,35 @@ def needs_channels(s: Settings) -> list[Problem]:
 
 
 def needs_helix_app(s: Settings) -> list[Problem]:
-    return [Problem(f"{env} is not set: Helix needs a Twitch application's client id and secret", env)
-            for env, value in (("TWITCH_CLIENT_ID", s.twitch_client_id),
-                               ("TWITCH_CLIENT_SECRET", s.twitch_client_secret)) if not value]
+    return [
+        Problem(f"{env} is not set: Helix needs a Twitch application's client id and secret", env)
+        for env, value in (("TWITCH_CLIENT_ID", s.twitch_client_id), ("TWITCH_CLIENT_SECRET", s.twitch_client_secret))
+        if not value
+    ]
 
 
 def needs_chat_login_pair(s: Settings) -> list[Problem]:
     if s.twitch_bot_username and not s.twitch_oauth_token:
-        return [Problem("TWITCH_OAUTH_TOKEN is not set but TWITCH_BOT_USERNAME is: set both, or neither "
-                        "for anonymous read-only chat", "TWITCH_OAUTH_TOKEN")]
+        return [
+            Problem(
+                "TWITCH_OAUTH_TOKEN is not set but TWITCH_BOT_USERNAME is: set both, or neither "
+                "for anonymous read-only chat",
+                "TWITCH_OAUTH_TOKEN",
+            )
+        ]
     return []
 
 
 def needs_youtube_pair(s: Settings) -> list[Problem]:
     if bool(s.yt_client_id) != bool(s.yt_client_secret):
         missing = "YT_CLIENT_SECRET" if s.yt_client_id else "YT_CLIENT_ID"
-        return [Problem(f"{missing} is not set: YouTube uploads need both YT_CLIENT_ID and YT_CLIENT_SECRET "
-                        "(or neither, for download-only)", missing)]
+        return [
+            Problem(
+                f"{missing} is not set: YouTube uploads need both YT_CLIENT_ID and YT_CLIENT_SECRET "
+                "(or neither, for download-only)",
+                missing,
+            )
+        ]
     return []
 
 
@@ -85,11 +97,17 @@ class DaemonNeeds:
 
 
 DAEMON_NEEDS: dict[str, DaemonNeeds] = {
-    "poller": DaemonNeeds(("general", "twitch", "poller"), lambda s: s.poller_http_addr,
-                          rules=(needs_channels, needs_helix_app)),
-    "downloader": DaemonNeeds(("general", "twitch", "downloader"), lambda s: s.downloader_http_addr,
-                              rules=(needs_vod_id_in_url,)),
+    "poller": DaemonNeeds(
+        ("general", "twitch", "poller"), lambda s: s.poller_http_addr, rules=(needs_channels, needs_helix_app)
+    ),
+    "downloader": DaemonNeeds(
+        ("general", "twitch", "downloader"), lambda s: s.downloader_http_addr, rules=(needs_vod_id_in_url,)
+    ),
     "uploader": DaemonNeeds(("general", "uploader"), lambda s: s.uploader_http_addr, rules=(needs_youtube_pair,)),
-    "chat": DaemonNeeds(("general", "twitch", "chat"), lambda s: s.chat_http_addr, switch=chat_switched_on,
-                        disabling_rules=(needs_channels, needs_chat_login_pair)),
+    "chat": DaemonNeeds(
+        ("general", "twitch", "chat"),
+        lambda s: s.chat_http_addr,
+        switch=chat_switched_on,
+        disabling_rules=(needs_channels, needs_chat_login_pair),
+    ),
 }

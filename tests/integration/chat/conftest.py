@@ -20,12 +20,19 @@ def irc() -> Iterator[TwitchIrcStandin]:
         yield server
 
 
-def recorder(workdir: Path, dsn: str, address: tuple[str, int], channels: str | None = CHANNEL,
-             **env: str) -> DaemonProcess:
+def recorder(
+    workdir: Path, dsn: str, address: tuple[str, int], channels: str | None = CHANNEL, **env: str
+) -> DaemonProcess:
     """`vodtender chat` (not started) pointed at an IRC server without TLS, batches of 100 ms.
     `channels=None` leaves TWITCH_CHANNEL to the config file."""
-    settings = {"TWITCH_IRC_ADDR": f"{address[0]}:{address[1]}", "TWITCH_IRC_TLS": "0", "DB_DSN": dsn,
-                "CHAT_BATCH_INTERVAL": "100ms", **({"TWITCH_CHANNEL": channels} if channels is not None else {}), **env}
+    settings = {
+        "TWITCH_IRC_ADDR": f"{address[0]}:{address[1]}",
+        "TWITCH_IRC_TLS": "0",
+        "DB_DSN": dsn,
+        "CHAT_BATCH_INTERVAL": "100ms",
+        **({"TWITCH_CHANNEL": channels} if channels is not None else {}),
+        **env,
+    }
     return DaemonProcess("chat", workdir, env=base_env(workdir, **settings))
 
 

@@ -36,8 +36,9 @@ def still_recording(irc: TwitchIrcStandin, chat: DaemonProcess) -> None:
     sentinel = f"sentinel-{next(_sentinels)}"
     irc.wait_joined(CHANNEL, timeout=60)
     irc.send(f"@id={sentinel};tmi-sent-ts=1700000000000 :ok!ok@ok.tmi.twitch.tv PRIVMSG #x :still here", CHANNEL)
-    wait_until(lambda: ChatMessage.get_or_none(ChatMessage.msg_id == sentinel), 30, interval=0.05,
-               what=f"{sentinel} stored")
+    wait_until(
+        lambda: ChatMessage.get_or_none(ChatMessage.msg_id == sentinel), 30, interval=0.05, what=f"{sentinel} stored"
+    )
     assert chat.proc.poll() is None
 
 
@@ -47,8 +48,17 @@ KNOWN_BAD = [
     b"@id=bad-utf8 :u!u@u PRIVMSG #x :caf\xe9 \xff\xfe and more",  # invalid UTF-8 (stored, bad bytes replaced)
     b"@" + b"k=v;" * 2600 + b" :u!u@u PRIVMSG #x :ten kilobytes of tags",  # 10 kB line
     b"x" * 200_000,  # a line far longer than any IRC line
-    b"\x00\x01\x02 PRIVMSG", b"@", b":", b" ", b"@a=b", b":prefix", b"PRIVMSG", b"PRIVMSG #x",
-    b"@emotes=25:999-1000;id=bad-emote :u!u@u PRIVMSG #x :short", b"CLEARMSG #x", b"USERNOTICE #x",
+    b"\x00\x01\x02 PRIVMSG",
+    b"@",
+    b":",
+    b" ",
+    b"@a=b",
+    b":prefix",
+    b"PRIVMSG",
+    b"PRIVMSG #x",
+    b"@emotes=25:999-1000;id=bad-emote :u!u@u PRIVMSG #x :short",
+    b"CLEARMSG #x",
+    b"USERNOTICE #x",
     b"@tmi-sent-ts=notanumber;bits=lots;ban-duration=x :tmi.twitch.tv CLEARCHAT #x :someone",
 ]
 
@@ -67,18 +77,25 @@ def _mangle(line: bytes, data: st.DataObject) -> bytes:
         return line[:cut]
     if how == "insert":
         return line[:cut] + data.draw(st.binary(min_size=1, max_size=40)) + line[cut:]
-    return line[:cut] + bytes([line[cut] ^ 0xFF]) + line[cut + 1:] if cut < len(line) else line
+    return line[:cut] + bytes([line[cut] ^ 0xFF]) + line[cut + 1 :] if cut < len(line) else line
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(data=st.data())
-def test_fuzzed_lines_never_stop_the_recorder(live: tuple[TwitchIrcStandin, DaemonProcess],
-                                              data: st.DataObject) -> None:
+def test_fuzzed_lines_never_stop_the_recorder(
+    live: tuple[TwitchIrcStandin, DaemonProcess], data: st.DataObject
+) -> None:
     irc, chat = live
-    lines = data.draw(st.lists(st.one_of(
-        st.binary(max_size=300),
-        st.sampled_from(CORPUS).flatmap(lambda line: st.builds(lambda d: _mangle(line, d), st.data())),
-    ), min_size=1, max_size=25))
+    lines = data.draw(
+        st.lists(
+            st.one_of(
+                st.binary(max_size=300),
+                st.sampled_from(CORPUS).flatmap(lambda line: st.builds(lambda d: _mangle(line, d), st.data())),
+            ),
+            min_size=1,
+            max_size=25,
+        )
+    )
     irc.send_bytes(b"\r\n".join(lines) + b"\r\n", CHANNEL)
     still_recording(irc, chat)
 

@@ -90,8 +90,12 @@ def test_inspircd_chat_is_recorded(inspircd: tuple[str, int], workdir: Path, db_
         wait_rows(5, timeout=60)
         rows = list(ChatMessage.select().order_by(ChatMessage.id))
         assert [(r.kind, r.username, r.message) for r in rows] == [
-            ("message", "talker", "hello world"), ("action", "talker", "waves"),
-            ("message", "talker", "héllo 😂 ünïcödé"), ("message", "talker", "spam"), ("message", "talker", "spam")]
+            ("message", "talker", "hello world"),
+            ("action", "talker", "waves"),
+            ("message", "talker", "héllo 😂 ünïcödé"),
+            ("message", "talker", "spam"),
+            ("message", "talker", "spam"),
+        ]
         assert all(before - 1 <= r.abs_timestamp <= time.time() + 1 for r in rows)  # receive time: no tags
         assert len({r.msg_id for r in rows}) == 5  # the repeated "spam" is two messages
     db.close()

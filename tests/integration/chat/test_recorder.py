@@ -35,21 +35,38 @@ def expected_chat_keys(lines: list[str]) -> set[str]:
 
 # (id, column -> value) for lines of corpus.txt
 CORPUS_TABLE = [
-    ("44f85d39-b5fb-475d-8555-f4244f2f7e82", {"kind": "message", "username": "pajlada", "message": "Kappa 😂 Kappa",
-                                              "emotes": "25:0-4,8-12", "abs_timestamp": 1662204423.418}),
-    ("5b4f63a9-776f-4fce-bf3c-d9707f52e32d", {"message": "@Retoon yes", "reply_parent_msg_id":
-                                              "6b13e51b-7ecb-43b5-ba5b-2bb5288df696", "reply_parent_user_login":
-                                              "retoon", "reply_parent_msg_body": "hello"}),
+    (
+        "44f85d39-b5fb-475d-8555-f4244f2f7e82",
+        {
+            "kind": "message",
+            "username": "pajlada",
+            "message": "Kappa 😂 Kappa",
+            "emotes": "25:0-4,8-12",
+            "abs_timestamp": 1662204423.418,
+        },
+    ),
+    (
+        "5b4f63a9-776f-4fce-bf3c-d9707f52e32d",
+        {
+            "message": "@Retoon yes",
+            "reply_parent_msg_id": "6b13e51b-7ecb-43b5-ba5b-2bb5288df696",
+            "reply_parent_user_login": "retoon",
+            "reply_parent_msg_body": "hello",
+        },
+    ),
     ("405c4ccb-7d69-4a57-ac16-292e72ba288b", {"bits": 5000, "display_name": "FletcherCodes"}),
     ("d831d848-b7c7-4559-ae3a-2cb88f4dbfed", {"kind": "action", "message": "-tags", "username": "randers"}),
     ("9c2dd916-5a6d-4c1f-9fe7-a081b62a9c6b", {"first_msg": 1, "badges": "subscriber/12,no_audio/1"}),
-    ("8c2918c2-adf4-4208-a554-8a72d016de70", {"kind": "usernotice", "notice_type": "resub",
-                                              "abs_timestamp": 1595497450.553}),
+    (
+        "8c2918c2-adf4-4208-a554-8a72d016de70",
+        {"kind": "usernotice", "notice_type": "resub", "abs_timestamp": 1595497450.553},
+    ),
 ]
 
 
-def test_every_corpus_event_is_stored_with_its_fields(irc: TwitchIrcStandin, workdir: Path, db_dsn: str,
-                                                      migrated_db: peewee.Database) -> None:
+def test_every_corpus_event_is_stored_with_its_fields(
+    irc: TwitchIrcStandin, workdir: Path, db_dsn: str, migrated_db: peewee.Database
+) -> None:
     corpus = load_irc_lines("corpus.txt")
     expected = expected_chat_keys([rewrite(line, CHANNEL) for line in corpus])
     with recorder(workdir, db_dsn, irc.address) as chat:
@@ -87,11 +104,13 @@ def test_a_deleted_message_is_kept_and_marked(irc: TwitchIrcStandin, workdir: Pa
 
 
 def test_twenty_thousand_messages_across_reconnect_and_drop_are_stored_once(
-        irc: TwitchIrcStandin, workdir: Path, db_dsn: str, migrated_db: peewee.Database) -> None:
+    irc: TwitchIrcStandin, workdir: Path, db_dsn: str, migrated_db: peewee.Database
+) -> None:
     with recorder(workdir, db_dsn, irc.address) as chat:
         irc.wait_joined(CHANNEL)
-        replay = irc.replay(load_irc_lines("bench_chat.txt"), CHANNEL, rate=4000, count=20_000, fresh_ids=True,
-                            fresh_ts=True)
+        replay = irc.replay(
+            load_irc_lines("bench_chat.txt"), CHANNEL, rate=4000, count=20_000, fresh_ids=True, fresh_ts=True
+        )
         wait_until(lambda: replay.sent >= 6000, 60, what="6,000 sent")
         irc.reconnect()
         wait_until(lambda: irc.connections_total >= 2 and replay.sent >= 13_000, 60, what="13,000 sent")
@@ -106,12 +125,18 @@ def test_twenty_thousand_messages_across_reconnect_and_drop_are_stored_once(
         assert gaps[0].reason.startswith("connection lost")
         assert irc.connections_total >= 3
         assert "chat server asked to reconnect" in chat.log()
-        wait_until(lambda: re.fullmatch(r"recording 1 channel, \d+ msg/min", DaemonHeartbeat.get(
-            DaemonHeartbeat.daemon == "chat").status), 30, what="STATUS line")
+        wait_until(
+            lambda: re.fullmatch(
+                r"recording 1 channel, \d+ msg/min", DaemonHeartbeat.get(DaemonHeartbeat.daemon == "chat").status
+            ),
+            30,
+            what="STATUS line",
+        )
 
 
-def test_sigterm_during_a_flood_keeps_every_message_received(irc: TwitchIrcStandin, workdir: Path,
-                                                             db_path: Path) -> None:
+def test_sigterm_during_a_flood_keeps_every_message_received(
+    irc: TwitchIrcStandin, workdir: Path, db_path: Path
+) -> None:
     from vodtender.runtime.db import open_database
 
     open_database(str(db_path))
@@ -132,8 +157,9 @@ def test_sigterm_during_a_flood_keeps_every_message_received(irc: TwitchIrcStand
         chat.kill()
 
 
-def test_export_aligns_to_the_vod_and_marks_deletions_and_gaps(irc: TwitchIrcStandin, workdir: Path,
-                                                               db_path: Path) -> None:
+def test_export_aligns_to_the_vod_and_marks_deletions_and_gaps(
+    irc: TwitchIrcStandin, workdir: Path, db_path: Path
+) -> None:
     from vodtender.runtime.db import open_database
     from vodtender.runtime.models import utcnow
 
@@ -145,14 +171,17 @@ def test_export_aligns_to_the_vod_and_marks_deletions_and_gaps(irc: TwitchIrcSta
         irc.wait_joined(CHANNEL)
         time.sleep(2.5)  # the recorder's placeholder cache
         now_ms = int(time.time() * 1000)
-        irc.send(f"@id=a1;display-name=Alice;tmi-sent-ts={now_ms} :alice!alice@a.tmi.twitch.tv PRIVMSG #x :hi <all>",
-                 CHANNEL)
-        irc.send(f"@id=a2;display-name=Bob;tmi-sent-ts={now_ms + 500} :bob!bob@b.tmi.twitch.tv PRIVMSG #x :oops",
-                 CHANNEL)
+        irc.send(
+            f"@id=a1;display-name=Alice;tmi-sent-ts={now_ms} :alice!alice@a.tmi.twitch.tv PRIVMSG #x :hi <all>", CHANNEL
+        )
+        irc.send(
+            f"@id=a2;display-name=Bob;tmi-sent-ts={now_ms + 500} :bob!bob@b.tmi.twitch.tv PRIVMSG #x :oops", CHANNEL
+        )
         irc.send(f"@login=bob;target-msg-id=a2;tmi-sent-ts={now_ms + 900} :tmi.twitch.tv CLEARMSG #x :oops", CHANNEL)
         wait_rows(3)
-        missed = irc.replay(["@id=lost :carol!carol@c.tmi.twitch.tv PRIVMSG #x :unheard"], CHANNEL,
-                            wait_for_listener=False)
+        missed = irc.replay(
+            ["@id=lost :carol!carol@c.tmi.twitch.tv PRIVMSG #x :unheard"], CHANNEL, wait_for_listener=False
+        )
         irc.drop()
         wait_until(lambda: irc.joined(CHANNEL) == 0 or missed.done.is_set(), 10, what="drop")
         missed.wait()
@@ -176,8 +205,11 @@ def test_export_aligns_to_the_vod_and_marks_deletions_and_gaps(irc: TwitchIrcSta
     assert next(i for i in items if i.get("id") == "a2")["deleted"] is True
 
 
-@pytest.mark.parametrize("env", [{"TWITCH_CHANNEL": ""}, {"CHAT_AUTO_START": "0"},
-                                 {"TWITCH_BOT_USERNAME": "mybot"}], ids=["no channel", "auto start off", "no token"])
+@pytest.mark.parametrize(
+    "env",
+    [{"TWITCH_CHANNEL": ""}, {"CHAT_AUTO_START": "0"}, {"TWITCH_BOT_USERNAME": "mybot"}],
+    ids=["no channel", "auto start off", "no token"],
+)
 def test_disabled_recorder_says_so_and_why(workdir: Path, db_path: Path, env: dict[str, str]) -> None:
     with recorder(workdir, str(db_path), ("127.0.0.1", 1), **env) as chat:
         line = chat.wait_for_log(r"chat recorder disabled reason=.*")
@@ -186,8 +218,9 @@ def test_disabled_recorder_says_so_and_why(workdir: Path, db_path: Path, env: di
 
 
 def test_bot_login_sends_the_token_with_oauth_prefix(irc: TwitchIrcStandin, workdir: Path, db_path: Path) -> None:
-    with recorder(workdir, str(db_path), irc.address, TWITCH_BOT_USERNAME="MyBot",
-                  TWITCH_OAUTH_TOKEN="abcdef1234567890") as chat:
+    with recorder(
+        workdir, str(db_path), irc.address, TWITCH_BOT_USERNAME="MyBot", TWITCH_OAUTH_TOKEN="abcdef1234567890"
+    ) as chat:
         irc.wait_joined(CHANNEL)
         client = irc.clients()[0]
         assert (client["nick"], client["password"]) == ("mybot", "oauth:abcdef1234567890")
@@ -199,14 +232,36 @@ def test_tls_connection_with_a_verified_certificate(workdir: Path, db_path: Path
     import ssl
 
     cert, key = workdir / "cert.pem", workdir / "key.pem"
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=localhost",
-                    "-addext", "subjectAltName=DNS:localhost", "-keyout", str(key), "-out", str(cert)],
-                   check=True, capture_output=True)
+    subprocess.run(
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=localhost",
+            "-addext",
+            "subjectAltName=DNS:localhost",
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
+        ],
+        check=True,
+        capture_output=True,
+    )
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     context.load_cert_chain(cert, key)
-    with TwitchIrcStandin(ssl_context=context) as tls_irc, \
-            recorder(workdir, str(db_path), ("localhost", tls_irc.port), TWITCH_IRC_TLS="1",
-                     SSL_CERT_FILE=str(cert)) as chat:
+    with (
+        TwitchIrcStandin(ssl_context=context) as tls_irc,
+        recorder(
+            workdir, str(db_path), ("localhost", tls_irc.port), TWITCH_IRC_TLS="1", SSL_CERT_FILE=str(cert)
+        ) as chat,
+    ):
         tls_irc.wait_joined(CHANNEL)
         tls_irc.send("@id=over-tls;tmi-sent-ts=1700000000000 :u!u@u.tmi.twitch.tv PRIVMSG #x :secure", CHANNEL)
         from vodtender.runtime.db import open_database
@@ -221,8 +276,10 @@ def test_a_suspended_channel_does_not_stop_the_others(workdir: Path, db_path: Pa
     from vodtender.runtime.db import open_database
 
     open_database(str(db_path))
-    with TwitchIrcStandin(suspended_channels=["gone"]) as irc, \
-            recorder(workdir, str(db_path), irc.address, TWITCH_CHANNEL=f"{CHANNEL},gone") as chat:
+    with (
+        TwitchIrcStandin(suspended_channels=["gone"]) as irc,
+        recorder(workdir, str(db_path), irc.address, TWITCH_CHANNEL=f"{CHANNEL},gone") as chat,
+    ):
         irc.wait_joined(CHANNEL)
         irc.send("@id=still-recorded :u!u@u.tmi.twitch.tv PRIVMSG #x :hello", CHANNEL)
         wait_rows(1)
@@ -247,19 +304,24 @@ def test_sighup_with_a_new_channel_joins_it(irc: TwitchIrcStandin, workdir: Path
         irc.send("@id=after-reload :u!u@u.tmi.twitch.tv PRIVMSG #x :new channel", "second")
         wait_rows(1)
         assert ChatMessage.get().channel == "second"
-        wait_until(lambda: ChatGap.select().where(ChatGap.ended_at.is_null(False)).count() == 1, 30,
-                   what="the reload's short gap, closed")
+        wait_until(
+            lambda: ChatGap.select().where(ChatGap.ended_at.is_null(False)).count() == 1,
+            30,
+            what="the reload's short gap, closed",
+        )
 
 
 def test_sigkill_leaves_a_gap_from_the_last_stored_message_until_the_rejoin(
-        irc: TwitchIrcStandin, workdir: Path, db_dsn: str, migrated_db: peewee.Database) -> None:
+    irc: TwitchIrcStandin, workdir: Path, db_dsn: str, migrated_db: peewee.Database
+) -> None:
     """A killed recorder cannot say when it stopped: the next start records the gap from what it last stored."""
     replay = None
     first = recorder(workdir, db_dsn, irc.address).start()
     try:
         irc.wait_joined(CHANNEL)
-        replay = irc.replay(load_irc_lines("bench_chat.txt"), CHANNEL, rate=500, count=100_000, fresh_ids=True,
-                            fresh_ts=True)
+        replay = irc.replay(
+            load_irc_lines("bench_chat.txt"), CHANNEL, rate=500, count=100_000, fresh_ids=True, fresh_ts=True
+        )
         wait_rows(1000)
     finally:
         first.kill()
@@ -267,8 +329,11 @@ def test_sigkill_leaves_a_gap_from_the_last_stored_message_until_the_rejoin(
     last_stored = ChatMessage.select(peewee.fn.MAX(ChatMessage.abs_timestamp)).scalar()
     with recorder(workdir, db_dsn, irc.address) as second:
         second.wait_for_log("chat gap opened: the last run did not stop cleanly channel=vodchan")
-        wait_until(lambda: ChatGap.select().where(ChatGap.ended_at.is_null(False)).exists(), 30,
-                   what="the gap closed by the rejoin")
+        wait_until(
+            lambda: ChatGap.select().where(ChatGap.ended_at.is_null(False)).exists(),
+            30,
+            what="the gap closed by the rejoin",
+        )
         replay.cancel()
     gap = ChatGap.get()
     assert gap.started_at == last_stored  # everything after the last stored message may be lost

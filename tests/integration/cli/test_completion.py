@@ -25,15 +25,18 @@ def complete(script: Path, *words: str) -> list[str]:
     """What bash offers after `vodtender <words>` (the last word is the one being completed)."""
     line = " ".join(["vodtender", *words])
     quoted = " ".join(f"'{w}'" for w in ["vodtender", *words])
-    program = f"source '{script}'; COMP_WORDS=({quoted}); COMP_CWORD={len(words)}; COMP_LINE='{line}'; " \
-              "_vodtender; printf '%s\\n' \"${COMPREPLY[@]}\""
+    program = (
+        f"source '{script}'; COMP_WORDS=({quoted}); COMP_CWORD={len(words)}; COMP_LINE='{line}'; "
+        "_vodtender; printf '%s\\n' \"${COMPREPLY[@]}\""
+    )
     out = subprocess.run(["bash", "--norc", "-c", program], capture_output=True, text=True, check=True).stdout
     return [w for w in out.splitlines() if w]
 
 
 def test_commands(script: Path) -> None:
-    assert {"status", "vods", "show", "maintenance", "retention", "doctor", "poller", "downloader"} <= \
-        set(complete(script, ""))
+    assert {"status", "vods", "show", "maintenance", "retention", "doctor", "poller", "downloader"} <= set(
+        complete(script, "")
+    )
     assert complete(script, "sta") == ["status"]
 
 
@@ -45,8 +48,16 @@ def test_subcommands_and_options(script: Path) -> None:
 
 
 def test_option_values(script: Path) -> None:
-    assert set(complete(script, "vods", "--state", "")) == {"live", "discovered", "downloading", "downloaded",
-                                                            "uploading", "done", "failed", "pending"}
+    assert set(complete(script, "vods", "--state", "")) == {
+        "live",
+        "discovered",
+        "downloading",
+        "downloaded",
+        "uploading",
+        "done",
+        "failed",
+        "pending",
+    }
     assert complete(script, "vods", "--state", "fa") == ["failed"]
     assert complete(script, "maintenance", "--vacuum", "al") == ["always"]
     # an option value is not mistaken for a subcommand

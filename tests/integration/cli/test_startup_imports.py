@@ -19,8 +19,14 @@ HEAVY = {"yt_dlp", "googleapiclient", "irc", "requests", "peewee", "prometheus_c
 
 def imported(workdir: Path, *args: str) -> set[str]:
     """Top-level package names a fresh `python -X importtime ARGS` process imported."""
-    proc = subprocess.run([sys.executable, "-X", "importtime", *args], cwd=workdir, env=base_env(workdir),
-                          capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        [sys.executable, "-X", "importtime", *args],
+        cwd=workdir,
+        env=base_env(workdir),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     names = set()
     for line in proc.stderr.splitlines():
         if line.startswith("import time:") and "|" in line:
@@ -41,12 +47,15 @@ def test_status_imports_only_the_database_layer(workdir: Path) -> None:
     assert loaded.isdisjoint(unneeded), sorted(loaded & unneeded)
 
 
-@pytest.mark.parametrize(("daemon", "not_needed"), [
-    ("poller", {"yt_dlp", "googleapiclient", "irc"}),
-    ("downloader", {"googleapiclient", "irc", "cryptography"}),
-    ("uploader", {"yt_dlp", "irc"}),
-    ("chat", {"yt_dlp", "googleapiclient", "cryptography"}),
-])
+@pytest.mark.parametrize(
+    ("daemon", "not_needed"),
+    [
+        ("poller", {"yt_dlp", "googleapiclient", "irc", "cryptography"}),
+        ("downloader", {"yt_dlp", "googleapiclient", "irc", "cryptography"}),  # yt-dlp: at the first VOD
+        ("uploader", {"yt_dlp", "googleapiclient", "irc"}),  # the Google client: only when uploading is on
+        ("chat", {"yt_dlp", "googleapiclient", "cryptography"}),
+    ],
+)
 def test_a_daemon_imports_only_what_it_runs(workdir: Path, daemon: str, not_needed: set[str]) -> None:
     code = f"from vodtender.daemons.registry import daemon_class; daemon_class({daemon!r})"
     loaded = imported(workdir, "-c", code)

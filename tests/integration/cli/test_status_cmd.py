@@ -26,8 +26,9 @@ def now(migrated_db: peewee.Database) -> dt.datetime:
 
 
 def _env(tmp_path: Path, dsn: str) -> dict[str, str]:
-    return base_env(tmp_path, DB_DSN=dsn, TWITCH_CHANNEL=CHANNEL,
-                    DATA_DIR=str(tmp_path / "data"), DOWNLOAD_MIN_FREE="0")
+    return base_env(
+        tmp_path, DB_DSN=dsn, TWITCH_CHANNEL=CHANNEL, DATA_DIR=str(tmp_path / "data"), DOWNLOAD_MIN_FREE="0"
+    )
 
 
 def test_command_exit_status_follows_attention(tmp_path: Path, now: dt.datetime, db_dsn: str) -> None:
@@ -39,7 +40,8 @@ def test_command_exit_status_follows_attention(tmp_path: Path, now: dt.datetime,
     assert validate(report, SCHEMA) == [] and report["queue"] == EXPECTED_QUEUE
 
     DaemonHeartbeat.update(updated_at=now - dt.timedelta(minutes=10)).where(
-        DaemonHeartbeat.daemon == "uploader").execute()
+        DaemonHeartbeat.daemon == "uploader"
+    ).execute()
     stale = run_cli(tmp_path, "status", env=env)
     assert stale.returncode == 1
     assert "uploader is down" in stale.stdout and "\x1b[" not in stale.stdout  # piped: plain text

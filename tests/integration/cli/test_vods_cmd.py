@@ -32,8 +32,10 @@ def test_each_state_filter_lists_that_stage(tmp_path: Path, env: dict[str, str])
         rows = [vod_summary(v) for v in select_vods(None, state, 0)]
         assert len(rows) == count and {r["state"] for r in rows} <= {state}, state
     failed = vods_json(tmp_path, env, "--state", "failed")  # and through the command
-    assert {r["twitch_vod_id"]: r["error"] for r in failed} == {"1009": "HTTP 404: VOD deleted",
-                                                                 "1010": "cancelled by operator"}
+    assert {r["twitch_vod_id"]: r["error"] for r in failed} == {
+        "1009": "HTTP 404: VOD deleted",
+        "1010": "cancelled by operator",
+    }
 
 
 def test_pending_is_everything_not_done(tmp_path: Path, env: dict[str, str]) -> None:

@@ -51,8 +51,14 @@ class Site:
         """A VOD row in the database (and its folder on the server, unless `served` is False)."""
         if served:
             (self.root / vod_id).symlink_to(self.source, target_is_directory=True)
-        Vod.create(twitch_vod_id=vod_id, channel="chan", title=f"Stream {vod_id}: a/b \\ c",
-                   date=dt.datetime(2026, 11, day), duration_seconds=SEGMENTS * 10, priority=priority)
+        Vod.create(
+            twitch_vod_id=vod_id,
+            channel="chan",
+            title=f"Stream {vod_id}: a/b \\ c",
+            date=dt.datetime(2026, 11, day),
+            duration_seconds=SEGMENTS * 10,
+            priority=priority,
+        )
 
     def sql(self, statement: str) -> list[tuple]:
         """Run SQL as an operator would (the runbook's statements), return the rows if any."""
@@ -66,9 +72,15 @@ class Site:
         return list(VodEvent.select().join(Vod).where(Vod.twitch_vod_id == vod_id).order_by(VodEvent.id).dicts())
 
     def env(self, **extra: str) -> dict[str, str]:
-        settings = {"DB_DSN": self.dsn, "DATA_DIR": str(self.data_dir),
-                    "TWITCH_VOD_URL_TEMPLATE": self.url_template, "DOWNLOAD_MIN_FREE": "0",
-                    "DOWNLOAD_BACKOFF_BASE": "1s", "HEARTBEAT_INTERVAL": "1s", **extra}
+        settings = {
+            "DB_DSN": self.dsn,
+            "DATA_DIR": str(self.data_dir),
+            "TWITCH_VOD_URL_TEMPLATE": self.url_template,
+            "DOWNLOAD_MIN_FREE": "0",
+            "DOWNLOAD_BACKOFF_BASE": "1s",
+            "HEARTBEAT_INTERVAL": "1s",
+            **extra,
+        }
         return base_env(self.workdir, **settings)
 
     def downloader(self, **extra: str) -> DaemonProcess:
@@ -78,6 +90,7 @@ class Site:
         def reached() -> dict[str, Any] | None:
             row = self.vod(vod_id)
             return row if row["download_state"] in states else None
+
         return wait_until(reached, timeout, interval=0.1, what=f"VOD {vod_id} in {states}")  # type: ignore
 
     def close(self) -> None:

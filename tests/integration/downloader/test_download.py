@@ -23,8 +23,12 @@ def _metric(text: str, name: str) -> float:
 
 
 def _ffprobe_duration(path: Path) -> float:
-    out = subprocess.run(["ffprobe", "-v", "error", "-show_entries", "format=duration", "-of", "json", str(path)],
-                         capture_output=True, text=True, check=True)
+    out = subprocess.run(
+        ["ffprobe", "-v", "error", "-show_entries", "format=duration", "-of", "json", str(path)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     return float(json.loads(out.stdout)["format"]["duration"])
 
 
@@ -90,8 +94,12 @@ def test_sigkill_at_twenty_random_instants_always_ends_byte_identical(site: Site
         daemon = site.downloader(DOWNLOAD_FRAGMENT_CONCURRENCY="2").start()
         assert daemon.proc is not None
         owner = f":{daemon.proc.pid}"
-        wait_until(lambda: (site.vod("1004")["lease_owner"] or "").endswith(owner), 30, 0.02,  # noqa: B023
-                   "this process's claim")
+        wait_until(
+            lambda owner=owner: (site.vod("1004")["lease_owner"] or "").endswith(owner),
+            30,
+            0.02,
+            "this process's claim",
+        )
         time.sleep(rng.uniform(0.0, 2.0))  # before, during and after fragment writes
         daemon.kill()
         assert site.vod("1004")["download_state"] == "downloading"  # every kill landed mid-download

@@ -80,8 +80,11 @@ def test_all_requests_failing_opens_the_breaker_and_the_runbook_delete_closes_it
     port = free_port()  # nothing listens here yet: every request is refused
     for vod_id in ("2004", "2005"):
         site.add_vod(vod_id)
-    env = {"TWITCH_VOD_URL_TEMPLATE": f"http://127.0.0.1:{port}/{{id}}/{PLAYLIST}",
-           "CIRCUIT_FAILURE_THRESHOLD": "3", "CIRCUIT_OPEN_COOLDOWN": "1h"}
+    env = {
+        "TWITCH_VOD_URL_TEMPLATE": f"http://127.0.0.1:{port}/{{id}}/{PLAYLIST}",
+        "CIRCUIT_FAILURE_THRESHOLD": "3",
+        "CIRCUIT_OPEN_COOLDOWN": "1h",
+    }
     with site.downloader(**env) as daemon:
         daemon.wait_for_log(r"circuit opened", timeout=60)
         _status, _body = daemon.wait_http("/readyz")
@@ -108,8 +111,9 @@ def test_all_requests_failing_opens_the_breaker_and_the_runbook_delete_closes_it
 def small_disk(site: Site) -> Iterator[Path]:
     """DATA_DIR on a 9 MiB tmpfs (the VOD is about 6 MiB)."""
     site.data_dir.mkdir(parents=True)
-    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=9m", "tmpfs", str(site.data_dir)],
-                             capture_output=True, text=True)
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=9m", "tmpfs", str(site.data_dir)], capture_output=True, text=True
+    )
     assert mounted.returncode == 0, f"this test mounts a tmpfs and needs root: {mounted.stderr}"
     yield site.data_dir
     subprocess.run(["umount", "-l", str(site.data_dir)], check=False)
@@ -147,8 +151,10 @@ def test_operator_commands_print_what_they_did(site: Site) -> None:
     result = run_cli(site.workdir, "priority", "2007", "7", env=env)
     assert (result.returncode, result.stdout.strip()) == (0, "VOD 2007: priority 0 -> 7")
     assert site.vod("2007")["priority"] == 7
-    site.sql("INSERT INTO kv (key, value) VALUES ('circuit_state', 'open'), ('circuit_failures', '5'), "
-             "('circuit_open_until', '9999999999')")
+    site.sql(
+        "INSERT INTO kv (key, value) VALUES ('circuit_state', 'open'), ('circuit_failures', '5'), "
+        "('circuit_open_until', '9999999999')"
+    )
     assert "open until" in run_cli(site.workdir, "circuit", "status", env=env).stdout
     result = run_cli(site.workdir, "circuit", "reset", env=env)
     assert result.returncode == 0 and "was open" in result.stdout and "deleted kv keys" in result.stdout
@@ -163,8 +169,9 @@ def test_disk_full_in_the_middle_of_a_write_leaves_a_journal_that_never_vouches_
     site.add_vod("2008")
     folder = site.workdir / "tiny"
     folder.mkdir()
-    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=100k", "tmpfs", str(folder)],
-                             capture_output=True, text=True)
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=100k", "tmpfs", str(folder)], capture_output=True, text=True
+    )
     assert mounted.returncode == 0, f"this test mounts a tmpfs and needs root: {mounted.stderr}"
     try:
         url = site.server.url(f"2008/{PLAYLIST}")

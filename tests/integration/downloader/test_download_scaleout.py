@@ -16,11 +16,13 @@ def test_three_downloaders_twelve_vods_each_downloaded_once(site_any_db: Site) -
     for day, vod_id in enumerate(VODS, start=1):
         site.add_vod(vod_id, day=day)
     site.server.add_rule("*.ts", rate=2_000_000)  # slow enough that the three overlap
-    daemons = [site.downloader(MAX_CONCURRENT_DOWNLOADS="2", DOWNLOAD_FRAGMENT_CONCURRENCY="4").start()
-               for _ in range(3)]
+    daemons = [
+        site.downloader(MAX_CONCURRENT_DOWNLOADS="2", DOWNLOAD_FRAGMENT_CONCURRENCY="4").start() for _ in range(3)
+    ]
     try:
-        wait_until(lambda: all(site.vod(v)["download_state"] == "downloaded" for v in VODS), 180, 0.2,
-                   "every VOD downloaded")
+        wait_until(
+            lambda: all(site.vod(v)["download_state"] == "downloaded" for v in VODS), 180, 0.2, "every VOD downloaded"
+        )
     finally:
         for daemon in daemons:
             daemon.stop()

@@ -13,8 +13,9 @@ import pytest
 from tests.standins.hls import PLAYLIST, HlsServer
 
 
-def _get(url: str, headers: dict[str, str] | None = None, method: str = "GET", body: bytes | None = None
-         ) -> tuple[int, bytes]:
+def _get(
+    url: str, headers: dict[str, str] | None = None, method: str = "GET", body: bytes | None = None
+) -> tuple[int, bytes]:
     request = urllib.request.Request(url, data=body, headers=headers or {}, method=method)
     try:
         with urllib.request.urlopen(request, timeout=10) as response:

@@ -11,7 +11,7 @@ import yt_dlp
 from tests.integration.downloader.conftest import SEGMENTS, Site
 from tests.standins.hls import PLAYLIST, concatenated
 from vodtender.clients.hls import HttpClient, parse_media_playlist
-from vodtender.clients.ytdlp import YtDlp
+from vodtender.clients.ytdlp import YtDlp, YtDlpError
 from vodtender.pipeline.download.fetcher import HlsFetch
 from vodtender.pipeline.download.verify import media_problems
 
@@ -22,14 +22,26 @@ def _twitch_info(site: Site, vod_id: str) -> dict:
     low = site.server.url(f"{vod_id}-low/{PLAYLIST}")
     formats = [
         {"format_id": "160p30", "url": low, "protocol": "m3u8_native", "ext": "mp4", "tbr": 230, "height": 160},
-        {"format_id": "1080p60", "url": url, "protocol": "m3u8_native", "ext": "mp4", "tbr": 6000, "height": 1080,
-         "http_headers": {"Client-ID": "kimne78kx3ncx6brgo4mv6wki5h1ko"}},
-        {"format_id": "audio_only", "url": low, "protocol": "m3u8_native", "ext": "mp4", "tbr": 160,
-         "vcodec": "none"},
+        {
+            "format_id": "1080p60",
+            "url": url,
+            "protocol": "m3u8_native",
+            "ext": "mp4",
+            "tbr": 6000,
+            "height": 1080,
+            "http_headers": {"Client-ID": "kimne78kx3ncx6brgo4mv6wki5h1ko"},
+        },
+        {"format_id": "audio_only", "url": low, "protocol": "m3u8_native", "ext": "mp4", "tbr": 160, "vcodec": "none"},
     ]
-    return {"id": f"v{vod_id}", "title": "Stream", "duration": SEGMENTS * 10, "extractor": "twitch:vod",
-            "extractor_key": "TwitchVod", "webpage_url": f"https://www.twitch.tv/videos/{vod_id}",
-            "formats": formats}
+    return {
+        "id": f"v{vod_id}",
+        "title": "Stream",
+        "duration": SEGMENTS * 10,
+        "extractor": "twitch:vod",
+        "extractor_key": "TwitchVod",
+        "webpage_url": f"https://www.twitch.tv/videos/{vod_id}",
+        "formats": formats,
+    }
 
 
 def test_best_quality_of_a_twitch_info_dict_is_fetched_byte_identical(site: Site, tmp_path: Path) -> None:
@@ -42,8 +54,9 @@ def test_best_quality_of_a_twitch_info_dict_is_fetched_byte_identical(site: Site
     client = HttpClient(resolved.headers)
     playlist = parse_media_playlist(client.get(resolved.url).decode(), resolved.url)
     part = tmp_path / "v.part"
-    written = HlsFetch(playlist, part, client, concurrency=4, fragment_retries=2, min_free=0,
-                       bitrate_kbps=resolved.bitrate_kbps).run(lambda: True)
+    written = HlsFetch(
+        playlist, part, client, concurrency=4, fragment_retries=2, min_free=0, bitrate_kbps=resolved.bitrate_kbps
+    ).run(lambda: True)
     assert part.read_bytes() == concatenated(site.source / PLAYLIST)
     assert [w.index for w in written] == list(range(SEGMENTS)) and [w.index for w in written if w.muted] == [5]
     assert media_problems(part, playlist.duration) == []
@@ -58,8 +71,22 @@ def test_library_options_never_skip_fragments_or_swallow_errors() -> None:
 def test_a_progressive_file_is_downloaded_by_ytdlp_and_verified(site: Site, vod_source: Path) -> None:
     folder = site.root / "7001"
     folder.mkdir()
-    subprocess.run(["ffmpeg", "-nostdin", "-loglevel", "error", "-i", str(vod_source / PLAYLIST), "-c", "copy",
-                    "-bsf:a", "aac_adtstoasc", str(folder / "video.mp4")], check=True)
+    subprocess.run(
+        [
+            "ffmpeg",
+            "-nostdin",
+            "-loglevel",
+            "error",
+            "-i",
+            str(vod_source / PLAYLIST),
+            "-c",
+            "copy",
+            "-bsf:a",
+            "aac_adtstoasc",
+            str(folder / "video.mp4"),
+        ],
+        check=True,
+    )
     site.add_vod("7001", served=False)
     with site.downloader(TWITCH_VOD_URL_TEMPLATE=site.server.base_url + "{id}/video.mp4"):
         row = site.wait_state("7001", ("downloaded",))
@@ -72,7 +99,7 @@ def test_a_progressive_file_is_downloaded_by_ytdlp_and_verified(site: Site, vod_
 def test_a_missing_vod_is_a_download_error_yt_dlp_reports() -> None:
     try:
         YtDlp().resolve("http://127.0.0.1:9/nothing/index-dvr.m3u8")
-    except yt_dlp.utils.DownloadError as exc:
-        assert "Connection refused" in str(exc)
+    except YtDlpError as exc:
+        assert "Connection refused" in str(exc) and isinstance(exc.__cause__, yt_dlp.utils.DownloadError)
     else:
         raise AssertionError("resolving an unreachable URL must fail")

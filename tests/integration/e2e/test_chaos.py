@@ -34,8 +34,7 @@ SEGMENT_RATE = 50_000  # bytes/s per HLS connection: downloads last long enough 
 # with backoff gets work done in between.  A forced 429 drains the whole bucket: the poller
 # then waits for it to refill (FAST_HELIX_WINDOW).
 FAILED = (429, 500, 502, 503)
-WEIGHTS = {"helix_429": 0.3, "helix_5xx": 0.7, "irc_drop": 0.5,
-           **{f"kill_{name}": 0.75 for name in DAEMON_NAMES}}
+WEIGHTS = {"helix_429": 0.3, "helix_5xx": 0.7, "irc_drop": 0.5, **{f"kill_{name}": 0.75 for name in DAEMON_NAMES}}
 
 
 def fault_menu(world: FakeTwitch, stack: Stack) -> dict[str, Callable[[random.Random], str]]:
@@ -45,6 +44,7 @@ def fault_menu(world: FakeTwitch, stack: Stack) -> dict[str, Callable[[random.Ra
             time.sleep(rng.uniform(0, 1.0))  # RestartSec
             stack.start(name)
             return f"SIGKILL {name}"
+
         return action
 
     def helix_429(rng: random.Random) -> str:
@@ -53,8 +53,11 @@ def fault_menu(world: FakeTwitch, stack: Stack) -> dict[str, Callable[[random.Ra
         return f"{times}x 429"
 
     def helix_5xx(rng: random.Random) -> str:
-        endpoint, status, times = rng.choice(["streams", "videos", "users", "token"]), rng.choice([500, 502, 503]), \
-            rng.randint(1, 3)
+        endpoint, status, times = (
+            rng.choice(["streams", "videos", "users", "token"]),
+            rng.choice([500, 502, 503]),
+            rng.randint(1, 3),
+        )
         world.helix.fail_next(endpoint, status=status, times=times)
         return f"{times}x {status} on {endpoint}"
 
@@ -76,9 +79,15 @@ def fault_menu(world: FakeTwitch, stack: Stack) -> dict[str, Callable[[random.Ra
         world.youtube.add_fault(Fault(on=step, status=503, reason="backendError", times=1))
         return f"503 on {step}"
 
-    return {**{f"kill_{name}": kill(name) for name in DAEMON_NAMES}, "helix_429": helix_429,
-            "helix_5xx": helix_5xx, "irc_reconnect": irc_reconnect, "irc_drop": irc_drop, "hls_drop": hls_drop,
-            "youtube_503": youtube_503}
+    return {
+        **{f"kill_{name}": kill(name) for name in DAEMON_NAMES},
+        "helix_429": helix_429,
+        "helix_5xx": helix_5xx,
+        "irc_reconnect": irc_reconnect,
+        "irc_drop": irc_drop,
+        "hls_drop": hls_drop,
+        "youtube_503": youtube_503,
+    }
 
 
 def faults_served(world: FakeTwitch) -> str:
@@ -86,8 +95,10 @@ def faults_served(world: FakeTwitch) -> str:
     helix = Counter(str(entry["status"]) for entry in world.helix.state()["log"] if entry["status"] in FAILED)
     youtube = sum(1 for _, _, status in world.youtube.state()["requests"] if status in FAILED)
     cut = sum(rule.used for rule in world.hls.rules if rule.drop_after is not None)
-    return (f"served: Helix {dict(helix)}, HLS segments cut mid-body {cut}, YouTube errors {youtube}, "
-            f"IRC connections {world.irc.connections_total}")
+    return (
+        f"served: Helix {dict(helix)}, HLS segments cut mid-body {cut}, YouTube errors {youtube}, "
+        f"IRC connections {world.irc.connections_total}"
+    )
 
 
 @dataclasses.dataclass
@@ -101,8 +112,9 @@ class ChaosRun:
 
 
 @pytest.fixture(scope="module", params=DB_KINDS)
-def chaos(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory,
-          vod_cache: Path) -> Iterator[ChaosRun]:
+def chaos(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, vod_cache: Path
+) -> Iterator[ChaosRun]:
     """One seeded run of the scenario under faults per database kind; the tests below each judge one
     part of its end state."""
     seed = run_seed()
@@ -131,9 +143,11 @@ def chaos(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFacto
         finally:
             driver.stop()
             stack.kill_all()
-            print(f"\nchaos ({request.param}) seed={seed}: {driver.summary()} in {time.monotonic() - began:.0f}s; "
-                  f"daemon starts {stack.starts}; {len(world.chat.sent)} chat messages, "
-                  f"{sum(1 for m in world.chat.sent if m.receivers == 0)} sent while nobody was joined")
+            print(
+                f"\nchaos ({request.param}) seed={seed}: {driver.summary()} in {time.monotonic() - began:.0f}s; "
+                f"daemon starts {stack.starts}; {len(world.chat.sent)} chat messages, "
+                f"{sum(1 for m in world.chat.sent if m.receivers == 0)} sent while nobody was joined"
+            )
             print("  " + faults_served(world))
             for at, name, detail in driver.history:
                 print(f"  {time.strftime('%H:%M:%S', time.localtime(at))} {name}: {detail}")

@@ -18,8 +18,9 @@ CHAT_RATE = 300  # messages/s per channel
 CHAT_SECONDS = 10
 
 
-def test_two_channels_live_with_chat_end_archived_and_uploaded(world: FakeTwitch, make_stack, seed: int,
-                                                               db_dsn: str) -> None:
+def test_two_channels_live_with_chat_end_archived_and_uploaded(
+    world: FakeTwitch, make_stack, seed: int, db_dsn: str
+) -> None:
     """Once on SQLite, once on PostgreSQL (`db_dsn` is parametrised): the same four daemons, one database."""
     alice, bob = world.add_channel("alice"), world.add_channel("bob")
     stack = make_stack(dsn=db_dsn)

@@ -29,8 +29,9 @@ SEGMENT_RATE = 40_000  # bytes/s per connection: the download takes ~20 s
 @contextlib.contextmanager
 def small_tmpfs(folder: Path, size: str) -> Iterator[Path]:
     folder.mkdir(parents=True, exist_ok=True)
-    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size},mode=0755", "tmpfs", str(folder)],
-                             capture_output=True, text=True)
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", f"size={size},mode=0755", "tmpfs", str(folder)], capture_output=True, text=True
+    )
     if mounted.returncode != 0:  # e.g. a container without CAP_SYS_ADMIN
         pytest.skip(f"cannot mount a small tmpfs as DATA_DIR here: {mounted.stderr.strip()}")
     try:
@@ -62,18 +63,21 @@ def circuit_state() -> str | None:
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="mounting a small tmpfs as DATA_DIR needs root")
 def test_data_dir_fills_mid_download_breaker_opens_then_recovers_by_itself(
-        world: FakeTwitch, make_stack, tmp_path: Path) -> None:
+    world: FakeTwitch, make_stack, tmp_path: Path
+) -> None:
     alice = world.add_channel("alice")
     world.hls.add_rule("vods/*.ts", rate=SEGMENT_RATE)
     with small_tmpfs(tmp_path / "small-disk", DATA_DIR_SIZE) as data_dir:
-        stack = make_stack(data_dir=data_dir / "data", CHAT_AUTO_START="0", CIRCUIT_FAILURE_THRESHOLD="2",
-                           CIRCUIT_OPEN_COOLDOWN="3s")
+        stack = make_stack(
+            data_dir=data_dir / "data", CHAT_AUTO_START="0", CIRCUIT_FAILURE_THRESHOLD="2", CIRCUIT_OPEN_COOLDOWN="3s"
+        )
         stack.start_all(("poller", "downloader", "uploader"))
         stream = world.plan_stream(alice, live_for=SEGMENTS * 10 - 20, segments=SEGMENTS)
         world.publish_vod(stream)  # found by the catalog backfill: a VOD of a stream vodtender did not see live
         with stack.database():
-            wait_until(lambda: downloading(stream.vod_id), timeout=120, interval=0.2,
-                       what="the download to be under way")
+            wait_until(
+                lambda: downloading(stream.vod_id), timeout=120, interval=0.2, what="the download to be under way"
+            )
             filler = fill(data_dir)
             opened = stack.processes["downloader"].wait_for_log(r"circuit opened.*", timeout=120)
             assert circuit_state() == "open"
@@ -83,8 +87,9 @@ def test_data_dir_fills_mid_download_breaker_opens_then_recovers_by_itself(
             freed_at = time.monotonic()
             wait_archived([stream], timeout=180)
             recovered_in = time.monotonic() - freed_at
-            problems = archived_vod_problems(vod_row(stream.vod_id), stream.vod_id, stream.playlist,
-                                             world.uploads_of(stream))
+            problems = archived_vod_problems(
+                vod_row(stream.vod_id), stream.vod_id, stream.playlist, world.uploads_of(stream)
+            )
             final_circuit = circuit_state()
         stack.stop_all()
     print(f"slow and full: breaker said {opened.group(0)!r}; archived {recovered_in:.0f}s after space was freed")

@@ -46,8 +46,9 @@ def settings_named() -> set[str]:
 
 
 def sql_statements() -> list[str]:
-    return [s for s in re.findall(r"`([^`]*)`", RUNBOOK)
-            if re.match(r"\s*(SELECT|UPDATE|DELETE|INSERT|PRAGMA|VACUUM)\b", s)]
+    return [
+        s for s in re.findall(r"`([^`]*)`", RUNBOOK) if re.match(r"\s*(SELECT|UPDATE|DELETE|INSERT|PRAGMA|VACUUM)\b", s)
+    ]
 
 
 def quoted_log_lines() -> list[str]:

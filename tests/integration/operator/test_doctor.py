@@ -29,8 +29,13 @@ def youtube() -> YouTubeStandIn:
 
 def store_youtube_tokens(youtube: YouTubeStandIn) -> None:
     grant = youtube.issue_tokens()
-    OAuthToken.create(provider="youtube", channel="", access_token=grant["access_token"],
-                      refresh_token=grant["refresh_token"], expires_at=utcnow() + dt.timedelta(hours=1))
+    OAuthToken.create(
+        provider="youtube",
+        channel="",
+        access_token=grant["access_token"],
+        refresh_token=grant["refresh_token"],
+        expires_at=utcnow() + dt.timedelta(hours=1),
+    )
 
 
 def lines(output: str) -> dict[str, str]:
@@ -48,31 +53,50 @@ def lines(output: str) -> dict[str, str]:
 
 
 def doctor_env(workdir: Path, db_dsn: str, helix: HelixStandin, youtube: YouTubeStandIn, **extra: str) -> dict:
-    return base_env(workdir, DB_DSN=db_dsn, DATA_DIR=str(workdir / "data"), TWITCH_CHANNEL="alpha",
-                    DOWNLOAD_MIN_FREE="0", YT_CLIENT_ID=youtube.client_id, YT_CLIENT_SECRET=youtube.client_secret,
-                    YOUTUBE_TOKEN_URL=youtube.token_url, **{**helix.env(), **extra})
+    return base_env(
+        workdir,
+        DB_DSN=db_dsn,
+        DATA_DIR=str(workdir / "data"),
+        TWITCH_CHANNEL="alpha",
+        DOWNLOAD_MIN_FREE="0",
+        YT_CLIENT_ID=youtube.client_id,
+        YT_CLIENT_SECRET=youtube.client_secret,
+        YOUTUBE_TOKEN_URL=youtube.token_url,
+        **{**helix.env(), **extra},
+    )
 
 
-def test_everything_passes_on_a_healthy_installation(workdir: Path, migrated_db: peewee.Database, db_dsn: str,
-                                                      helix: HelixStandin, youtube: YouTubeStandIn) -> None:
+def test_everything_passes_on_a_healthy_installation(
+    workdir: Path, migrated_db: peewee.Database, db_dsn: str, helix: HelixStandin, youtube: YouTubeStandIn
+) -> None:
     store_youtube_tokens(youtube)
     result = run_cli(workdir, "doctor", env=doctor_env(workdir, db_dsn, helix, youtube))
     assert result.returncode == 0, result.stdout
     found = lines(result.stdout)
-    assert set(found) == {"configuration", "helix token", "youtube token", "yt-dlp", "ffmpeg", "data dir",
-                          "database", "clock"}
+    assert set(found) == {
+        "configuration",
+        "helix token",
+        "youtube token",
+        "yt-dlp",
+        "ffmpeg",
+        "data dir",
+        "database",
+        "clock",
+    }
     assert all(line.startswith("PASS") for line in found.values()), result.stdout
     assert "from Twitch's time" in found["clock"] and "ffmpeg version" in found["ffmpeg"]
     assert helix.client_secret not in result.stdout + result.stderr
 
 
-def test_each_failure_says_what_to_do(workdir: Path, migrated_db: peewee.Database, db_dsn: str,
-                                      helix: HelixStandin, youtube: YouTubeStandIn) -> None:
+def test_each_failure_says_what_to_do(
+    workdir: Path, migrated_db: peewee.Database, db_dsn: str, helix: HelixStandin, youtube: YouTubeStandIn
+) -> None:
     store_youtube_tokens(youtube)
     youtube.revoke()
     (workdir / "data").write_text("a file where the folder should be")
-    env = doctor_env(workdir, db_dsn, helix, youtube, TWITCH_CLIENT_SECRET="wrong-secret-0123456789",
-                     VOD_RECONCILE_DELAY="soon")
+    env = doctor_env(
+        workdir, db_dsn, helix, youtube, TWITCH_CLIENT_SECRET="wrong-secret-0123456789", VOD_RECONCILE_DELAY="soon"
+    )
     result = run_cli(workdir, "doctor", env=env)
     assert result.returncode == 1
     found = lines(result.stdout)
@@ -86,8 +110,14 @@ def test_each_failure_says_what_to_do(workdir: Path, migrated_db: peewee.Databas
 
 
 def test_missing_database_and_youtube_off(workdir: Path, helix: HelixStandin) -> None:
-    env = base_env(workdir, DB_DSN=str(workdir / "nowhere.db"), DATA_DIR=str(workdir / "data"),
-                   TWITCH_CHANNEL="alpha", DOWNLOAD_MIN_FREE="0", **helix.env())
+    env = base_env(
+        workdir,
+        DB_DSN=str(workdir / "nowhere.db"),
+        DATA_DIR=str(workdir / "data"),
+        TWITCH_CHANNEL="alpha",
+        DOWNLOAD_MIN_FREE="0",
+        **helix.env(),
+    )
     result = run_cli(workdir, "doctor", env=env)
     found = lines(result.stdout)
     assert result.returncode == 1

@@ -72,15 +72,20 @@ def test_reset_by_sql_processes_the_vod_again(world: FakeTwitch, make_stack) -> 
 
         # file still there: back to the upload stage, uploaded again, not downloaded again
         sqlite3_shell(stack, RESET.replace("'...'", f"'{stream.vod_id}'"))
-        wait_until(lambda: len(world.uploads_of(stream)) == 2 and archived(stream), 120, interval=0.5,
-                   what="the second upload")
+        wait_until(
+            lambda: len(world.uploads_of(stream)) == 2 and archived(stream), 120, interval=0.5, what="the second upload"
+        )
         assert path.stat().st_mtime_ns == written
 
         # file gone: downloaded again, then uploaded again
         path.unlink()
         sqlite3_shell(stack, RESET.replace("'...'", f"'{stream.vod_id}'"))
-        wait_until(lambda: len(world.uploads_of(stream)) == 3 and archived(stream), 180, interval=0.5,
-                   what="the download and third upload")
+        wait_until(
+            lambda: len(world.uploads_of(stream)) == 3 and archived(stream),
+            180,
+            interval=0.5,
+            what="the download and third upload",
+        )
         assert Path(vod_row(stream.vod_id).downloaded_path).exists()
     assert_clean_logs(stack)
 
@@ -89,8 +94,11 @@ def test_clearing_the_breaker_by_sql_resumes_processing(world: FakeTwitch, make_
     world.add_channel("alice")
     stack = make_stack(CIRCUIT_OPEN_COOLDOWN="1h")
     with stack.database():
-        for key, value in (("circuit_state", "open"), ("circuit_failures", "5"),
-                           ("circuit_open_until", f"{time.time() + 3600:.3f}")):
+        for key, value in (
+            ("circuit_state", "open"),
+            ("circuit_failures", "5"),
+            ("circuit_open_until", f"{time.time() + 3600:.3f}"),
+        ):
             KV.create(key=key, value=value)
     stack.start_all(("poller", "downloader", "uploader"))
     stream = publish(world, "alice")
@@ -138,8 +146,12 @@ def test_chat_not_recording_until_configured(world: FakeTwitch, make_stack) -> N
         state = {d["name"]: d["state"] for d in report["daemons"]}["chat"]
         return state, report["chat"][0]["connected"], "\n".join(f["message"] for f in report["attention"])
 
-    wait_until(lambda: "chat recorder disabled: CHAT_AUTO_START is 0" in chat_shown()[2], 30, interval=0.5,
-               what="status to report chat off")
+    wait_until(
+        lambda: "chat recorder disabled: CHAT_AUTO_START is 0" in chat_shown()[2],
+        30,
+        interval=0.5,
+        what="status to report chat off",
+    )
     assert chat_shown()[1] is False
 
     reconfigure(stack, CHAT_AUTO_START="1", TWITCH_BOT_USERNAME="archivebot")  # a bot without its token
@@ -178,8 +190,12 @@ def test_youtube_uploads_missing_until_authorized(world: FakeTwitch, tmp_path: P
         stack.start_all(("poller", "downloader", "uploader"))
         stream = publish(world, "alice")
         with stack.database():
-            wait_until(lambda: (vod_row(stream.vod_id) or None) and vod_row(stream.vod_id).download_state
-                       == "downloaded", 120, interval=0.5, what="the download")
+            wait_until(
+                lambda: (vod_row(stream.vod_id) or None) and vod_row(stream.vod_id).download_state == "downloaded",
+                120,
+                interval=0.5,
+                what="the download",
+            )
             assert vod_row(stream.vod_id).youtube_url is None  # the symptom
             code, report = status(stack)
             assert code == 1 and "no YouTube token: run vodtender auth youtube" in problems(report)
@@ -201,8 +217,7 @@ def test_slow_download_shows_progress_speed_and_eta(world: FakeTwitch, make_stac
 
     def in_flight() -> dict | None:
         flights = [f for f in status(stack)[1]["in_flight"] if f["twitch_vod_id"] == stream.vod_id]
-        return flights[0] if flights and flights[0]["bytes_done"] > 0 and flights[0]["speed_bytes_per_second"] \
-            else None
+        return flights[0] if flights and flights[0]["bytes_done"] > 0 and flights[0]["speed_bytes_per_second"] else None
 
     flight = wait_until(in_flight, 120, interval=1.0, what="the download in flight with progress")
     assert flight["stage"] == "downloading" and not flight["stalled"]
@@ -237,8 +252,12 @@ def test_maintenance_while_all_four_daemons_write(world: FakeTwitch, make_stack,
         time.sleep(3)  # the recorder binds chat to the placeholder
         world.start_chat(live, rate=400, seed=seed)
         older = publish(world, "alice", segments=30)
-        wait_until(lambda: (vod_row(older.vod_id) or None) and vod_row(older.vod_id).download_bytes > 0, 120,
-                   interval=0.5, what="the download to be writing")
+        wait_until(
+            lambda: (vod_row(older.vod_id) or None) and vod_row(older.vod_id).download_bytes > 0,
+            120,
+            interval=0.5,
+            what="the download to be writing",
+        )
         wait_until(lambda: ChatMessage.select().count() > 500, 60, interval=0.5, what="the chat flood")
         for round_ in range(2):
             before = committed_chat_ids(stack)

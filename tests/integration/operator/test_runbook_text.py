@@ -32,8 +32,22 @@ def test_every_command_parses_with_its_options(monkeypatch: pytest.MonkeyPatch, 
     monkeypatch.chdir(tmp_path)
     commands = vodtender_commands()
     named = {argv[0] for argv in commands}
-    assert {"status", "vods", "show", "maintenance", "retention", "doctor", "reprocess", "circuit", "config",
-            "auth", "completion", "chat", "cancel", "priority"} <= named
+    assert {
+        "status",
+        "vods",
+        "show",
+        "maintenance",
+        "retention",
+        "doctor",
+        "reprocess",
+        "circuit",
+        "config",
+        "auth",
+        "completion",
+        "chat",
+        "cancel",
+        "priority",
+    } <= named
     parser = build_parser(every=True)
     for argv in commands:
         _args, config_argv = parser.parse_known_args(argv)  # an unknown subcommand or bad choice exits
@@ -97,8 +111,9 @@ def test_pending_query_lists_what_vods_state_pending_lists(fixture_db: Path, tmp
     assert len(rows) == 11 and rows[0][0] == "1001"  # every VOD of the fixture, oldest first
     pending_by_sql = {vod_id for vod_id, processed, _ in rows if processed == "0"}
     (tmp_path / "etc").mkdir()
-    listed = run_cli(tmp_path, "vods", "--state", "pending", "--limit", "0", "--json",
-                     env=base_env(tmp_path, DB_DSN=str(fixture_db)))
+    listed = run_cli(
+        tmp_path, "vods", "--state", "pending", "--limit", "0", "--json", env=base_env(tmp_path, DB_DSN=str(fixture_db))
+    )
     assert {r["twitch_vod_id"] for r in json.loads(listed.stdout)} == pending_by_sql
     errors_by_sql = {vod_id: error for vod_id, _, error in rows if error}
     failed = run_cli(tmp_path, "vods", "--state", "failed", "--json", env=base_env(tmp_path, DB_DSN=str(fixture_db)))

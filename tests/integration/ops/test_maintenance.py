@@ -29,8 +29,13 @@ def corrupt(path: Path) -> None:
 
 def env_for(workdir: Path, db: Path | str, **extra: str) -> dict[str, str]:
     (workdir / "etc").mkdir(exist_ok=True)
-    return base_env(workdir, DB_DSN=str(db), DATA_DIR=str(workdir / "data"),
-                    MAINTENANCE_METRICS_FILE=str(workdir / "metrics" / "vodtender.prom"), **extra)
+    return base_env(
+        workdir,
+        DB_DSN=str(db),
+        DATA_DIR=str(workdir / "data"),
+        MAINTENANCE_METRICS_FILE=str(workdir / "metrics" / "vodtender.prom"),
+        **extra,
+    )
 
 
 def test_healthy_run_backs_up_rotates_and_writes_valid_metrics(tmp_path: Path) -> None:

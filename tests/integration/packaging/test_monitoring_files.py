@@ -26,9 +26,29 @@ DAEMONS = ("poller", "downloader", "uploader", "chat")
 # Series the rules may use that no vodtender daemon exports: Prometheus's own per-target
 # `up`, and node_exporter's file-system sizes for the disk alert.
 FOREIGN = {"up", "node_filesystem_avail_bytes", "node_filesystem_size_bytes"}
-PROMQL_WORDS = {"by", "without", "on", "ignoring", "group_left", "group_right", "and", "or", "unless", "offset",
-                "bool", "le", "time", "max", "min", "sum", "rate", "increase", "clamp_min", "histogram_quantile",
-                "min_over_time"}
+PROMQL_WORDS = {
+    "by",
+    "without",
+    "on",
+    "ignoring",
+    "group_left",
+    "group_right",
+    "and",
+    "or",
+    "unless",
+    "offset",
+    "bool",
+    "le",
+    "time",
+    "max",
+    "min",
+    "sum",
+    "rate",
+    "increase",
+    "clamp_min",
+    "histogram_quantile",
+    "min_over_time",
+}
 
 needs_promtool = pytest.mark.skipif(shutil.which("promtool") is None, reason="promtool missing (make deps)")
 
@@ -59,7 +79,8 @@ def test_every_alert_has_a_severity_and_a_summary() -> None:
     rules = [line.strip() for line in RULES.read_text().splitlines()]
     alerts = [line for line in rules if line.startswith("- alert:")]
     assert len(alerts) == rules.count("labels: {severity: critical}") + rules.count(
-        "labels: {severity: warning}") + rules.count("labels: {severity: info}")
+        "labels: {severity: warning}"
+    ) + rules.count("labels: {severity: info}")
     assert len(alerts) == sum(line.startswith("summary:") for line in rules)
 
 
@@ -71,12 +92,22 @@ def exported_names(tmp_path_factory: pytest.TempPathFactory) -> Iterator[set[str
     helix = HelixStandin().start()
     irc = TwitchIrcStandin().start()
     youtube = YouTubeStandIn().start()
-    env = base_env(workdir, TWITCH_CHANNEL="metricsprobe", TWITCH_CLIENT_ID=helix.client_id,
-                   TWITCH_CLIENT_SECRET=helix.client_secret, TWITCH_HELIX_URL=helix.helix_url,
-                   TWITCH_AUTH_URL=helix.auth_url, TWITCH_IRC_ADDR=f"{irc.host}:{irc.port}", TWITCH_IRC_TLS="0",
-                   YT_CLIENT_ID=youtube.client_id, YT_CLIENT_SECRET=youtube.client_secret,
-                   YOUTUBE_API_URL=youtube.url, YOUTUBE_TOKEN_URL=youtube.token_url,
-                   DB_DSN=str(workdir / "vodtender.db"), DATA_DIR=str(workdir / "data"))
+    env = base_env(
+        workdir,
+        TWITCH_CHANNEL="metricsprobe",
+        TWITCH_CLIENT_ID=helix.client_id,
+        TWITCH_CLIENT_SECRET=helix.client_secret,
+        TWITCH_HELIX_URL=helix.helix_url,
+        TWITCH_AUTH_URL=helix.auth_url,
+        TWITCH_IRC_ADDR=f"{irc.host}:{irc.port}",
+        TWITCH_IRC_TLS="0",
+        YT_CLIENT_ID=youtube.client_id,
+        YT_CLIENT_SECRET=youtube.client_secret,
+        YOUTUBE_API_URL=youtube.url,
+        YOUTUBE_TOKEN_URL=youtube.token_url,
+        DB_DSN=str(workdir / "vodtender.db"),
+        DATA_DIR=str(workdir / "data"),
+    )
     daemons = [DaemonProcess(name, workdir, env=env) for name in DAEMONS]
     names: set[str] = set()
     try:
@@ -98,8 +129,14 @@ def exported_names(tmp_path_factory: pytest.TempPathFactory) -> Iterator[set[str
 
 def series_names(exposition: str) -> set[str]:
     """Sample names in a Prometheus text exposition, including those of families without samples yet."""
-    suffixes = {"counter": ("",), "gauge": ("",), "untyped": ("",), "info": ("",),
-                "histogram": ("_bucket", "_sum", "_count"), "summary": ("", "_sum", "_count")}
+    suffixes = {
+        "counter": ("",),
+        "gauge": ("",),
+        "untyped": ("",),
+        "info": ("",),
+        "histogram": ("_bucket", "_sum", "_count"),
+        "summary": ("", "_sum", "_count"),
+    }
     names = set()
     for line in exposition.splitlines():
         if line.startswith("# TYPE "):
@@ -148,16 +185,30 @@ def test_dashboard_uses_only_exported_metrics(exported_names: set[str]) -> None:
     used = set().union(*(used_names(e) for e in exprs))
     assert used <= exported_names, sorted(used - exported_names)
     # Each area of the service is on the dashboard.
-    for prefix in ("vodtender_download_", "vodtender_upload_", "vodtender_chat_", "vodtender_helix_",
-                   "vodtender_queue_length", "vodtender_circuit_state"):
+    for prefix in (
+        "vodtender_download_",
+        "vodtender_upload_",
+        "vodtender_chat_",
+        "vodtender_helix_",
+        "vodtender_queue_length",
+        "vodtender_circuit_state",
+    ):
         assert any(name.startswith(prefix) for name in used), prefix
 
 
 def test_the_name_extraction_sees_what_it_must() -> None:
     assert used_names('sum by (channel) (increase(vodtender_chat_reconnects_total{job=~"$job"}[10m])) > 5') == {
-        "vodtender_chat_reconnects_total"}
+        "vodtender_chat_reconnects_total"
+    }
     assert used_names("histogram_quantile(0.99, sum by (le) (rate(x_bucket[5m]))) and on (channel) y offset 6h") == {
-        "x_bucket", "y"}
+        "x_bucket",
+        "y",
+    }
     assert used_names("label_values(vodtender_daemon_ready, job)") == {"vodtender_daemon_ready"}
-    assert series_names("# TYPE a_seconds histogram\n# TYPE b_total counter\nc{x=\"1\"} 2\n") == {
-        "a_seconds_bucket", "a_seconds_sum", "a_seconds_count", "b_total", "c"}
+    assert series_names('# TYPE a_seconds histogram\n# TYPE b_total counter\nc{x="1"} 2\n') == {
+        "a_seconds_bucket",
+        "a_seconds_sum",
+        "a_seconds_count",
+        "b_total",
+        "c",
+    }

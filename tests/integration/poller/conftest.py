@@ -24,8 +24,9 @@ def start_poller(workdir: Path, db_dsn: str, helix: HelixStandin) -> Iterator[Ca
     started: list[DaemonProcess] = []
 
     def start(channels: str = "alice", **settings: str) -> DaemonProcess:
-        env = base_env(workdir, DB_DSN=db_dsn, TWITCH_CHANNEL=channels, CHAT_AUTO_START="0",
-                       HEARTBEAT_INTERVAL="1s", **helix.env())
+        env = base_env(
+            workdir, DB_DSN=db_dsn, TWITCH_CHANNEL=channels, CHAT_AUTO_START="0", HEARTBEAT_INTERVAL="1s", **helix.env()
+        )
         env.update(settings)
         process = DaemonProcess("poller", workdir, env=env).start()
         started.append(process)

@@ -17,16 +17,23 @@ def vod_ids() -> list[str]:
 
 
 def test_1000_vods_ingested_exactly_once_across_sigkill_and_rerun(
-        migrated_db: peewee.Database, helix: HelixStandin, start_poller: Callable[..., DaemonProcess]) -> None:
+    migrated_db: peewee.Database, helix: HelixStandin, start_poller: Callable[..., DaemonProcess]
+) -> None:
     helix.add_user("alice")
     expected = set(helix.add_videos("alice", 1000))
     helix.set_delay("videos", 0.4)  # slow pages, so the kill lands in the middle of the run
     first = start_poller()
     first.wait_for_log("catalog sync started channel=alice", timeout=30)
-    wait_until(lambda: DaemonHeartbeat.select().where(DaemonHeartbeat.status.contains("backfilling alice (")).exists(),
-               timeout=30, what="STATUS= showing the backfill")
-    wait_until(lambda: KV.get_or_none(KV.key == catalog_cursor_key("alice")) and len(vod_ids()) >= 300,
-               timeout=60, what="a few pages stored")
+    wait_until(
+        lambda: DaemonHeartbeat.select().where(DaemonHeartbeat.status.contains("backfilling alice (")).exists(),
+        timeout=30,
+        what="STATUS= showing the backfill",
+    )
+    wait_until(
+        lambda: KV.get_or_none(KV.key == catalog_cursor_key("alice")) and len(vod_ids()) >= 300,
+        timeout=60,
+        what="a few pages stored",
+    )
     first.signal(9)
     first.proc.wait()
     stored_cursor = KV.get(KV.key == catalog_cursor_key("alice")).value
@@ -43,8 +50,11 @@ def test_1000_vods_ingested_exactly_once_across_sigkill_and_rerun(
     assert len(ids) == 1000 and set(ids) == expected
     assert KV.get_or_none(KV.key == catalog_cursor_key("alice")) is None, "a finished run leaves no cursor"
     assert helix.violations == 0
-    wait_until(lambda: DaemonHeartbeat.select().where(DaemonHeartbeat.status.contains("catalog synced 20")).exists(),
-               timeout=30, what="STATUS= showing the last sync")
+    wait_until(
+        lambda: DaemonHeartbeat.select().where(DaemonHeartbeat.status.contains("catalog synced 20")).exists(),
+        timeout=30,
+        what="STATUS= showing the last sync",
+    )
     second.stop()
 
     # A second run adds nothing and picks up changed metadata.
@@ -61,7 +71,8 @@ def test_1000_vods_ingested_exactly_once_across_sigkill_and_rerun(
 
 
 def test_5xx_and_network_hiccups_are_retried_with_backoff(
-        migrated_db: peewee.Database, helix: HelixStandin, start_poller: Callable[..., DaemonProcess]) -> None:
+    migrated_db: peewee.Database, helix: HelixStandin, start_poller: Callable[..., DaemonProcess]
+) -> None:
     helix.add_user("alice")
     helix.add_videos("alice", 250)
     helix.fail_next("videos", 503, times=2)
@@ -77,7 +88,8 @@ def test_5xx_and_network_hiccups_are_retried_with_backoff(
 
 
 def test_several_channels_limits_and_vanished_vods(
-        migrated_db: peewee.Database, helix: HelixStandin, start_poller: Callable[..., DaemonProcess]) -> None:
+    migrated_db: peewee.Database, helix: HelixStandin, start_poller: Callable[..., DaemonProcess]
+) -> None:
     import time
 
     helix.add_user("alice")
@@ -108,12 +120,14 @@ def test_several_channels_limits_and_vanished_vods(
     assert Vod.get(Vod.twitch_vod_id == gone).helix_missing == 1
     assert Vod.get(Vod.twitch_vod_id == downloaded).helix_missing == 0, "a downloaded VOD is not missing"
     assert VodEvent.select().where(VodEvent.kind == "helix_missing").count() == 1
-    assert f"VOD gone from Helix before it was downloaded; marked helix_missing channel=alice vod_id={gone}" \
-        in again.log()
+    assert (
+        f"VOD gone from Helix before it was downloaded; marked helix_missing channel=alice vod_id={gone}" in again.log()
+    )
 
 
 def test_a_stale_cursor_restarts_the_run_instead_of_sticking(
-        migrated_db: peewee.Database, helix: HelixStandin, start_poller: Callable[..., DaemonProcess]) -> None:
+    migrated_db: peewee.Database, helix: HelixStandin, start_poller: Callable[..., DaemonProcess]
+) -> None:
     helix.add_user("alice")
     helix.add_videos("alice", 150)
     KV.create(key=catalog_cursor_key("alice"), value="expired-cursor")

@@ -26,14 +26,16 @@ def run_round(helix: HelixStandin) -> None:
 
 
 def test_the_archive_of_a_live_stream_waits_for_the_stream_to_end(
-        migrated_db: peewee.Database, helix: HelixStandin) -> None:
+    migrated_db: peewee.Database, helix: HelixStandin
+) -> None:
     helix.add_user("alice")
     helix.add_videos("alice", 30)
     started = int(time.time()) - 600
     start_time = dt.datetime.fromtimestamp(started, dt.UTC).replace(tzinfo=None)
     helix.publish_vod("alice", "live-stream", created_at=started, video_id="5000")  # Twitch lists it while live
-    Vod.create(twitch_vod_id="live-placeholder", channel="alice", stream_id="live-stream", is_placeholder=1,
-               date=start_time)
+    Vod.create(
+        twitch_vod_id="live-placeholder", channel="alice", stream_id="live-stream", is_placeholder=1, date=start_time
+    )
     run_round(helix)
     assert Vod.get_or_none(Vod.twitch_vod_id == "5000") is None, "still recording: not for the downloader yet"
 

@@ -14,7 +14,8 @@ from vodtender.runtime.models import Vod
 
 
 def test_bucket_never_exceeded_and_a_forced_429_is_waited_out_until_reset(
-        migrated_db: peewee.Database, helix: HelixStandin, start_poller: Callable[..., DaemonProcess]) -> None:
+    migrated_db: peewee.Database, helix: HelixStandin, start_poller: Callable[..., DaemonProcess]
+) -> None:
     helix.bucket = TokenBucket(limit=5, window=1.0)  # 5 points a second: pacing is needed at once
     for login in ("alice", "bob", "carol"):
         helix.add_user(login)
@@ -30,16 +31,19 @@ def test_bucket_never_exceeded_and_a_forced_429_is_waited_out_until_reset(
     limited = [n for n, r in enumerate(log) if r["status"] == 429]
     assert len(limited) == 1
     reset = log[limited[0]]["reset"]
-    following = [r for r in log[limited[0] + 1:] if r["endpoint"] != "token"]
+    following = [r for r in log[limited[0] + 1 :] if r["endpoint"] != "token"]
     assert following and following[0]["at"] >= reset, "the next request must wait until Ratelimit-Reset"
     _status, metrics = poller.http("/metrics")
     assert "vodtender_helix_ratelimit_remaining " in metrics
-    assert 'vodtender_helix_requests_total{endpoint="videos",status="429"} 1.0' in metrics \
+    assert (
+        'vodtender_helix_requests_total{endpoint="videos",status="429"} 1.0' in metrics
         or 'vodtender_helix_requests_total{endpoint="streams",status="429"} 1.0' in metrics
+    )
 
 
 def test_an_expired_token_is_replaced_once(
-        migrated_db: peewee.Database, helix: HelixStandin, start_poller: Callable[..., DaemonProcess]) -> None:
+    migrated_db: peewee.Database, helix: HelixStandin, start_poller: Callable[..., DaemonProcess]
+) -> None:
     helix.add_user("alice")
     helix.add_videos("alice", 400)
     helix.set_delay("videos", 0.2)
@@ -58,7 +62,8 @@ def test_an_expired_token_is_replaced_once(
 
 
 def test_a_token_refused_right_after_refresh_is_not_fetched_in_a_loop(
-        migrated_db: peewee.Database, helix: HelixStandin, start_poller: Callable[..., DaemonProcess]) -> None:
+    migrated_db: peewee.Database, helix: HelixStandin, start_poller: Callable[..., DaemonProcess]
+) -> None:
     helix.add_user("alice")
     helix.add_videos("alice", 10)
     helix.reject_tokens()
@@ -74,8 +79,8 @@ def test_a_token_refused_right_after_refresh_is_not_fetched_in_a_loop(
 
 
 def test_bad_credentials_give_a_clear_status_and_backoff_not_a_crash(
-        migrated_db: peewee.Database, helix: HelixStandin, start_poller: Callable[..., DaemonProcess],
-        tmp_path: Path) -> None:
+    migrated_db: peewee.Database, helix: HelixStandin, start_poller: Callable[..., DaemonProcess], tmp_path: Path
+) -> None:
     helix.add_user("alice")
     helix.add_videos("alice", 10)
     notify = NotifySocket(tmp_path / "notify.sock")
@@ -85,8 +90,11 @@ def test_bad_credentials_give_a_clear_status_and_backoff_not_a_crash(
         status, body = poller.http("/readyz")
         assert status == 503
         assert "Helix credentials rejected: client id/secret rejected by the token endpoint: HTTP 403" in body
-        wait_until(lambda: any("Helix credentials rejected" in s for s in notify.lines("STATUS=")), timeout=15,
-                   what="STATUS= naming the problem")
+        wait_until(
+            lambda: any("Helix credentials rejected" in s for s in notify.lines("STATUS=")),
+            timeout=15,
+            what="STATUS= naming the problem",
+        )
         assert poller.proc.poll() is None
         assert "wrong-secret-abcdefgh" not in poller.log()
         assert helix.token_requests <= 3, "retries back off"
@@ -98,7 +106,8 @@ def test_bad_credentials_give_a_clear_status_and_backoff_not_a_crash(
 
 
 def test_without_credentials_the_poller_is_idle_and_says_why(
-        migrated_db: peewee.Database, helix: HelixStandin, start_poller: Callable[..., DaemonProcess]) -> None:
+    migrated_db: peewee.Database, helix: HelixStandin, start_poller: Callable[..., DaemonProcess]
+) -> None:
     poller = start_poller(TWITCH_CLIENT_ID="", TWITCH_CLIENT_SECRET="")
     poller.wait_for_log("poller idle: configuration incomplete", timeout=30)
     status, body = poller.wait_http("/readyz")
@@ -107,7 +116,8 @@ def test_without_credentials_the_poller_is_idle_and_says_why(
 
 
 def test_two_pollers_on_one_database_share_the_bucket(
-        migrated_db: peewee.Database, helix: HelixStandin, start_poller: Callable[..., DaemonProcess]) -> None:
+    migrated_db: peewee.Database, helix: HelixStandin, start_poller: Callable[..., DaemonProcess]
+) -> None:
     """Two hosts' pollers on one client id: the shared bucket row keeps them inside Twitch's limit together."""
     helix.bucket = TokenBucket(limit=5, window=1.0)
     for login in ("alice", "bob"):
@@ -115,7 +125,10 @@ def test_two_pollers_on_one_database_share_the_bucket(
         helix.add_videos(login, 300)
     first, second = start_poller("alice,bob"), start_poller("alice,bob")
     for login in ("alice", "bob"):
-        wait_until(lambda login=login: f"catalog sync done channel={login} listed=300" in first.log() + second.log(),
-                   timeout=120, what=f"{login}'s catalog synced")
+        wait_until(
+            lambda login=login: f"catalog sync done channel={login} listed=300" in first.log() + second.log(),
+            timeout=120,
+            what=f"{login}'s catalog synced",
+        )
     assert Vod.select().count() == 600
     assert helix.violations == 0, "two pollers together must never find the bucket empty"

@@ -15,22 +15,38 @@ from tests.standins.helix import HelixStandin
 from vodtender.runtime.models import ChatMessage, Vod, VodEvent
 
 PROMTOOL = shutil.which("promtool")
-LIVE = {"CHAT_AUTO_START": "1", "CHAT_AUTO_POLL_INTERVAL": "1s", "VOD_RECONCILE_DELAY": "1s",
-        "VOD_RECONCILE_WINDOW": "30s"}
+LIVE = {
+    "CHAT_AUTO_START": "1",
+    "CHAT_AUTO_POLL_INTERVAL": "1s",
+    "VOD_RECONCILE_DELAY": "1s",
+    "VOD_RECONCILE_WINDOW": "30s",
+}
 
 
 def placeholder_of(stream_id: str) -> Vod:
-    return wait_until(lambda: Vod.get_or_none((Vod.stream_id == stream_id) & (Vod.is_placeholder == 1)),
-                      timeout=30, what=f"the placeholder of stream {stream_id}")  # type: ignore[return-value]
+    return wait_until(
+        lambda: Vod.get_or_none((Vod.stream_id == stream_id) & (Vod.is_placeholder == 1)),
+        timeout=30,
+        what=f"the placeholder of stream {stream_id}",
+    )  # type: ignore[return-value]
 
 
 def record_chat(placeholder: Vod, count: int, prefix: str) -> dict[str, float]:
     """Chat rows bound to the placeholder, as the chat recorder writes them; returns msg id -> abs time."""
     start = unix(placeholder)
     rows = {f"{prefix}{n}": start + 30 + n * 0.731 for n in range(count)}
-    ChatMessage.insert_many([{"msg_id": msg_id, "channel": placeholder.channel, "vod_id": placeholder.twitch_vod_id,
-                              "abs_timestamp": at, "rel_timestamp": at - start} for msg_id, at in rows.items()]
-                            ).execute()
+    ChatMessage.insert_many(
+        [
+            {
+                "msg_id": msg_id,
+                "channel": placeholder.channel,
+                "vod_id": placeholder.twitch_vod_id,
+                "abs_timestamp": at,
+                "rel_timestamp": at - start,
+            }
+            for msg_id, at in rows.items()
+        ]
+    ).execute()
     return rows
 
 
@@ -49,7 +65,8 @@ def reconcile_attempted(helix: HelixStandin, after: int) -> bool:
 
 
 def test_live_offline_then_vod_published_later_moves_chat_exactly(
-        migrated_db: peewee.Database, helix: HelixStandin, start_poller: Callable[..., DaemonProcess]) -> None:
+    migrated_db: peewee.Database, helix: HelixStandin, start_poller: Callable[..., DaemonProcess]
+) -> None:
     helix.add_user("alice")
     poller = start_poller(**LIVE)
     poller.wait_for_log("catalog sync done channel=alice", timeout=30)
@@ -82,7 +99,8 @@ def test_live_offline_then_vod_published_later_moves_chat_exactly(
 
 
 def test_a_vod_that_never_appears_is_reported_and_its_chat_kept(
-        migrated_db: peewee.Database, helix: HelixStandin, start_poller: Callable[..., DaemonProcess]) -> None:
+    migrated_db: peewee.Database, helix: HelixStandin, start_poller: Callable[..., DaemonProcess]
+) -> None:
     helix.add_user("alice")
     poller = start_poller(**{**LIVE, "VOD_RECONCILE_WINDOW": "3s"})
     poller.wait_for_log("catalog sync done channel=alice", timeout=30)
@@ -103,7 +121,8 @@ def test_a_vod_that_never_appears_is_reported_and_its_chat_kept(
 
 
 def test_two_streams_in_one_evening_each_keep_their_own_chat(
-        migrated_db: peewee.Database, helix: HelixStandin, start_poller: Callable[..., DaemonProcess]) -> None:
+    migrated_db: peewee.Database, helix: HelixStandin, start_poller: Callable[..., DaemonProcess]
+) -> None:
     helix.add_user("alice")
     poller = start_poller(**LIVE)
     poller.wait_for_log("catalog sync done channel=alice", timeout=30)
@@ -122,8 +141,11 @@ def test_two_streams_in_one_evening_each_keep_their_own_chat(
     # The second VOD is published first; the first one carries no stream id (matched by start time).
     helix.publish_vod("alice", "s2", created_at=second_start + 2, video_id="80002")
     helix.publish_vod("alice", None, created_at=first_start + 3, video_id="80001")
-    wait_until(lambda: Vod.select().where(Vod.is_placeholder == 1).count() == 0, timeout=40,
-               what="both placeholders reconciled")
+    wait_until(
+        lambda: Vod.select().where(Vod.is_placeholder == 1).count() == 0,
+        timeout=40,
+        what="both placeholders reconciled",
+    )
     assert_moved(first_rows, "80001", first_start + 3)
     assert_moved(second_rows, "80002", second_start + 2)
     assert ChatMessage.select().count() == 200

@@ -24,19 +24,48 @@ def test_config_check_passes_on_a_complete_configuration(tmp_path: Path) -> None
     assert "TWITCH_CHANNEL" in result.stdout and "a,b" in result.stdout
 
 
-@pytest.mark.parametrize("env,args,expected", [
-    ({"TWITCH_CLIENT_ID": "cid", "TWITCH_CLIENT_SECRET": "x" * 30}, [], "TWITCH_CHANNEL is not set"),
-    ({"TWITCH_CHANNEL": "a", "TWITCH_CLIENT_ID": "cid", "TWITCH_CLIENT_SECRET": "x" * 30,
-      "CIRCUIT_OPEN_COOLDOWN": "10 minutes"}, [], "CIRCUIT_OPEN_COOLDOWN: bad duration '10 minutes'"),
-    ({"TWITCH_CHANNEL": "a", "TWITCH_CLIENT_ID": "cid", "TWITCH_CLIENT_SECRET": "x" * 30},
-     ["--twitch-chanel", "a"], "unknown option '--twitch-chanel'"),
-    ({"TWITCH_CHANNEL": "a", "TWITCH_CLIENT_ID": "cid", "TWITCH_CLIENT_SECRET": "x" * 30,
-      "MAX_CONCURRENT_DOWNLOADS": "0"}, [], "MAX_CONCURRENT_DOWNLOADS must be at least 1"),
-    ({"TWITCH_CHANNEL": "a", "TWITCH_CLIENT_ID": "cid", "TWITCH_CLIENT_SECRET": "x" * 30,
-      "TWITCH_BOT_USERNAME": "bot"}, [], "TWITCH_OAUTH_TOKEN is not set but TWITCH_BOT_USERNAME is"),
-])
-def test_config_check_reports_each_problem_on_one_line(tmp_path: Path, env: dict, args: list,
-                                                       expected: str) -> None:
+@pytest.mark.parametrize(
+    "env,args,expected",
+    [
+        ({"TWITCH_CLIENT_ID": "cid", "TWITCH_CLIENT_SECRET": "x" * 30}, [], "TWITCH_CHANNEL is not set"),
+        (
+            {
+                "TWITCH_CHANNEL": "a",
+                "TWITCH_CLIENT_ID": "cid",
+                "TWITCH_CLIENT_SECRET": "x" * 30,
+                "CIRCUIT_OPEN_COOLDOWN": "10 minutes",
+            },
+            [],
+            "CIRCUIT_OPEN_COOLDOWN: bad duration '10 minutes'",
+        ),
+        (
+            {"TWITCH_CHANNEL": "a", "TWITCH_CLIENT_ID": "cid", "TWITCH_CLIENT_SECRET": "x" * 30},
+            ["--twitch-chanel", "a"],
+            "unknown option '--twitch-chanel'",
+        ),
+        (
+            {
+                "TWITCH_CHANNEL": "a",
+                "TWITCH_CLIENT_ID": "cid",
+                "TWITCH_CLIENT_SECRET": "x" * 30,
+                "MAX_CONCURRENT_DOWNLOADS": "0",
+            },
+            [],
+            "MAX_CONCURRENT_DOWNLOADS must be at least 1",
+        ),
+        (
+            {
+                "TWITCH_CHANNEL": "a",
+                "TWITCH_CLIENT_ID": "cid",
+                "TWITCH_CLIENT_SECRET": "x" * 30,
+                "TWITCH_BOT_USERNAME": "bot",
+            },
+            [],
+            "TWITCH_OAUTH_TOKEN is not set but TWITCH_BOT_USERNAME is",
+        ),
+    ],
+)
+def test_config_check_reports_each_problem_on_one_line(tmp_path: Path, env: dict, args: list, expected: str) -> None:
     result = _check(tmp_path, *args, **env)
     assert result.returncode != 0
     problems = [line for line in result.stderr.splitlines() if line.startswith("problem:")]
@@ -47,8 +76,15 @@ def test_config_check_reports_each_problem_on_one_line(tmp_path: Path, env: dict
 def test_config_check_never_shows_a_secret(tmp_path: Path) -> None:
     secret = "s3cr3t-client-secret-0123456789"
     token = "oauth:abcdefghijklmnopqrstuvwxyz"
-    result = _check(tmp_path, "--twitch-oauth-token", token, TWITCH_CHANNEL="a", TWITCH_CLIENT_ID="cid",
-                    TWITCH_CLIENT_SECRET=secret, YT_CLIENT_SECRET="yt-secret-abcdefghijkl")
+    result = _check(
+        tmp_path,
+        "--twitch-oauth-token",
+        token,
+        TWITCH_CHANNEL="a",
+        TWITCH_CLIENT_ID="cid",
+        TWITCH_CLIENT_SECRET=secret,
+        YT_CLIENT_SECRET="yt-secret-abcdefghijkl",
+    )
     output = result.stdout + result.stderr
     for value in (secret, token, token[6:], "yt-secret-abcdefghijkl"):
         assert value not in output
@@ -56,8 +92,9 @@ def test_config_check_never_shows_a_secret(tmp_path: Path) -> None:
 
 
 def test_example_config_documents_every_option_and_is_current() -> None:
-    generated = subprocess.run([sys.executable, "-m", "vodtender", "config", "example"], capture_output=True,
-                               text=True, cwd=REPO, check=True).stdout
+    generated = subprocess.run(
+        [sys.executable, "-m", "vodtender", "config", "example"], capture_output=True, text=True, cwd=REPO, check=True
+    ).stdout
     shipped = (REPO / "etc" / "vodtender.conf").read_text()
     assert shipped == generated, "etc/vodtender.conf is stale: run `vodtender config example > etc/vodtender.conf`"
     for o in OPTIONS:

@@ -15,9 +15,15 @@ from tests.helpers.processes import DaemonProcess, base_env, wait_until
 from vodtender.daemons.registry import DAEMONS
 
 # Enough for every daemon to come up idle or working without a network peer.
-COMPLETE = {"TWITCH_CHANNEL": "somechannel", "TWITCH_CLIENT_ID": "cid", "TWITCH_CLIENT_SECRET": "x" * 30,
-            "TWITCH_HELIX_URL": "http://127.0.0.1:9/helix", "TWITCH_AUTH_URL": "http://127.0.0.1:9/oauth2",
-            "TWITCH_IRC_ADDR": "127.0.0.1:9", "TWITCH_IRC_TLS": "0"}
+COMPLETE = {
+    "TWITCH_CHANNEL": "somechannel",
+    "TWITCH_CLIENT_ID": "cid",
+    "TWITCH_CLIENT_SECRET": "x" * 30,
+    "TWITCH_HELIX_URL": "http://127.0.0.1:9/helix",
+    "TWITCH_AUTH_URL": "http://127.0.0.1:9/oauth2",
+    "TWITCH_IRC_ADDR": "127.0.0.1:9",
+    "TWITCH_IRC_TLS": "0",
+}
 
 
 @pytest.mark.parametrize("daemon", list(DAEMONS))
@@ -96,8 +102,11 @@ def test_sighup_picks_up_corrected_configuration(workdir: Path) -> None:
 
         conf.write_text("download-backoff-base = 1 fortnight\n")  # a typo on the next reload is caught too
         proc.signal(signal.SIGHUP)
-        wait_until(lambda: "bad duration '1 fortnight'" in notify.lines("STATUS=")[-1], timeout=20,
-                   what="STATUS naming the bad value after the second reload")
+        wait_until(
+            lambda: "bad duration '1 fortnight'" in notify.lines("STATUS=")[-1],
+            timeout=20,
+            what="STATUS naming the bad value after the second reload",
+        )
         assert proc.http("/readyz")[0] == 503
     finally:
         proc.kill()

@@ -15,10 +15,20 @@ from vodtender.runtime.models import SchemaMigration
 
 def test_four_processes_migrating_at_once_apply_each_migration_once(tmp_path: Path) -> None:
     db_file = tmp_path / "race.db"
-    code = ("import sys; from vodtender.runtime.db import open_database; from vodtender.runtime.migrations "
-            "import migrate; print(len(migrate(open_database(sys.argv[1]))))")
-    procs = [subprocess.Popen([sys.executable, "-c", code, str(db_file)], cwd=REPO, stdout=subprocess.PIPE,
-                              stderr=subprocess.PIPE, text=True) for _ in range(4)]
+    code = (
+        "import sys; from vodtender.runtime.db import open_database; from vodtender.runtime.migrations "
+        "import migrate; print(len(migrate(open_database(sys.argv[1]))))"
+    )
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", code, str(db_file)],
+            cwd=REPO,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(4)
+    ]
     results = [p.communicate(timeout=60) for p in procs]
     assert all(p.returncode == 0 for p in procs), [err for _, err in results]
     applied_counts = sorted(int(out.strip()) for out, _ in results)

@@ -14,8 +14,11 @@ from vodtender.runtime.models import KV
 
 
 def test_a_long_outage_fails_calls_fast_after_the_patience_and_recovers(
-        postgres_cluster: PostgresCluster, postgres_template: str, caplog: pytest.LogCaptureFixture,
-        monkeypatch: pytest.MonkeyPatch) -> None:
+    postgres_cluster: PostgresCluster,
+    postgres_template: str,
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     monkeypatch.setattr(dbmod, "RECONNECT_PATIENCE", 1.0)
     name = postgres_cluster.create_database(template=postgres_template)
     db = open_database(postgres_cluster.dsn(name))

@@ -17,17 +17,25 @@ def test_run_starts_every_daemon_as_its_own_process_and_stops_them(workdir: Path
     ports = {name: free_port() for name in DAEMONS}
     args = [arg for name, port in ports.items() for arg in (f"--{name}-http-addr", f"127.0.0.1:{port}")]
     log = open(workdir / "run.log", "wb")  # noqa: SIM115 (closed in the finally below)
-    proc = subprocess.Popen([sys.executable, "-m", "vodtender", "run", *args], cwd=workdir,
-                            env=base_env(workdir, **COMPLETE), stdout=log, stderr=subprocess.STDOUT)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "vodtender", "run", *args],
+        cwd=workdir,
+        env=base_env(workdir, **COMPLETE),
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
     try:
+
         def heartbeats() -> list[tuple[str, str]]:
             try:
                 with sqlite3.connect(workdir / "vodtender.db") as conn:
                     return conn.execute("SELECT daemon, instance FROM daemons").fetchall()
             except sqlite3.Error:
                 return []
-        rows = wait_until(lambda: len(heartbeats()) == len(DAEMONS) and heartbeats(), timeout=60,
-                          what="a heartbeat from every daemon")
+
+        rows = wait_until(
+            lambda: len(heartbeats()) == len(DAEMONS) and heartbeats(), timeout=60, what="a heartbeat from every daemon"
+        )
         pids = {instance.rsplit(":", 1)[1] for _, instance in rows}
         assert len(pids) == len(DAEMONS) and str(proc.pid) not in pids  # separate processes
         proc.send_signal(signal.SIGINT)

@@ -36,20 +36,38 @@ def test_daemons_and_writers_share_sqlite_without_lock_errors(workdir: Path) -> 
         for d in daemons:
             d.wait_for_log(f"{d.daemon} ready", timeout=30)
         db_file = workdir / "vodtender.db"
-        subprocess.run([sys.executable, "-c", "import sys; from vodtender.runtime.db import open_database; "
-                        "from vodtender.runtime.models import Vod; open_database(sys.argv[1]); "
-                        "Vod.create(twitch_vod_id='hammered', channel='c', processed=1)", str(db_file)],
-                       cwd=REPO, env=env, check=True)
-        writers = [subprocess.Popen([sys.executable, "-c", WRITER, str(db_file), f"w{i}", str(HAMMER_SECONDS)],
-                                    cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-                   for i in range(2)]
+        subprocess.run(
+            [
+                sys.executable,
+                "-c",
+                "import sys; from vodtender.runtime.db import open_database; "
+                "from vodtender.runtime.models import Vod; open_database(sys.argv[1]); "
+                "Vod.create(twitch_vod_id='hammered', channel='c', processed=1)",
+                str(db_file),
+            ],
+            cwd=REPO,
+            env=env,
+            check=True,
+        )
+        writers = [
+            subprocess.Popen(
+                [sys.executable, "-c", WRITER, str(db_file), f"w{i}", str(HAMMER_SECONDS)],
+                cwd=REPO,
+                env=env,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+            for i in range(2)
+        ]
         outputs = [w.communicate(timeout=HAMMER_SECONDS + 120) for w in writers]
         assert all(w.returncode == 0 for w in writers), [err[-2000:] for _, err in outputs]
         written = sum(int(out.strip()) for out, _ in outputs)
         with sqlite3.connect(db_file) as conn:
             assert conn.execute("SELECT count(*) FROM kv WHERE key LIKE 'w%'").fetchone()[0] == written
-            assert conn.execute("SELECT download_bytes FROM vods WHERE twitch_vod_id='hammered'"
-                                ).fetchone()[0] == written
+            assert (
+                conn.execute("SELECT download_bytes FROM vods WHERE twitch_vod_id='hammered'").fetchone()[0] == written
+            )
             beats = conn.execute("SELECT count(DISTINCT daemon) FROM daemons").fetchone()[0]
         assert beats == len(DAEMONS)
         time.sleep(0.5)

@@ -25,9 +25,16 @@ def _queue(count: int) -> set[int]:
 
 
 def _claimers(dsn: str, count: int, pause: float = 0.0) -> list[subprocess.Popen]:
-    return [subprocess.Popen([sys.executable, "-m", "tests.integration.scaleout.workers", "claim", dsn, str(pause)],
-                             cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-            for _ in range(count)]
+    return [
+        subprocess.Popen(
+            [sys.executable, "-m", "tests.integration.scaleout.workers", "claim", dsn, str(pause)],
+            cwd=REPO,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(count)
+    ]
 
 
 def _taken(procs: list[subprocess.Popen]) -> tuple[list[int], list[str]]:
@@ -46,10 +53,16 @@ def test_four_processes_take_every_vod_exactly_once(migrated_db: peewee.Database
 def test_four_processes_migrating_a_fresh_postgres_database_at_once(postgres_cluster: PostgresCluster) -> None:
     name = postgres_cluster.create_database("race")
     dsn = postgres_cluster.dsn(name)
-    code = ("import sys; from vodtender.runtime.db import open_database; from vodtender.runtime.migrations "
-            "import migrate; print(len(migrate(open_database(sys.argv[1]))))")
-    procs = [subprocess.Popen([sys.executable, "-c", code, dsn], cwd=REPO, stdout=subprocess.PIPE,
-                              stderr=subprocess.PIPE, text=True) for _ in range(4)]
+    code = (
+        "import sys; from vodtender.runtime.db import open_database; from vodtender.runtime.migrations "
+        "import migrate; print(len(migrate(open_database(sys.argv[1]))))"
+    )
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", code, dsn], cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
+        for _ in range(4)
+    ]
     results = [p.communicate(timeout=120) for p in procs]
     assert all(p.returncode == 0 for p in procs), [err for _, err in results]
     assert sorted(int(out) for out, _ in results) == [0, 0, 0, len(MIGRATIONS)]
@@ -59,15 +72,19 @@ def test_four_processes_migrating_a_fresh_postgres_database_at_once(postgres_clu
     postgres_cluster.drop_database(name)
 
 
-def test_claimers_keep_their_place_across_a_postgres_restart(postgres_cluster: PostgresCluster,
-                                                            postgres_template: str) -> None:
+def test_claimers_keep_their_place_across_a_postgres_restart(
+    postgres_cluster: PostgresCluster, postgres_template: str
+) -> None:
     name = postgres_cluster.create_database(template=postgres_template)
     dsn = postgres_cluster.dsn(name)
     db = open_database(dsn)
     ids = _queue(60)
     procs = _claimers(dsn, 2, pause=0.1)
-    wait_until(lambda: Vod.select().where(Vod.download_state == "downloaded").count() >= 10, timeout=120,
-               what="ten VODs done before the restart")
+    wait_until(
+        lambda: Vod.select().where(Vod.download_state == "downloaded").count() >= 10,
+        timeout=120,
+        what="ten VODs done before the restart",
+    )
     restart = threading.Thread(target=postgres_cluster.restart, kwargs={"down_for": 2.0})
     restart.start()
     taken, logs = _taken(procs)

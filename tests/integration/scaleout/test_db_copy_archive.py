@@ -23,24 +23,47 @@ def build_archive(path: Path) -> None:
     migrate(db)
     start = dt.datetime(2025, 1, 1, 18, 0)
     with db.atomic():
-        Vod.insert_many([{"twitch_vod_id": str(10_000 + n), "channel": f"chan{n % 3}", "title": f"stream {n} ✨",
-                          "date": start + dt.timedelta(days=n // 2, hours=n % 2), "processed": 1,
-                          "download_state": "downloaded", "download_bytes": rnd.randrange(2**36),
-                          "youtube_url": f"https://youtu.be/{n:011d}"} for n in range(VODS)]).execute()
-        VodEvent.insert_many([{"vod_id": n + 1, "stage": "upload", "kind": "retry", "message": "503"}
-                              for n in range(0, VODS, 5)]).execute()
+        Vod.insert_many(
+            [
+                {
+                    "twitch_vod_id": str(10_000 + n),
+                    "channel": f"chan{n % 3}",
+                    "title": f"stream {n} ✨",
+                    "date": start + dt.timedelta(days=n // 2, hours=n % 2),
+                    "processed": 1,
+                    "download_state": "downloaded",
+                    "download_bytes": rnd.randrange(2**36),
+                    "youtube_url": f"https://youtu.be/{n:011d}",
+                }
+                for n in range(VODS)
+            ]
+        ).execute()
+        VodEvent.insert_many(
+            [{"vod_id": n + 1, "stage": "upload", "kind": "retry", "message": "503"} for n in range(0, VODS, 5)]
+        ).execute()
         for first in range(0, CHAT, 5000):
-            ChatMessage.insert_many([
-                {"msg_id": f"m{i:07d}", "channel": f"chan{i % 3}", "vod_id": str(10_000 + i * VODS // CHAT),
-                 "username": f"viewer{rnd.randrange(5000)}", "message": rnd.choice(["PogChamp", "hi ☕", "gg 'wp'"]),
-                 "abs_timestamp": 1_735_750_000 + i * 0.37, "rel_timestamp": (i % 200) * 0.37,
-                 "badges": rnd.choice([None, "subscriber/12", "moderator/1"]), "bits": i % 7}
-                for i in range(first, first + 5000)]).execute()
+            ChatMessage.insert_many(
+                [
+                    {
+                        "msg_id": f"m{i:07d}",
+                        "channel": f"chan{i % 3}",
+                        "vod_id": str(10_000 + i * VODS // CHAT),
+                        "username": f"viewer{rnd.randrange(5000)}",
+                        "message": rnd.choice(["PogChamp", "hi ☕", "gg 'wp'"]),
+                        "abs_timestamp": 1_735_750_000 + i * 0.37,
+                        "rel_timestamp": (i % 200) * 0.37,
+                        "badges": rnd.choice([None, "subscriber/12", "moderator/1"]),
+                        "bits": i % 7,
+                    }
+                    for i in range(first, first + 5000)
+                ]
+            ).execute()
     db.close()
 
 
 def test_a_big_archive_moves_to_postgres_verified_and_a_rerun_copies_nothing(
-        tmp_path: Path, postgres_cluster: PostgresCluster) -> None:
+    tmp_path: Path, postgres_cluster: PostgresCluster
+) -> None:
     source = tmp_path / "vodtender.db"
     build_archive(source)
     target = postgres_cluster.dsn(postgres_cluster.create_database("archive"))

@@ -51,8 +51,9 @@ class HostDaemon(DaemonProcess):
         self.workdir.mkdir(parents=True, exist_ok=True)
         with open(self.log_path, "ab") as log:
             argv = [sys.executable, "-m", "vodtender", self.daemon, *self.args]
-            self.proc = subprocess.Popen(self.host.wrap(argv), cwd=self.workdir, env=self.env, stdout=log,
-                                         stderr=subprocess.STDOUT)
+            self.proc = subprocess.Popen(
+                self.host.wrap(argv), cwd=self.workdir, env=self.env, stdout=log, stderr=subprocess.STDOUT
+            )
         return self
 
 
@@ -77,7 +78,8 @@ def cluster(hosts: list[NetnsHost]) -> Iterator[PostgresCluster]:
 
 
 def test_three_downloaders_two_uploaders_on_four_hosts_share_one_postgres(
-        tmp_path: Path, hosts: list[NetnsHost], cluster: PostgresCluster) -> None:
+    tmp_path: Path, hosts: list[NetnsHost], cluster: PostgresCluster
+) -> None:
     service_ip = hosts[0].gateway
     source = make_vod(tmp_path / "hls" / "source", segments=6).parent
     for vod_id in VODS:
@@ -90,18 +92,34 @@ def test_three_downloaders_two_uploaders_on_four_hosts_share_one_postgres(
     db = open_database(dsn)
     migrate(db)
     for n, vod_id in enumerate(VODS):
-        Vod.create(twitch_vod_id=vod_id, channel="chan", title=f"Stream {vod_id}", duration_seconds=60,
-                   date=dt.datetime(2026, 11, 1) + dt.timedelta(hours=n))
+        Vod.create(
+            twitch_vod_id=vod_id,
+            channel="chan",
+            title=f"Stream {vod_id}",
+            duration_seconds=60,
+            date=dt.datetime(2026, 11, 1) + dt.timedelta(hours=n),
+        )
     issued = youtube.issue_tokens()
-    TokenStore(TokenCipher(None)).save(TokenGrant(issued["access_token"], time.time() + 3600,
-                                                  issued["refresh_token"], issued["scope"]))
+    TokenStore(TokenCipher(None)).save(
+        TokenGrant(issued["access_token"], time.time() + 3600, issued["refresh_token"], issued["scope"])
+    )
 
-    common = {"DB_DSN": dsn, "LEASE_DURATION": LEASE, "HEARTBEAT_INTERVAL": "1s", "DOWNLOAD_MIN_FREE": "0",
-              "DOWNLOAD_BACKOFF_BASE": "1s", "UPLOAD_BACKOFF_BASE": "1s", "UPLOAD_CHUNK_SIZE": "256K",
-              "UPLOAD_QUOTA_DAILY": "100000000", "TWITCH_VOD_URL_TEMPLATE": hls.base_url + "{id}/" + PLAYLIST,
-              "YT_CLIENT_ID": youtube.client_id, "YT_CLIENT_SECRET": youtube.client_secret,
-              "YOUTUBE_API_URL": youtube.url, "YOUTUBE_TOKEN_URL": youtube.token_url,
-              "YOUTUBE_AUTH_URL": youtube.auth_url}
+    common = {
+        "DB_DSN": dsn,
+        "LEASE_DURATION": LEASE,
+        "HEARTBEAT_INTERVAL": "1s",
+        "DOWNLOAD_MIN_FREE": "0",
+        "DOWNLOAD_BACKOFF_BASE": "1s",
+        "UPLOAD_BACKOFF_BASE": "1s",
+        "UPLOAD_CHUNK_SIZE": "256K",
+        "UPLOAD_QUOTA_DAILY": "100000000",
+        "TWITCH_VOD_URL_TEMPLATE": hls.base_url + "{id}/" + PLAYLIST,
+        "YT_CLIENT_ID": youtube.client_id,
+        "YT_CLIENT_SECRET": youtube.client_secret,
+        "YOUTUBE_API_URL": youtube.url,
+        "YOUTUBE_TOKEN_URL": youtube.token_url,
+        "YOUTUBE_AUTH_URL": youtube.auth_url,
+    }
 
     def daemon(host: NetnsHost, kind: str, **extra: str) -> HostDaemon:
         workdir = tmp_path / "hosts" / host.hostname
@@ -119,24 +137,40 @@ def test_three_downloaders_two_uploaders_on_four_hosts_share_one_postgres(
             d.wait_for_log(rf"{d.daemon} ready", timeout=60)
 
         # SIGKILL a downloader while it holds a VOD: another host takes it over when the lease runs out
-        victim, held = wait_until(lambda: _holding(downloaders, "download_state", "downloading"), timeout=120,
-                                  interval=0.05, what="a downloader in the middle of a VOD")
+        victim, held = wait_until(
+            lambda: _holding(downloaders, "download_state", "downloading"),
+            timeout=120,
+            interval=0.05,
+            what="a downloader in the middle of a VOD",
+        )
         victim.kill()
 
         # PostgreSQL goes away for a few seconds while the others work
-        wait_until(lambda: Vod.select().where(Vod.download_state == "downloaded").count() >= 8, timeout=180,
-                   interval=0.2, what="eight VODs downloaded")
+        wait_until(
+            lambda: Vod.select().where(Vod.download_state == "downloaded").count() >= 8,
+            timeout=180,
+            interval=0.2,
+            what="eight VODs downloaded",
+        )
         cluster.restart(down_for=3.0)
 
         # SIGKILL hostD's uploader mid-upload; its successor on hostD takes the lease over and resumes
-        _, uploading = wait_until(lambda: _holding(uploaders[1:], "upload_state", "uploading"), timeout=180,
-                                  interval=0.05, what="hostD's uploader in the middle of an upload")
+        _, uploading = wait_until(
+            lambda: _holding(uploaders[1:], "upload_state", "uploading"),
+            timeout=180,
+            interval=0.05,
+            what="hostD's uploader in the middle of an upload",
+        )
         uploaders[1].kill()
         uploaders.append(daemon(hosts[3], "uploader", DATA_DIR_SHARED="1").start())
         everyone.append(uploaders[-1])
 
-        wait_until(lambda: Vod.select().where(Vod.processed == 1).count() == len(VODS), timeout=400,
-                   interval=0.5, what="every VOD downloaded and uploaded")
+        wait_until(
+            lambda: Vod.select().where(Vod.processed == 1).count() == len(VODS),
+            timeout=400,
+            interval=0.5,
+            what="every VOD downloaded and uploaded",
+        )
     finally:
         for d in everyone:
             d.stop(timeout=30)
@@ -180,8 +214,11 @@ def test_three_downloaders_two_uploaders_on_four_hosts_share_one_postgres(
 def _holding(daemons: list[HostDaemon], column: str, state: str) -> tuple[HostDaemon, Vod] | None:
     """A daemon of `daemons` holding a VOD whose `column` is `state`, and that VOD."""
     for d in daemons:
-        vod = Vod.select().where(Vod.lease_owner == f"{d.host.hostname}:{d.proc.pid}",
-                                 getattr(Vod, column) == state).first()
+        vod = (
+            Vod.select()
+            .where(Vod.lease_owner == f"{d.host.hostname}:{d.proc.pid}", getattr(Vod, column) == state)
+            .first()
+        )
         if vod is not None:
             return d, vod
     return None

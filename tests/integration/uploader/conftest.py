@@ -46,33 +46,53 @@ def write_video(path: Path, size: int) -> Path:
     with open(path, "wb") as f:
         for index in range(size // MIB):
             f.write(index.to_bytes(8, "big") + block[8:])
-        f.write(block[:size % MIB])
+        f.write(block[: size % MIB])
     return path
 
 
 def downloaded_vod(workdir: Path, size: int, twitch_id: str = "1001", title: str = "A stream", **fields) -> Vod:
     path = write_video(workdir / "data" / f"{twitch_id}.mp4", size)
-    return Vod.create(twitch_vod_id=twitch_id, channel="somechannel", title=title,
-                      date=dt.datetime(2026, 3, 1, 18, 5), duration_seconds=3600, download_state="downloaded",
-                      downloaded_path=str(path), download_host=socket.gethostname(), download_bytes=size,
-                      download_total=size, **fields)
+    return Vod.create(
+        twitch_vod_id=twitch_id,
+        channel="somechannel",
+        title=title,
+        date=dt.datetime(2026, 3, 1, 18, 5),
+        duration_seconds=3600,
+        download_state="downloaded",
+        downloaded_path=str(path),
+        download_host=socket.gethostname(),
+        download_bytes=size,
+        download_total=size,
+        **fields,
+    )
 
 
 def store_tokens(youtube: YouTubeStandIn, key: str | None = None, lifetime: float = 3600) -> dict:
     issued = youtube.issue_tokens()
-    TokenStore(TokenCipher(key)).save(TokenGrant(issued["access_token"], time.time() + lifetime,
-                                                 issued["refresh_token"], issued["scope"]))
+    TokenStore(TokenCipher(key)).save(
+        TokenGrant(issued["access_token"], time.time() + lifetime, issued["refresh_token"], issued["scope"])
+    )
     return issued
 
 
 def uploader_env(workdir: Path, db_path: Path, youtube: YouTubeStandIn | None, **extra: str) -> dict[str, str]:
-    settings = {"DB_DSN": str(db_path), "DATA_DIR": str(workdir / "data"), "HEARTBEAT_INTERVAL": "0.5s",
-                "UPLOAD_CHUNK_SIZE": "1M", "UPLOAD_BACKOFF_BASE": "0.2s", "UPLOAD_TIMEOUT": "10s",
-                "LEASE_DURATION": "30s"}
+    settings = {
+        "DB_DSN": str(db_path),
+        "DATA_DIR": str(workdir / "data"),
+        "HEARTBEAT_INTERVAL": "0.5s",
+        "UPLOAD_CHUNK_SIZE": "1M",
+        "UPLOAD_BACKOFF_BASE": "0.2s",
+        "UPLOAD_TIMEOUT": "10s",
+        "LEASE_DURATION": "30s",
+    }
     if youtube is not None:
-        settings.update(YT_CLIENT_ID=youtube.client_id, YT_CLIENT_SECRET=youtube.client_secret,
-                        YOUTUBE_API_URL=youtube.url, YOUTUBE_TOKEN_URL=youtube.token_url,
-                        YOUTUBE_AUTH_URL=youtube.auth_url)
+        settings.update(
+            YT_CLIENT_ID=youtube.client_id,
+            YT_CLIENT_SECRET=youtube.client_secret,
+            YOUTUBE_API_URL=youtube.url,
+            YOUTUBE_TOKEN_URL=youtube.token_url,
+            YOUTUBE_AUTH_URL=youtube.auth_url,
+        )
     return base_env(workdir, **{**settings, **extra})
 
 
@@ -86,12 +106,17 @@ def wait_done(vod: Vod, uploader: DaemonProcess, timeout: float = 60) -> Vod:
             raise AssertionError(f"uploader exited:\n{uploader.log()[-3000:]}")
         row = fresh(vod)
         return row if row.processed == 1 else None
+
     return wait_until(done, timeout, 0.1, what=f"VOD {vod.twitch_vod_id} processed")  # type: ignore[return-value]
 
 
 def uploader_status() -> str:
-    row = DaemonHeartbeat.select().where(DaemonHeartbeat.daemon == "uploader").order_by(
-        DaemonHeartbeat.updated_at.desc()).first()
+    row = (
+        DaemonHeartbeat.select()
+        .where(DaemonHeartbeat.daemon == "uploader")
+        .order_by(DaemonHeartbeat.updated_at.desc())
+        .first()
+    )
     return row.status if row else ""
 
 

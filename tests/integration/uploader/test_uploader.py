@@ -37,13 +37,25 @@ def events(vod_id: int, kind: str) -> list[VodEvent]:
     return list(VodEvent.select().where((VodEvent.vod == vod_id) & (VodEvent.kind == kind)))
 
 
-def test_200_mb_upload_arrives_byte_exact_with_its_metadata(workdir: Path, db_path: Path, db: peewee.Database,
-                                                             youtube: YouTubeStandIn) -> None:
-    vod = downloaded_vod(workdir, 200 * MIB + 4321, title="Any% speedrun",
-                         chapters=json.dumps([{"offset": 0, "game": "Celeste"}, {"offset": 1800, "game": "Tetris"}]))
+def test_200_mb_upload_arrives_byte_exact_with_its_metadata(
+    workdir: Path, db_path: Path, db: peewee.Database, youtube: YouTubeStandIn
+) -> None:
+    vod = downloaded_vod(
+        workdir,
+        200 * MIB + 4321,
+        title="Any% speedrun",
+        chapters=json.dumps([{"offset": 0, "game": "Celeste"}, {"offset": 1800, "game": "Tetris"}]),
+    )
     store_tokens(youtube)
-    env = uploader_env(workdir, db_path, youtube, UPLOAD_CHUNK_SIZE="8M", UPLOAD_TAGS="speedrun,celeste",
-                       UPLOAD_PRIVACY="unlisted", UPLOAD_PLAYLIST="PL123")
+    env = uploader_env(
+        workdir,
+        db_path,
+        youtube,
+        UPLOAD_CHUNK_SIZE="8M",
+        UPLOAD_TAGS="speedrun,celeste",
+        UPLOAD_PRIVACY="unlisted",
+        UPLOAD_PLAYLIST="PL123",
+    )
     with DaemonProcess("uploader", workdir, env=env) as uploader:
         row = wait_done(vod, uploader, timeout=240)
         (video,) = youtube.videos
@@ -62,8 +74,9 @@ def test_200_mb_upload_arrives_byte_exact_with_its_metadata(workdir: Path, db_pa
         assert Path(vod.downloaded_path).exists()  # UPLOAD_DELETE_LOCAL is off by default
 
 
-def test_sigkill_at_half_then_restart_resends_less_than_a_chunk(workdir: Path, db_path: Path, db: peewee.Database,
-                                                                youtube: YouTubeStandIn) -> None:
+def test_sigkill_at_half_then_restart_resends_less_than_a_chunk(
+    workdir: Path, db_path: Path, db: peewee.Database, youtube: YouTubeStandIn
+) -> None:
     size = 20 * MIB + 999
     vod = downloaded_vod(workdir, size)
     store_tokens(youtube)
@@ -90,7 +103,8 @@ def test_sigkill_at_half_then_restart_resends_less_than_a_chunk(workdir: Path, d
 
 
 def test_503_dropped_connection_and_401_recover_without_starting_over(
-        workdir: Path, db_path: Path, db: peewee.Database, youtube: YouTubeStandIn) -> None:
+    workdir: Path, db_path: Path, db: peewee.Database, youtube: YouTubeStandIn
+) -> None:
     size = 8 * MIB + 17
     vod = downloaded_vod(workdir, size)
     issued = store_tokens(youtube)
@@ -104,16 +118,19 @@ def test_503_dropped_connection_and_401_recover_without_starting_over(
     assert youtube.count("POST", "post") == 1  # one session throughout
     assert youtube.sessions[next(iter(youtube.sessions))].bytes_in - size < 3 * MIB
     retries = events(vod.id, "retry")
-    assert [r.message for r in retries] == ["attempt 1: HTTP 503 backendError",
-                                            "attempt 1: ConnectionResetError: [Errno 104] Connection reset by peer",
-                                            "attempt 1: HTTP 401 authError"]
+    assert [r.message for r in retries] == [
+        "attempt 1: HTTP 503 backendError",
+        "attempt 1: ConnectionResetError: [Errno 104] Connection reset by peer",
+        "attempt 1: HTTP 401 authError",
+    ]
     assert row.upload_retries == 0 and row.processing_error is None
     token = OAuthToken.get(OAuthToken.provider == "youtube")
     assert token.access_token != issued["access_token"] and token.refresh_token == issued["refresh_token"]
 
 
-def test_hostile_title_uploads_with_valid_metadata(workdir: Path, db_path: Path, db: peewee.Database,
-                                                   youtube: YouTubeStandIn) -> None:
+def test_hostile_title_uploads_with_valid_metadata(
+    workdir: Path, db_path: Path, db: peewee.Database, youtube: YouTubeStandIn
+) -> None:
     title = "<script>alert(1)</script>\n" + "🎮🔥" * 240 + "\r\nline\x00two"
     vod = downloaded_vod(workdir, MIB, title=title)
     store_tokens(youtube)
@@ -124,8 +141,9 @@ def test_hostile_title_uploads_with_valid_metadata(workdir: Path, db_path: Path,
     assert len(metadata["snippet"]["title"]) <= 100 and "script" in metadata["snippet"]["title"]
 
 
-def test_sigterm_mid_chunk_stops_at_once_and_keeps_the_session(workdir: Path, db_path: Path, db: peewee.Database,
-                                                               youtube: YouTubeStandIn) -> None:
+def test_sigterm_mid_chunk_stops_at_once_and_keeps_the_session(
+    workdir: Path, db_path: Path, db: peewee.Database, youtube: YouTubeStandIn
+) -> None:
     size = 6 * MIB
     vod = downloaded_vod(workdir, size)
     store_tokens(youtube)
@@ -148,7 +166,8 @@ def test_sigterm_mid_chunk_stops_at_once_and_keeps_the_session(workdir: Path, db
 
 
 def test_outage_retries_then_waits_with_backoff_and_counts_towards_the_breaker(
-        workdir: Path, db_path: Path, db: peewee.Database, youtube: YouTubeStandIn) -> None:
+    workdir: Path, db_path: Path, db: peewee.Database, youtube: YouTubeStandIn
+) -> None:
     vod = downloaded_vod(workdir, 2 * MIB)
     store_tokens(youtube)
     youtube.add_fault(Fault(on="put", status=503, times=1000))

@@ -33,8 +33,14 @@ KEY = "a passphrase for the token store"
 
 def authorize_with_cli(env: dict[str, str], workdir: Path) -> str:
     """Run `vodtender auth youtube` the way an operator does: open the printed URL, let it catch the redirect."""
-    proc = subprocess.Popen([sys.executable, "-m", "vodtender", "auth", "youtube", "--timeout", "60"], cwd=workdir,
-                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "vodtender", "auth", "youtube", "--timeout", "60"],
+        cwd=workdir,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         assert proc.stdout is not None
         for line in proc.stdout:
@@ -54,7 +60,8 @@ def authorize_with_cli(env: dict[str, str], workdir: Path) -> str:
 
 
 def test_invalid_grant_pauses_uploads_until_auth_youtube_stores_new_tokens(
-        workdir: Path, db_path: Path, db: peewee.Database, youtube: YouTubeStandIn) -> None:
+    workdir: Path, db_path: Path, db: peewee.Database, youtube: YouTubeStandIn
+) -> None:
     vod = downloaded_vod(workdir, 2 * MIB)
     store_tokens(youtube, key=KEY, lifetime=0)  # expired access token: the uploader must refresh first
     youtube.revoke()  # ... and Google says invalid_grant
@@ -80,8 +87,9 @@ def test_invalid_grant_pauses_uploads_until_auth_youtube_stores_new_tokens(
     assert KEY not in uploader.log()
 
 
-def test_quota_exceeded_holds_every_upload_until_the_reset(workdir: Path, db_path: Path, db: peewee.Database,
-                                                           youtube: YouTubeStandIn) -> None:
+def test_quota_exceeded_holds_every_upload_until_the_reset(
+    workdir: Path, db_path: Path, db: peewee.Database, youtube: YouTubeStandIn
+) -> None:
     first = downloaded_vod(workdir, MIB, twitch_id="2001")
     second = downloaded_vod(workdir, MIB, twitch_id="2002")
     store_tokens(youtube)
@@ -120,22 +128,25 @@ def test_download_only_without_credentials(workdir: Path, db_path: Path, db: pee
     assert Path(row.downloaded_path).exists()
 
 
-def test_vanished_file_goes_back_to_the_downloader(workdir: Path, db_path: Path, db: peewee.Database,
-                                                   youtube: YouTubeStandIn) -> None:
+def test_vanished_file_goes_back_to_the_downloader(
+    workdir: Path, db_path: Path, db: peewee.Database, youtube: YouTubeStandIn
+) -> None:
     vod = downloaded_vod(workdir, 1000)
     Path(vod.downloaded_path).unlink()
     store_tokens(youtube)
     with DaemonProcess("uploader", workdir, env=uploader_env(workdir, db_path, youtube)) as uploader:
         uploader.wait_for_log(r"downloaded file vanished, handing the VOD back to the downloader")
-        row = wait_until(lambda: fresh(vod) if fresh(vod).download_state == "discovered" else None, 10,
-                         what="VOD back at download")
+        row = wait_until(
+            lambda: fresh(vod) if fresh(vod).download_state == "discovered" else None, 10, what="VOD back at download"
+        )
     assert (row.downloaded_path, row.processed, row.processing_error, row.lease_owner) == (None, 0, None, None)
     assert VodEvent.select().where((VodEvent.vod == vod.id) & (VodEvent.kind == "requeued")).count() == 1
     assert youtube.count("POST", "post") == 0
 
 
-def test_local_file_deleted_only_after_confirmed_upload(workdir: Path, db_path: Path, db: peewee.Database,
-                                                        youtube: YouTubeStandIn) -> None:
+def test_local_file_deleted_only_after_confirmed_upload(
+    workdir: Path, db_path: Path, db: peewee.Database, youtube: YouTubeStandIn
+) -> None:
     kept = downloaded_vod(workdir, MIB, twitch_id="3001")
     refused = downloaded_vod(workdir, MIB, twitch_id="3002", priority=5)
     store_tokens(youtube)
@@ -150,8 +161,9 @@ def test_local_file_deleted_only_after_confirmed_upload(workdir: Path, db_path: 
 
 
 def test_stand_in_runs_as_a_module() -> None:
-    proc = subprocess.Popen([sys.executable, "-m", "tests.standins.youtube"], cwd=REPO, stdout=subprocess.PIPE,
-                            text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "tests.standins.youtube"], cwd=REPO, stdout=subprocess.PIPE, text=True
+    )
     try:
         assert proc.stdout is not None
         line = proc.stdout.readline()

@@ -29,8 +29,11 @@ class Bucket:
             self.violations += 1
         else:
             self.tokens -= 1
-        return {"Ratelimit-Limit": str(self.limit), "Ratelimit-Remaining": str(math.floor(self.tokens)),
-                "Ratelimit-Reset": str(math.ceil(self.clock() + (self.limit - self.tokens) / self.rate))}
+        return {
+            "Ratelimit-Limit": str(self.limit),
+            "Ratelimit-Remaining": str(math.floor(self.tokens)),
+            "Ratelimit-Reset": str(math.ceil(self.clock() + (self.limit - self.tokens) / self.rate)),
+        }
 
 
 def drive(requests: int, limit: int = 800, window: float = 60.0) -> tuple[float, int]:
@@ -62,8 +65,9 @@ def test_a_small_bucket_is_paced_too() -> None:
 def test_a_429_holds_requests_until_reset() -> None:
     clock = Clock()
     pacer = RateLimitPacer(clock=clock)
-    pacer.observe({"Ratelimit-Limit": "800", "Ratelimit-Remaining": "0",
-                   "Ratelimit-Reset": str(int(clock.now) + 42)}, 429)
+    pacer.observe(
+        {"Ratelimit-Limit": "800", "Ratelimit-Remaining": "0", "Ratelimit-Reset": str(int(clock.now) + 42)}, 429
+    )
     assert math.isclose(pacer.ready_in(), 42.0)
     clock.now += 42
     assert pacer.ready_in() == 0.0
@@ -73,7 +77,8 @@ def test_responses_without_headers_keep_the_last_state() -> None:
     clock = Clock()
     pacer = RateLimitPacer(clock=clock)
     assert pacer.ready_in() == 0.0  # nothing known yet: the first request goes
-    pacer.observe({"Ratelimit-Limit": "10", "Ratelimit-Remaining": "0", "Ratelimit-Reset": str(int(clock.now) + 10)},
-                  200)
+    pacer.observe(
+        {"Ratelimit-Limit": "10", "Ratelimit-Remaining": "0", "Ratelimit-Reset": str(int(clock.now) + 10)}, 200
+    )
     pacer.observe({}, 502)
     assert pacer.ready_in() > 0

@@ -15,8 +15,9 @@ START_UNIX = 1772366400.0
 
 
 def add(msg_id: str, offset: float, **fields: object) -> None:
-    ChatMessage.create(msg_id=msg_id, channel="chan", vod_id="v1", abs_timestamp=START_UNIX + offset,
-                       rel_timestamp=offset, **fields)
+    ChatMessage.create(
+        msg_id=msg_id, channel="chan", vod_id="v1", abs_timestamp=START_UNIX + offset, rel_timestamp=offset, **fields
+    )
 
 
 def make_vod() -> Vod:

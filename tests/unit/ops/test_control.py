@@ -27,7 +27,11 @@ def test_cancel_of_an_idle_vod_marks_it_cancelled_at_once(migrated_db: peewee.Da
     vod = Vod.get()
     assert "cancelled" in line and "download_state='cancelled'" in line
     assert (vod.download_state, vod.processing_error, vod.error_class, vod.cancel_requested) == (
-        "cancelled", "cancelled by operator", "cancelled", 0)
+        "cancelled",
+        "cancelled by operator",
+        "cancelled",
+        0,
+    )
     assert _due() == []
 
 
@@ -46,19 +50,30 @@ def test_a_cancel_whose_worker_died_is_claimed_so_it_can_be_finished(migrated_db
 def test_runbook_reset_requeues_a_cancelled_vod(migrated_db: peewee.Database) -> None:
     _vod()
     download_control.cancel("1")
-    migrated_db.execute_sql("UPDATE vods SET processed=0, processing_error=NULL, youtube_url=NULL "
-                            "WHERE twitch_vod_id='1'")
+    migrated_db.execute_sql(
+        "UPDATE vods SET processed=0, processing_error=NULL, youtube_url=NULL WHERE twitch_vod_id='1'"
+    )
     assert _due() == ["1"]
 
 
 def test_reprocess_without_the_file_goes_back_to_download(migrated_db: peewee.Database) -> None:
-    _vod(processed=1, download_state="downloaded", downloaded_path="/nonexistent/x.ts", youtube_url="u",
-         download_retries=3)
+    _vod(
+        processed=1,
+        download_state="downloaded",
+        downloaded_path="/nonexistent/x.ts",
+        youtube_url="u",
+        download_retries=3,
+    )
     line = download_control.reprocess("1")
     vod = Vod.get()
     assert "queued for download" in line and "processed=0" in line
     assert (vod.processed, vod.download_state, vod.downloaded_path, vod.youtube_url, vod.download_retries) == (
-        0, "discovered", None, None, 0)
+        0,
+        "discovered",
+        None,
+        None,
+        0,
+    )
     assert _due() == ["1"]
     assert [e.kind for e in VodEvent.select()] == ["reprocess"]
 

@@ -21,15 +21,31 @@ def make_archive(path: Path, vods: int = 5, chat_per_vod: int = 20) -> None:
     migrate(db)
     with db.atomic():
         for n in range(vods):
-            vod = Vod.create(twitch_vod_id=str(1000 + n), channel="chan", title=f"VOD {n} 'quoted' ünïcode 🎮",
-                             date=dt.datetime(2026, 3, 1, 12, 0, 0, 123456) + dt.timedelta(days=n),
-                             processed=n % 2, download_bytes=2**40 + n, download_speed=1.5 * n)
+            vod = Vod.create(
+                twitch_vod_id=str(1000 + n),
+                channel="chan",
+                title=f"VOD {n} 'quoted' ünïcode 🎮",
+                date=dt.datetime(2026, 3, 1, 12, 0, 0, 123456) + dt.timedelta(days=n),
+                processed=n % 2,
+                download_bytes=2**40 + n,
+                download_speed=1.5 * n,
+            )
             VodEvent.create(vod=vod, stage="download", kind="retry", message="HTTP 503\nagain")
-            ChatMessage.insert_many([
-                {"msg_id": f"{n}-{i}", "channel": "chan", "vod_id": vod.twitch_vod_id, "username": f"u{i}",
-                 "message": "Kappa \x01ACTION waves\x01" if i % 3 == 0 else f"hello {i}", "abs_timestamp":
-                 1_700_000_000.25 + i, "rel_timestamp": i + 0.001, "badges": None if i % 2 else "sub/12"}
-                for i in range(chat_per_vod)]).execute()
+            ChatMessage.insert_many(
+                [
+                    {
+                        "msg_id": f"{n}-{i}",
+                        "channel": "chan",
+                        "vod_id": vod.twitch_vod_id,
+                        "username": f"u{i}",
+                        "message": "Kappa \x01ACTION waves\x01" if i % 3 == 0 else f"hello {i}",
+                        "abs_timestamp": 1_700_000_000.25 + i,
+                        "rel_timestamp": i + 0.001,
+                        "badges": None if i % 2 else "sub/12",
+                    }
+                    for i in range(chat_per_vod)
+                ]
+            ).execute()
         ChatGap.create(channel="chan", started_at=1.5, ended_at=None, reason="irc down")
         OAuthToken.create(provider="youtube", refresh_token="1//secret", expires_at=dt.datetime(2026, 1, 1))
         KV.create(key="circuit_state", value="closed")

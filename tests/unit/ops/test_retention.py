@@ -25,13 +25,24 @@ class FakeDisk:
         return self.capacity - sum(p.stat().st_size for p in self.folder.rglob("*") if p.is_file())
 
 
-def make(folder: Path, vod_id: str, days_old: int, size_mb: int = 1, channel: str = "alpha",
-         uploaded: bool = True, **fields: object) -> Vod:
+def make(
+    folder: Path,
+    vod_id: str,
+    days_old: int,
+    size_mb: int = 1,
+    channel: str = "alpha",
+    uploaded: bool = True,
+    **fields: object,
+) -> Vod:
     path = folder / channel / f"{vod_id}.mp4"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(b"\0" * (size_mb * MB))
-    values: dict[str, object] = {"download_state": "downloaded", "downloaded_path": str(path),
-                                 "download_host": socket.gethostname(), "download_total": size_mb * MB}
+    values: dict[str, object] = {
+        "download_state": "downloaded",
+        "downloaded_path": str(path),
+        "download_host": socket.gethostname(),
+        "download_total": size_mb * MB,
+    }
     if uploaded:
         values.update(processed=1, youtube_url=f"https://youtu.be/{vod_id}", upload_state="done")
     values.update(fields)

@@ -22,8 +22,20 @@ SCHEMA = load_schema("status.schema.json")
 @pytest.fixture
 def cfg(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Config:
     monkeypatch.setenv("VODTENDER_CONFIG_DIR", str(tmp_path / "etc"))
-    return load_config(["--twitch-channel", CHANNEL, "--data-dir", str(tmp_path / "data"), "--download-min-free",
-                        "0", "--yt-client-id", "cid", "--yt-client-secret", "secret-secret"])
+    return load_config(
+        [
+            "--twitch-channel",
+            CHANNEL,
+            "--data-dir",
+            str(tmp_path / "data"),
+            "--download-min-free",
+            "0",
+            "--yt-client-id",
+            "cid",
+            "--yt-client-secret",
+            "secret-secret",
+        ]
+    )
 
 
 @pytest.fixture
@@ -73,7 +85,8 @@ def test_chat_catalog_youtube_and_disk(cfg: Config, now: dt.datetime) -> None:
 
 def test_stale_heartbeat_is_a_down_daemon(cfg: Config, now: dt.datetime) -> None:
     DaemonHeartbeat.update(updated_at=now - dt.timedelta(minutes=5)).where(
-        DaemonHeartbeat.daemon == "downloader").execute()
+        DaemonHeartbeat.daemon == "downloader"
+    ).execute()
     report = gather_status(cfg, now)
     assert {d["name"]: d["state"] for d in report["daemons"]}["downloader"] == "down"
     assert not report["ok"] and any("downloader is down" in p for p in problems(report))
@@ -89,7 +102,8 @@ def test_a_restarted_daemon_with_an_old_stale_row_is_up(cfg: Config, now: dt.dat
 
 def test_idle_daemon_needs_attention(cfg: Config, now: dt.datetime) -> None:
     DaemonHeartbeat.update(ready=0, status="idle: TWITCH_CHANNEL is not set").where(
-        DaemonHeartbeat.daemon == "chat").execute()
+        DaemonHeartbeat.daemon == "chat"
+    ).execute()
     report = gather_status(cfg, now)
     assert any("chat is idle: idle: TWITCH_CHANNEL" in p for p in problems(report))
 
@@ -142,7 +156,8 @@ def test_schema_rejects_a_wrong_report(cfg: Config, now: dt.datetime) -> None:
 
 def test_chat_switched_off_is_a_warning_not_recording(cfg: Config, now: dt.datetime) -> None:
     DaemonHeartbeat.update(status="chat recorder disabled: CHAT_AUTO_START is 0").where(
-        DaemonHeartbeat.daemon == "chat").execute()
+        DaemonHeartbeat.daemon == "chat"
+    ).execute()
     report = gather_status(cfg, now)
     assert report["chat"][0]["connected"] is False and report["ok"]
     assert any("chat recorder disabled" in f["message"] and f["level"] == "warning" for f in report["attention"])

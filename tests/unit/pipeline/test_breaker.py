@@ -11,8 +11,9 @@ from vodtender.pipeline.breaker import CircuitBreaker
 from vodtender.pipeline.kv import kv_get, kv_set
 
 
-def test_opens_after_threshold_consecutive_failures(migrated_db: peewee.Database,
-                                                    caplog: pytest.LogCaptureFixture) -> None:
+def test_opens_after_threshold_consecutive_failures(
+    migrated_db: peewee.Database, caplog: pytest.LogCaptureFixture
+) -> None:
     breaker = CircuitBreaker(threshold=3, cooldown=60)
     breaker.record_failure("x")
     breaker.record_failure("x")

@@ -27,8 +27,10 @@ def _claimed(vod_id: str = "1", owner: str = "w:1", **fields: object) -> Vod:
 
 
 def _events(vod: Vod) -> list[tuple[str, str, str | None, str]]:
-    return [(e.stage, e.kind, e.error_class, e.message)
-            for e in VodEvent.select().where(VodEvent.vod == vod.id).order_by(VodEvent.id)]
+    return [
+        (e.stage, e.kind, e.error_class, e.message)
+        for e in VodEvent.select().where(VodEvent.vod == vod.id).order_by(VodEvent.id)
+    ]
 
 
 def _fresh(vod: Vod) -> Vod:
@@ -114,7 +116,12 @@ def test_progress_renews_the_lease_and_a_starting_download_names_its_host(migrat
     assert vods.renew_download(vod.id, "w:1", 60, done=10, total=100, speed=5.0, starting=True)
     row = _fresh(vod)
     assert (row.download_state, row.download_host, row.download_bytes, row.download_total, row.download_speed) == (
-        "downloading", socket.gethostname(), 10, 100, 5.0)
+        "downloading",
+        socket.gethostname(),
+        10,
+        100,
+        5.0,
+    )
     assert row.progress_updated_at is not None and row.lease_until > utcnow() + dt.timedelta(seconds=50)
     assert vods.renew_download(vod.id, "w:1", 60, done=20, total=100, speed=6.0)
     assert not vods.renew_download(vod.id, "other:2", 60, done=30, total=100, speed=6.0)
@@ -130,13 +137,17 @@ def test_cancel_requested_reads_the_flag(migrated_db: peewee.Database) -> None:
 
 
 def test_downloaded_hands_the_vod_to_the_uploader(migrated_db: peewee.Database) -> None:
-    vod = _claimed(download_state="downloading", error_class="transient", cancel_requested=1,
-                   next_attempt_at=utcnow())
+    vod = _claimed(download_state="downloading", error_class="transient", cancel_requested=1, next_attempt_at=utcnow())
     muted = '[{"offset": 4.0, "duration": 2.0}]'
     assert vods.mark_downloaded(vod.id, "w:1", "/data/x.ts", 1234, muted, "1234 bytes at /data/x.ts")
     row = _fresh(vod)
     assert (row.download_state, row.downloaded_path, row.download_bytes, row.download_total, row.muted_segments) == (
-        "downloaded", "/data/x.ts", 1234, 1234, muted)
+        "downloaded",
+        "/data/x.ts",
+        1234,
+        1234,
+        muted,
+    )
     assert (row.lease_owner, row.error_class, row.next_attempt_at, row.cancel_requested) == (None, None, None, 0)
     assert row.download_host == socket.gethostname()
     assert _events(vod) == [("download", "done", None, "1234 bytes at /data/x.ts")]
@@ -158,7 +169,12 @@ def test_retry_later_counts_the_attempt_and_sets_the_due_time(migrated_db: peewe
     assert vods.retry_download_later(vod.id, "w:1", 2, at, ErrorClass.TRANSIENT, "timeout (retry 2 in 2m)")
     row = _fresh(vod)
     assert (row.download_state, row.download_retries, row.next_attempt_at, row.error_class, row.download_speed) == (
-        "discovered", 2, at, "transient", 0)
+        "discovered",
+        2,
+        at,
+        "transient",
+        0,
+    )
     assert row.lease_owner is None and row.processing_error is None
     assert _events(vod) == [("download", "retry", "transient", "timeout (retry 2 in 2m)")]
 
@@ -168,7 +184,11 @@ def test_a_systemic_failure_waits_for_the_breaker_without_counting(migrated_db: 
     assert vods.download_waits_for_breaker(vod.id, "w:1", "disk full")
     row = _fresh(vod)
     assert (row.download_state, row.download_retries, row.next_attempt_at, row.error_class) == (
-        "discovered", 1, None, "systemic")
+        "discovered",
+        1,
+        None,
+        "systemic",
+    )
     assert _events(vod) == [("download", "error", "systemic", "disk full")]
     assert claim(download_due(), "w:1", 60) is not None
 
@@ -177,13 +197,21 @@ def test_failed_stops_the_vod_until_an_operator_resets_it(migrated_db: peewee.Da
     fatal = _claimed("1", download_state="downloading")
     gave_up = _claimed("2", download_state="downloading", download_retries=4)
     assert vods.fail_download(fatal.id, "w:1", ErrorClass.FATAL, "HTTP 404", "HTTP 404")
-    assert vods.fail_download(gave_up.id, "w:1", ErrorClass.TRANSIENT, "gave up after 5 attempts: timeout",
-                              "timeout", 5)
+    assert vods.fail_download(
+        gave_up.id, "w:1", ErrorClass.TRANSIENT, "gave up after 5 attempts: timeout", "timeout", 5
+    )
     one, two = _fresh(fatal), _fresh(gave_up)
     assert (one.download_state, one.processing_error, one.error_class, one.download_retries) == (
-        "failed", "HTTP 404", "fatal", 0)
+        "failed",
+        "HTTP 404",
+        "fatal",
+        0,
+    )
     assert (two.download_state, two.processing_error, two.download_retries) == (
-        "failed", "gave up after 5 attempts: timeout", 5)
+        "failed",
+        "gave up after 5 attempts: timeout",
+        5,
+    )
     assert _events(fatal) == [("download", "error", "fatal", "HTTP 404")]
     assert _events(gave_up) == [("download", "error", "transient", "timeout")]
     assert claim(download_due(), "w:1", 60) is None
@@ -194,7 +222,12 @@ def test_a_worker_that_saw_the_cancel_marks_it_cancelled(migrated_db: peewee.Dat
     assert vods.cancel_download(vod.id, "w:1")
     row = _fresh(vod)
     assert (row.download_state, row.processing_error, row.error_class, row.cancel_requested, row.download_speed) == (
-        "cancelled", "cancelled by operator", "cancelled", 0, 0)
+        "cancelled",
+        "cancelled by operator",
+        "cancelled",
+        0,
+        0,
+    )
     assert row.lease_owner is None
     assert _events(vod) == [("download", "cancelled", "cancelled", "cancelled by operator")]
 
@@ -204,14 +237,26 @@ def test_giving_back_leaves_the_vod_as_it_was(migrated_db: peewee.Database) -> N
     assert vods.give_back_download(vod.id, "w:1")
     row = _fresh(vod)
     assert (row.download_state, row.download_bytes, row.download_retries, row.download_speed, row.lease_owner) == (
-        "discovered", 500, 1, 0, None)
+        "discovered",
+        500,
+        1,
+        0,
+        None,
+    )
     assert _events(vod) == []
 
 
 # -- shared moves -----------------------------------------------------------------------------
 def test_a_missing_file_sends_the_vod_back_unless_it_moved_on(migrated_db: peewee.Database) -> None:
-    gone = _vod("1", download_state="downloaded", downloaded_path="/data/1.ts", download_bytes=9,
-                upload_state="uploading", upload_session_uri="https://upload/1", upload_offset=5)
+    gone = _vod(
+        "1",
+        download_state="downloaded",
+        downloaded_path="/data/1.ts",
+        download_bytes=9,
+        upload_state="uploading",
+        upload_session_uri="https://upload/1",
+        upload_offset=5,
+    )
     moved_on = _vod("2", download_state="discovered", downloaded_path=None)
     assert vods.requeue_missing_file(gone.id, "/data/1.ts")
     assert not vods.requeue_missing_file(moved_on.id, "/data/2.ts")
@@ -233,8 +278,17 @@ def test_forgetting_a_file_records_only_a_deletion(migrated_db: peewee.Database)
 
 # -- operator moves ---------------------------------------------------------------------------
 def test_reprocess_at_download_resets_and_forgets_the_file(migrated_db: peewee.Database) -> None:
-    vod = _vod("1", processed=1, download_state="downloaded", downloaded_path="/gone.ts", youtube_url="u",
-               download_retries=3, upload_retries=2, upload_offset=7, error_class="fatal")
+    vod = _vod(
+        "1",
+        processed=1,
+        download_state="downloaded",
+        downloaded_path="/gone.ts",
+        youtube_url="u",
+        download_retries=3,
+        upload_retries=2,
+        upload_offset=7,
+        error_class="fatal",
+    )
     requeued = vods.reprocess_at_download(vod.id)
     assert requeued.where == "download"
     row = _fresh(vod)
@@ -245,8 +299,9 @@ def test_reprocess_at_download_resets_and_forgets_the_file(migrated_db: peewee.D
 
 
 def test_reprocess_at_upload_keeps_the_file(migrated_db: peewee.Database) -> None:
-    vod = _vod("1", processed=1, download_state="downloaded", downloaded_path="/x.ts", youtube_url="u",
-               upload_state="done")
+    vod = _vod(
+        "1", processed=1, download_state="downloaded", downloaded_path="/x.ts", youtube_url="u", upload_state="done"
+    )
     assert vods.reprocess_at_upload(vod.id).where == "upload (its file is there)"
     row = _fresh(vod)
     assert (row.processed, row.youtube_url, row.download_state, row.downloaded_path) == (0, None, "downloaded", "/x.ts")
@@ -271,9 +326,19 @@ def test_set_priority(migrated_db: peewee.Database) -> None:
 
 # -- catalog moves ----------------------------------------------------------------------------
 def _listed(vod_id: str, title: str) -> dict[str, object]:
-    return {"twitch_vod_id": vod_id, "user_id": "1001", "title": title, "description": "", "date": NOW,
-            "duration_seconds": 60, "stream_id": None, "type": "archive", "vod_url": None, "thumbnail_url": None,
-            "muted_segments": None}
+    return {
+        "twitch_vod_id": vod_id,
+        "user_id": "1001",
+        "title": title,
+        "description": "",
+        "date": NOW,
+        "duration_seconds": 60,
+        "stream_id": None,
+        "type": "archive",
+        "vod_url": None,
+        "thumbnail_url": None,
+        "muted_segments": None,
+    }
 
 
 def test_listed_vods_are_inserted_or_refreshed_never_their_pipeline_columns(migrated_db: peewee.Database) -> None:

@@ -19,10 +19,19 @@ from vodtender.runtime.config import (
 )
 
 
-@pytest.mark.parametrize("text,seconds", [
-    ("30s", 30), ("5m", 300), ("6h", 21600), ("1h30m", 5400), ("2d", 172800), ("250ms", 0.25), ("45", 45),
-    (" 10M ", 600),
-])
+@pytest.mark.parametrize(
+    "text,seconds",
+    [
+        ("30s", 30),
+        ("5m", 300),
+        ("6h", 21600),
+        ("1h30m", 5400),
+        ("2d", 172800),
+        ("250ms", 0.25),
+        ("45", 45),
+        (" 10M ", 600),
+    ],
+)
 def test_durations_parse(text: str, seconds: float) -> None:
     assert parse_duration(text) == pytest.approx(seconds)
 
@@ -45,12 +54,14 @@ def test_sizes_parse() -> None:
         parse_size("ten gigs")
 
 
-def test_precedence_defaults_file_confd_credential_env_cli(monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
-                                                           config_env: ConfigEnv) -> None:
+def test_precedence_defaults_file_confd_credential_env_cli(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, config_env: ConfigEnv
+) -> None:
     etc = config_env()
     (etc / "vodtender.conf").write_text(
         "twitch-channel = fromfile\nvod-reconcile-delay = 7m\nchat-auto-poll-interval = 1m\n"
-        "twitch-client-secret = file-secret-value\nlog-level = debug\n")
+        "twitch-client-secret = file-secret-value\nlog-level = debug\n"
+    )
     (etc / "conf.d" / "10-local.conf").write_text("vod-reconcile-delay = 9m\nchat-auto-poll-interval = 2m\n")
     creds = tmp_path / "creds"
     creds.mkdir()
@@ -62,12 +73,12 @@ def test_precedence_defaults_file_confd_credential_env_cli(monkeypatch: pytest.M
     cfg = load_config(["--log-level", "error"])
 
     assert cfg.problems == []
-    assert cfg.vod_catalog_backfill_interval == 6 * 3600          # default
-    assert cfg.twitch_channel == ["fromfile"]                     # main config file
-    assert cfg.vod_reconcile_delay == 9 * 60                      # conf.d wins over the main file
+    assert cfg.vod_catalog_backfill_interval == 6 * 3600  # default
+    assert cfg.twitch_channel == ["fromfile"]  # main config file
+    assert cfg.vod_reconcile_delay == 9 * 60  # conf.d wins over the main file
     assert cfg.twitch_client_secret == "credential-secret-value"  # credential wins over files
-    assert cfg.chat_auto_poll_interval == 3 * 60                  # environment wins over files
-    assert cfg.log_level == "error"                               # command line wins over all
+    assert cfg.chat_auto_poll_interval == 3 * 60  # environment wins over files
+    assert cfg.log_level == "error"  # command line wins over all
     assert cfg.sources["log_level"] == "command line"
     assert cfg.sources["chat_auto_poll_interval"] == "environment"
     assert cfg.sources["twitch_client_secret"] == "credential"
@@ -98,7 +109,9 @@ def test_mask_shows_at_most_four_characters() -> None:
 
 def test_the_example_config_file_parses_cleanly(config_env: ConfigEnv) -> None:
     etc = config_env()
-    uncommented = "\n".join(line[1:] if line.startswith("#") and " = " in line and not line.startswith("# ")
-                            else line for line in (REPO / "etc" / "vodtender.conf").read_text().splitlines())
+    uncommented = "\n".join(
+        line[1:] if line.startswith("#") and " = " in line and not line.startswith("# ") else line
+        for line in (REPO / "etc" / "vodtender.conf").read_text().splitlines()
+    )
     (etc / "vodtender.conf").write_text(uncommented)
     assert load_config().problems == []

@@ -22,6 +22,7 @@ from tests.helpers.notify import RecordingNotifier
 from tests.helpers.processes import free_port
 from tests.unit.runtime.conftest import ConfigEnv
 from vodtender.daemons.uploader import Uploader
+from vodtender.pipeline.metrics import export_queue_length
 from vodtender.runtime.clock import from_unix
 from vodtender.runtime.config import load_config
 from vodtender.runtime.daemon import Daemon, IdleDaemon, Runtime
@@ -89,13 +90,22 @@ def make_runtime(config_env: ConfigEnv, db_file: Path, tmp_path: Path) -> Iterat
     config_env()
     made: list[Runtime] = []
 
-    def make(daemon_cls: type[Daemon], *flags: str, http_addr: str = "127.0.0.1:0",
-             watchdog_interval: float | None = None) -> Runtime:
-        argv = ["--db-dsn", str(db_file), "--data-dir", str(tmp_path / "data"),
-                f"--{NAME}-http-addr", http_addr, *flags]
+    def make(
+        daemon_cls: type[Daemon], *flags: str, http_addr: str = "127.0.0.1:0", watchdog_interval: float | None = None
+    ) -> Runtime:
+        argv = [
+            "--db-dsn",
+            str(db_file),
+            "--data-dir",
+            str(tmp_path / "data"),
+            f"--{NAME}-http-addr",
+            http_addr,
+            *flags,
+        ]
         clock = ManualClock()
-        runtime = Runtime(daemon_cls, load_config(argv), notifier=RecordingNotifier(watchdog_interval, clock),
-                          clock=clock, argv=argv)
+        runtime = Runtime(
+            daemon_cls, load_config(argv), notifier=RecordingNotifier(watchdog_interval, clock), clock=clock, argv=argv
+        )
         made.append(runtime)
         return runtime
 
@@ -234,8 +244,9 @@ def test_a_database_passed_in_is_migrated_and_left_open(make_runtime: MakeRuntim
 
 
 # -- the error guard -----------------------------------------------------------------------------------------
-def test_a_step_that_raises_is_counted_and_backed_off(make_runtime: MakeRuntime,
-                                                       capsys: pytest.CaptureFixture[str]) -> None:
+def test_a_step_that_raises_is_counted_and_backed_off(
+    make_runtime: MakeRuntime, capsys: pytest.CaptureFixture[str]
+) -> None:
     daemon_cls = stub(failing_steps=4)
     runtime = make_runtime(daemon_cls, "--heartbeat-interval", "10m")
     runtime.start()
@@ -247,7 +258,7 @@ def test_a_step_that_raises_is_counted_and_backed_off(make_runtime: MakeRuntime,
     assert metric("vodtender_daemon_loop_errors_total") - errors == 4
     assert metric("vodtender_daemon_loop_iterations_total") - steps == 4
     log = capsys.readouterr().err
-    assert log.count("step failed, will retry") == 4 and "error=\"RuntimeError: scripted failure\"" in log
+    assert log.count("step failed, will retry") == 4 and 'error="RuntimeError: scripted failure"' in log
 
     assert runtime.tick() == 30.0  # it works again: the step's own wait
     (daemon,) = daemon_cls.constructed
@@ -256,8 +267,9 @@ def test_a_step_that_raises_is_counted_and_backed_off(make_runtime: MakeRuntime,
     assert 0.75 <= runtime.tick() <= 1.25  # a success reset the backoff
 
 
-def test_a_constructor_that_raises_is_retried_not_a_crash(make_runtime: MakeRuntime,
-                                                          capsys: pytest.CaptureFixture[str]) -> None:
+def test_a_constructor_that_raises_is_retried_not_a_crash(
+    make_runtime: MakeRuntime, capsys: pytest.CaptureFixture[str]
+) -> None:
     daemon_cls = stub(failing_constructions=2)
     runtime = make_runtime(daemon_cls, "--heartbeat-interval", "10m")
     errors = metric("vodtender_daemon_loop_errors_total")
@@ -300,8 +312,9 @@ def test_incomplete_configuration_comes_up_idle(make_runtime: MakeRuntime) -> No
     assert metric("vodtender_daemon_ready") == 0
 
 
-def test_reload_with_a_bad_value_idles_and_a_corrected_one_resumes(make_runtime: MakeRuntime,
-                                                                  config_env: ConfigEnv) -> None:
+def test_reload_with_a_bad_value_idles_and_a_corrected_one_resumes(
+    make_runtime: MakeRuntime, config_env: ConfigEnv
+) -> None:
     conf = config_env() / "vodtender.conf"
     daemon_cls = stub()
     runtime = make_runtime(daemon_cls)
@@ -349,6 +362,10 @@ def test_metrics_are_complete_when_healthz_first_answers(make_runtime: MakeRunti
     class Probing(StubDaemon):
         constructed: ClassVar[list[StubDaemon]] = []
 
+        @classmethod
+        def export_metrics(cls) -> None:  # as the pipeline's daemons do (daemons/base.py)
+            export_queue_length()
+
         def __init__(self, runtime: Runtime):
             try:
                 urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=5).close()
@@ -368,8 +385,9 @@ def test_metrics_are_complete_when_healthz_first_answers(make_runtime: MakeRunti
     assert 'vodtender_queue_length{stage="discovered"} 0.0' in text
 
 
-def test_an_address_in_use_is_logged_and_the_daemon_works_on(make_runtime: MakeRuntime,
-                                                             capsys: pytest.CaptureFixture[str]) -> None:
+def test_an_address_in_use_is_logged_and_the_daemon_works_on(
+    make_runtime: MakeRuntime, capsys: pytest.CaptureFixture[str]
+) -> None:
     first = make_runtime(stub())
     first.start()
     daemon_cls = stub()
@@ -381,23 +399,33 @@ def test_an_address_in_use_is_logged_and_the_daemon_works_on(make_runtime: MakeR
 
 
 # -- a real daemon -------------------------------------------------------------------------------------------
-def test_the_uploader_without_credentials_marks_a_downloaded_vod_done(make_runtime: MakeRuntime,
-                                                                       tmp_path: Path) -> None:
+def test_the_uploader_without_credentials_marks_a_downloaded_vod_done(
+    make_runtime: MakeRuntime, tmp_path: Path
+) -> None:
     runtime = make_runtime(Uploader)
     runtime.start()
     assert isinstance(runtime.daemon, Uploader)
     video = tmp_path / "data" / "1001.mp4"
     video.parent.mkdir(parents=True)
     video.write_bytes(b"\0" * 1000)
-    vod = Vod.create(twitch_vod_id="1001", channel="somechannel", title="A stream",
-                     date=dt.datetime(2026, 3, 1, 18, 5), duration_seconds=3600, download_state="downloaded",
-                     downloaded_path=str(video), download_bytes=1000, download_total=1000)
+    vod = Vod.create(
+        twitch_vod_id="1001",
+        channel="somechannel",
+        title="A stream",
+        date=dt.datetime(2026, 3, 1, 18, 5),
+        duration_seconds=3600,
+        download_state="downloaded",
+        downloaded_path=str(video),
+        download_bytes=1000,
+        download_total=1000,
+    )
 
     assert runtime.tick() == 5.0
     row = Vod.get_by_id(vod.id)
     assert (row.processed, row.upload_state, row.youtube_url) == (1, "skipped", None)
     assert VodEvent.select().where((VodEvent.vod == vod.id) & (VodEvent.kind == "done")).count() == 1
     assert notifications(runtime, "STATUS=")[-1] == (
-        "STATUS=uploading is off (no YT_CLIENT_ID/YT_CLIENT_SECRET): download-only, 1 VOD(s) marked done")
+        "STATUS=uploading is off (no YT_CLIENT_ID/YT_CLIENT_SECRET): download-only, 1 VOD(s) marked done"
+    )
     assert get(runtime, "/readyz") == (200, "ready\n")
     assert video.exists()

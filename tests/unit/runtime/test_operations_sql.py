@@ -29,8 +29,15 @@ def test_reset_requeues_a_failed_vod_for_download(migrated_db: peewee.Database) 
 
 
 def test_reset_requeues_an_uploaded_vod_for_upload_when_its_file_is_there(migrated_db: peewee.Database) -> None:
-    _vod("222", 2, processed=1, download_state="downloaded", downloaded_path="/srv/x.mp4",
-         youtube_url="https://youtu.be/x", upload_state="done")
+    _vod(
+        "222",
+        2,
+        processed=1,
+        download_state="downloaded",
+        downloaded_path="/srv/x.mp4",
+        youtube_url="https://youtu.be/x",
+        upload_state="done",
+    )
     migrated_db.execute_sql(RESET.format(id="222"))
     vod = Vod.get(Vod.twitch_vod_id == "222")
     assert (vod.processed, vod.youtube_url) == (0, None)

@@ -17,8 +17,15 @@ from vodtender.runtime.models import KV, Vod
 
 def test_a_postgres_dsn_gives_driver_parameters() -> None:
     params = postgres_params("postgresql://vod%40user:p%2Fw@db.example:6543/archive?sslmode=require")
-    assert params == {"database": "archive", "user": "vod@user", "password": "p/w", "host": "db.example",
-                      "port": 6543, "sslmode": "require", "connect_timeout": dbmod.PG_CONNECT_TIMEOUT}
+    assert params == {
+        "database": "archive",
+        "user": "vod@user",
+        "password": "p/w",
+        "host": "db.example",
+        "port": 6543,
+        "sslmode": "require",
+        "connect_timeout": dbmod.PG_CONNECT_TIMEOUT,
+    }
     assert postgres_params("postgresql:///archive?host=/run/postgresql")["host"] == "/run/postgresql"
 
 
@@ -33,7 +40,8 @@ def _kill_my_connections(cluster: PostgresCluster, db: peewee.Database) -> None:
 
 
 def test_a_killed_connection_is_replaced_and_the_outage_logged_once(
-        postgres_cluster: PostgresCluster, postgres_template: str, caplog: pytest.LogCaptureFixture) -> None:
+    postgres_cluster: PostgresCluster, postgres_template: str, caplog: pytest.LogCaptureFixture
+) -> None:
     name = postgres_cluster.create_database(template=postgres_template)
     db = open_database(postgres_cluster.dsn(name))
     write(lambda: KV.create(key="a", value="1"))
@@ -52,8 +60,14 @@ def test_a_killed_connection_is_replaced_and_the_outage_logged_once(
 
 def test_uploaders_claim_only_files_they_can_reach(migrated_db: peewee.Database) -> None:
     for n, host in enumerate(["hostA", "hostB", None]):
-        Vod.create(twitch_vod_id=f"v{n}", channel="c", date=dt.datetime(2026, 1, 1 + n), download_state="downloaded",
-                   downloaded_path=f"/data/v{n}.mp4", download_host=host)
+        Vod.create(
+            twitch_vod_id=f"v{n}",
+            channel="c",
+            date=dt.datetime(2026, 1, 1 + n),
+            download_state="downloaded",
+            downloaded_path=f"/data/v{n}.mp4",
+            download_host=host,
+        )
     on_b = reachable_files(data_dir_shared=False, host="hostB")
     taken = []
     while (vod := claim(upload_due(), "hostB:1", 60, extra=on_b)) is not None:

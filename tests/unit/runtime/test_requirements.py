@@ -35,11 +35,17 @@ def test_a_range_violation_is_one_problem_line_naming_the_option(config_env: Con
 
 
 def test_the_downloader_needs_an_id_in_the_vod_url_and_positive_counts(config_env: ConfigEnv) -> None:
-    cfg = complete(config_env, TWITCH_VOD_URL_TEMPLATE="https://example.invalid/v", DOWNLOAD_MAX_ATTEMPTS="-1",
-                   DOWNLOAD_FRAGMENT_CONCURRENCY="0")
+    cfg = complete(
+        config_env,
+        TWITCH_VOD_URL_TEMPLATE="https://example.invalid/v",
+        DOWNLOAD_MAX_ATTEMPTS="-1",
+        DOWNLOAD_FRAGMENT_CONCURRENCY="0",
+    )
     assert lines(cfg.problems_for_daemon("downloader")) == [
-        "TWITCH_VOD_URL_TEMPLATE must contain {id}", "DOWNLOAD_FRAGMENT_CONCURRENCY must be at least 1",
-        "DOWNLOAD_MAX_ATTEMPTS must be at least 1"]
+        "TWITCH_VOD_URL_TEMPLATE must contain {id}",
+        "DOWNLOAD_FRAGMENT_CONCURRENCY must be at least 1",
+        "DOWNLOAD_MAX_ATTEMPTS must be at least 1",
+    ]
 
 
 def test_the_poller_needs_channels_and_a_helix_application(config_env: ConfigEnv) -> None:
@@ -47,14 +53,17 @@ def test_the_poller_needs_channels_and_a_helix_application(config_env: ConfigEnv
     cfg = load_config()
     assert lines(cfg.problems_for_daemon("poller")) == [
         "TWITCH_CHANNEL is not set: no channel to archive",
-        "TWITCH_CLIENT_SECRET is not set: Helix needs a Twitch application's client id and secret"]
+        "TWITCH_CLIENT_SECRET is not set: Helix needs a Twitch application's client id and secret",
+    ]
     assert cfg.problems_for_daemon("downloader") == [] and cfg.problems_for_daemon("uploader") == []
 
 
 def test_parse_problems_idle_the_daemons_of_their_section_only(config_env: ConfigEnv) -> None:
     cfg = complete(config_env, UPLOAD_TIMEOUT="soon", HEARTBEAT_INTERVAL="often")
-    heartbeat, upload = (f"{env}: bad duration {value!r} (use e.g. 30s, 5m, 6h, 1h30m) (from environment)"
-                         for env, value in (("HEARTBEAT_INTERVAL", "often"), ("UPLOAD_TIMEOUT", "soon")))
+    heartbeat, upload = (
+        f"{env}: bad duration {value!r} (use e.g. 30s, 5m, 6h, 1h30m) (from environment)"
+        for env, value in (("HEARTBEAT_INTERVAL", "often"), ("UPLOAD_TIMEOUT", "soon"))
+    )
     assert lines(cfg.problems_for_daemon("uploader")) == [heartbeat, upload]
     assert lines(cfg.problems_for_daemon("poller")) == [heartbeat]
 
@@ -63,14 +72,16 @@ def test_youtube_needs_both_credentials_or_neither(config_env: ConfigEnv) -> Non
     cfg = complete(config_env, YT_CLIENT_SECRET="s" * 20)
     assert lines(cfg.problems_for_daemon("uploader")) == [
         "YT_CLIENT_ID is not set: YouTube uploads need both YT_CLIENT_ID and YT_CLIENT_SECRET "
-        "(or neither, for download-only)"]
+        "(or neither, for download-only)"
+    ]
     assert complete(config_env, YT_CLIENT_ID="id", YT_CLIENT_SECRET="s" * 20).problems_for_daemon("uploader") == []
 
 
 def test_chat_runs_disabled_instead_of_idle_and_config_check_still_reports_why(config_env: ConfigEnv) -> None:
     cfg = complete(config_env, TWITCH_BOT_USERNAME="bot")
-    login = ("TWITCH_OAUTH_TOKEN is not set but TWITCH_BOT_USERNAME is: set both, or neither for anonymous "
-             "read-only chat")
+    login = (
+        "TWITCH_OAUTH_TOKEN is not set but TWITCH_BOT_USERNAME is: set both, or neither for anonymous read-only chat"
+    )
     assert cfg.problems_for_daemon("chat") == []
     assert str(cfg.disabled_reason("chat")) == login
     assert lines(cfg.all_problems()) == [login]
@@ -81,16 +92,21 @@ def test_chat_switched_off_is_a_reason_but_no_problem(config_env: ConfigEnv) -> 
     reason = cfg.disabled_reason("chat")
     assert reason is not None and (str(reason), reason.env) == ("CHAT_AUTO_START is 0", "CHAT_AUTO_START")
     assert lines(cfg.all_problems()) == [
-        "TWITCH_OAUTH_TOKEN is not set but TWITCH_BOT_USERNAME is: set both, or neither for anonymous "
-        "read-only chat"]
+        "TWITCH_OAUTH_TOKEN is not set but TWITCH_BOT_USERNAME is: set both, or neither for anonymous read-only chat"
+    ]
 
 
 def test_config_check_reports_each_unmet_need_once_after_the_parse_problems(config_env: ConfigEnv) -> None:
     config_env(VOD_RECONCILE_DELAY="soon", MAX_CONCURRENT_DOWNLOADS="0", YT_CLIENT_ID="id")
     cfg = load_config()
     assert [p.env for p in cfg.all_problems()] == [
-        "VOD_RECONCILE_DELAY", "TWITCH_CHANNEL", "TWITCH_CLIENT_ID", "TWITCH_CLIENT_SECRET",
-        "MAX_CONCURRENT_DOWNLOADS", "YT_CLIENT_SECRET"]
+        "VOD_RECONCILE_DELAY",
+        "TWITCH_CHANNEL",
+        "TWITCH_CLIENT_ID",
+        "TWITCH_CLIENT_SECRET",
+        "MAX_CONCURRENT_DOWNLOADS",
+        "YT_CLIENT_SECRET",
+    ]
     assert cfg.disabled_reason("chat") == cfg.all_problems()[1]
 
 

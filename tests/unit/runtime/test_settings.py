@@ -31,9 +31,17 @@ def test_the_option_table_is_read_off_the_fields() -> None:
     assert [o.dest for o in OPTIONS] == names
     timeout = OPTIONS_BY_ENV["DOWNLOAD_TIMEOUT"]
     assert (timeout.flag, timeout.key, timeout.section, timeout.default) == (
-        "--download-timeout", "download-timeout", "downloader", "30s")
-    assert {o.env for o in OPTIONS if o.secret} == {"ENCRYPTION_KEY", "TWITCH_CLIENT_SECRET", "TWITCH_OAUTH_TOKEN",
-                                                    "YT_CLIENT_SECRET"}
+        "--download-timeout",
+        "download-timeout",
+        "downloader",
+        "30s",
+    )
+    assert {o.env for o in OPTIONS if o.secret} == {
+        "ENCRYPTION_KEY",
+        "TWITCH_CLIENT_SECRET",
+        "TWITCH_OAUTH_TOKEN",
+        "YT_CLIENT_SECRET",
+    }
 
 
 def test_config_is_the_settings_plus_what_loading_found(config_env: ConfigEnv) -> None:
@@ -76,8 +84,7 @@ def test_sources_name_the_config_file_through_the_public_api(config_env: ConfigE
     assert "._source_to_settings" not in inspect.getsource(config)  # configargparse's private attribute
 
 
-def test_a_file_that_cannot_be_read_leaves_every_default_and_one_problem(config_env: ConfigEnv,
-                                                                         tmp_path: Path) -> None:
+def test_a_file_that_cannot_be_read_leaves_every_default_and_one_problem(config_env: ConfigEnv, tmp_path: Path) -> None:
     config_env()
     cfg = load_config(["--config", str(tmp_path / "missing.conf")])
     assert len(cfg.problems) == 1 and cfg.problems[0].env is None

@@ -51,13 +51,22 @@ class ChannelDirectory:
                 kv_set(channel_user_id_key(user.login), user.id)
                 log.info("channel found on Twitch", channel=user.login, user_id=user.id)
             elif configured is not None and user.login != configured:
-                self._warn_once(configured, f"renamed:{user.login}", "channel renamed on Twitch; following it by "
-                                "user id (update TWITCH_CHANNEL so chat joins the new name)",
-                                new_login=user.login, user_id=user.id)
+                self._warn_once(
+                    configured,
+                    f"renamed:{user.login}",
+                    "channel renamed on Twitch; following it by "
+                    "user id (update TWITCH_CHANNEL so chat joins the new name)",
+                    new_login=user.login,
+                    user_id=user.id,
+                )
         for uid, login in by_id.items():
             if uid not in found_ids:
-                self._warn_once(login, "gone", "channel's Twitch account not found (deleted or suspended?); "
-                                "keeping its user id", user_id=uid)
+                self._warn_once(
+                    login,
+                    "gone",
+                    "channel's Twitch account not found (deleted or suspended?); keeping its user id",
+                    user_id=uid,
+                )
         for login in unknown:
             if login not in self._ids:
                 self._warn_once(login, "unknown", "channel not found on Twitch; check TWITCH_CHANNEL")

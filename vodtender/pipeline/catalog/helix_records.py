@@ -107,8 +107,9 @@ def _muted_segments(value: Any, video_id: str) -> str | None:
     segments = []
     if isinstance(value, list):
         for seg in value:
-            if isinstance(seg, dict) and all(isinstance(seg.get(k), int | float) and not isinstance(seg.get(k), bool)
-                                             for k in ("offset", "duration")):
+            if isinstance(seg, dict) and all(
+                isinstance(seg.get(k), int | float) and not isinstance(seg.get(k), bool) for k in ("offset", "duration")
+            ):
                 segments.append({"offset": seg["offset"], "duration": seg["duration"]})
     if len(segments) != (len(value) if isinstance(value, list) else -1):
         log.warning("helix video has malformed muted_segments; keeping the usable ones", vod_id=video_id)
@@ -136,15 +137,24 @@ def parse_video(item: Any) -> VideoRecord | None:
         return None
     duration = parse_twitch_duration(item.get("duration", ""))
     if duration is None:
-        log.warning("helix video has an unreadable duration; stored as 0", vod_id=video_id,
-                    duration=repr(item.get("duration"))[:40])
+        log.warning(
+            "helix video has an unreadable duration; stored as 0",
+            vod_id=video_id,
+            duration=repr(item.get("duration"))[:40],
+        )
         duration = 0
     url = item.get("url")
     thumbnail = item.get("thumbnail_url")
     return VideoRecord(
-        id=video_id, user_id=user_id, user_login=sanitise_text(item.get("user_login"), 64),
-        title=sanitise_text(item.get("title")), description=sanitise_text(item.get("description"), 5000),
-        created_at=created_at, duration_seconds=duration, stream_id=_id(item.get("stream_id")), type=video_type,
+        id=video_id,
+        user_id=user_id,
+        user_login=sanitise_text(item.get("user_login"), 64),
+        title=sanitise_text(item.get("title")),
+        description=sanitise_text(item.get("description"), 5000),
+        created_at=created_at,
+        duration_seconds=duration,
+        stream_id=_id(item.get("stream_id")),
+        type=video_type,
         url=url if isinstance(url, str) and url.startswith(("https://", "http://")) else None,
         thumbnail_url=thumbnail if isinstance(thumbnail, str) and thumbnail else None,
         muted_segments=_muted_segments(item.get("muted_segments"), video_id),
@@ -162,8 +172,13 @@ def parse_stream(item: Any) -> StreamRecord | None:
         return None
     if item.get("type", "live") != "live":
         return None  # "" is Twitch's value after an error; not a live stream
-    return StreamRecord(id=stream_id, user_id=user_id, user_login=sanitise_text(item.get("user_login"), 64),
-                        title=sanitise_text(item.get("title")), started_at=started_at)
+    return StreamRecord(
+        id=stream_id,
+        user_id=user_id,
+        user_login=sanitise_text(item.get("user_login"), 64),
+        title=sanitise_text(item.get("title")),
+        started_at=started_at,
+    )
 
 
 def parse_user(item: Any) -> UserRecord | None:

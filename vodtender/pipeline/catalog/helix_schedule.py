@@ -101,8 +101,12 @@ class HelixSchedule:
             if isinstance(exc, HelixNotFound):
                 retry_in = max(retry_in, NOT_FOUND_RETRY)
             job.due = now + retry_in
-            log.warning(f"helix {job.name} failed, will retry", error=str(exc), attempt=job.failures,
-                        retry_in=f"{retry_in:.1f}s")
+            log.warning(
+                f"helix {job.name} failed, will retry",
+                error=str(exc),
+                attempt=job.failures,
+                retry_in=f"{retry_in:.1f}s",
+            )
             return 0.0
         if self.auth_problem is not None:
             log.info("helix credentials accepted again")
@@ -119,5 +123,9 @@ class HelixSchedule:
         self.auth_problem = reason
         self.auth_retry_at = self.clock.monotonic() + retry_in
         self.client.token = None
-        log.error("helix credentials rejected; check TWITCH_CLIENT_ID and TWITCH_CLIENT_SECRET", error=reason,
-                  attempt=self.auth_failures, retry_in=f"{retry_in:.0f}s")
+        log.error(
+            "helix credentials rejected; check TWITCH_CLIENT_ID and TWITCH_CLIENT_SECRET",
+            error=reason,
+            attempt=self.auth_failures,
+            retry_in=f"{retry_in:.0f}s",
+        )

@@ -43,24 +43,42 @@ log = get_logger("poller")
 
 UNKNOWN_CHANNEL_RETRY = 600.0  # with no channel known on Twitch, look them up again this soon
 
-LAST_SYNC = Gauge("vodtender_catalog_last_sync_timestamp_seconds", "end of the last complete catalog run",
-                  ["channel"])
-CATALOG_VODS = Gauge("vodtender_catalog_vods", "VODs of the channel in the database (placeholders excluded)",
-                     ["channel"])
+LAST_SYNC = Gauge("vodtender_catalog_last_sync_timestamp_seconds", "end of the last complete catalog run", ["channel"])
+CATALOG_VODS = Gauge(
+    "vodtender_catalog_vods", "VODs of the channel in the database (placeholders excluded)", ["channel"]
+)
 VODS_ADDED = Counter("vodtender_catalog_vods_added_total", "VODs first found by the catalog backfill", ["channel"])
-VODS_MISSING = Counter("vodtender_catalog_vods_missing_total",
-                       "VODs marked helix_missing: gone from Helix before they were downloaded", ["channel"])
+VODS_MISSING = Counter(
+    "vodtender_catalog_vods_missing_total",
+    "VODs marked helix_missing: gone from Helix before they were downloaded",
+    ["channel"],
+)
+
 
 def upsert_videos(records: Sequence[VideoRecord], channel: str) -> int:
     """Insert new VODs, refresh the metadata of known ones; returns how many were new.
 
     Call inside a `write()` transaction.  Pipeline columns of known VODs are never touched.
     """
-    return vods.store_listed(channel, [
-        {"twitch_vod_id": r.id, "user_id": r.user_id, "title": r.title, "description": r.description,
-         "date": r.created_at, "duration_seconds": r.duration_seconds, "stream_id": r.stream_id, "type": r.type,
-         "vod_url": r.url, "thumbnail_url": r.thumbnail_url, "muted_segments": r.muted_segments}
-        for r in records])
+    return vods.store_listed(
+        channel,
+        [
+            {
+                "twitch_vod_id": r.id,
+                "user_id": r.user_id,
+                "title": r.title,
+                "description": r.description,
+                "date": r.created_at,
+                "duration_seconds": r.duration_seconds,
+                "stream_id": r.stream_id,
+                "type": r.type,
+                "vod_url": r.url,
+                "thumbnail_url": r.thumbnail_url,
+                "muted_segments": r.muted_segments,
+            }
+            for r in records
+        ],
+    )
 
 
 def count_vods(channel: str) -> int:
@@ -81,8 +99,13 @@ class ChannelRun:
     def load(cls, channel: str) -> ChannelRun:
         try:
             data = json.loads(kv_get(catalog_run_key(channel), "") or "")
-            return cls(float(data["started"]), int(data["seen"]), int(data["pages"]), int(data.get("added", 0)),
-                       data.get("oldest"))
+            return cls(
+                float(data["started"]),
+                int(data["seen"]),
+                int(data["pages"]),
+                int(data.get("added", 0)),
+                data.get("oldest"),
+            )
         except (ValueError, KeyError, TypeError):
             return cls(started=time.time())
 
@@ -90,8 +113,16 @@ class ChannelRun:
 class CatalogSync:
     """One round = one run per channel; `step()` fetches and stores one page."""
 
-    def __init__(self, client: HelixClient, directory: ChannelDirectory, types: Sequence[str], max_vods: int,
-                 max_age_days: int, live_stream_ids: Callable[[], set[str]], page_size: int = 100):
+    def __init__(
+        self,
+        client: HelixClient,
+        directory: ChannelDirectory,
+        types: Sequence[str],
+        max_vods: int,
+        max_age_days: int,
+        live_stream_ids: Callable[[], set[str]],
+        page_size: int = 100,
+    ):
         self.client = client
         self.directory = directory
         self.types = list(types) or ["archive"]
@@ -150,8 +181,7 @@ class CatalogSync:
             if cursor is None:
                 raise
             # Cursors do not live forever; the upserts make starting over from the top harmless.
-            log.warning("stored catalog cursor refused by Helix; the run restarts from the newest VOD",
-                        channel=channel)
+            log.warning("stored catalog cursor refused by Helix; the run restarts from the newest VOD", channel=channel)
             kv_delete(cursor_key)
             kv_set(catalog_run_key(channel), json.dumps(dataclasses.asdict(ChannelRun(started=run.started))))
             return False
@@ -203,9 +233,16 @@ class CatalogSync:
         if cut and run.oldest is None:
             return 0
         started = from_unix(run.started)
-        cond = ((Vod.channel == channel) & (Vod.is_placeholder == 0) & (Vod.helix_missing == 0)
-                & (Vod.processed == 0) & (Vod.download_state != vods.DOWNLOADED) & Vod.type.in_(self.types)
-                & (Vod.helix_seen_at.is_null() | (Vod.helix_seen_at < started)) & vods.lease_free())
+        cond = (
+            (Vod.channel == channel)
+            & (Vod.is_placeholder == 0)
+            & (Vod.helix_missing == 0)
+            & (Vod.processed == 0)
+            & (Vod.download_state != vods.DOWNLOADED)
+            & Vod.type.in_(self.types)
+            & (Vod.helix_seen_at.is_null() | (Vod.helix_seen_at < started))
+            & vods.lease_free()
+        )
         if cut and run.oldest is not None:  # always set when cut: a cut run without it returned above
             cond &= Vod.date >= dt.datetime.fromisoformat(run.oldest)
         live = self.live_stream_ids()
@@ -219,8 +256,11 @@ class CatalogSync:
 
         gone = write(mark)
         for vod in gone:
-            log.warning("VOD gone from Helix before it was downloaded; marked helix_missing", channel=channel,
-                        vod_id=vod.twitch_vod_id)
+            log.warning(
+                "VOD gone from Helix before it was downloaded; marked helix_missing",
+                channel=channel,
+                vod_id=vod.twitch_vod_id,
+            )
         VODS_MISSING.labels(channel).inc(len(gone))
         return len(gone)
 
@@ -231,8 +271,15 @@ class CatalogSync:
         LAST_SYNC.labels(channel).set(self.synced_at[channel])
         total = count_vods(channel)
         CATALOG_VODS.labels(channel).set(total)
-        log.info("catalog sync done", channel=channel, listed=run.seen, new=run.added, missing=missing,
-                 pages=run.pages, total=total)
+        log.info(
+            "catalog sync done",
+            channel=channel,
+            listed=run.seen,
+            new=run.added,
+            missing=missing,
+            pages=run.pages,
+            total=total,
+        )
 
     def describe(self) -> list[str]:
         """STATUS= parts: the channel being backfilled, and when the catalog was last synced."""

@@ -31,9 +31,25 @@ KINDS = ("message", "action", "usernotice", "clearchat", "clearmsg")
 
 # Columns of a row besides msg_id, channel, vod_id, rel_timestamp, abs_timestamp, deleted, in this order.
 DETAIL_COLUMNS = (
-    "kind", "notice_type", "username", "display_name", "user_id", "message", "system_message",
-    "badges", "emotes", "color", "bits", "first_msg", "reply_parent_msg_id", "reply_parent_user_login",
-    "reply_parent_display_name", "reply_parent_msg_body", "target_user", "ban_duration", "tags",
+    "kind",
+    "notice_type",
+    "username",
+    "display_name",
+    "user_id",
+    "message",
+    "system_message",
+    "badges",
+    "emotes",
+    "color",
+    "bits",
+    "first_msg",
+    "reply_parent_msg_id",
+    "reply_parent_user_login",
+    "reply_parent_display_name",
+    "reply_parent_msg_body",
+    "target_user",
+    "ban_duration",
+    "tags",
 )
 _ACTION_START = "\x01ACTION "
 
@@ -105,7 +121,7 @@ class ChatEventBuilder:
             kind = "message"
             username = msg.nick
             if text.startswith(_ACTION_START):
-                kind, text = "action", text[len(_ACTION_START):].rstrip("\x01")
+                kind, text = "action", text[len(_ACTION_START) :].rstrip("\x01")
         elif command == "USERNOTICE":
             kind = "usernotice"
             notice_type = tags.get("msg-id") or None
@@ -122,12 +138,25 @@ class ChatEventBuilder:
             deletes = tags.get("target-msg-id") or None
             notice_type = "deletion"
         details = (
-            kind, notice_type, username, tags.get("display-name") or "", tags.get("user-id") or None, text,
-            system_message, tags.get("badges") or None, tags.get("emotes") or None, tags.get("color") or None,
-            _int(tags.get("bits")) or 0, 1 if tags.get("first-msg") == "1" else 0,
-            tags.get("reply-parent-msg-id") or None, tags.get("reply-parent-user-login") or None,
-            tags.get("reply-parent-display-name") or None, tags.get("reply-parent-msg-body") or None,
-            target_user, ban_duration, msg.raw_tags or None,
+            kind,
+            notice_type,
+            username,
+            tags.get("display-name") or "",
+            tags.get("user-id") or None,
+            text,
+            system_message,
+            tags.get("badges") or None,
+            tags.get("emotes") or None,
+            tags.get("color") or None,
+            _int(tags.get("bits")) or 0,
+            1 if tags.get("first-msg") == "1" else 0,
+            tags.get("reply-parent-msg-id") or None,
+            tags.get("reply-parent-user-login") or None,
+            tags.get("reply-parent-display-name") or None,
+            tags.get("reply-parent-msg-body") or None,
+            target_user,
+            ban_duration,
+            msg.raw_tags or None,
         )
         return ChatEvent(msg_id, channel, kind, abs_timestamp, received_at, details, deletes)
 

@@ -42,9 +42,11 @@ def insert_messages(rows: Sequence[MessageRow]) -> None:
         cursor.executemany(prefix + one_row + " ON CONFLICT (msg_id) DO NOTHING", rows)
         return
     for start in range(0, len(rows), PG_ROWS_PER_STATEMENT):
-        chunk = rows[start:start + PG_ROWS_PER_STATEMENT]
-        cursor.execute(prefix + ", ".join([one_row] * len(chunk)) + " ON CONFLICT (msg_id) DO NOTHING",
-                       [value for row in chunk for value in row])
+        chunk = rows[start : start + PG_ROWS_PER_STATEMENT]
+        cursor.execute(
+            prefix + ", ".join([one_row] * len(chunk)) + " ON CONFLICT (msg_id) DO NOTHING",
+            [value for row in chunk for value in row],
+        )
 
 
 def bind_offline_messages(channel: str, vod_id: str, start: float) -> None:
@@ -53,7 +55,9 @@ def bind_offline_messages(channel: str, vod_id: str, start: float) -> None:
     p = database_proxy.obj.param
     database_proxy.obj.cursor().execute(
         f"UPDATE chat_messages SET vod_id = {p}, rel_timestamp = abs_timestamp - {p} "
-        f"WHERE channel = {p} AND vod_id IS NULL AND abs_timestamp >= {p}", (vod_id, start, channel, start))
+        f"WHERE channel = {p} AND vod_id IS NULL AND abs_timestamp >= {p}",
+        (vod_id, start, channel, start),
+    )
 
 
 def mark_deleted(msg_ids: Sequence[str]) -> None:
@@ -61,8 +65,9 @@ def mark_deleted(msg_ids: Sequence[str]) -> None:
     if not msg_ids:
         return
     p = database_proxy.obj.param
-    database_proxy.obj.cursor().executemany(f"UPDATE chat_messages SET deleted = 1 WHERE msg_id = {p}",
-                                            [(msg_id,) for msg_id in msg_ids])
+    database_proxy.obj.cursor().executemany(
+        f"UPDATE chat_messages SET deleted = 1 WHERE msg_id = {p}", [(msg_id,) for msg_id in msg_ids]
+    )
 
 
 def open_gap(channel: str, started_at: float, reason: str) -> None:
@@ -79,10 +84,14 @@ def repoint_chat(placeholder_vod_id: str, real_vod_id: str, shift: float, real_s
 
     `rel_timestamp` is shifted by `shift` (placeholder start - VOD start); a row that had none is
     counted from `real_start` (unix seconds)."""
-    return (ChatMessage.update(
-        vod_id=real_vod_id,
-        rel_timestamp=peewee.fn.COALESCE(ChatMessage.rel_timestamp + shift, ChatMessage.abs_timestamp - real_start))
-        .where(ChatMessage.vod_id == placeholder_vod_id).execute())
+    return (
+        ChatMessage.update(
+            vod_id=real_vod_id,
+            rel_timestamp=peewee.fn.COALESCE(ChatMessage.rel_timestamp + shift, ChatMessage.abs_timestamp - real_start),
+        )
+        .where(ChatMessage.vod_id == placeholder_vod_id)
+        .execute()
+    )
 
 
 def open_gaps_left_by_a_crash(channels: list[str]) -> list[str]:
@@ -95,8 +104,11 @@ def open_gaps_left_by_a_crash(channels: list[str]) -> list[str]:
         for channel in channels:
             if ChatGap.select().where((ChatGap.channel == channel) & ChatGap.ended_at.is_null()).exists():
                 continue  # a clean stop (or a drop) already left one open
-            last = (ChatMessage.select(peewee.fn.MAX(ChatMessage.abs_timestamp))
-                    .where(ChatMessage.channel == channel).scalar())
+            last = (
+                ChatMessage.select(peewee.fn.MAX(ChatMessage.abs_timestamp))
+                .where(ChatMessage.channel == channel)
+                .scalar()
+            )
             if last is None:
                 continue  # never recorded: nothing can have been missed
             open_gap(channel, last, CRASH_GAP_REASON)

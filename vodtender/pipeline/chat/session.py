@@ -41,8 +41,15 @@ MALFORMED_LOG_INTERVAL = 30.0
 class IrcSession:
     """Keeps every channel joined over one connection (two during a RECONNECT), in its own thread."""
 
-    def __init__(self, endpoint: IrcEndpoint, login: IrcLogin, channels: list[str], sink: Callable[[ChatItem], None],
-                 stats: ChannelStats, clock: Clock):
+    def __init__(
+        self,
+        endpoint: IrcEndpoint,
+        login: IrcLogin,
+        channels: list[str],
+        sink: Callable[[ChatItem], None],
+        stats: ChannelStats,
+        clock: Clock,
+    ):
         self.endpoint = endpoint
         self.login = login
         self.channels = sorted(set(channels))
@@ -100,8 +107,9 @@ class IrcSession:
     def _open(self) -> None:
         conn: TwitchConnection = self.reactor.server()
         conn.on_line = self._on_line
-        conn.on_oversized = lambda size: self._malformed(f"<{size} bytes without a newline>",
-                                                         f"line longer than {MAX_LINE_BYTES} bytes")
+        conn.on_oversized = lambda size: self._malformed(
+            f"<{size} bytes without a newline>", f"line longer than {MAX_LINE_BYTES} bytes"
+        )
         conn.clock = self.clock.time
         try:
             conn.open(self.endpoint, self.login)
@@ -112,8 +120,13 @@ class IrcSession:
         self.connections.append(conn)
         self.builders[conn] = ChatEventBuilder()
         CONNECTIONS.set(len(self.connections))
-        log.info("chat connecting", server=f"{self.endpoint.host}:{self.endpoint.port}", tls=int(self.endpoint.tls),
-                 nick=self.login.nickname, attempt=self.attempt)
+        log.info(
+            "chat connecting",
+            server=f"{self.endpoint.host}:{self.endpoint.port}",
+            tls=int(self.endpoint.tls),
+            nick=self.login.nickname,
+            attempt=self.attempt,
+        )
 
     def _schedule_reconnect(self, reason: str) -> None:
         self.attempt += 1
@@ -286,8 +299,12 @@ class IrcSession:
         if now - self._malformed_logged_at < MALFORMED_LOG_INTERVAL:
             self._malformed_suppressed += 1
             return
-        log.warning("malformed IRC line skipped", reason=reason, line=repr(line[:200]),
-                    suppressed_since_last=self._malformed_suppressed)
+        log.warning(
+            "malformed IRC line skipped",
+            reason=reason,
+            line=repr(line[:200]),
+            suppressed_since_last=self._malformed_suppressed,
+        )
         self._malformed_logged_at, self._malformed_suppressed = now, 0
 
     # -- state for STATUS ------------------------------------------------------------------------

@@ -19,12 +19,12 @@ from prometheus_client.registry import Collector
 
 from vodtender.pipeline.chat.events import KINDS, ChatEvent
 
-DUPLICATES = Counter("vodtender_chat_duplicates_total", "chat events seen twice (RECONNECT overlap), stored once",
-                     ["channel"])
+DUPLICATES = Counter(
+    "vodtender_chat_duplicates_total", "chat events seen twice (RECONNECT overlap), stored once", ["channel"]
+)
 RECONNECTS = Counter("vodtender_chat_reconnects_total", "new connections after a RECONNECT or a drop", ["channel"])
 GAPS = Counter("vodtender_chat_gaps_total", "times a channel was not joined while recording", ["channel"])
-GAP_SECONDS = Counter("vodtender_chat_gap_seconds_total", "time channels were not joined while recording",
-                      ["channel"])
+GAP_SECONDS = Counter("vodtender_chat_gap_seconds_total", "time channels were not joined while recording", ["channel"])
 JOINED = Gauge("vodtender_chat_joined", "1 while the channel is joined", ["channel"])
 MALFORMED = Counter("vodtender_chat_malformed_lines_total", "IRC lines that could not be understood and were skipped")
 CONNECTIONS = Gauge("vodtender_chat_connections", "open IRC connections (two briefly during a RECONNECT)")
@@ -79,12 +79,15 @@ class ChannelStats(Collector):
         self.last[event.channel] = event.received_at
 
     def collect(self) -> Iterator[Metric]:
-        events = CounterMetricFamily("vodtender_chat_events", "chat events received, by kind",
-                                     labels=["channel", "kind"])
-        messages = CounterMetricFamily("vodtender_chat_messages", "chat messages received (message and /me action)",
-                                       labels=["channel"])
-        last = GaugeMetricFamily("vodtender_chat_last_message_timestamp_seconds", "when the last chat event arrived",
-                                 labels=["channel"])
+        events = CounterMetricFamily(
+            "vodtender_chat_events", "chat events received, by kind", labels=["channel", "kind"]
+        )
+        messages = CounterMetricFamily(
+            "vodtender_chat_messages", "chat messages received (message and /me action)", labels=["channel"]
+        )
+        last = GaugeMetricFamily(
+            "vodtender_chat_last_message_timestamp_seconds", "when the last chat event arrived", labels=["channel"]
+        )
         per_channel = dict.fromkeys(self.channels, 0)
         counts = {(channel, kind): 0 for channel in self.channels for kind in KINDS}  # series exist from the start
         counts.update(list(self.events.items()))

@@ -39,11 +39,16 @@ log = get_logger("chat")
 QUEUE_DEPTH = Gauge("vodtender_chat_queue_depth", "chat events waiting to be written")
 QUEUE_FULL = Counter("vodtender_chat_queue_full_total", "times the IRC reader waited for room in the write queue")
 QUEUE_WAIT = Counter("vodtender_chat_queue_wait_seconds_total", "time the IRC reader spent waiting for the queue")
-BATCH_SECONDS = Histogram("vodtender_chat_batch_write_seconds", "time to write one batch (one transaction)",
-                          buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10))
-COMMIT_LATENCY = Histogram("vodtender_chat_commit_latency_seconds",
-                           "from receiving the oldest event of a batch to its commit",
-                           buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60))
+BATCH_SECONDS = Histogram(
+    "vodtender_chat_batch_write_seconds",
+    "time to write one batch (one transaction)",
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+)
+COMMIT_LATENCY = Histogram(
+    "vodtender_chat_commit_latency_seconds",
+    "from receiving the oldest event of a batch to its commit",
+    buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60),
+)
 ROWS_WRITTEN = Counter("vodtender_chat_rows_written_total", "chat events handed to the database (duplicates ignored)")
 WRITE_ERRORS = Counter("vodtender_chat_write_errors_total", "batch writes that failed and will be retried")
 LAST_COMMIT = Gauge("vodtender_chat_last_commit_timestamp_seconds", "when the last batch was committed")
@@ -71,9 +76,11 @@ class PlaceholderBinder:
             return {}
         self._refreshed = self._clock()
         found: dict[str, tuple[str, float]] = {}
-        query = (Vod.select(Vod.channel, Vod.twitch_vod_id, Vod.date)
-                 .where((Vod.is_placeholder == 1) & Vod.live_ended_at.is_null())
-                 .order_by(Vod.date))
+        query = (
+            Vod.select(Vod.channel, Vod.twitch_vod_id, Vod.date)
+            .where((Vod.is_placeholder == 1) & Vod.live_ended_at.is_null())
+            .order_by(Vod.date)
+        )
         for vod in query:
             if vod.date is not None:  # a placeholder without a start time cannot place chat
                 found[vod.channel.lower()] = (vod.twitch_vod_id, unix_seconds(vod.date))
@@ -162,8 +169,12 @@ class ChatWriter:
                 WRITE_ERRORS.inc()
                 if self._failing_since is None:
                     self._failing_since = time.monotonic()
-                    log.error("chat batch not written, retrying", rows=len(batch), error=f"{type(exc).__name__}: "
-                              f"{exc}", queued=self._queue.qsize())
+                    log.error(
+                        "chat batch not written, retrying",
+                        rows=len(batch),
+                        error=f"{type(exc).__name__}: {exc}",
+                        queued=self._queue.qsize(),
+                    )
                 if give_up and time.monotonic() - self._failing_since > 30:
                     log.error("chat rows lost: database unavailable at shutdown", rows=len(batch))
                     return
@@ -208,4 +219,3 @@ class ChatWriter:
             ROWS_WRITTEN.inc(len(events))
             self.rows_committed += len(events)
         LAST_COMMIT.set(committed)
-

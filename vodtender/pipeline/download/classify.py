@@ -6,19 +6,22 @@ import errno
 import re
 import socket
 
-import yt_dlp
-
 from vodtender.clients.hls import HttpStatusError
+from vodtender.clients.ytdlp import YtDlpError
 from vodtender.pipeline.errors import FatalError, PipelineError, SystemicError, TransientError
 
-# yt-dlp reports everything as DownloadError text; these parts of it decide the class.
+# yt-dlp reports everything as error text (`YtDlpError`); these parts of it decide the class.
 _FATAL_TEXT = re.compile(
     r"HTTP Error (404|410)|Unsupported URL|does not exist|has been deleted|is not available|"
-    r"subscriber|sub-only|only available to|private video|video is private", re.IGNORECASE)
+    r"subscriber|sub-only|only available to|private video|video is private",
+    re.IGNORECASE,
+)
 _AUTH_TEXT = re.compile(r"HTTP Error (401|403)", re.IGNORECASE)
 _NETWORK_DOWN_TEXT = re.compile(
     r"Name or service not known|Temporary failure in name resolution|Network is unreachable|"
-    r"No route to host|Connection refused|getaddrinfo failed|nodename nor servname", re.IGNORECASE)
+    r"No route to host|Connection refused|getaddrinfo failed|nodename nor servname",
+    re.IGNORECASE,
+)
 _DISK_FULL_TEXT = re.compile(r"No space left on device|Errno 28|Disk quota exceeded", re.IGNORECASE)
 _NETWORK_DOWN_ERRNOS = {errno.ECONNREFUSED, errno.ENETUNREACH, errno.EHOSTUNREACH, errno.ENETDOWN}
 _DISK_FULL_ERRNOS = {errno.ENOSPC, errno.EDQUOT}
@@ -31,8 +34,11 @@ def classify_resolve_error(exc: BaseException, has_token: bool) -> PipelineError
         return SystemicError(f"network down: {_short(text)}")
     if _AUTH_TEXT.search(text):
         # Forbidden with a token: the token is broken for everything; without: a sub-only VOD.
-        return SystemicError(f"auth refused: {_short(text)}") if has_token else FatalError(
-            f"forbidden (sub-only? set TWITCH_OAUTH_TOKEN): {_short(text)}")
+        return (
+            SystemicError(f"auth refused: {_short(text)}")
+            if has_token
+            else FatalError(f"forbidden (sub-only? set TWITCH_OAUTH_TOKEN): {_short(text)}")
+        )
     if _FATAL_TEXT.search(text):
         return FatalError(_short(text))
     if _DISK_FULL_TEXT.search(text):
@@ -48,7 +54,7 @@ def classify_fetch_error(exc: BaseException) -> PipelineError:
         return SystemicError(f"disk full: {exc}")
     if isinstance(exc, socket.gaierror) or (isinstance(exc, OSError) and exc.errno in _NETWORK_DOWN_ERRNOS):
         return SystemicError(f"network down: {exc}")
-    if isinstance(exc, yt_dlp.utils.DownloadError | yt_dlp.utils.UnavailableVideoError):
+    if isinstance(exc, YtDlpError):
         text = str(exc)
         if _DISK_FULL_TEXT.search(text):
             return SystemicError(f"disk full: {_short(text)}")

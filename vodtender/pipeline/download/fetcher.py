@@ -110,7 +110,7 @@ def muted_url(url: str) -> str | None:
     match = _MUTABLE_NAME.search(path)
     if not match:
         return None
-    return path[:match.start()] + f"{match.group(1)}-muted.ts" + sep + query
+    return path[: match.start()] + f"{match.group(1)}-muted.ts" + sep + query
 
 
 @dataclasses.dataclass
@@ -136,11 +136,20 @@ class Progress:
 class HlsFetch:
     """Fetch every fragment of `playlist` into `part` (resuming from its journal)."""
 
-    def __init__(self, playlist: MediaPlaylist, part: Path, client: HttpClient, *, concurrency: int,
-                 fragment_retries: int, min_free: int, buffer_bytes: int = 64 * 2**20,
-                 bitrate_kbps: float | None = None,
-                 on_written: Callable[[Written], None] | None = None,
-                 sink: Callable[[bytes | memoryview], None] | None = None):
+    def __init__(
+        self,
+        playlist: MediaPlaylist,
+        part: Path,
+        client: HttpClient,
+        *,
+        concurrency: int,
+        fragment_retries: int,
+        min_free: int,
+        buffer_bytes: int = 64 * 2**20,
+        bitrate_kbps: float | None = None,
+        on_written: Callable[[Written], None] | None = None,
+        sink: Callable[[bytes | memoryview], None] | None = None,
+    ):
         self.playlist = playlist
         self.part = part
         self.journal = FragmentJournal(part.with_name(part.name + ".frags"), playlist)
@@ -151,8 +160,9 @@ class HlsFetch:
         self.min_free = min_free
         self.on_written = on_written
         self.sink = sink  # sees every fragment written to the part file once, in order (the packet counter)
-        self.progress = Progress(len(playlist.segments), playlist.duration,
-                                 bitrate_estimate=(bitrate_kbps or 0) * 1000 / 8)
+        self.progress = Progress(
+            len(playlist.segments), playlist.duration, bitrate_estimate=(bitrate_kbps or 0) * 1000 / 8
+        )
         self.written: list[Written] = []
         self.abort = threading.Event()
         self._last_space_check = 0.0
@@ -222,8 +232,9 @@ class HlsFetch:
         by_memory = int(self.buffer_bytes / average) if average else 0
         return min(MAX_WINDOW, max(self.concurrency + 2, by_memory))
 
-    def _top_up(self, pending: deque[tuple[Segment, Future]], queue: Iterator[Segment],
-                pool: ThreadPoolExecutor) -> None:
+    def _top_up(
+        self, pending: deque[tuple[Segment, Future]], queue: Iterator[Segment], pool: ThreadPoolExecutor
+    ) -> None:
         while len(pending) < self.window():
             segment = next(queue, None)
             if segment is None:
@@ -263,8 +274,9 @@ class HlsFetch:
         free = shutil.disk_usage(self.part.parent).free
         margin = self.min_free if not throttle else 0  # the margin is for starting; while writing, just fit
         if free < remaining + margin:
-            raise SystemicError(f"disk full: {free // 2**20} MiB free in {self.part.parent}, "
-                                f"need {(remaining + margin) // 2**20} MiB")
+            raise SystemicError(
+                f"disk full: {free // 2**20} MiB free in {self.part.parent}, need {(remaining + margin) // 2**20} MiB"
+            )
 
     def _fetch(self, segment: Segment) -> tuple[bytes, bool]:
         """One fragment, retried on network errors and 5xx; a refused segment in its muted form."""

@@ -20,11 +20,10 @@ from pathlib import Path
 from typing import Any
 
 import peewee
-import yt_dlp
 from prometheus_client import Counter, Gauge
 
 from vodtender.clients.hls import FetchAborted, HttpClient, HttpStatusError, MediaPlaylist, parse_media_playlist
-from vodtender.clients.ytdlp import Resolved, YtDlp
+from vodtender.clients.ytdlp import Resolved, YtDlp, YtDlpError
 from vodtender.pipeline import vods
 from vodtender.pipeline.breaker import CircuitBreaker
 from vodtender.pipeline.download.classify import classify_fetch_error, classify_resolve_error
@@ -50,15 +49,16 @@ DOWNLOAD_BYTES = Counter("vodtender_download_bytes_total", "bytes of VOD data wr
 DOWNLOAD_SPEED = Gauge("vodtender_download_speed_bytes_per_second", "current download throughput (all VODs)")
 DOWNLOAD_FRAGMENTS = Counter("vodtender_download_fragments_total", "HLS fragments written", ["kind"])
 DOWNLOAD_ATTEMPTS = Counter("vodtender_download_attempts_total", "download attempts started")
-DOWNLOAD_OUTCOMES = Counter("vodtender_download_outcomes_total", "download attempts by how they ended",
-                            ["outcome"])
-DOWNLOAD_FAILURES = Counter("vodtender_download_failures_total", "failed download attempts by error class",
-                            ["error_class"])
+DOWNLOAD_OUTCOMES = Counter("vodtender_download_outcomes_total", "download attempts by how they ended", ["outcome"])
+DOWNLOAD_FAILURES = Counter(
+    "vodtender_download_failures_total", "failed download attempts by error class", ["error_class"]
+)
 DOWNLOADS_ACTIVE = Gauge("vodtender_download_active", "downloads in progress in this process")
 DOWNLOAD_REMAINING = Gauge("vodtender_download_remaining_bytes", "estimated bytes still to fetch (in progress)")
 DOWNLOAD_ETA = Gauge("vodtender_download_eta_seconds", "estimated seconds until the slowest download in progress ends")
-DOWNLOAD_FRAGMENT_PROGRESS = Gauge("vodtender_download_fragment_progress", "fragments of the downloads in progress",
-                                   ["which"])
+DOWNLOAD_FRAGMENT_PROGRESS = Gauge(
+    "vodtender_download_fragment_progress", "fragments of the downloads in progress", ["which"]
+)
 
 PROGRESS_INTERVAL = 1.0  # seconds between progress writes to the database, lease renewals and cancel checks
 
@@ -79,12 +79,19 @@ class DownloadSettings:
 
     @classmethod
     def from_config(cls, cfg: Config, data_dir: Path) -> DownloadSettings:
-        return cls(data_dir=data_dir, name_template=cfg.download_name_template,
-                   url_template=cfg.twitch_vod_url_template, concurrency=cfg.download_fragment_concurrency,
-                   fragment_retries=cfg.download_fragment_retries, buffer_bytes=cfg.download_buffer,
-                   timeout=cfg.download_timeout,
-                   min_free=cfg.download_min_free, max_attempts=cfg.download_max_attempts,
-                   backoff_base=cfg.download_backoff_base, lease_seconds=cfg.lease_duration)
+        return cls(
+            data_dir=data_dir,
+            name_template=cfg.download_name_template,
+            url_template=cfg.twitch_vod_url_template,
+            concurrency=cfg.download_fragment_concurrency,
+            fragment_retries=cfg.download_fragment_retries,
+            buffer_bytes=cfg.download_buffer,
+            timeout=cfg.download_timeout,
+            min_free=cfg.download_min_free,
+            max_attempts=cfg.download_max_attempts,
+            backoff_base=cfg.download_backoff_base,
+            lease_seconds=cfg.lease_duration,
+        )
 
 
 class Stop(Exception):
@@ -94,8 +101,15 @@ class Stop(Exception):
 class DownloadJob:
     """Download one claimed VOD.  `run()` never raises: every outcome is written to the database."""
 
-    def __init__(self, vod: Vod, settings: DownloadSettings, ytdlp: YtDlp, breaker: CircuitBreaker,
-                 owner: str, stopping: threading.Event):
+    def __init__(
+        self,
+        vod: Vod,
+        settings: DownloadSettings,
+        ytdlp: YtDlp,
+        breaker: CircuitBreaker,
+        owner: str,
+        stopping: threading.Event,
+    ):
         self.vod = vod
         self.settings = settings
         self.ytdlp = ytdlp
@@ -140,8 +154,9 @@ class DownloadJob:
             if vod.cancel_requested:
                 raise Cancelled()
             DOWNLOAD_ATTEMPTS.inc()
-            log.info("download started", vod_id=vod.twitch_vod_id, channel=vod.channel,
-                     attempt=vod.download_retries + 1)
+            log.info(
+                "download started", vod_id=vod.twitch_vod_id, channel=vod.channel, attempt=vod.download_retries + 1
+            )
             final, written = self._with_lease()
             self._finish(final, written)
             outcome = "done"
@@ -152,8 +167,12 @@ class DownloadJob:
             outcome = exc.error_class.value
             self._fail(exc)
         except Exception as exc:  # a bug or an unforeseen error: retried like a transient one, with its trace
-            log.error("download failed unexpectedly", vod_id=vod.twitch_vod_id, error=f"{type(exc).__name__}: {exc}",
-                      exc_info=True)
+            log.error(
+                "download failed unexpectedly",
+                vod_id=vod.twitch_vod_id,
+                error=f"{type(exc).__name__}: {exc}",
+                exc_info=True,
+            )
             outcome = "transient"
             self._fail(TransientError(f"{type(exc).__name__}: {exc}"))
         finally:
@@ -198,17 +217,26 @@ class DownloadJob:
         url = self.settings.url_template.format(id=self.vod.twitch_vod_id)
         try:
             return self.ytdlp.resolve(url)
-        except yt_dlp.utils.DownloadError as exc:
+        except YtDlpError as exc:
             raise classify_resolve_error(exc, bool(self.ytdlp.twitch_token)) from exc
 
-    def _fetch_hls(self, playlist: MediaPlaylist, client: HttpClient,
-                   resolved: Resolved) -> tuple[list[Written], int | None]:
+    def _fetch_hls(
+        self, playlist: MediaPlaylist, client: HttpClient, resolved: Resolved
+    ) -> tuple[list[Written], int | None]:
         """Fetch into the part file; video packets are counted on the way (the integrity check needs them)."""
         counter = VideoPacketCounter()
-        fetch = HlsFetch(playlist, self.part, client, concurrency=self.settings.concurrency,
-                         fragment_retries=self.settings.fragment_retries, min_free=self.settings.min_free,
-                         buffer_bytes=self.settings.buffer_bytes, bitrate_kbps=resolved.bitrate_kbps,
-                         on_written=self._on_written, sink=counter.feed)
+        fetch = HlsFetch(
+            playlist,
+            self.part,
+            client,
+            concurrency=self.settings.concurrency,
+            fragment_retries=self.settings.fragment_retries,
+            min_free=self.settings.min_free,
+            buffer_bytes=self.settings.buffer_bytes,
+            bitrate_kbps=resolved.bitrate_kbps,
+            on_written=self._on_written,
+            sink=counter.feed,
+        )
         self._fetch = fetch
         try:
             written = fetch.run(self._tick)
@@ -220,8 +248,11 @@ class DownloadJob:
             raise classify_fetch_error(exc) from exc
         muted = [w.index for w in written if w.muted]
         if muted:
-            log.info("muted segments fetched in their muted form", vod_id=self.vod.twitch_vod_id,
-                     segments=",".join(map(str, muted)))
+            log.info(
+                "muted segments fetched in their muted form",
+                vod_id=self.vod.twitch_vod_id,
+                segments=",".join(map(str, muted)),
+            )
         return written, counter.packets
 
     def _on_written(self, entry: Written) -> None:
@@ -234,8 +265,10 @@ class DownloadJob:
         size = self.part.stat().st_size
         if indexes != list(range(len(playlist.segments))) or size != sum(w.size for w in written):
             self._discard_partial()
-            raise TransientError(f"fragments missing or repeated ({len(indexes)} of {len(playlist.segments)}, "
-                                 f"{size} bytes on disk): starting over")
+            raise TransientError(
+                f"fragments missing or repeated ({len(indexes)} of {len(playlist.segments)}, "
+                f"{size} bytes on disk): starting over"
+            )
 
     def _fetch_with_ytdlp(self, resolved: Resolved) -> Path:
         """Not plain HLS: yt-dlp downloads it (no resume), into the partial folder."""
@@ -252,8 +285,8 @@ class DownloadJob:
             downloaded = self.ytdlp.download(resolved, self.part, hook)
         except FetchAborted:
             raise self._why_stopped() from None
-        except yt_dlp.utils.DownloadError as exc:
-            if isinstance(exc.exc_info[1] if exc.exc_info else None, FetchAborted):
+        except YtDlpError as exc:
+            if isinstance(exc.cause, FetchAborted):
                 raise self._why_stopped() from None
             raise classify_fetch_error(exc) from exc
         except OSError as exc:
@@ -275,8 +308,9 @@ class DownloadJob:
         if not self._report(starting=True):
             raise self._why_stopped()
         done = threading.Event()
-        keeper = threading.Thread(target=self._keep_lease, args=(done,), daemon=True,
-                                  name=f"lease-{self.vod.twitch_vod_id}")
+        keeper = threading.Thread(
+            target=self._keep_lease, args=(done,), daemon=True, name=f"lease-{self.vod.twitch_vod_id}"
+        )
         keeper.start()
         try:
             return self._download()
@@ -300,8 +334,15 @@ class DownloadJob:
         self._tick()
         self.speed = self._meter.update(self.bytes_done)
         DOWNLOAD_SPEED.set(self.speed)
-        if not vods.renew_download(self.vod.id, self.owner, self.settings.lease_seconds, done=self.bytes_done,
-                                   total=self.total, speed=self.speed, starting=starting):
+        if not vods.renew_download(
+            self.vod.id,
+            self.owner,
+            self.settings.lease_seconds,
+            done=self.bytes_done,
+            total=self.total,
+            speed=self.speed,
+            starting=starting,
+        ):
             self._lost = True
             return False
         if vods.cancel_requested(self.vod.id):
@@ -324,17 +365,18 @@ class DownloadJob:
         if muted and not self.vod.muted_segments and self._fetch is not None:
             segments = self._fetch.playlist.segments
             starts = _segment_starts(self._fetch.playlist)
-            muted_segments = json.dumps([{"offset": round(starts[w.index], 3),
-                                          "duration": segments[w.index].duration} for w in muted])
+            muted_segments = json.dumps(
+                [{"offset": round(starts[w.index], 3), "duration": segments[w.index].duration} for w in muted]
+            )
         note = f"{size} bytes at {final}" + (f"; {len(muted)} muted segment(s)" if muted else "")
         if not vods.mark_downloaded(self.vod.id, self.owner, str(final.resolve()), size, muted_segments, note):
-            log.warning("download finished but the lease was taken meanwhile; not marking it",
-                        vod_id=self.vod.twitch_vod_id)
+            log.warning(
+                "download finished but the lease was taken meanwhile; not marking it", vod_id=self.vod.twitch_vod_id
+            )
             return
         self.part.with_name(self.part.name + ".frags").unlink(missing_ok=True)
         self.breaker.record_success()
-        log.info("download complete", vod_id=self.vod.twitch_vod_id, path=str(final), bytes=size,
-                 muted=len(muted))
+        log.info("download complete", vod_id=self.vod.twitch_vod_id, path=str(final), bytes=size, muted=len(muted))
 
     def _fail(self, exc: PipelineError) -> None:
         vod = self.vod
@@ -353,19 +395,30 @@ class DownloadJob:
         else:
             retries = vod.download_retries + 1
             if retries >= self.settings.max_attempts:
-                vods.fail_download(vod.id, self.owner, exc.error_class, f"gave up after {retries} attempts: {message}",
-                                   message, retries)
+                vods.fail_download(
+                    vod.id,
+                    self.owner,
+                    exc.error_class,
+                    f"gave up after {retries} attempts: {message}",
+                    message,
+                    retries,
+                )
             else:
                 delay = backoff_delay(self.settings.backoff_base, retries)
                 kind = "retry"
                 message = f"{message} (retry {retries} in {_short_duration(delay)})"
-                vods.retry_download_later(vod.id, self.owner, retries, utcnow() + dt.timedelta(seconds=delay),
-                                          exc.error_class, message)
+                vods.retry_download_later(
+                    vod.id, self.owner, retries, utcnow() + dt.timedelta(seconds=delay), exc.error_class, message
+                )
         if isinstance(exc, SystemicError):
             self.breaker.record_failure(message)
         level = log.warning if kind in ("retry", "cancelled") else log.error
-        level(f"download {kind if kind != 'error' else 'failed'}", vod_id=vod.twitch_vod_id,
-              error_class=exc.error_class.value, error=message)
+        level(
+            f"download {kind if kind != 'error' else 'failed'}",
+            vod_id=vod.twitch_vod_id,
+            error_class=exc.error_class.value,
+            error=message,
+        )
 
     def _release_unchanged(self, why: str) -> None:
         """Stopping mid-way (shutdown): the partial file and its journal stay for the next attempt."""
@@ -417,4 +470,3 @@ def _short_duration(seconds: float) -> str:
     if seconds >= 60:
         return f"{seconds // 60}m"
     return f"{seconds}s"
-

@@ -27,8 +27,12 @@ def sanitise(text: str, max_bytes: int = 120) -> str:
 def target_path(data_dir: Path, template: str, vod: Vod, ext: str) -> Path:
     """The final file for `vod` under `data_dir`; the template's extension follows the real container."""
     date = vod.date.strftime("%Y-%m-%d") if vod.date else "undated"
-    fields = {"channel": sanitise(vod.channel or "unknown", 60), "date": date,
-              "id": sanitise(vod.twitch_vod_id, 40), "title": sanitise(vod.title or "")}
+    fields = {
+        "channel": sanitise(vod.channel or "unknown", 60),
+        "date": date,
+        "id": sanitise(vod.twitch_vod_id, 40),
+        "title": sanitise(vod.title or ""),
+    }
     try:
         rendered = template.format(**fields)
     except (KeyError, IndexError, ValueError):  # a bad template must not stop downloads: use the default
@@ -37,7 +41,7 @@ def target_path(data_dir: Path, template: str, vod: Vod, ext: str) -> Path:
     relative = Path(*parts) if parts else Path(fields["id"])
     name = relative.name
     stem = name.rsplit(".", 1)[0] if "." in name else name
-    stem = stem.encode("utf-8")[:MAX_NAME_BYTES - len(ext) - 1].decode("utf-8", errors="ignore")
+    stem = stem.encode("utf-8")[: MAX_NAME_BYTES - len(ext) - 1].decode("utf-8", errors="ignore")
     return data_dir / relative.parent / f"{stem}.{ext}"
 
 

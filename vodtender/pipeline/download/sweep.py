@@ -21,10 +21,18 @@ MISSING_FILE_SWEEP = 60.0  # seconds between checks for downloaded files that ha
 def requeue_missing_files(data_dir_shared: bool) -> list[Vod]:
     """Downloaded, unprocessed VODs whose file (on this host) is gone go back to the download stage.
     Returns them."""
-    cond = ((Vod.processed == 0) & Vod.processing_error.is_null() & (Vod.download_state == vods.DOWNLOADED)
-            & vods.lease_free() & vods.reachable_files(data_dir_shared))
-    gone = [v for v in Vod.select(Vod.id, Vod.downloaded_path, Vod.twitch_vod_id).where(cond)
-            if not v.downloaded_path or not os.path.exists(v.downloaded_path)]
+    cond = (
+        (Vod.processed == 0)
+        & Vod.processing_error.is_null()
+        & (Vod.download_state == vods.DOWNLOADED)
+        & vods.lease_free()
+        & vods.reachable_files(data_dir_shared)
+    )
+    gone = [
+        v
+        for v in Vod.select(Vod.id, Vod.downloaded_path, Vod.twitch_vod_id).where(cond)
+        if not v.downloaded_path or not os.path.exists(v.downloaded_path)
+    ]
     for vod in gone:
         vods.requeue_missing_file(vod.id, vod.downloaded_path)
     return gone
@@ -44,5 +52,6 @@ class MissingFileSweep:
             return
         self._last = self.clock.monotonic()
         for vod in requeue_missing_files(self.data_dir_shared):
-            log.warning("downloaded file is gone, downloading again", vod_id=vod.twitch_vod_id,
-                        path=vod.downloaded_path)
+            log.warning(
+                "downloaded file is gone, downloading again", vod_id=vod.twitch_vod_id, path=vod.downloaded_path
+            )

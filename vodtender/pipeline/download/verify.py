@@ -77,8 +77,12 @@ def pes_starts(data: bytes | bytearray | memoryview, pid: int) -> int:
 def video_pid(fragment: bytes | bytearray | memoryview) -> int | None:
     """The MPEG-TS PID of the video stream, as ffprobe reads it from one fragment."""
     try:
-        out = subprocess.run(["ffprobe", "-v", "error", "-show_entries", "stream=id,codec_type", "-of", "json",
-                              "-i", "pipe:0"], input=bytes(fragment), capture_output=True, timeout=60)
+        out = subprocess.run(
+            ["ffprobe", "-v", "error", "-show_entries", "stream=id,codec_type", "-of", "json", "-i", "pipe:0"],
+            input=bytes(fragment),
+            capture_output=True,
+            timeout=60,
+        )
     except FileNotFoundError:
         raise SystemicError("ffprobe not found: install ffmpeg") from None
     try:
@@ -145,6 +149,8 @@ def media_problems(path: Path, expected_seconds: float | None, video_packets: in
             continue
         expected = expected_seconds * rate
         if abs(counted - expected) > slack * rate:
-            problems.append(f"{stream.get('codec_type')} stream {stream.get('index')}: {counted} packets, "
-                            f"about {expected:.0f} expected for {expected_seconds:.2f}s")
+            problems.append(
+                f"{stream.get('codec_type')} stream {stream.get('index')}: {counted} packets, "
+                f"about {expected:.0f} expected for {expected_seconds:.2f}s"
+            )
     return problems

@@ -35,11 +35,13 @@ from vodtender.runtime.models import Vod
 
 log = get_logger("poller")
 
-UNRECONCILED = Gauge("vodtender_placeholders_unreconciled",
-                     "ended live placeholders whose VOD was not found within VOD_RECONCILE_WINDOW")
+UNRECONCILED = Gauge(
+    "vodtender_placeholders_unreconciled", "ended live placeholders whose VOD was not found within VOD_RECONCILE_WINDOW"
+)
 RECONCILED = Counter("vodtender_placeholders_reconciled_total", "placeholders whose chat moved to the real VOD")
-GAVE_UP = Counter("vodtender_placeholders_given_up_total",
-                  "placeholders reported as never reconciled (window passed without a VOD)")
+GAVE_UP = Counter(
+    "vodtender_placeholders_given_up_total", "placeholders reported as never reconciled (window passed without a VOD)"
+)
 
 RECENT_VIDEOS = 20  # the archive of a stream that just ended is among the newest few
 LATE_CHECK_INTERVAL = 300.0  # given-up placeholders: look for a VOD the catalog found later
@@ -59,8 +61,9 @@ def find_match(placeholder: Vod, videos: list[VideoRecord], match_window: float)
         assert placeholder.date is not None, "a placeholder is opened with its stream's start time"
         return abs(unix_seconds(video.created_at) - unix_seconds(placeholder.date))
 
-    candidates = [v for v in archives if (v.stream_id is None or not placeholder.stream_id)
-                  and distance(v) <= match_window]
+    candidates = [
+        v for v in archives if (v.stream_id is None or not placeholder.stream_id) and distance(v) <= match_window
+    ]
     return min(candidates, key=distance, default=None)
 
 
@@ -78,10 +81,17 @@ def move_chat(placeholder_pk: int, video: VideoRecord | None, real_vod_id: str) 
         assert real.date is not None, "an archive VOD's row carries Helix's created_at"
         shift = (placeholder.date - real.date).total_seconds()
         moved = repoint_chat(placeholder.twitch_vod_id, real.twitch_vod_id, shift, unix_seconds(real.date))
-        kv_set(reconciled_key(placeholder.twitch_vod_id), json.dumps(
-            {"vod": real.twitch_vod_id, "shift": shift, "start": unix_seconds(real.date), "at": time.time()}))
-        vods.replace_placeholder(placeholder, real, f"chat of {placeholder.twitch_vod_id} moved here: {moved} rows, "
-                                                    f"rel_timestamp shifted by {shift:+.3f}s")
+        kv_set(
+            reconciled_key(placeholder.twitch_vod_id),
+            json.dumps(
+                {"vod": real.twitch_vod_id, "shift": shift, "start": unix_seconds(real.date), "at": time.time()}
+            ),
+        )
+        vods.replace_placeholder(
+            placeholder,
+            real,
+            f"chat of {placeholder.twitch_vod_id} moved here: {moved} rows, rel_timestamp shifted by {shift:+.3f}s",
+        )
         return moved
 
     return write(run)
@@ -106,8 +116,12 @@ def move_late_chat() -> int:
             continue
         count = write(functools.partial(repoint_chat, placeholder_vod_id, real_vod_id, shift, start))
         if count:
-            log.info("late chat rows moved to the reconciled VOD", placeholder=placeholder_vod_id,
-                     vod_id=real_vod_id, chat_rows=count)
+            log.info(
+                "late chat rows moved to the reconciled VOD",
+                placeholder=placeholder_vod_id,
+                vod_id=real_vod_id,
+                chat_rows=count,
+            )
         moved += count
     return moved
 
@@ -115,8 +129,9 @@ def move_late_chat() -> int:
 class Reconciler:
     """Finds ended placeholders and reconciles one per `step()`."""
 
-    def __init__(self, client: HelixClient, directory: ChannelDirectory, delay: float, window: float,
-                 match_window: float):
+    def __init__(
+        self, client: HelixClient, directory: ChannelDirectory, delay: float, window: float, match_window: float
+    ):
         self.client = client
         self.directory = directory
         self.delay = delay
@@ -126,8 +141,9 @@ class Reconciler:
         self._next_try: dict[int, float] = {}  # placeholder pk -> unix time of the next attempt
 
     def ended(self) -> list[Vod]:
-        return list(Vod.select().where((Vod.is_placeholder == 1) & Vod.live_ended_at.is_null(False))
-                    .order_by(Vod.live_ended_at))
+        return list(
+            Vod.select().where((Vod.is_placeholder == 1) & Vod.live_ended_at.is_null(False)).order_by(Vod.live_ended_at)
+        )
 
     def _first_try(self, vod: Vod) -> float:
         assert vod.live_ended_at is not None, "only ended() placeholders are tried"
@@ -170,8 +186,11 @@ class Reconciler:
     def _reconcile_from_db(self, placeholder: Vod) -> bool:
         if not placeholder.stream_id:
             return False
-        real = (Vod.select().where((Vod.stream_id == placeholder.stream_id) & (Vod.is_placeholder == 0)
-                                   & (Vod.type == "archive")).first())
+        real = (
+            Vod.select()
+            .where((Vod.stream_id == placeholder.stream_id) & (Vod.is_placeholder == 0) & (Vod.type == "archive"))
+            .first()
+        )
         return real is not None and self._done(placeholder, None, real.twitch_vod_id)
 
     def _reconcile_from_helix(self, placeholder: Vod) -> bool:
@@ -187,17 +206,26 @@ class Reconciler:
         self._next_try.pop(placeholder.id, None)
         if moved is not None:
             RECONCILED.inc()
-            log.info("placeholder reconciled: chat moved to the VOD", channel=placeholder.channel,
-                     placeholder=placeholder.twitch_vod_id, vod_id=real_vod_id, chat_rows=moved)
+            log.info(
+                "placeholder reconciled: chat moved to the VOD",
+                channel=placeholder.channel,
+                placeholder=placeholder.twitch_vod_id,
+                vod_id=real_vod_id,
+                chat_rows=moved,
+            )
         return True
 
     def _give_up(self, placeholder: Vod) -> None:
         vods.never_reconciled(placeholder.id, "no archive VOD found within VOD_RECONCILE_WINDOW; chat kept here")
         GAVE_UP.inc()
         self._next_try[placeholder.id] = time.time() + LATE_CHECK_INTERVAL
-        log.warning("placeholder never reconciled: no archive VOD appeared; its chat stays on the placeholder",
-                    channel=placeholder.channel, placeholder=placeholder.twitch_vod_id,
-                    stream_id=placeholder.stream_id, waited=f"{self.delay + self.window:.0f}s")
+        log.warning(
+            "placeholder never reconciled: no archive VOD appeared; its chat stays on the placeholder",
+            channel=placeholder.channel,
+            placeholder=placeholder.twitch_vod_id,
+            stream_id=placeholder.stream_id,
+            waited=f"{self.delay + self.window:.0f}s",
+        )
 
     def _report_unreconciled(self, ended: list[Vod]) -> None:
         now = time.time()

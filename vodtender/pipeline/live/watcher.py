@@ -66,18 +66,31 @@ class LiveWatcher:
         if stream is None:
             ended = write(lambda: self._close(open_placeholders(channel), utcnow()))
             for vod in ended:
-                log.info("channel went offline; will look for its VOD", channel=channel, placeholder=vod.twitch_vod_id,
-                         stream_id=vod.stream_id)
+                log.info(
+                    "channel went offline; will look for its VOD",
+                    channel=channel,
+                    placeholder=vod.twitch_vod_id,
+                    stream_id=vod.stream_id,
+                )
             self.live.pop(channel, None)
             CHANNEL_LIVE.labels(channel).set(0)
             return
         event, vod, closed = write(lambda: self._go_live(channel, user_id, stream))
         for old in closed:
-            log.info("stream restarted under a new stream id; previous placeholder closed", channel=channel,
-                     placeholder=old.twitch_vod_id, stream_id=old.stream_id)
+            log.info(
+                "stream restarted under a new stream id; previous placeholder closed",
+                channel=channel,
+                placeholder=old.twitch_vod_id,
+                stream_id=old.stream_id,
+            )
         if event:
-            log.info(f"channel {event}; chat is bound to its placeholder", channel=channel,
-                     placeholder=vod.twitch_vod_id, stream_id=stream.id, started_at=stream.started_at.isoformat())
+            log.info(
+                f"channel {event}; chat is bound to its placeholder",
+                channel=channel,
+                placeholder=vod.twitch_vod_id,
+                stream_id=stream.id,
+                started_at=stream.started_at.isoformat(),
+            )
         self.live[channel] = stream.id
         CHANNEL_LIVE.labels(channel).set(1)
 
@@ -90,8 +103,11 @@ class LiveWatcher:
             if vod.title != stream.title:
                 vods.retitle_placeholder(vod.id, stream.title)
             return None, vod, closed
-        ended = (Vod.select().where((Vod.is_placeholder == 1) & (Vod.channel == channel)
-                                    & (Vod.stream_id == stream.id)).first())
+        ended = (
+            Vod.select()
+            .where((Vod.is_placeholder == 1) & (Vod.channel == channel) & (Vod.stream_id == stream.id))
+            .first()
+        )
         if ended is not None:  # the stream never stopped: Helix briefly did not list it
             vods.reopen_placeholder(ended.id)
             return "back online", ended, closed

@@ -41,14 +41,25 @@ class UploadContext:
         return RetryPolicy(max(1, self.options.max_attempts), self.options.backoff_base)
 
 
-def connect(cfg: Config, options: UploadOptions, owner: str, quota: Quota, breaker: CircuitBreaker,
-            stop: threading.Event, wake: Callable[[], None], clock: Clock) -> UploadContext:
+def connect(
+    cfg: Config,
+    options: UploadOptions,
+    owner: str,
+    quota: Quota,
+    breaker: CircuitBreaker,
+    stop: threading.Event,
+    wake: Callable[[], None],
+    clock: Clock,
+) -> UploadContext:
     """The stored tokens, the token endpoint and the YouTube client for `cfg`'s credentials."""
     assert cfg.yt_client_id and cfg.yt_client_secret, "connect() is only called with YouTube credentials"
     store = TokenStore(TokenCipher(cfg.encryption_key))
     endpoint = TokenEndpoint(cfg.youtube_token_url, cfg.yt_client_id, cfg.yt_client_secret, cfg.upload_timeout)
     tokens = AccessTokens(store, endpoint)
     client = YouTubeClient(cfg.youtube_api_url, tokens.access_token, cfg.upload_timeout)
-    log.info("uploading to YouTube", privacy=options.metadata.privacy,
-             tokens="encrypted" if store.cipher.encrypting else "plaintext")
+    log.info(
+        "uploading to YouTube",
+        privacy=options.metadata.privacy,
+        tokens="encrypted" if store.cipher.encrypting else "plaintext",
+    )
     return UploadContext(options, owner, client, tokens, quota, breaker, stop, wake=wake, clock=clock)

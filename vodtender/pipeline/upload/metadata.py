@@ -88,7 +88,7 @@ def _clean_text(text: str, keep_newlines: bool) -> str:
 def clean_title(text: str, fallback: str) -> str:
     title = _clean_text(text, keep_newlines=False) or _clean_text(fallback, keep_newlines=False) or "Twitch VOD"
     if len(title) > TITLE_MAX_CHARS:
-        title = title[:TITLE_MAX_CHARS - 1].rstrip() + "…"
+        title = title[: TITLE_MAX_CHARS - 1].rstrip() + "…"
     return title
 
 
@@ -97,9 +97,9 @@ def clean_description(text: str) -> str:
     data = description.encode()
     if len(data) <= DESCRIPTION_MAX_BYTES:
         return description
-    cut = data[:DESCRIPTION_MAX_BYTES - len("…".encode())].decode(errors="ignore")
-    if "\n" in cut[len(cut) // 2:]:  # prefer ending at a line break (chapters stay whole)
-        cut = cut[:cut.rindex("\n")]
+    cut = data[: DESCRIPTION_MAX_BYTES - len("…".encode())].decode(errors="ignore")
+    if "\n" in cut[len(cut) // 2 :]:  # prefer ending at a line break (chapters stay whole)
+        cut = cut[: cut.rindex("\n")]
     return cut.rstrip() + "…"
 
 
@@ -159,14 +159,19 @@ def muted_note(raw: str | None) -> str:
             total += float(seg.get("duration") or 0)
         except (TypeError, ValueError):
             continue
-    return (f"Note: Twitch muted the audio of {len(segments)} part(s) of this VOD "
-            f"({format_clock(total)} in all) for copyrighted music.")
+    return (
+        f"Note: Twitch muted the audio of {len(segments)} part(s) of this VOD "
+        f"({format_clock(total)} in all) for copyrighted music."
+    )
 
 
 def build_metadata(vod: Vod, settings: UploadSettings) -> VideoMetadata:
     date = vod.date.strftime("%Y-%m-%d") if vod.date else ""
     fields = {
-        "channel": vod.channel or "", "title": vod.title or "", "date": date, "id": vod.twitch_vod_id,
+        "channel": vod.channel or "",
+        "title": vod.title or "",
+        "date": date,
+        "id": vod.twitch_vod_id,
         "duration": format_clock(vod.duration_seconds or 0),
         "vod_url": vod.vod_url or settings.vod_url_template.replace("{id}", vod.twitch_vod_id),
     }

@@ -29,10 +29,23 @@ class UploadOptions:
 
     @classmethod
     def from_config(cls, cfg: Config) -> UploadOptions:
-        metadata = UploadSettings(cfg.upload_title_template, cfg.upload_description_template, cfg.upload_privacy,
-                                  cfg.upload_category, tuple(cfg.upload_tags), cfg.twitch_vod_url_template)
-        return cls(metadata=metadata, lease_seconds=cfg.lease_duration, chunk_bytes=cfg.upload_chunk_size,
-                   max_attempts=cfg.upload_max_attempts, backoff_base=cfg.upload_backoff_base,
-                   quota_daily=cfg.upload_quota_daily, quota_cost=cfg.upload_quota_cost,
-                   playlist=cfg.upload_playlist, delete_local=cfg.upload_delete_local,
-                   data_dir_shared=cfg.data_dir_shared)
+        metadata = UploadSettings(
+            cfg.upload_title_template,
+            cfg.upload_description_template,
+            cfg.upload_privacy,
+            cfg.upload_category,
+            tuple(cfg.upload_tags),
+            cfg.twitch_vod_url_template,
+        )
+        return cls(
+            metadata=metadata,
+            lease_seconds=cfg.lease_duration,
+            chunk_bytes=cfg.upload_chunk_size,
+            max_attempts=cfg.upload_max_attempts,
+            backoff_base=cfg.upload_backoff_base,
+            quota_daily=cfg.upload_quota_daily,
+            quota_cost=cfg.upload_quota_cost,
+            playlist=cfg.upload_playlist,
+            delete_local=cfg.upload_delete_local,
+            data_dir_shared=cfg.data_dir_shared,
+        )

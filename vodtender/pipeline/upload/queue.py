@@ -42,8 +42,9 @@ class UploadQueue:
         """Whether the claimed VOD's upload can start now; if not, it has been put where it belongs."""
         path = vod.downloaded_path
         if not path or not os.path.isfile(path):
-            log.warning("downloaded file vanished, handing the VOD back to the downloader",
-                        vod_id=vod.twitch_vod_id, path=path)
+            log.warning(
+                "downloaded file vanished, handing the VOD back to the downloader", vod_id=vod.twitch_vod_id, path=path
+            )
             vods.upload_file_vanished(vod.id, self.owner, path)
             UPLOAD_RESULTS.labels("requeued").inc()
             return False

@@ -95,8 +95,11 @@ class Quota:
         kv_set(QUOTA_HOLD_UNTIL_KEY, f"{hold.until:.0f}")
         kv_set(QUOTA_HOLD_REASON_KEY, reason)
         self.observer.hold_seen(hold.until)
-        log.warning("YouTube quota exhausted, holding all uploads until the daily reset", reason=reason,
-                    until=time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(hold.until)))
+        log.warning(
+            "YouTube quota exhausted, holding all uploads until the daily reset",
+            reason=reason,
+            until=time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(hold.until)),
+        )
         return hold
 
     def used_today(self, now: float | None = None) -> int:

@@ -58,9 +58,18 @@ class RetryPolicy:
 
 
 class ResumableUpload:
-    def __init__(self, client: YouTubeClient, tokens: AccessTokens, path: str, body: dict[str, Any],
-                 chunk_bytes: int, events: UploadEvents, policy: RetryPolicy, stop: threading.Event,
-                 keep_going: Callable[[], bool] = lambda: True):
+    def __init__(
+        self,
+        client: YouTubeClient,
+        tokens: AccessTokens,
+        path: str,
+        body: dict[str, Any],
+        chunk_bytes: int,
+        events: UploadEvents,
+        policy: RetryPolicy,
+        stop: threading.Event,
+        keep_going: Callable[[], bool] = lambda: True,
+    ):
         self.client = client
         self.tokens = tokens
         self.path = path
@@ -88,8 +97,9 @@ class ResumableUpload:
                     _, video = request.next_chunk(num_retries=0)
                 except HttpError as exc:
                     request, at_once = self._after_http_error(request, exc)
-                    failures = self._count_failure(failures, self._describe(exc), request,
-                                                   wait=not (at_once and failures == 0))
+                    failures = self._count_failure(
+                        failures, self._describe(exc), request, wait=not (at_once and failures == 0)
+                    )
                     continue
                 except OAuthError as exc:  # the token endpoint itself is down: like any network error
                     failures = self._count_failure(failures, str(exc), request)

@@ -28,13 +28,17 @@ from vodtender.runtime.models import OAuthToken, utcnow
 ENCRYPTED_PREFIX = "enc:v1:"
 REFRESH_MARGIN = 300.0  # refresh this long before the access token expires
 
-TOKEN_EXPIRY = Gauge("vodtender_upload_token_expiry_timestamp_seconds",
-                     "when the stored YouTube access token expires (unix time; 0: no token)")
+TOKEN_EXPIRY = Gauge(
+    "vodtender_upload_token_expiry_timestamp_seconds",
+    "when the stored YouTube access token expires (unix time; 0: no token)",
+)
 TOKEN_REFRESHES = Counter("vodtender_upload_token_refreshes_total", "YouTube token refreshes by result", ["result"])
 for _result in ("ok", "error", "revoked"):
     TOKEN_REFRESHES.labels(_result)
-AUTH_PAUSED = Gauge("vodtender_upload_auth_paused",
-                    "1 while uploads wait for `vodtender auth youtube` (no tokens, or the refresh token was refused)")
+AUTH_PAUSED = Gauge(
+    "vodtender_upload_auth_paused",
+    "1 while uploads wait for `vodtender auth youtube` (no tokens, or the refresh token was refused)",
+)
 
 log = get_logger("tokens")
 
@@ -62,7 +66,7 @@ class TokenCipher:
         if self._fernet is None:
             raise TokenUnreadable("tokens are stored encrypted but ENCRYPTION_KEY is not set")
         try:
-            return self._fernet.decrypt(stored[len(ENCRYPTED_PREFIX):].encode()).decode()
+            return self._fernet.decrypt(stored[len(ENCRYPTED_PREFIX) :].encode()).decode()
         except InvalidToken:
             raise TokenUnreadable("tokens cannot be decrypted with the configured ENCRYPTION_KEY") from None
 
@@ -112,12 +116,20 @@ class TokenStore:
         register_secret(grant.access_token)
         register_secret(refresh)
         fields = {
-            "access_token": self.cipher.seal(grant.access_token), "refresh_token": self.cipher.seal(refresh),
+            "access_token": self.cipher.seal(grant.access_token),
+            "refresh_token": self.cipher.seal(refresh),
             "expires_at": from_unix(grant.expires_at),
-            "scope": grant.scope, "invalid_reason": None, "updated_at": utcnow(),
+            "scope": grant.scope,
+            "invalid_reason": None,
+            "updated_at": utcnow(),
         }
-        write(lambda: OAuthToken.insert(provider=self.provider, channel=self.channel, **fields).on_conflict(
-            conflict_target=[OAuthToken.provider, OAuthToken.channel], update=fields).execute())
+        write(
+            lambda: (
+                OAuthToken.insert(provider=self.provider, channel=self.channel, **fields)
+                .on_conflict(conflict_target=[OAuthToken.provider, OAuthToken.channel], update=fields)
+                .execute()
+            )
+        )
 
     def mark_invalid(self, reason: str) -> None:
         write(lambda: OAuthToken.update(invalid_reason=reason, updated_at=utcnow()).where(self._where()).execute())
@@ -147,8 +159,9 @@ class AccessTokens:
         if token is None or not token.refresh_token:
             return self._paused("no YouTube tokens: run `vodtender auth youtube`")
         if token.invalid_reason:
-            return self._paused(f"YouTube refused the stored refresh token ({token.invalid_reason}): "
-                                "run `vodtender auth youtube`")
+            return self._paused(
+                f"YouTube refused the stored refresh token ({token.invalid_reason}): run `vodtender auth youtube`"
+            )
         with self._lock:
             self._current = token
         TOKEN_EXPIRY.set(token.expires_at)
@@ -190,18 +203,27 @@ class AccessTokens:
                 self.store.mark_invalid(exc.error)
                 self._current = None
                 AUTH_PAUSED.set(1)
-                log.error("YouTube refused the refresh token: uploads paused until `vodtender auth youtube`",
-                          error=exc.error)
-                raise AuthPaused(f"YouTube refused the stored refresh token ({exc.error}): "
-                                 "run `vodtender auth youtube`") from None
+                log.error(
+                    "YouTube refused the refresh token: uploads paused until `vodtender auth youtube`", error=exc.error
+                )
+                raise AuthPaused(
+                    f"YouTube refused the stored refresh token ({exc.error}): run `vodtender auth youtube`"
+                ) from None
             except OAuthError:
                 TOKEN_REFRESHES.labels("error").inc()
                 raise
             self.store.save(grant, keep_refresh_token=token.refresh_token)
-            self._current = StoredToken(grant.access_token, grant.refresh_token or token.refresh_token,
-                                        grant.expires_at, grant.scope or token.scope, None)
+            self._current = StoredToken(
+                grant.access_token,
+                grant.refresh_token or token.refresh_token,
+                grant.expires_at,
+                grant.scope or token.scope,
+                None,
+            )
             TOKEN_REFRESHES.labels("ok").inc()
             TOKEN_EXPIRY.set(grant.expires_at)
-            log.info("YouTube access token refreshed",
-                     expires=time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(grant.expires_at)) + " UTC")
+            log.info(
+                "YouTube access token refreshed",
+                expires=time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(grant.expires_at)) + " UTC",
+            )
             return grant.access_token

@@ -92,10 +92,12 @@ class UploadWorker(threading.Thread):
 
     def retrying(self, attempt: int, error: str, delay: float) -> None:
         UPLOAD_RESULTS.labels("retry").inc()
-        self.log.warning("upload step failed, resuming", attempt=attempt, error=error, retry_in=f"{delay:.1f}s",
-                         offset=self.offset)
-        vods.record_event(self.vod.id, vods.UPLOAD_STAGE, "retry", f"attempt {attempt}: {error}",
-                          ErrorClass.TRANSIENT.value)
+        self.log.warning(
+            "upload step failed, resuming", attempt=attempt, error=error, retry_in=f"{delay:.1f}s", offset=self.offset
+        )
+        vods.record_event(
+            self.vod.id, vods.UPLOAD_STAGE, "retry", f"attempt {attempt}: {error}", ErrorClass.TRANSIENT.value
+        )
 
     def _renew(self, session_uri: str | None, offset: int) -> None:
         if not vods.renew_upload(self.vod.id, self.ctx.owner, self.ctx.options.lease_seconds, session_uri, offset):
@@ -107,16 +109,28 @@ class UploadWorker(threading.Thread):
         body = build_metadata(vod, ctx.options.metadata).body()
         resumed = f" from the stored session at {vod.upload_offset} bytes" if vod.upload_session_uri else ""
         self.log.info("upload started" + resumed, size=self.size, title=body["snippet"]["title"])
-        job = ResumableUpload(ctx.client, ctx.tokens, self.path, body, ctx.options.chunk_bytes, self,
-                              ctx.policy, ctx.stop, keep_going=lambda: not self.lost_lease)
+        job = ResumableUpload(
+            ctx.client,
+            ctx.tokens,
+            self.path,
+            body,
+            ctx.options.chunk_bytes,
+            self,
+            ctx.policy,
+            ctx.stop,
+            keep_going=lambda: not self.lost_lease,
+        )
         try:
             video = job.run(vod.upload_session_uri, vod.upload_offset or 0)
         except Stopped:
             self.given_back("stopped", "upload paused, the session is kept for the next run")
         except QuotaExhausted as exc:
             ctx.quota.start_hold(exc.reason)
-            self.given_back("held", f"YouTube quota exhausted ({exc.reason}); waiting for the daily reset",
-                            event=f"quota: {exc.reason}")
+            self.given_back(
+                "held",
+                f"YouTube quota exhausted ({exc.reason}); waiting for the daily reset",
+                event=f"quota: {exc.reason}",
+            )
         except AuthPaused as exc:
             self.given_back("paused", str(exc), event=str(exc), error_class=ErrorClass.SYSTEMIC)
         except PipelineError as exc:
@@ -131,8 +145,9 @@ class UploadWorker(threading.Thread):
             ctx.wake()
 
     # -- outcomes --------------------------------------------------------------------------------
-    def given_back(self, result: str, message: str, event: str | None = None,
-                   error_class: ErrorClass | None = None) -> None:
+    def given_back(
+        self, result: str, message: str, event: str | None = None, error_class: ErrorClass | None = None
+    ) -> None:
         """Back in the queue, the session kept; `event`: every upload waits, recorded with this message."""
         UPLOAD_RESULTS.labels(result).inc()
         self.log.info(message, offset=self.offset)
@@ -148,15 +163,20 @@ class UploadWorker(threading.Thread):
         retries = (self.vod.upload_retries or 0) + 1
         retry_at: dt.datetime | None = None
         # A systemic failure is not this VOD's fault: it waits (and counts for the breaker), never fails.
-        if error_class == ErrorClass.FATAL or (error_class == ErrorClass.TRANSIENT
-                                               and retries >= options.max_attempts):
-            self.log.error("upload failed, VOD marked failed", error=message, error_class=error_class.value,
-                           attempt=retries)
+        if error_class == ErrorClass.FATAL or (error_class == ErrorClass.TRANSIENT and retries >= options.max_attempts):
+            self.log.error(
+                "upload failed, VOD marked failed", error=message, error_class=error_class.value, attempt=retries
+            )
         else:
             delay = backoff_delay(options.backoff_base, retries)
             retry_at = utcnow() + dt.timedelta(seconds=delay)
-            self.log.warning("upload failed, will retry", error=message, error_class=error_class.value,
-                             attempt=retries, retry_in=f"{delay:.0f}s")
+            self.log.warning(
+                "upload failed, will retry",
+                error=message,
+                error_class=error_class.value,
+                attempt=retries,
+                retry_in=f"{delay:.0f}s",
+            )
         if error_class != ErrorClass.FATAL:
             self.ctx.breaker.record_failure(f"upload: {message}")
         if retry_at is None:
@@ -183,10 +203,12 @@ class UploadWorker(threading.Thread):
         try:
             self.ctx.client.add_to_playlist(playlist, video_id)
         except Exception as exc:  # the video is uploaded; a playlist problem must not undo that
-            self.log.warning("could not add the video to the playlist", playlist=playlist,
-                             error=f"{type(exc).__name__}: {exc}")
-            vods.record_event(self.vod.id, vods.UPLOAD_STAGE, "warning",
-                              f"playlist {playlist}: {type(exc).__name__}: {exc}")
+            self.log.warning(
+                "could not add the video to the playlist", playlist=playlist, error=f"{type(exc).__name__}: {exc}"
+            )
+            vods.record_event(
+                self.vod.id, vods.UPLOAD_STAGE, "warning", f"playlist {playlist}: {type(exc).__name__}: {exc}"
+            )
             return
         self.ctx.quota.spend(PLAYLIST_INSERT_COST)
 

@@ -63,8 +63,7 @@ def test_a_hole_is_caught_with_packets_counted_while_writing(segments: list[Path
     counter = VideoPacketCounter()
     for segment in segments[:3] + segments[4:]:
         counter.feed(segment.read_bytes())
-    problems = media_problems(_join(tmp_path / "v.ts", segments[:3] + segments[4:]), SEGMENTS * 4.0,
-                              counter.packets)
+    problems = media_problems(_join(tmp_path / "v.ts", segments[:3] + segments[4:]), SEGMENTS * 4.0, counter.packets)
     assert any("video stream" in p and "packets" in p for p in problems)
 
 

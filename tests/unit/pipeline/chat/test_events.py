@@ -17,8 +17,13 @@ CORPUS = load_irc_lines("corpus.txt")
 def row(line: str, received_at: float = 1_700_000_000.5) -> dict:
     event = ChatEventBuilder().build(parse_line(line), line, received_at)
     assert event is not None, line
-    return {"msg_id": event.msg_id, "channel": event.channel, "abs_timestamp": event.abs_timestamp,
-            "deletes": event.deletes, **dict(zip(DETAIL_COLUMNS, event.details, strict=True))}
+    return {
+        "msg_id": event.msg_id,
+        "channel": event.channel,
+        "abs_timestamp": event.abs_timestamp,
+        "deletes": event.deletes,
+        **dict(zip(DETAIL_COLUMNS, event.details, strict=True)),
+    }
 
 
 def corpus_line(fragment: str) -> str:
@@ -27,10 +32,19 @@ def corpus_line(fragment: str) -> str:
     return found[0]
 
 
-@pytest.mark.parametrize(("raw", "expected"), [
-    (r"a\sb", "a b"), (r"semi\:colon", "semi;colon"), (r"back\\slash", "back\\slash"), (r"line\nbreak", "line\nbreak"),
-    (r"cr\r", "cr\r"), (r"unknown\b", "unknownb"), ("trailing\\", "trailing"), ("plain", "plain"),
-])
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        (r"a\sb", "a b"),
+        (r"semi\:colon", "semi;colon"),
+        (r"back\\slash", "back\\slash"),
+        (r"line\nbreak", "line\nbreak"),
+        (r"cr\r", "cr\r"),
+        (r"unknown\b", "unknownb"),
+        ("trailing\\", "trailing"),
+        ("plain", "plain"),
+    ],
+)
 def test_tag_values_are_unescaped(raw: str, expected: str) -> None:
     assert unescape_tag_value(raw) == expected
 
@@ -53,27 +67,61 @@ def test_broken_lines_raise_malformed(line: str) -> None:
 
 # The table: real lines from the corpus and what must be stored for them.
 CASES = [
-    ("plain message with emotes on astral-plane text", "id=44f85d39-b5fb-475d-8555-f4244f2f7e82",
-     {"kind": "message", "username": "pajlada", "display_name": "pajlada", "message": "Kappa 😂 Kappa",
-      "emotes": "25:0-4,8-12", "abs_timestamp": 1662204423.418, "channel": "pajlada",
-      "badges": "broadcaster/1,subscriber/3072,partner/1", "color": "#CC44FF"}),
-    ("reply with escaped parent body", "id=6efffc70-27a1-4637-9111-44e5104bb7da;mod=0;reply-parent",
-     {"kind": "message", "reply_parent_msg_id": "b34ccfc7-4977-403a-8a94-33c6bac34fb8",
-      "reply_parent_user_login": "yannismate", "reply_parent_display_name": "Yannismate",
-      "reply_parent_msg_body": "This message contains special chars !;"}),
+    (
+        "plain message with emotes on astral-plane text",
+        "id=44f85d39-b5fb-475d-8555-f4244f2f7e82",
+        {
+            "kind": "message",
+            "username": "pajlada",
+            "display_name": "pajlada",
+            "message": "Kappa 😂 Kappa",
+            "emotes": "25:0-4,8-12",
+            "abs_timestamp": 1662204423.418,
+            "channel": "pajlada",
+            "badges": "broadcaster/1,subscriber/3072,partner/1",
+            "color": "#CC44FF",
+        },
+    ),
+    (
+        "reply with escaped parent body",
+        "id=6efffc70-27a1-4637-9111-44e5104bb7da;mod=0;reply-parent",
+        {
+            "kind": "message",
+            "reply_parent_msg_id": "b34ccfc7-4977-403a-8a94-33c6bac34fb8",
+            "reply_parent_user_login": "yannismate",
+            "reply_parent_display_name": "Yannismate",
+            "reply_parent_msg_body": "This message contains special chars !;",
+        },
+    ),
     ("bits", "id=405c4ccb-7d69-4a57-ac16-292e72ba288b", {"kind": "message", "bits": 5000}),
     ("first message", "id=9c2dd916-5a6d-4c1f-9fe7-a081b62a9c6b", {"first_msg": 1, "message": "Kappa"}),
     ("/me action", "id=d831d848-b7c7-4559-ae3a-2cb88f4dbfed", {"kind": "action", "message": "-tags"}),
-    ("resub with system message", "id=8c2918c2-adf4-4208-a554-8a72d016de70",
-     {"kind": "usernotice", "notice_type": "resub", "username": "randers",
-      "system_message": "randers subscribed at Tier 1. They've subscribed for 23 months, currently on a 23 month "
-                        "streak!"}),
-    ("timeout", "@ban-duration=1;room-id=11148817;target-user-id=148973258",
-     {"kind": "clearchat", "notice_type": "timeout", "target_user": "fabzeef", "ban_duration": 1}),
-    ("ban", "@room-id=11148817;target-user-id=70948394;tmi-sent-ts=1594561360331",
-     {"kind": "clearchat", "notice_type": "ban", "target_user": "weeb123", "ban_duration": None}),
-    ("deleted message", "target-msg-id=15e5164d-f8e6-4aec-baf4-2d6a330760c4",
-     {"kind": "clearmsg", "target_user": "randers", "deletes": "15e5164d-f8e6-4aec-baf4-2d6a330760c4"}),
+    (
+        "resub with system message",
+        "id=8c2918c2-adf4-4208-a554-8a72d016de70",
+        {
+            "kind": "usernotice",
+            "notice_type": "resub",
+            "username": "randers",
+            "system_message": "randers subscribed at Tier 1. They've subscribed for 23 months, currently on a 23 month "
+            "streak!",
+        },
+    ),
+    (
+        "timeout",
+        "@ban-duration=1;room-id=11148817;target-user-id=148973258",
+        {"kind": "clearchat", "notice_type": "timeout", "target_user": "fabzeef", "ban_duration": 1},
+    ),
+    (
+        "ban",
+        "@room-id=11148817;target-user-id=70948394;tmi-sent-ts=1594561360331",
+        {"kind": "clearchat", "notice_type": "ban", "target_user": "weeb123", "ban_duration": None},
+    ),
+    (
+        "deleted message",
+        "target-msg-id=15e5164d-f8e6-4aec-baf4-2d6a330760c4",
+        {"kind": "clearmsg", "target_user": "randers", "deletes": "15e5164d-f8e6-4aec-baf4-2d6a330760c4"},
+    ),
 ]
 
 
@@ -85,8 +133,11 @@ def test_corpus_events_become_rows(what: str, fragment: str, expected: dict) -> 
 
 def test_emote_ranges_index_code_points() -> None:
     stored = row(corpus_line("id=23c8b81c-7c73-44e4-84f1-7d37e99714e4"))
-    names = [stored["message"][int(a):int(b) + 1] for part in stored["emotes"].split("/")
-             for a, b in (r.split("-") for r in part.split(":")[1].split(","))]
+    names = [
+        stored["message"][int(a) : int(b) + 1]
+        for part in stored["emotes"].split("/")
+        for a, b in (r.split("-") for r in part.split(":")[1].split(","))
+    ]
     assert names == ["Kappa", "PogChamp", "Keepo"]
 
 
@@ -119,9 +170,12 @@ def test_tagged_lines_without_id_get_the_same_id_on_every_connection() -> None:
 
 
 def test_non_chat_lines_are_not_rows() -> None:
-    for line in (":tmi.twitch.tv PING", "@emote-only=0 :tmi.twitch.tv ROOMSTATE #chan",
-                 "@msg-id=slow_off :tmi.twitch.tv NOTICE #chan :This room is no longer in slow mode.",
-                 ":tmi.twitch.tv PRIVMSG :no channel"):
+    for line in (
+        ":tmi.twitch.tv PING",
+        "@emote-only=0 :tmi.twitch.tv ROOMSTATE #chan",
+        "@msg-id=slow_off :tmi.twitch.tv NOTICE #chan :This room is no longer in slow mode.",
+        ":tmi.twitch.tv PRIVMSG :no channel",
+    ):
         assert ChatEventBuilder().build(parse_line(line), line, 1.0) is None
 
 
@@ -132,9 +186,36 @@ def test_login_is_anonymous_without_a_token_and_prefixes_oauth() -> None:
     assert IrcLogin.from_settings("bot", None).anonymous
 
 
-_irc_ish = st.lists(st.sampled_from(["@", ":", " ", ";", "=", "\\", "#chan", "PRIVMSG", "USERNOTICE", "CLEARMSG",
-                                     "CLEARCHAT", "PING", "id=", "tmi-sent-ts=", "emotes=", "bits=", "x", "\x01",
-                                     "ACTION ", "é", "😂", "\x00", "9" * 30]), max_size=30).map("".join)
+_irc_ish = st.lists(
+    st.sampled_from(
+        [
+            "@",
+            ":",
+            " ",
+            ";",
+            "=",
+            "\\",
+            "#chan",
+            "PRIVMSG",
+            "USERNOTICE",
+            "CLEARMSG",
+            "CLEARCHAT",
+            "PING",
+            "id=",
+            "tmi-sent-ts=",
+            "emotes=",
+            "bits=",
+            "x",
+            "\x01",
+            "ACTION ",
+            "é",
+            "😂",
+            "\x00",
+            "9" * 30,
+        ]
+    ),
+    max_size=30,
+).map("".join)
 
 
 @settings(max_examples=1500, deadline=None)

@@ -24,8 +24,9 @@ from vodtender.runtime.models import ChatGap, ChatMessage
 START_UNIX = 1772366400.0
 
 
-def row(msg_id: str, at: float, channel: str = "chan", vod_id: str | None = None,
-        rel: float | None = None) -> MessageRow:
+def row(
+    msg_id: str, at: float, channel: str = "chan", vod_id: str | None = None, rel: float | None = None
+) -> MessageRow:
     line = f"@id={msg_id};tmi-sent-ts={int(at * 1000)} :u!u@u.tmi.twitch.tv PRIVMSG #{channel} :hi {msg_id}"
     event = ChatEventBuilder().build(parse_line(line), line, at)
     assert event is not None
@@ -41,7 +42,10 @@ def test_insert_skips_ids_already_stored(migrated_db: peewee.Database) -> None:
     write(lambda: insert_messages([row("b", START_UNIX + 99), row("c", START_UNIX + 2), row("c", START_UNIX + 3)]))
     write(lambda: insert_messages([]))
     assert {m.msg_id: m.abs_timestamp for m in ChatMessage.select()} == {
-        "a": START_UNIX, "b": START_UNIX + 1, "c": START_UNIX + 2}
+        "a": START_UNIX,
+        "b": START_UNIX + 1,
+        "c": START_UNIX + 2,
+    }
     assert ChatMessage.get(ChatMessage.msg_id == "a").message == "hi a"
 
 
@@ -52,12 +56,23 @@ def test_insert_of_more_rows_than_one_statement_holds(migrated_db: peewee.Databa
 
 
 def test_offline_rows_since_the_stream_start_join_the_placeholder(migrated_db: peewee.Database) -> None:
-    write(lambda: insert_messages([
-        row("before", START_UNIX - 1), row("after", START_UNIX + 12.5), row("other-channel", START_UNIX + 5, "other"),
-        row("bound", START_UNIX + 20, vod_id="v-earlier", rel=3.0)]))
+    write(
+        lambda: insert_messages(
+            [
+                row("before", START_UNIX - 1),
+                row("after", START_UNIX + 12.5),
+                row("other-channel", START_UNIX + 5, "other"),
+                row("bound", START_UNIX + 20, vod_id="v-earlier", rel=3.0),
+            ]
+        )
+    )
     write(lambda: bind_offline_messages("chan", "live-1", START_UNIX))
-    assert stored() == {"before": (None, None), "after": ("live-1", 12.5), "other-channel": (None, None),
-                        "bound": ("v-earlier", 3.0)}
+    assert stored() == {
+        "before": (None, None),
+        "after": ("live-1", 12.5),
+        "other-channel": (None, None),
+        "bound": ("v-earlier", 3.0),
+    }
 
 
 def test_deleted_messages_are_marked_and_kept(migrated_db: peewee.Database) -> None:
@@ -83,8 +98,10 @@ def test_a_crash_leaves_a_gap_from_the_last_stored_message(migrated_db: peewee.D
     opened = open_gaps_left_by_a_crash(["chan", "cleanly-stopped", "never-recorded"])
     assert opened == ["chan"]
     gaps = {(g.channel, g.started_at, g.ended_at, g.reason) for g in ChatGap.select()}
-    assert gaps == {("chan", START_UNIX + 30, None, CRASH_GAP_REASON),
-                    ("cleanly-stopped", START_UNIX + 6, None, "recorder stopped")}
+    assert gaps == {
+        ("chan", START_UNIX + 30, None, CRASH_GAP_REASON),
+        ("cleanly-stopped", START_UNIX + 6, None, "recorder stopped"),
+    }
     assert open_gaps_left_by_a_crash(["chan"]) == [], "the open gap is not opened twice"
 
 

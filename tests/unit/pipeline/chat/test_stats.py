@@ -18,9 +18,11 @@ class Now:
 
 
 def event(channel: str, command: str, at: float) -> ChatEvent:
-    line = {"PRIVMSG": f"@id={channel}{at} :u!u@u.tmi.twitch.tv PRIVMSG #{channel} :hi",
-            "ACTION": f"@id={channel}{at}a :u!u@u.tmi.twitch.tv PRIVMSG #{channel} :\x01ACTION waves\x01",
-            "CLEARCHAT": f"@ban-duration=60 :tmi.twitch.tv CLEARCHAT #{channel} :troll"}[command]
+    line = {
+        "PRIVMSG": f"@id={channel}{at} :u!u@u.tmi.twitch.tv PRIVMSG #{channel} :hi",
+        "ACTION": f"@id={channel}{at}a :u!u@u.tmi.twitch.tv PRIVMSG #{channel} :\x01ACTION waves\x01",
+        "CLEARCHAT": f"@ban-duration=60 :tmi.twitch.tv CLEARCHAT #{channel} :troll",
+    }[command]
     built = ChatEventBuilder().build(parse_line(line), line, at)
     assert built is not None
     return built

@@ -53,13 +53,21 @@ def test_messages_bind_to_the_live_placeholder_and_earlier_offline_rows_follow(m
     w.put(message("live", START_UNIX + 90))
     assert w.close(timeout=30)
     rows = {m.msg_id: (m.vod_id, m.rel_timestamp) for m in ChatMessage.select()}
-    assert rows == {"before-placeholder": (f"live-{int(START_UNIX)}", 30.0), "offline": (None, None),
-                    "live": (f"live-{int(START_UNIX)}", 90.0)}
+    assert rows == {
+        "before-placeholder": (f"live-{int(START_UNIX)}", 30.0),
+        "offline": (None, None),
+        "live": (f"live-{int(START_UNIX)}", 90.0),
+    }
 
 
 def test_an_ended_placeholder_is_not_bound(migrated_db: peewee.Database) -> None:
-    Vod.create(twitch_vod_id="live-1", channel="chan", is_placeholder=1, date=STREAM_START,
-               live_ended_at=STREAM_START + dt.timedelta(hours=1))
+    Vod.create(
+        twitch_vod_id="live-1",
+        channel="chan",
+        is_placeholder=1,
+        date=STREAM_START,
+        live_ended_at=STREAM_START + dt.timedelta(hours=1),
+    )
     w = writer()
     w.put(message("after", START_UNIX + 4000))
     assert w.close(timeout=30)

@@ -6,9 +6,9 @@ import errno
 from pathlib import Path
 
 import pytest
-import yt_dlp
 
 from vodtender.clients.hls import HttpStatusError, MediaPlaylist, parse_media_playlist
+from vodtender.clients.ytdlp import YtDlpError
 from vodtender.pipeline.download.classify import classify_fetch_error, classify_resolve_error
 from vodtender.pipeline.download.fetcher import FragmentJournal, HlsFetch, Written, muted_url
 from vodtender.pipeline.download.paths import sanitise, target_path
@@ -38,16 +38,19 @@ def _playlist(count: int = 3) -> MediaPlaylist:
 
 def test_twitch_playlist_parses_into_absolute_segments() -> None:
     playlist = parse_media_playlist(TWITCH_PLAYLIST, "https://cdn.example/abc/chunked/index-dvr.m3u8?token=x")
-    assert [s.url for s in playlist.segments] == ["https://cdn.example/abc/chunked/0.ts",
-                                                  "https://cdn.example/abc/chunked/1-unmuted.ts",
-                                                  "https://cdn.example/abc/chunked/2.ts?start=1"]
+    assert [s.url for s in playlist.segments] == [
+        "https://cdn.example/abc/chunked/0.ts",
+        "https://cdn.example/abc/chunked/1-unmuted.ts",
+        "https://cdn.example/abc/chunked/2.ts?start=1",
+    ]
     assert playlist.duration == 24.5 and playlist.is_plain
 
 
 @pytest.mark.parametrize("extra", ['#EXT-X-KEY:METHOD=AES-128,URI="k"', '#EXT-X-MAP:URI="init.mp4"'])
 def test_encrypted_or_fmp4_playlists_are_left_to_ytdlp(extra: str) -> None:
-    playlist = parse_media_playlist(TWITCH_PLAYLIST.replace("#EXTINF:10.000,\n0.ts", extra + "\n#EXTINF:10,\n0.ts"),
-                                    "http://h/")
+    playlist = parse_media_playlist(
+        TWITCH_PLAYLIST.replace("#EXTINF:10.000,\n0.ts", extra + "\n#EXTINF:10,\n0.ts"), "http://h/"
+    )
     assert not playlist.is_plain
 
 
@@ -118,28 +121,38 @@ def test_sanitise_bounds_length_in_bytes_without_splitting_characters() -> None:
     assert sanitise("é" * 300, 101).encode().decode() == "é" * 50
 
 
-@pytest.mark.parametrize(("message", "has_token", "expected"), [
-    ("ERROR: Unable to download webpage: HTTP Error 404: Not Found", False, ErrorClass.FATAL),
-    ("ERROR: [twitch:vod] 123: This video is only available to subscribers", False, ErrorClass.FATAL),
-    ("ERROR: Unable to download webpage: HTTP Error 403: Forbidden", False, ErrorClass.FATAL),
-    ("ERROR: Unable to download webpage: HTTP Error 403: Forbidden", True, ErrorClass.SYSTEMIC),
-    ("ERROR: Unable to download webpage: <urlopen error [Errno 111] Connection refused>", False,
-     ErrorClass.SYSTEMIC),
-    ("ERROR: Unable to download webpage: <urlopen error [Errno -3] Temporary failure in name resolution>", False,
-     ErrorClass.SYSTEMIC),
-    ("ERROR: Unable to download webpage: HTTP Error 503: Service Unavailable", False, ErrorClass.TRANSIENT),
-    ("ERROR: Unable to download webpage: The read operation timed out", False, ErrorClass.TRANSIENT),
-])
+@pytest.mark.parametrize(
+    ("message", "has_token", "expected"),
+    [
+        ("ERROR: Unable to download webpage: HTTP Error 404: Not Found", False, ErrorClass.FATAL),
+        ("ERROR: [twitch:vod] 123: This video is only available to subscribers", False, ErrorClass.FATAL),
+        ("ERROR: Unable to download webpage: HTTP Error 403: Forbidden", False, ErrorClass.FATAL),
+        ("ERROR: Unable to download webpage: HTTP Error 403: Forbidden", True, ErrorClass.SYSTEMIC),
+        (
+            "ERROR: Unable to download webpage: <urlopen error [Errno 111] Connection refused>",
+            False,
+            ErrorClass.SYSTEMIC,
+        ),
+        (
+            "ERROR: Unable to download webpage: <urlopen error [Errno -3] Temporary failure in name resolution>",
+            False,
+            ErrorClass.SYSTEMIC,
+        ),
+        ("ERROR: Unable to download webpage: HTTP Error 503: Service Unavailable", False, ErrorClass.TRANSIENT),
+        ("ERROR: Unable to download webpage: The read operation timed out", False, ErrorClass.TRANSIENT),
+    ],
+)
 def test_resolve_errors_are_classified(message: str, has_token: bool, expected: ErrorClass) -> None:
-    assert classify_resolve_error(yt_dlp.utils.DownloadError(message), has_token).error_class == expected
+    assert classify_resolve_error(YtDlpError(message), has_token).error_class == expected
 
 
 def test_fetch_errors_are_classified() -> None:
     assert classify_fetch_error(OSError(errno.ENOSPC, "No space left on device")).error_class == ErrorClass.SYSTEMIC
-    assert classify_fetch_error(ConnectionRefusedError(errno.ECONNREFUSED, "refused")).error_class == \
-        ErrorClass.SYSTEMIC
+    assert (
+        classify_fetch_error(ConnectionRefusedError(errno.ECONNREFUSED, "refused")).error_class == ErrorClass.SYSTEMIC
+    )
     assert classify_fetch_error(ConnectionResetError(errno.ECONNRESET, "reset")).error_class == ErrorClass.TRANSIENT
     assert classify_fetch_error(TimeoutError("timed out")).error_class == ErrorClass.TRANSIENT
     assert classify_fetch_error(HttpStatusError(503, "http://h/1.ts")).error_class == ErrorClass.TRANSIENT
-    disk = yt_dlp.utils.DownloadError("ERROR: unable to write data: [Errno 28] No space left on device")
+    disk = YtDlpError("ERROR: unable to write data: [Errno 28] No space left on device")
     assert classify_fetch_error(disk).error_class == ErrorClass.SYSTEMIC

@@ -21,8 +21,9 @@ def _due() -> list[str]:
     return [v.twitch_vod_id for v in Vod.select().where(download_due())]
 
 
-def test_a_downloaded_vod_whose_file_is_gone_goes_back_to_download(migrated_db: peewee.Database,
-                                                                    tmp_path: Path) -> None:
+def test_a_downloaded_vod_whose_file_is_gone_goes_back_to_download(
+    migrated_db: peewee.Database, tmp_path: Path
+) -> None:
     kept = tmp_path / "kept.ts"
     kept.write_bytes(b"x")
     _vod("gone", download_state="downloaded", downloaded_path=str(tmp_path / "gone.ts"), download_host=None)
@@ -34,8 +35,13 @@ def test_a_downloaded_vod_whose_file_is_gone_goes_back_to_download(migrated_db: 
 
 
 def test_a_vod_some_worker_holds_is_left_alone(migrated_db: peewee.Database) -> None:
-    _vod("held", download_state="downloaded", downloaded_path="/nonexistent", lease_owner="w:1",
-         lease_until=utcnow() + dt.timedelta(minutes=5))
+    _vod(
+        "held",
+        download_state="downloaded",
+        downloaded_path="/nonexistent",
+        lease_owner="w:1",
+        lease_until=utcnow() + dt.timedelta(minutes=5),
+    )
     assert requeue_missing_files(False) == []
 
 

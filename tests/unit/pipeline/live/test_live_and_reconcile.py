@@ -15,15 +15,27 @@ START = dt.datetime(2025, 11, 28, 18, 0, 0)
 UNIX = int(START.replace(tzinfo=dt.UTC).timestamp())
 
 
-def stream(stream_id: str = "s1", started: dt.datetime = START, title: str = "live",
-           user: str = "1001") -> StreamRecord:
+def stream(
+    stream_id: str = "s1", started: dt.datetime = START, title: str = "live", user: str = "1001"
+) -> StreamRecord:
     return StreamRecord(id=stream_id, user_id=user, user_login="alice", title=title, started_at=started)
 
 
 def video(video_id: str, created: dt.datetime, stream_id: str | None, kind: str = "archive") -> VideoRecord:
-    return VideoRecord(id=video_id, user_id="1001", user_login="alice", title="the stream", description="",
-                       created_at=created, duration_seconds=7200, stream_id=stream_id, type=kind,
-                       url=f"https://www.twitch.tv/videos/{video_id}", thumbnail_url=None, muted_segments=None)
+    return VideoRecord(
+        id=video_id,
+        user_id="1001",
+        user_login="alice",
+        title="the stream",
+        description="",
+        created_at=created,
+        duration_seconds=7200,
+        stream_id=stream_id,
+        type=kind,
+        url=f"https://www.twitch.tv/videos/{video_id}",
+        thumbnail_url=None,
+        muted_segments=None,
+    )
 
 
 def watcher() -> LiveWatcher:
@@ -78,8 +90,13 @@ def test_reconciliation_moves_chat_with_the_exact_shift(migrated_db: peewee.Data
     Vod.update(priority=5).where(Vod.id == placeholder.id).execute()
     for n in range(50):
         abs_ts = UNIX + 10 + n * 1.25
-        ChatMessage.create(msg_id=f"m{n}", channel="alice", vod_id=placeholder.twitch_vod_id, abs_timestamp=abs_ts,
-                           rel_timestamp=abs_ts - UNIX if n else None)
+        ChatMessage.create(
+            msg_id=f"m{n}",
+            channel="alice",
+            vod_id=placeholder.twitch_vod_id,
+            abs_timestamp=abs_ts,
+            rel_timestamp=abs_ts - UNIX if n else None,
+        )
     ChatMessage.create(msg_id="other", channel="alice", vod_id=None, abs_timestamp=UNIX - 5.0)
     real_start = START + dt.timedelta(seconds=7)
     moved = move_chat(placeholder.id, video("777", real_start, "s1"), "777")
@@ -112,8 +129,13 @@ def test_chat_rows_written_late_for_a_reconciled_placeholder_follow_it(migrated_
     watcher().apply("alice", "1001", stream())
     placeholder = Vod.get()
     move_chat(placeholder.id, video("777", START + dt.timedelta(seconds=7), "s1"), "777")
-    ChatMessage.create(msg_id="late", channel="alice", vod_id=placeholder.twitch_vod_id,
-                       abs_timestamp=UNIX + 100.0, rel_timestamp=100.0)
+    ChatMessage.create(
+        msg_id="late",
+        channel="alice",
+        vod_id=placeholder.twitch_vod_id,
+        abs_timestamp=UNIX + 100.0,
+        rel_timestamp=100.0,
+    )
     assert move_late_chat() == 1
     late = ChatMessage.get(ChatMessage.msg_id == "late")
     assert late.vod_id == "777" and abs(late.rel_timestamp - 93.0) < 1e-6

@@ -17,8 +17,9 @@ from vodtender.pipeline.upload.metadata import (
 )
 from vodtender.runtime.models import Vod
 
-SETTINGS = UploadSettings("{channel} {date}: {title}",
-                          "{title}\\n\\nStreamed by {channel} on {date} ({duration}).\\n{vod_url}")
+SETTINGS = UploadSettings(
+    "{channel} {date}: {title}", "{title}\\n\\nStreamed by {channel} on {date} ({duration}).\\n{vod_url}"
+)
 
 HOSTILE = [
     "🎮" * 500,
@@ -33,8 +34,14 @@ HOSTILE = [
 
 
 def vod(title: str, **fields: object) -> Vod:
-    return Vod(twitch_vod_id="123456", channel="somechannel", title=title, date=dt.datetime(2026, 3, 1, 18, 5),
-               duration_seconds=3 * 3600 + 62, **fields)
+    return Vod(
+        twitch_vod_id="123456",
+        channel="somechannel",
+        title=title,
+        date=dt.datetime(2026, 3, 1, 18, 5),
+        duration_seconds=3 * 3600 + 62,
+        **fields,
+    )
 
 
 @pytest.mark.parametrize("title", HOSTILE)
@@ -51,7 +58,11 @@ def test_template_fields_are_filled() -> None:
     meta = build_metadata(vod("Big run"), SETTINGS)
     assert meta.title == "somechannel 2026-03-01: Big run"
     assert meta.description.splitlines() == [
-        "Big run", "", "Streamed by somechannel on 2026-03-01 (3:01:02).", "https://www.twitch.tv/videos/123456"]
+        "Big run",
+        "",
+        "Streamed by somechannel on 2026-03-01 (3:01:02).",
+        "https://www.twitch.tv/videos/123456",
+    ]
     assert meta.privacy == "private" and meta.category == "20"
 
 
@@ -70,8 +81,9 @@ def test_description_over_5000_bytes_is_cut_on_a_character_boundary() -> None:
 
 
 def test_chapters_and_muted_note_are_added() -> None:
-    chapters = json.dumps([{"offset": 600, "game": "Celeste", "title": "chapter 2"},
-                           {"offset": 4000, "game": "Just Chatting"}])
+    chapters = json.dumps(
+        [{"offset": 600, "game": "Celeste", "title": "chapter 2"}, {"offset": 4000, "game": "Just Chatting"}]
+    )
     muted = json.dumps([{"offset": 100, "duration": 360}, {"offset": 900, "duration": 180}])
     meta = build_metadata(vod("t", chapters=chapters, muted_segments=muted), SETTINGS)
     assert "Chapters:\n0:00 Start\n10:00 Celeste — chapter 2\n1:06:40 Just Chatting" in meta.description

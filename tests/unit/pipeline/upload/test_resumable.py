@@ -62,19 +62,27 @@ def tokens(migrated_db: peewee.Database, youtube: YouTubeStandIn) -> AccessToken
     return tokens
 
 
-def make_job(youtube: YouTubeStandIn, tokens: AccessTokens, path: Path, events: Recorder,
-             attempts: int = 5, stop: threading.Event | None = None) -> ResumableUpload:
+def make_job(
+    youtube: YouTubeStandIn,
+    tokens: AccessTokens,
+    path: Path,
+    events: Recorder,
+    attempts: int = 5,
+    stop: threading.Event | None = None,
+) -> ResumableUpload:
     client = YouTubeClient(youtube.url, tokens.access_token, timeout=10)
-    return ResumableUpload(client, tokens, str(path), BODY, CHUNK, events, RetryPolicy(attempts, 0.01),
-                           stop or threading.Event())
+    return ResumableUpload(
+        client, tokens, str(path), BODY, CHUNK, events, RetryPolicy(attempts, 0.01), stop or threading.Event()
+    )
 
 
 def sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def test_faults_mid_upload_resume_the_same_session(youtube: YouTubeStandIn, tokens: AccessTokens,
-                                                   video_file: Path) -> None:
+def test_faults_mid_upload_resume_the_same_session(
+    youtube: YouTubeStandIn, tokens: AccessTokens, video_file: Path
+) -> None:
     youtube.add_fault(Fault(on="put", status=503, at_offset=CHUNK + 1000))  # 503 after part of chunk 2
     youtube.add_fault(Fault(on="put", kind="drop", at_offset=5 * CHUNK + 77))  # connection reset mid-chunk
     youtube.add_fault(Fault(on="put", status=401, reason="authError", at_offset=9 * CHUNK + 5))  # token dead
@@ -90,8 +98,9 @@ def test_faults_mid_upload_resume_the_same_session(youtube: YouTubeStandIn, toke
     assert youtube.count("POST", "token") == 1  # the 401 refreshed the token
 
 
-def test_restart_continues_from_the_server_offset(youtube: YouTubeStandIn, tokens: AccessTokens,
-                                                  video_file: Path) -> None:
+def test_restart_continues_from_the_server_offset(
+    youtube: YouTubeStandIn, tokens: AccessTokens, video_file: Path
+) -> None:
     stop = threading.Event()
     events = Recorder()
 
@@ -135,8 +144,9 @@ def test_bad_metadata_is_fatal(youtube: YouTubeStandIn, tokens: AccessTokens, vi
         job.run()
 
 
-def test_persistent_5xx_gives_up_after_max_attempts(youtube: YouTubeStandIn, tokens: AccessTokens,
-                                                    video_file: Path) -> None:
+def test_persistent_5xx_gives_up_after_max_attempts(
+    youtube: YouTubeStandIn, tokens: AccessTokens, video_file: Path
+) -> None:
     youtube.add_fault(Fault(on="put", status=500, times=100))
     events = Recorder()
     with pytest.raises(TransientError, match="3 times in a row"):

@@ -79,8 +79,9 @@ def test_refreshed_before_expiry_and_stored(migrated_db: peewee.Database, youtub
     assert youtube.count("POST", "token") == 1
 
 
-def test_invalid_grant_pauses_until_new_tokens_are_stored(migrated_db: peewee.Database,
-                                                         youtube: YouTubeStandIn) -> None:
+def test_invalid_grant_pauses_until_new_tokens_are_stored(
+    migrated_db: peewee.Database, youtube: YouTubeStandIn
+) -> None:
     store = TokenStore(TokenCipher(None))
     store.save(grant_from(youtube.issue_tokens(), lifetime=0))
     youtube.revoke()
@@ -102,8 +103,9 @@ def test_no_tokens_is_a_pause_not_a_crash(migrated_db: peewee.Database) -> None:
         tokens.access_token()
 
 
-def test_key_from_a_systemd_credential(migrated_db: peewee.Database, tmp_path: Path,
-                                       monkeypatch: pytest.MonkeyPatch) -> None:
+def test_key_from_a_systemd_credential(
+    migrated_db: peewee.Database, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     (tmp_path / "creds").mkdir()
     (tmp_path / "creds" / "encryption-key").write_text("credential passphrase\n")
     monkeypatch.setenv("CREDENTIALS_DIRECTORY", str(tmp_path / "creds"))

@@ -38,9 +38,18 @@ from vodtender.runtime.identity import instance_name
 from vodtender.runtime.models import Vod, VodEvent
 
 MIB = 1024 * 1024
-OPTIONS = UploadOptions(metadata=UploadSettings("{channel} {date}: {title}", "{title}"), lease_seconds=60.0,
-                        chunk_bytes=MIB, max_attempts=3, backoff_base=0.0, quota_daily=10000, quota_cost=1600,
-                        playlist=None, delete_local=False, data_dir_shared=False)
+OPTIONS = UploadOptions(
+    metadata=UploadSettings("{channel} {date}: {title}", "{title}"),
+    lease_seconds=60.0,
+    chunk_bytes=MIB,
+    max_attempts=3,
+    backoff_base=0.0,
+    quota_daily=10000,
+    quota_cost=1600,
+    playlist=None,
+    delete_local=False,
+    data_dir_shared=False,
+)
 
 
 class ManualClock:
@@ -66,11 +75,20 @@ class Stage:
         issued = self.youtube.issue_tokens()
         store = TokenStore(TokenCipher(None))
         store.save(TokenGrant(issued["access_token"], time.time() + 3600, issued["refresh_token"], issued["scope"]))
-        tokens = AccessTokens(store, TokenEndpoint(self.youtube.token_url, self.youtube.client_id,
-                                                   self.youtube.client_secret, 10.0))
-        return UploadContext(options, instance_name(), YouTubeClient(self.youtube.url, tokens.access_token, 10.0),
-                             tokens, Quota(options.quota_daily, options.quota_cost), CircuitBreaker(5, 600.0),
-                             threading.Event(), wake=lambda: None, clock=self.clock)
+        tokens = AccessTokens(
+            store, TokenEndpoint(self.youtube.token_url, self.youtube.client_id, self.youtube.client_secret, 10.0)
+        )
+        return UploadContext(
+            options,
+            instance_name(),
+            YouTubeClient(self.youtube.url, tokens.access_token, 10.0),
+            tokens,
+            Quota(options.quota_daily, options.quota_cost),
+            CircuitBreaker(5, 600.0),
+            threading.Event(),
+            wake=lambda: None,
+            clock=self.clock,
+        )
 
     def queue(self, ctx: UploadContext) -> UploadQueue:
         return UploadQueue(ctx.options, ctx.owner, ctx.quota)
@@ -78,9 +96,18 @@ class Stage:
     def downloaded(self, size: int, twitch_id: str = "1001", **fields: object) -> Vod:
         path = self.data / f"{twitch_id}.mp4"
         path.write_bytes(os.urandom(size))
-        return Vod.create(twitch_vod_id=twitch_id, channel="somechannel", title="A stream",
-                          date=dt.datetime(2026, 3, 1, 18, 5), download_state="downloaded", downloaded_path=str(path),
-                          download_host=socket.gethostname(), download_bytes=size, download_total=size, **fields)
+        return Vod.create(
+            twitch_vod_id=twitch_id,
+            channel="somechannel",
+            title="A stream",
+            date=dt.datetime(2026, 3, 1, 18, 5),
+            download_state="downloaded",
+            downloaded_path=str(path),
+            download_host=socket.gethostname(),
+            download_bytes=size,
+            download_total=size,
+            **fields,
+        )
 
     def claimed_worker(self, ctx: UploadContext) -> UploadWorker:
         queue = self.queue(ctx)
@@ -151,9 +178,11 @@ def test_failed_attempt_is_retried_later_with_its_session_kept(stage: Stage) -> 
     assert (row.upload_retries, row.error_class, row.processing_error, row.processed) == (1, "transient", None, 0)
     assert (row.upload_state, row.lease_owner) == (None, None) and row.upload_session_uri
     assert row.next_attempt_at is not None and row.next_attempt_at >= before
-    assert events(vod) == [("retry", "attempt 1: HTTP 503 backendError", "transient"),
-                           ("retry", "attempt 2: HTTP 503 backendError", "transient"),
-                           ("error", "upload failed 3 times in a row, last: HTTP 503 backendError", "transient")]
+    assert events(vod) == [
+        ("retry", "attempt 1: HTTP 503 backendError", "transient"),
+        ("retry", "attempt 2: HTTP 503 backendError", "transient"),
+        ("error", "upload failed 3 times in a row, last: HTTP 503 backendError", "transient"),
+    ]
     assert results("failed") == failed + 1
     assert kv_get(CIRCUIT_FAILURES_KEY) == "1"  # counts towards the breaker
 
@@ -232,8 +261,9 @@ def test_unreadable_file_waits_ten_minutes(stage: Stage, monkeypatch: pytest.Mon
     row = fresh(vod)
     assert (row.lease_owner, row.upload_state, row.error_class, row.processing_error) == (None, None, "systemic", None)
     assert row.next_attempt_at > utcnow() + dt.timedelta(minutes=9)
-    assert events(vod) == [("error", f"cannot read {vod.downloaded_path} (permissions?): retrying in 10 minutes",
-                            "systemic")]
+    assert events(vod) == [
+        ("error", f"cannot read {vod.downloaded_path} (permissions?): retrying in 10 minutes", "systemic")
+    ]
 
 
 def test_new_session_that_does_not_fit_todays_quota_holds_uploads(stage: Stage) -> None:
@@ -249,10 +279,12 @@ def test_new_session_that_does_not_fit_todays_quota_holds_uploads(stage: Stage) 
 def test_download_only_marks_free_vods_done_and_leaves_held_ones(stage: Stage) -> None:
     ctx = stage.context()
     free = stage.downloaded(1000, twitch_id="2001")
-    ran_out = stage.downloaded(1000, twitch_id="2002", lease_owner="elsewhere:1",
-                               lease_until=utcnow() - dt.timedelta(seconds=1))
-    held = stage.downloaded(1000, twitch_id="2003", lease_owner="elsewhere:1",
-                            lease_until=utcnow() + dt.timedelta(minutes=1))
+    ran_out = stage.downloaded(
+        1000, twitch_id="2002", lease_owner="elsewhere:1", lease_until=utcnow() - dt.timedelta(seconds=1)
+    )
+    held = stage.downloaded(
+        1000, twitch_id="2003", lease_owner="elsewhere:1", lease_until=utcnow() + dt.timedelta(minutes=1)
+    )
     marked = stage.queue(ctx).done_without_upload()
     assert sorted(v.twitch_vod_id for v in marked) == ["2001", "2002"]
     for vod in (free, ran_out):
