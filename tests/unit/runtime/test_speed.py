@@ -4,23 +4,13 @@ from __future__ import annotations
 
 import pytest
 
+from tests.helpers.clock import ManualClock
 from vodtender.runtime.speed import SpeedMeter
-
-
-class ManualClock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def time(self) -> float:
-        return self.now
-
-    def monotonic(self) -> float:
-        return self.now
 
 
 @pytest.fixture
 def clock() -> ManualClock:
-    return ManualClock()
+    return ManualClock(1000.0)
 
 
 def feed(meter: SpeedMeter, clock: ManualClock, step: float, amount: int, times: int, total: int = 0) -> int:
@@ -45,7 +35,7 @@ def test_steady_feed_gives_its_rate_whatever_the_cadence(clock: ManualClock) -> 
     fine.update(0)
     feed(fine, clock, 0.1, 100_000, 100)  # 1 MB/s in fragments of 100 kB
     assert fine.rate == pytest.approx(1_000_000)
-    coarse_clock = ManualClock()
+    coarse_clock = ManualClock(1000.0)
     coarse = SpeedMeter(clock=coarse_clock)
     coarse.update(0)
     feed(coarse, coarse_clock, 8.0, 8_000_000, 4)  # 1 MB/s in chunks of 8 MB, one every 8 s

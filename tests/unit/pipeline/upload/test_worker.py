@@ -20,6 +20,7 @@ import peewee
 import pytest
 from prometheus_client import REGISTRY
 
+from tests.helpers.clock import ManualClock
 from tests.standins.youtube import Fault, YouTubeStandIn
 from vodtender.clients.google_oauth import TokenEndpoint, TokenGrant
 from vodtender.clients.youtube import YouTubeClient
@@ -50,17 +51,6 @@ OPTIONS = UploadOptions(
     delete_local=False,
     data_dir_shared=False,
 )
-
-
-class ManualClock:
-    def __init__(self) -> None:
-        self.now = 5000.0
-
-    def time(self) -> float:
-        return self.now
-
-    def monotonic(self) -> float:
-        return self.now
 
 
 @dataclasses.dataclass
@@ -119,7 +109,7 @@ class Stage:
 @pytest.fixture
 def stage(migrated_db: peewee.Database, tmp_path: Path) -> Iterator[Stage]:
     with YouTubeStandIn() as youtube:
-        yield Stage(youtube, ManualClock(), tmp_path)
+        yield Stage(youtube, ManualClock(5000.0), tmp_path)
 
 
 def fresh(vod: Vod) -> Vod:
