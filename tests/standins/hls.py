@@ -260,6 +260,8 @@ class HlsServer:
                     start, end, code = first, min(last, data_size - 1), 206
                 self.send_response(code)
                 ctype = "application/vnd.apple.mpegurl" if path.endswith(".m3u8") else "video/mp2t"
+                if path.endswith(".mp4"):  # fMP4 init segments and fragments
+                    ctype = "video/mp4"
                 self.send_header("Content-Type", ctype)
                 self.send_header("Content-Length", str(end - start + 1))
                 self.send_header("Accept-Ranges", "bytes")

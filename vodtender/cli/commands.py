@@ -20,7 +20,10 @@ COMMANDS: dict[str, tuple[tuple[str, ...], str]] = {  # command -> (modules unde
         "daemons, queue, downloads in flight, breaker, chat, disk at a glance; exits 1 when something needs attention",
     ),
     "vods": (("vods_cmd",), "list VODs (newest first) with their pipeline state"),
-    "show": (("vods_cmd",), "everything about one VOD: state, file, upload, error history, muted segments"),
+    "show": (
+        ("vods_cmd",),
+        "everything about one VOD: state, file, codec, upload, error history, muted segments, gaps",
+    ),
     "maintenance": (
         ("maintenance_cmd",),
         "integrity check, online backup, retention, VACUUM/optimize (run daily by vodtender-maintenance.timer)",

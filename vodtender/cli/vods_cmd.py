@@ -13,6 +13,7 @@ import peewee
 from vodtender.cli.commands import summary
 from vodtender.cli.common import load_or_exit
 from vodtender.cli.status_cmd import EXIT_UNUSABLE, Palette, add_color_option, human_bytes, open_existing, printable
+from vodtender.pipeline.download.gap_record import describe_gap, gap_from_dict, gaps_from_json
 from vodtender.pipeline.vods import STAGES, stage_conditions, stage_of
 from vodtender.runtime.config import format_duration
 from vodtender.runtime.models import ChatMessage, Vod, VodEvent
@@ -115,12 +116,13 @@ def _json_list(text: str | None) -> list[Any]:
 def vod_details(v: Vod) -> dict[str, Any]:
     fields = {name: getattr(v, name) for name in Vod._meta.sorted_field_names}
     details = {k: (val.isoformat() + "Z" if hasattr(val, "isoformat") else val) for k, val in fields.items()}
-    details.pop("muted_segments")
-    details.pop("chapters")
+    for parsed in ("muted_segments", "chapters", "download_gaps"):
+        details.pop(parsed)
     details["stage"] = stage_of(v)
     details["file_exists"] = bool(v.downloaded_path and os.path.exists(v.downloaded_path))
     details["muted_segments"] = _json_list(v.muted_segments)
     details["chapters"] = _json_list(v.chapters)
+    details["download_gaps"] = [gap.as_dict() for gap in gaps_from_json(v.download_gaps)]
     details["chat_messages"] = ChatMessage.select().where(ChatMessage.vod_id == v.twitch_vod_id).count()
     details["events"] = [
         {
@@ -156,6 +158,8 @@ def render_details(d: dict[str, Any], c: Palette) -> str:
         "download_host",
         "downloaded_path",
         "file_exists",
+        "video_codec",
+        "video_resolution",
         "progress_updated_at",
         "lease_owner",
         "lease_until",
@@ -178,6 +182,8 @@ def render_details(d: dict[str, Any], c: Palette) -> str:
             lines.append(f"  at {format_duration(seg['offset'])} for {format_duration(seg.get('duration', 0))}")
         else:
             lines.append(f"  {printable(seg)}")
+    lines.append(c("bold", "gaps") + ("" if d["download_gaps"] else ": none"))
+    lines += [f"  {describe_gap(gap_from_dict(gap))}" for gap in d["download_gaps"]]
     lines.append(c("bold", "history") + ("" if d["events"] else ": no events"))
     for e in d["events"]:
         kind = c("red", e["kind"]) if e["kind"] in ("error", "failed") else e["kind"]

@@ -1,26 +1,38 @@
 """A thin HLS client: media playlist parsing and keep-alive HTTP GETs of whole fragments.
 
-Only what the downloader's own fragment fetcher needs; anything that is not a plain,
-finished, unencrypted HLS media playlist is left to yt-dlp.
+What the downloader's own fetcher needs for every VOD Twitch serves: MPEG-TS and fMP4
+(`#EXT-X-MAP` init sections, which may change after an `#EXT-X-DISCONTINUITY`), relative and
+absolute URIs with query strings.  What it cannot fetch correctly (byte ranges, encryption) is
+named in `MediaPlaylist.unsupported`, so the caller refuses it before fetching a byte.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import http.client
+import re
 import threading
 from urllib.parse import urljoin, urlsplit
 
 MAX_REDIRECTS = 5
+ERROR_BODY_LIMIT = 4096  # bytes of an error answer kept: enough for an S3 `<Error><Code>` document
+_MAP_URI = re.compile(r'URI="([^"]*)"')
 
 
 class HttpStatusError(Exception):
     """The server answered, but not with the body we asked for."""
 
-    def __init__(self, status: int, url: str):
+    def __init__(self, status: int, url: str, body: bytes = b""):
         super().__init__(f"HTTP {status} for {url.split('?', 1)[0]}")
         self.status = status
         self.url = url
+        self.body = body[:ERROR_BODY_LIMIT]
+
+    @property
+    def object_gone(self) -> bool:
+        """An S3-style `403 AccessDenied` (or a 404/410): the object no longer exists on the CDN.
+        Twitch's CDN answers so for deleted or expired VOD files; it is not a refused credential."""
+        return self.status in (404, 410) or (self.status == 403 and b"<Code>AccessDenied</Code>" in self.body)
 
 
 class FetchAborted(Exception):
@@ -32,31 +44,39 @@ class Segment:
     index: int
     url: str
     duration: float
+    init_url: str | None = None  # the EXT-X-MAP init section the segment needs (fMP4), if any
+    run: int = 0  # runs are split by EXT-X-DISCONTINUITY and by a change of init section
 
 
 @dataclasses.dataclass(frozen=True)
 class MediaPlaylist:
     segments: list[Segment]
-    ended: bool  # EXT-X-ENDLIST: a finished VOD, not a live window
-    encrypted: bool  # EXT-X-KEY other than NONE
-    has_init_section: bool  # EXT-X-MAP (fMP4)
+    ended: bool  # EXT-X-ENDLIST: a finished VOD, not one still being recorded
     is_master: bool  # a variant list, not segments
+    unsupported: tuple[str, ...] = ()  # features the fetcher refuses (EXT-X-BYTERANGE, EXT-X-KEY ...)
 
     @property
     def duration(self) -> float:
         return sum(s.duration for s in self.segments)
 
     @property
-    def is_plain(self) -> bool:
-        """Segments that concatenate into one playable MPEG-TS file as they are."""
-        return bool(self.segments) and self.ended and not (self.encrypted or self.has_init_section or self.is_master)
+    def container(self) -> str:
+        """ "mp4" for fragmented MP4 (init sections), "ts" for MPEG-TS."""
+        return "mp4" if any(s.init_url for s in self.segments) else "ts"
+
+    @property
+    def run_count(self) -> int:
+        return self.segments[-1].run + 1 if self.segments else 0
 
 
 def parse_media_playlist(text: str, base_url: str) -> MediaPlaylist:
-    """Parse an m3u8 media playlist; segment URLs are made absolute against `base_url`."""
+    """Parse an m3u8 media playlist; every URI is made absolute against `base_url`."""
     segments: list[Segment] = []
+    unsupported: list[str] = []
     duration = 0.0
-    ended = encrypted = has_map = is_master = False
+    init_url: str | None = None
+    run = 0
+    discontinuity = ended = is_master = False
     for raw in text.splitlines():
         line = raw.strip()
         if not line:
@@ -68,16 +88,34 @@ def parse_media_playlist(text: str, base_url: str) -> MediaPlaylist:
                 duration = 0.0
         elif line.startswith("#EXT-X-ENDLIST"):
             ended = True
+        elif line.startswith("#EXT-X-DISCONTINUITY") and not line.startswith("#EXT-X-DISCONTINUITY-SEQUENCE"):
+            discontinuity = True
         elif line.startswith("#EXT-X-KEY:") and "METHOD=NONE" not in line:
-            encrypted = True
+            _note(unsupported, "EXT-X-KEY (encrypted segments)")
+        elif line.startswith("#EXT-X-BYTERANGE"):
+            _note(unsupported, "EXT-X-BYTERANGE (segments as byte ranges)")
         elif line.startswith("#EXT-X-MAP:"):
-            has_map = True
+            if "BYTERANGE=" in line:
+                _note(unsupported, "EXT-X-MAP with BYTERANGE")
+            match = _MAP_URI.search(line)
+            new_init = urljoin(base_url, match.group(1)) if match else None
+            if segments and new_init != init_url:
+                discontinuity = True  # a new init section starts a new run even without the tag
+            init_url = new_init
         elif line.startswith("#EXT-X-STREAM-INF:"):
             is_master = True
         elif not line.startswith("#"):
-            segments.append(Segment(len(segments), urljoin(base_url, line), duration))
+            if discontinuity and segments:
+                run += 1
+            discontinuity = False
+            segments.append(Segment(len(segments), urljoin(base_url, line), duration, init_url, run))
             duration = 0.0
-    return MediaPlaylist(segments, ended, encrypted, has_map, is_master)
+    return MediaPlaylist(segments, ended, is_master, tuple(unsupported))
+
+
+def _note(found: list[str], feature: str) -> None:
+    if feature not in found:
+        found.append(feature)
 
 
 class HttpClient:
@@ -117,14 +155,13 @@ class HttpClient:
                     url = urljoin(url, resp.getheader("Location"))
                     continue
                 if resp.status != 200:
-                    resp.read()
-                    raise HttpStatusError(resp.status, url)
+                    raise HttpStatusError(resp.status, url, resp.read(ERROR_BODY_LIMIT))
                 return self._read_body(resp, abort)
             except http.client.HTTPException as exc:
                 self._forget(parts.scheme, parts.netloc)
                 raise ConnectionError(f"{type(exc).__name__}: {exc}") from exc
             except BaseException:
-                self._forget(parts.scheme, parts.netloc)
+                self._forget(parts.scheme, parts.netloc)  # also after an error answer: its body may be unread
                 raise
         raise HttpStatusError(310, url)
 

@@ -22,6 +22,16 @@ if TYPE_CHECKING:
     from yt_dlp.extractor.common import _InfoDict
 
 HLS_PROTOCOLS = ("m3u8_native", "m3u8")
+PLAIN_PROTOCOLS = ("http", "https")  # one progressive file: yt-dlp's downloader, cancellable by its hook
+# A format's vcodec (RFC 6381 name, as the playlist's CODECS attribute gives it) -> the codec family.
+CODEC_FAMILIES = {"avc1": "h264", "avc3": "h264", "hvc1": "h265", "hev1": "h265", "av01": "av1"}
+
+
+def codec_family(vcodec: str | None) -> str | None:
+    """ "h264", "h265" or "av1" for a format's vcodec; None when unknown or not video."""
+    if not vcodec or vcodec == "none":
+        return None
+    return CODEC_FAMILIES.get(vcodec.split(".", 1)[0].lower())
 
 
 @dataclasses.dataclass(frozen=True)
@@ -36,10 +46,21 @@ class Resolved:
     bitrate_kbps: float | None  # total bitrate, when the site states it
     format_id: str
     info: dict[str, Any]  # the full info dict, for a yt-dlp download
+    codec: str | None = None  # "h264" | "h265" | "av1", when the site says
+    resolution: str | None = None  # "1920x1080"
 
     @property
     def is_hls(self) -> bool:
         return self.protocol in HLS_PROTOCOLS and not self.info.get("requested_formats")
+
+    @property
+    def is_plain_file(self) -> bool:
+        return self.protocol in PLAIN_PROTOCOLS and not self.info.get("requested_formats")
+
+    @property
+    def is_live(self) -> bool:
+        """yt-dlp sees a stream still going on (for a Twitch VOD: its thumbnail is still "processing")."""
+        return bool(self.info.get("is_live")) or self.info.get("live_status") == "is_live"
 
 
 class YtDlpError(Exception):
@@ -71,9 +92,15 @@ def _errors_as_ours() -> Iterator[None]:
 
 class YtDlp:
     def __init__(
-        self, quality: str = "best", twitch_token: str | None = None, fragment_retries: int = 10, timeout: float = 30.0
+        self,
+        quality: str = "best",
+        twitch_token: str | None = None,
+        fragment_retries: int = 10,
+        timeout: float = 30.0,
+        codecs: tuple[str, ...] = ("av1", "h265", "h264"),
     ):
         self.quality = quality
+        self.codecs = codecs
         self.twitch_token = twitch_token
         self.fragment_retries = fragment_retries
         self.timeout = timeout
@@ -125,14 +152,31 @@ class YtDlp:
         return ydl
 
     def resolve(self, url: str) -> Resolved:
-        """Extract the VOD at `url` and pick the configured quality.  Raises `YtDlpError`."""
+        """Extract the VOD at `url` and pick the configured quality among the formats of an
+        acceptable codec.  Raises `YtDlpError`."""
         with _errors_as_ours(), self._open() as ydl:
-            return _resolved(_from_ytdlp(ydl.extract_info(url, download=False)))
+            info = _from_ytdlp(ydl.extract_info(url, download=False, process=False))
+            return self._pick(ydl, info)
 
     def resolve_info(self, info: dict[str, Any]) -> Resolved:
         """Pick the quality from an info dict an extractor (or a test) already produced."""
         with _errors_as_ours(), self._open() as ydl:
-            return _resolved(_from_ytdlp(ydl.process_ie_result(_to_ytdlp(dict(info)), download=False)))
+            return self._pick(ydl, dict(info))
+
+    def _pick(self, ydl: yt_dlp.YoutubeDL, info: dict[str, Any]) -> Resolved:
+        formats = info.get("formats")
+        if formats:
+            # Twitch lists HEVC/AV1 renditions beside H.264 ones: the codec filter comes before the
+            # quality choice, so the best rendition among the acceptable codecs wins.
+            acceptable = [f for f in formats if codec_family(f.get("vcodec")) in (*self.codecs, None)]
+            if not acceptable:
+                offered = sorted({codec_family(f.get("vcodec")) or "?" for f in formats})
+                raise YtDlpError(
+                    f"ERROR: no rendition in an acceptable codec (DOWNLOAD_CODECS={','.join(self.codecs)}; "
+                    f"offered: {','.join(offered)})"
+                )
+            info = {**info, "formats": acceptable}
+        return _resolved(_from_ytdlp(ydl.process_ie_result(_to_ytdlp(info), download=False)))
 
     def download(self, resolved: Resolved, target: Path, hook: Callable[[Mapping[str, Any]], None]) -> Path:
         """Download with yt-dlp itself into `target` (no resume: its resume state is not trusted)."""
@@ -170,6 +214,8 @@ def _resolved(info: dict[str, Any]) -> Resolved:
         bitrate_kbps=float(info["tbr"]) if info.get("tbr") else None,
         format_id=str(info.get("format_id") or ""),
         info=info,
+        codec=codec_family(info.get("vcodec")),
+        resolution=f"{info['width']}x{info['height']}" if info.get("width") and info.get("height") else None,
     )
 
 

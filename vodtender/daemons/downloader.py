@@ -42,6 +42,7 @@ class Downloader(PipelineDaemon):
             self.cfg.twitch_oauth_token,
             self.cfg.download_fragment_retries,
             self.cfg.download_timeout,
+            self.cfg.download_codecs,
         )
         self.stopping = threading.Event()
         self.workers: dict[int, tuple[DownloadJob, threading.Thread]] = {}
@@ -52,6 +53,7 @@ class Downloader(PipelineDaemon):
             data_dir=str(self.settings.data_dir),
             max_concurrent=self.cfg.max_concurrent_downloads,
             fragment_concurrency=self.settings.concurrency,
+            codecs=",".join(self.cfg.download_codecs),
         )
 
     def run_once(self) -> float:

@@ -15,6 +15,7 @@ from typing import Any
 
 from vodtender.pipeline import kv
 from vodtender.pipeline.breaker import CircuitBreaker
+from vodtender.pipeline.download.gap_record import gaps_from_json
 from vodtender.pipeline.kv import kv_get
 from vodtender.pipeline.upload import quota
 from vodtender.pipeline.vods import DOWNLOADING, STAGES, UPLOADING, lease_ran_out, stage_conditions, stage_counts
@@ -187,6 +188,9 @@ class StatusReport:
             "worker": v.lease_owner,
             "lease_expired": lease_expired,
             "stalled": stalled,
+            "video_codec": v.video_codec,  # what the download got: known once it is done (uploading)
+            "video_resolution": v.video_resolution,
+            "download_gaps": [gap.as_dict() for gap in gaps_from_json(v.download_gaps)],
         }
 
     def breaker(self) -> dict[str, Any]:

@@ -3,6 +3,9 @@
 closed -> (CIRCUIT_FAILURE_THRESHOLD consecutive systemic failures) -> open
 open -> (CIRCUIT_OPEN_COOLDOWN passed) -> half_open: exactly one worker gets a probe
 half_open -> success: closed;  failure: open again for another cooldown
+A failure is counted only when it is not the same subject (VOD) as the one before: one VOD that
+keeps failing says nothing about the system, so it can neither open the breaker nor keep it
+open (its own retries back off, so the next probe is another VOD).
 Missing keys mean closed: the runbook's `DELETE FROM kv WHERE key IN ('circuit_state',
 'circuit_failures','circuit_open_until')` closes it.
 """
@@ -16,6 +19,7 @@ from typing import Protocol
 from vodtender.pipeline.kv import (
     CIRCUIT_FAILURES_KEY,
     CIRCUIT_KEYS,
+    CIRCUIT_LAST_SUBJECT_KEY,
     CIRCUIT_OPEN_UNTIL_KEY,
     CIRCUIT_STATE_KEY,
     kv_delete,
@@ -52,6 +56,7 @@ class BreakerState:
     state: str
     failures: int
     open_until: float  # unix seconds; also the half-open probe's deadline
+    last_subject: str = ""
 
     @property
     def is_open(self) -> bool:
@@ -70,7 +75,8 @@ def _read() -> BreakerState:
     except ValueError:  # hand-edited garbage: treat as closed rather than stall forever
         failures, open_until = 0, 0.0
     state = rows.get(CIRCUIT_STATE_KEY) or CLOSED
-    return BreakerState(state if state in STATE_VALUE else CLOSED, failures, open_until)
+    subject = rows.get(CIRCUIT_LAST_SUBJECT_KEY) or ""
+    return BreakerState(state if state in STATE_VALUE else CLOSED, failures, open_until, subject)
 
 
 class CircuitBreaker:
@@ -89,6 +95,7 @@ class CircuitBreaker:
             (CIRCUIT_STATE_KEY, state.state),
             (CIRCUIT_FAILURES_KEY, str(state.failures)),
             (CIRCUIT_OPEN_UNTIL_KEY, f"{state.open_until:.3f}"),
+            (CIRCUIT_LAST_SUBJECT_KEY, state.last_subject),
         ):
             kv_set(key, value)
         self.observer.state_seen(state.state)
@@ -104,7 +111,7 @@ class CircuitBreaker:
             if now < state.open_until:
                 return False
             # Cooldown over (or a half-open probe that never reported back): this caller probes.
-            self._write(BreakerState(HALF_OPEN, state.failures, now + self.cooldown))
+            self._write(BreakerState(HALF_OPEN, state.failures, now + self.cooldown, state.last_subject))
             log.info("circuit half-open, letting one attempt through")
             return True
 
@@ -120,15 +127,21 @@ class CircuitBreaker:
 
         write(close)
 
-    def record_failure(self, reason: str) -> None:
-        """A systemic failure: count it, and open the breaker at the threshold."""
+    def record_failure(self, reason: str, subject: str | None = None) -> None:
+        """A systemic failure (of `subject`, a VOD id, when it has one): count it, and open the
+        breaker at the threshold."""
 
         def count() -> None:
             state = _read()
+            if subject and subject == state.last_subject and state.state != OPEN:
+                if state.state == HALF_OPEN:  # the probe was the same VOD again: let another one probe now
+                    self._write(BreakerState(HALF_OPEN, state.failures, time.time(), subject))
+                log.info("systemic failure of the same VOD again, not counted", subject=subject, reason=reason)
+                return
             failures = state.failures + 1
             if state.state == HALF_OPEN or failures >= self.threshold:
                 until = time.time() + self.cooldown
-                self._write(BreakerState(OPEN, failures, until))
+                self._write(BreakerState(OPEN, failures, until, subject or ""))
                 self.observer.opened()
                 log.error(
                     "circuit opened",
@@ -137,7 +150,7 @@ class CircuitBreaker:
                     open_until=time.strftime("%H:%M:%S", time.localtime(until)),
                 )
             else:
-                self._write(BreakerState(state.state, failures, state.open_until))
+                self._write(BreakerState(state.state, failures, state.open_until, subject or ""))
 
         write(count)
 

@@ -18,7 +18,8 @@ CIRCUIT_STATE_KEY, CIRCUIT_FAILURES_KEY, CIRCUIT_OPEN_UNTIL_KEY = (
     "circuit_failures",
     "circuit_open_until",
 )
-CIRCUIT_KEYS = (CIRCUIT_STATE_KEY, CIRCUIT_FAILURES_KEY, CIRCUIT_OPEN_UNTIL_KEY)
+CIRCUIT_LAST_SUBJECT_KEY = "circuit_last_subject"  # what failed last (a VOD id): a repeat is not counted
+CIRCUIT_KEYS = (CIRCUIT_STATE_KEY, CIRCUIT_FAILURES_KEY, CIRCUIT_OPEN_UNTIL_KEY, CIRCUIT_LAST_SUBJECT_KEY)
 
 # The YouTube quota hold (pipeline/upload/quota.py): unix seconds it lasts until, and why.
 QUOTA_HOLD_UNTIL_KEY, QUOTA_HOLD_REASON_KEY = "upload_quota_hold_until", "upload_quota_hold_reason"

@@ -285,6 +285,9 @@ BACK_TO_DOWNLOAD = {
     "download_state": DISCOVERED,
     "downloaded_path": None,
     "download_bytes": 0,
+    "download_gaps": None,  # what the file was like: a new download decides them again
+    "video_codec": None,
+    "video_resolution": None,
     "upload_state": None,
     "upload_session_uri": None,
     "upload_offset": 0,
@@ -352,10 +355,25 @@ def cancel_requested(vod_id: int) -> bool:
     return row is not None and bool(row.cancel_requested)
 
 
-def mark_downloaded(vod_id: int, owner: str, path: str, size: int, muted_segments: str | None, note: str) -> bool:
+def mark_downloaded(
+    vod_id: int,
+    owner: str,
+    path: str,
+    size: int,
+    muted_segments: str | None,
+    note: str,
+    *,
+    gaps: str | None = None,
+    video_codec: str | None = None,
+    video_resolution: str | None = None,
+) -> bool:
     """The verified file has its final name: the VOD goes to the uploader.  `muted_segments` (JSON)
-    is stored when the download found them; `note` is the event's message."""
+    is stored when the download found them; `gaps` (JSON, `download/gap_record.py`), the codec and the
+    resolution are what this download got (NULL when None); `note` is the event's message."""
     fields: dict[str, object] = {
+        "download_gaps": gaps,
+        "video_codec": video_codec,
+        "video_resolution": video_resolution,
         "download_state": DOWNLOADED,
         "downloaded_path": path,
         "download_host": socket.gethostname(),
@@ -387,11 +405,24 @@ def retry_download_later(
     return _released(vod_id, owner, fields, DOWNLOAD_STAGE, "retry", message, error_class.value)
 
 
-def download_waits_for_breaker(vod_id: int, owner: str, message: str) -> bool:
-    """A systemic failure: not this VOD's fault, so no attempt is counted; the breaker decides when."""
-    systemic = ErrorClass.SYSTEMIC.value
-    fields = {"error_class": systemic, "download_speed": 0, "download_state": DISCOVERED, "next_attempt_at": None}
-    return _released(vod_id, owner, fields, DOWNLOAD_STAGE, "error", message, systemic)
+def wait_for_recording_end(vod_id: int, owner: str, at: dt.datetime, message: str) -> bool:
+    """Twitch is still recording the VOD: not a failure and no attempt counted; it is due again at `at`."""
+    fields = {
+        "error_class": None,
+        "processing_error": None,
+        "download_speed": 0,
+        "download_state": DISCOVERED,
+        "next_attempt_at": at,
+    }
+    return _released(vod_id, owner, fields, DOWNLOAD_STAGE, "waiting", message)
+
+
+def stream_still_live(stream_id: str | None) -> bool:
+    """The poller has an open live placeholder for this stream: its VOD is still being recorded."""
+    if not stream_id:
+        return False
+    open_placeholder = (Vod.is_placeholder == 1) & (Vod.stream_id == stream_id) & Vod.live_ended_at.is_null()
+    return retry_on_busy(lambda: Vod.select(Vod.id).where(open_placeholder).exists())
 
 
 def fail_download(

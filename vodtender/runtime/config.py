@@ -115,12 +115,12 @@ class Config(Settings):
                 shown = ""
             elif o.secret:
                 shown = mask(str(value))
-            elif isinstance(value, list):
+            elif o.parse is parse_addr:
+                shown = f"{value[0]}:{value[1]}"
+            elif isinstance(value, list | tuple):
                 shown = ",".join(value)
             elif o.parse is parse_duration:
                 shown = format_duration(value)
-            elif isinstance(value, tuple):
-                shown = f"{value[0]}:{value[1]}"
             else:
                 shown = str(value)
             out[o.env] = shown

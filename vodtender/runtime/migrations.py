@@ -40,6 +40,16 @@ def add_column(db: peewee.Database, migrator: SchemaMigrator, model: type[BaseMo
         run_operations(migrator.add_column(table, field.column_name, field))
 
 
+def add_columns(model: type[BaseModel], *names: str) -> Migration:
+    """A migration adding these fields of `model` (each unless the table already has it)."""
+
+    def step(db: peewee.Database, migrator: SchemaMigrator) -> None:
+        for name in names:
+            add_column(db, migrator, model, name)
+
+    return step
+
+
 def _double_precision(db: peewee.Database, columns: dict[str, tuple[str, ...]]) -> None:
     """PostgreSQL: widen REAL columns to DOUBLE PRECISION (SQLite's REAL already is 8 bytes)."""
     if isinstance(db, peewee.PostgresqlDatabase):
@@ -60,6 +70,7 @@ MIGRATIONS: list[tuple[str, Migration]] = [
         ),
     ),
     ("scaleout_shared_limits_double", lambda db, m: _double_precision(db, {"shared_limits": ("tokens", "stamp")})),
+    ("download_gaps_and_video_format", add_columns(Vod, "download_gaps", "video_codec", "video_resolution")),
 ]
 
 

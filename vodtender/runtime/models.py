@@ -61,6 +61,9 @@ class Vod(BaseModel):
     download_speed = peewee.FloatField(default=0)  # bytes/s, last measured
     download_host = peewee.TextField(null=True)
     downloaded_path = peewee.TextField(null=True)
+    download_gaps = peewee.TextField(null=True)  # JSON list of {offset, duration, segments} Twitch lost
+    video_codec = peewee.TextField(null=True)  # of the downloaded file: h264 / h265 / av1
+    video_resolution = peewee.TextField(null=True)  # of the downloaded file, e.g. 1920x1080
     progress_updated_at = peewee.DateTimeField(null=True)
 
     upload_state = peewee.TextField(null=True)

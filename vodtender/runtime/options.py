@@ -122,6 +122,67 @@ def parse_addr(text: str) -> tuple[str, int]:
     return m.group(1), int(m.group(2))
 
 
+VIDEO_CODECS = ("av1", "h265", "h264")  # what DOWNLOAD_CODECS may name, by their canonical names
+_CODEC_NAMES = {"av1": "av1", "h265": "h265", "hevc": "h265", "h264": "h264", "avc": "h264", "avc1": "h264"}
+
+
+def parse_codecs(text: str) -> tuple[str, ...]:
+    """`av1,HEVC,avc1` -> ('av1', 'h265', 'h264'): canonical names, in the given order, each once."""
+    words = [word.strip() for word in text.split(",") if word.strip()]
+    if not words:
+        raise ConfigError(f"no video codec named (use some of {','.join(VIDEO_CODECS)})")
+    codecs: list[str] = []
+    for word in words:
+        codec = _CODEC_NAMES.get(word.lower())
+        if codec is None:
+            raise ConfigError(
+                f"unknown video codec {word!r} (use some of {','.join(VIDEO_CODECS)}; hevc and avc are accepted too)"
+            )
+        if codec not in codecs:
+            codecs.append(codec)
+    return tuple(codecs)
+
+
+@dataclasses.dataclass(frozen=True)
+class GapLimit:
+    """DOWNLOAD_MAX_GAP parsed: the most of a VOD that Twitch may have lost, the largest of a fixed
+    duration, a share of the VOD's duration and a number of its segments (each 0 when not used)."""
+
+    text: str  # as `config check` shows it
+    seconds: float = 0.0
+    percent: float = 0.0
+    segments: int = 0
+
+    def limit_seconds(self, vod_seconds: float, segment_seconds: float) -> float:
+        return max(self.seconds, self.percent / 100 * vod_seconds, self.segments * segment_seconds)
+
+    def __str__(self) -> str:
+        return self.text
+
+
+AUTO_GAP_LIMIT = GapLimit("auto", percent=1.0, segments=3)
+
+
+def parse_gap_limit(text: str) -> GapLimit:
+    """`auto` (the larger of 3 segments and 1% of the VOD), a duration (`45s`, `2m`; `0`: none), or `2%`."""
+    value = text.strip().lower()
+    if value == "auto":
+        return AUTO_GAP_LIMIT
+    share = re.fullmatch(r"(\d+(?:\.\d+)?)\s*%", value)
+    if share:
+        percent = float(share.group(1))
+        if percent > 100:
+            raise ConfigError(f"bad gap limit {text!r} (a share is at most 100%)")
+        return GapLimit(f"{share.group(1)}%", percent=percent)
+    try:
+        seconds = parse_duration(value)
+    except ConfigError:
+        raise ConfigError(
+            f"bad gap limit {text!r} (use auto, a duration like 45s or 2m, a share like 2%, or 0)"
+        ) from None
+    return GapLimit(format_duration(seconds) if seconds else "0", seconds=seconds)
+
+
 def parse_str(text: str) -> str:
     return text.strip()
 
@@ -342,6 +403,25 @@ class Settings:
         parse_size,
         "memory per VOD for fragments fetched ahead of the "
         "one being written (fragments finish out of order; too little stalls the fetch)",
+    )
+    download_codecs: tuple[str, ...] = option(
+        "downloader",
+        "av1,h265,h264",
+        parse_codecs,
+        "video codecs a download may have (the best rendition among them wins): av1, h265 (hevc), h264 (avc)",
+    )
+    download_max_gap: GapLimit = option(
+        "downloader",
+        "auto",
+        parse_gap_limit,
+        "most of a VOD (its gaps together) Twitch may have lost in every form before the download fails: "
+        "auto (the larger of 3 segments and 1% of the VOD), a duration (45s, 2m), a share (2%), 0: none",
+    )
+    download_recording_recheck: float = option(
+        "downloader",
+        "5m",
+        parse_duration,
+        "how often a VOD Twitch is still recording is checked again (it is downloaded once its playlist ends)",
     )
     circuit_failure_threshold: int = option(
         "downloader", "5", parse_int, "consecutive systemic failures that open the breaker"

@@ -75,3 +75,18 @@ def test_hostile_title_stays_on_one_line(tmp_path: Path, env: dict[str, str]) ->
     assert shown.returncode == 0
     first = shown.stdout.splitlines()[0]
     assert "evil line" in first and "\x1b" not in first  # newline and escape made harmless
+
+
+def test_show_has_the_gaps_twitch_lost_and_the_video_format(tmp_path: Path, env: dict[str, str]) -> None:
+    gaps = json.dumps([{"offset": 3723, "duration": 10, "segments": [372]}])
+    vod("4001", 13, download_state="downloaded", download_gaps=gaps, video_codec="av1", video_resolution="2560x1440")
+    text = run_cli(tmp_path, "show", "4001", env=env).stdout
+    assert "gap 1:02:03\u20131:02:13 (10 s missing: segment 372 lost by Twitch)" in text
+    assert "video_codec: av1" in text and "video_resolution: 2560x1440" in text
+    details = json.loads(run_cli(tmp_path, "show", "4001", "--json", env=env).stdout)
+    assert details["download_gaps"] == [{"offset": 3723.0, "duration": 10.0, "segments": [372]}]
+    assert (details["video_codec"], details["video_resolution"]) == ("av1", "2560x1440")
+    vod("4002", 14, download_gaps="[{broken")
+    broken = run_cli(tmp_path, "show", "4002", env=env)
+    assert broken.returncode == 0 and "gaps: none" in broken.stdout
+    assert len(broken.stderr.splitlines()) == 1 and "malformed download_gaps" in broken.stderr

@@ -71,6 +71,23 @@ def test_in_flight_shows_progress_speed_and_eta(cfg: Config, now: dt.datetime) -
     assert (up["stage"], up["percent"]) == ("uploading", 50.0)
 
 
+def test_in_flight_shows_what_the_download_got_codec_resolution_and_gaps(cfg: Config, now: dt.datetime) -> None:
+    gaps = '[{"offset": 3723, "duration": 10, "segments": [372]}]'
+    Vod.update(download_gaps=gaps, video_codec="h265", video_resolution="1920x1080").where(
+        Vod.twitch_vod_id == "1005"
+    ).execute()
+    Vod.update(download_gaps="{garbage").where(Vod.twitch_vod_id == "1003").execute()
+    report = gather_status(cfg, now)
+    assert validate(report, SCHEMA) == []
+    flights = {f["twitch_vod_id"]: f for f in report["in_flight"]}
+    up, down = flights["1005"], flights["1003"]
+    assert (up["video_codec"], up["video_resolution"]) == ("h265", "1920x1080")
+    assert up["download_gaps"] == [{"offset": 3723.0, "duration": 10.0, "segments": [372]}]
+    assert (down["video_codec"], down["video_resolution"], down["download_gaps"]) == (None, None, [])
+    up["download_gaps"][0]["segments"] = [-1]
+    assert len(validate(report, SCHEMA)) == 1
+
+
 def test_chat_catalog_youtube_and_disk(cfg: Config, now: dt.datetime) -> None:
     report = gather_status(cfg, now)
     (chat,) = report["chat"]

@@ -154,6 +154,47 @@ def test_downloaded_hands_the_vod_to_the_uploader(migrated_db: peewee.Database) 
     assert Vod.select().where(vods.upload_due()).get().id == vod.id
 
 
+def test_downloaded_records_the_gaps_codec_and_resolution_this_download_got(migrated_db: peewee.Database) -> None:
+    gaps = '[{"offset": 3723.0, "duration": 10.0, "segments": [372]}]'
+    with_gaps = _claimed("1", download_state="downloading")
+    assert vods.mark_downloaded(
+        with_gaps.id, "w:1", "/data/1.mp4", 9, None, "done", gaps=gaps, video_codec="h265", video_resolution="1920x1080"
+    )
+    row = _fresh(with_gaps)
+    assert (row.download_gaps, row.video_codec, row.video_resolution) == (gaps, "h265", "1920x1080")
+    # a new download of a VOD that had them decides them again: nothing lost, codec unknown
+    again = _claimed("2", download_gaps=gaps, video_codec="av1", video_resolution="1280x720")
+    assert vods.mark_downloaded(again.id, "w:1", "/data/2.ts", 9, None, "done")
+    row = _fresh(again)
+    assert (row.download_gaps, row.video_codec, row.video_resolution) == (None, None, None)
+
+
+def test_a_vod_still_recorded_waits_without_counting_an_attempt(migrated_db: peewee.Database) -> None:
+    vod = _claimed(download_state="downloading", download_retries=2, download_speed=4.0, error_class="transient")
+    at = utcnow() + dt.timedelta(minutes=10)
+    assert vods.wait_for_recording_end(vod.id, "w:1", at, "still being recorded on Twitch")
+    row = _fresh(vod)
+    assert (row.download_state, row.download_retries, row.next_attempt_at, row.download_speed) == (
+        "discovered",
+        2,
+        at,
+        0,
+    )
+    assert (row.lease_owner, row.error_class, row.processing_error) == (None, None, None)
+    assert _events(vod) == [("download", "waiting", None, "still being recorded on Twitch")]
+    assert claim(download_due(), "w:1", 60) is None  # not before `at`
+    assert not vods.wait_for_recording_end(vod.id, "w:1", at, "again")  # no longer ours
+
+
+def test_a_stream_is_live_while_its_placeholder_is_open(migrated_db: peewee.Database) -> None:
+    placeholder = vods.open_placeholder("live-1", "c", "1001", "s1", NOW, "live")
+    _vod("777", stream_id="s2")  # a real VOD of another stream is no live placeholder
+    assert vods.stream_still_live("s1")
+    assert not vods.stream_still_live("s2") and not vods.stream_still_live(None) and not vods.stream_still_live("")
+    vods.close_placeholders([placeholder.id], NOW)
+    assert not vods.stream_still_live("s1")
+
+
 def test_a_move_of_a_lost_lease_writes_nothing(migrated_db: peewee.Database) -> None:
     vod = _claimed(owner="other:2", download_state="downloading", muted_segments="[]")
     assert not vods.mark_downloaded(vod.id, "w:1", "/data/x.ts", 1, None, "done")
@@ -177,20 +218,6 @@ def test_retry_later_counts_the_attempt_and_sets_the_due_time(migrated_db: peewe
     )
     assert row.lease_owner is None and row.processing_error is None
     assert _events(vod) == [("download", "retry", "transient", "timeout (retry 2 in 2m)")]
-
-
-def test_a_systemic_failure_waits_for_the_breaker_without_counting(migrated_db: peewee.Database) -> None:
-    vod = _claimed(download_state="downloading", download_retries=1)
-    assert vods.download_waits_for_breaker(vod.id, "w:1", "disk full")
-    row = _fresh(vod)
-    assert (row.download_state, row.download_retries, row.next_attempt_at, row.error_class) == (
-        "discovered",
-        1,
-        None,
-        "systemic",
-    )
-    assert _events(vod) == [("download", "error", "systemic", "disk full")]
-    assert claim(download_due(), "w:1", 60) is not None
 
 
 def test_failed_stops_the_vod_until_an_operator_resets_it(migrated_db: peewee.Database) -> None:
@@ -296,6 +323,16 @@ def test_reprocess_at_download_resets_and_forgets_the_file(migrated_db: peewee.D
     assert {k: getattr(row, k) for k in expected} == expected
     assert {k: v for k, v in requeued.fields.items() if k != "updated_at"} == expected
     assert _events(vod) == [("operator", "reprocess", None, "queued for download")]
+
+
+def test_downloading_again_forgets_what_the_last_file_was(migrated_db: peewee.Database) -> None:
+    found = {"download_gaps": '[{"offset": 0, "duration": 2, "segments": [0]}]', "video_codec": "h264"}
+    reprocessed = _vod("1", processed=1, download_state="downloaded", video_resolution="1920x1080", **found)
+    gone = _vod("2", download_state="downloaded", downloaded_path="/data/2.ts", video_resolution="1280x720", **found)
+    vods.reprocess_at_download(reprocessed.id)
+    vods.requeue_missing_file(gone.id, "/data/2.ts")
+    for row in (_fresh(reprocessed), _fresh(gone)):
+        assert (row.download_gaps, row.video_codec, row.video_resolution) == (None, None, None)
 
 
 def test_reprocess_at_upload_keeps_the_file(migrated_db: peewee.Database) -> None:

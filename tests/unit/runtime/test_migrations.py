@@ -11,7 +11,7 @@ import peewee
 
 from vodtender.runtime.db import open_database
 from vodtender.runtime.migrations import MIGRATIONS, migrate, pending
-from vodtender.runtime.models import ALL_MODELS
+from vodtender.runtime.models import ALL_MODELS, SchemaMigration, Vod
 
 
 def test_migrate_twice_applies_nothing_the_second_time(db_path: Path) -> None:
@@ -37,3 +37,20 @@ def test_sqlite_runs_in_wal_mode(db_path: Path) -> None:
     db = open_database(str(db_path))
     assert db.execute_sql("PRAGMA journal_mode").fetchone()[0] == "wal"
     db.close()
+
+
+def test_an_older_database_gains_the_download_result_columns_and_keeps_its_rows(migrated_db: peewee.Database) -> None:
+    new_columns = ("download_gaps", "video_codec", "video_resolution")
+    Vod.create(twitch_vod_id="1", channel="c", download_state="downloaded")
+    for name in new_columns:  # the schema before the migration
+        migrated_db.execute_sql(f'ALTER TABLE "vods" DROP COLUMN "{name}"')
+    SchemaMigration.delete().where(SchemaMigration.name == "download_gaps_and_video_format").execute()
+    assert migrate(migrated_db) == ["download_gaps_and_video_format"]
+    assert set(new_columns) <= {c.name for c in migrated_db.get_columns("vods")}
+    row = Vod.get(Vod.twitch_vod_id == "1")
+    assert (row.download_state, row.download_gaps, row.video_codec, row.video_resolution) == (
+        "downloaded",
+        None,
+        None,
+        None,
+    )

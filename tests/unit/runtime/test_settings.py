@@ -7,6 +7,8 @@ import inspect
 import typing
 from pathlib import Path
 
+import pytest
+
 from tests.unit.runtime.conftest import ConfigEnv
 from vodtender.runtime import config
 from vodtender.runtime.config import OPTIONS, OPTIONS_BY_ENV, Config, load_config
@@ -98,3 +100,50 @@ def test_masked_shows_values_as_written_and_hides_secrets(config_env: ConfigEnv)
     assert shown["TWITCH_CHANNEL"] == "a,b" and shown["CIRCUIT_OPEN_COOLDOWN"] == "1h30m"
     assert shown["TWITCH_IRC_ADDR"] == "irc.chat.twitch.tv:6697" and shown["TWITCH_CLIENT_SECRET"] == "****6789"
     assert shown["ENCRYPTION_KEY"] == "" and "secret-value-0123456789" in load_config().secrets()
+    assert shown["DOWNLOAD_CODECS"] == "av1,h265,h264" and shown["DOWNLOAD_MAX_GAP"] == "auto"
+
+
+def test_download_codecs_default_aliases_and_order(config_env: ConfigEnv) -> None:
+    config_env()
+    assert load_config().download_codecs == ("av1", "h265", "h264")
+    config_env(DOWNLOAD_CODECS=" AVC1, hevc ,h264,HEVC ")
+    assert load_config().download_codecs == ("h264", "h265")  # the given order, each once
+
+
+@pytest.mark.parametrize(("value", "named"), [("h264,vp9", "'vp9'"), (" , ", "no video codec named")])
+def test_a_bad_codec_list_is_one_problem_naming_the_bad_word(config_env: ConfigEnv, value: str, named: str) -> None:
+    config_env(DOWNLOAD_CODECS=value)
+    cfg = load_config()
+    (problem,) = cfg.problems
+    assert problem.env == "DOWNLOAD_CODECS" and named in problem.message and "environment" in problem.message
+    assert cfg.download_codecs == ("av1", "h265", "h264")  # the default stands in
+
+
+@pytest.mark.parametrize(
+    ("value", "vod_seconds", "segment_seconds", "limit"),
+    [
+        ("auto", 7200.0, 10.0, 72.0),  # 1% of two hours beats 3 segments
+        ("auto", 600.0, 10.0, 30.0),  # 3 segments beat 1% of ten minutes
+        ("45s", 7200.0, 10.0, 45.0),
+        ("2m", 7200.0, 10.0, 120.0),
+        ("2%", 7200.0, 10.0, 144.0),
+        ("0", 7200.0, 10.0, 0.0),
+    ],
+)
+def test_max_gap_limits(
+    config_env: ConfigEnv, value: str, vod_seconds: float, segment_seconds: float, limit: float
+) -> None:
+    config_env(DOWNLOAD_MAX_GAP=value)
+    cfg = load_config()
+    assert cfg.problems == []
+    assert cfg.download_max_gap.limit_seconds(vod_seconds, segment_seconds) == pytest.approx(limit)
+    assert str(cfg.download_max_gap) == value  # as `config check` shows it
+
+
+@pytest.mark.parametrize("value", ["lots", "150%", "-5s", "auto%"])
+def test_a_bad_max_gap_is_one_problem_and_auto_stands_in(config_env: ConfigEnv, value: str) -> None:
+    config_env(DOWNLOAD_MAX_GAP=value)
+    cfg = load_config()
+    (problem,) = cfg.problems
+    assert problem.env == "DOWNLOAD_MAX_GAP" and repr(value) in problem.message
+    assert cfg.download_max_gap.limit_seconds(600.0, 10.0) == 30.0

@@ -16,7 +16,8 @@ _FATAL_TEXT = re.compile(
     r"subscriber|sub-only|only available to|private video|video is private",
     re.IGNORECASE,
 )
-_AUTH_TEXT = re.compile(r"HTTP Error (401|403)", re.IGNORECASE)
+_TOKEN_REFUSED_TEXT = re.compile(r"HTTP Error 401|invalid oauth token|token is invalid", re.IGNORECASE)
+_FORBIDDEN_TEXT = re.compile(r"HTTP Error 403", re.IGNORECASE)
 _NETWORK_DOWN_TEXT = re.compile(
     r"Name or service not known|Temporary failure in name resolution|Network is unreachable|"
     r"No route to host|Connection refused|getaddrinfo failed|nodename nor servname",
@@ -32,18 +33,28 @@ def classify_resolve_error(exc: BaseException, has_token: bool) -> PipelineError
     text = str(exc)
     if _NETWORK_DOWN_TEXT.search(text):
         return SystemicError(f"network down: {_short(text)}")
-    if _AUTH_TEXT.search(text):
-        # Forbidden with a token: the token is broken for everything; without: a sub-only VOD.
-        return (
-            SystemicError(f"auth refused: {_short(text)}")
-            if has_token
-            else FatalError(f"forbidden (sub-only? set TWITCH_OAUTH_TOKEN): {_short(text)}")
-        )
+    if _TOKEN_REFUSED_TEXT.search(text) and has_token:  # a refused token fails every VOD alike
+        return SystemicError(f"auth refused (check TWITCH_OAUTH_TOKEN): {_short(text)}")
     if _FATAL_TEXT.search(text):
         return FatalError(_short(text))
     if _DISK_FULL_TEXT.search(text):
         return SystemicError(f"disk full: {_short(text)}")
-    return TransientError(_short(text))
+    if _FORBIDDEN_TEXT.search(text) and not has_token:
+        return FatalError(f"forbidden (sub-only? set TWITCH_OAUTH_TOKEN): {_short(text)}")
+    return TransientError(_short(text))  # a 403 with a token too: this VOD's, counted like any other
+
+
+def classify_playlist_error(exc: HttpStatusError | OSError, has_token: bool) -> PipelineError:
+    """A failure to fetch the chosen media playlist from the CDN."""
+    if isinstance(exc, HttpStatusError):
+        if exc.object_gone:
+            return FatalError(
+                f"Twitch no longer has this VOD's files (HTTP {exc.status} on its playlist"
+                + (", S3 AccessDenied" if exc.status == 403 else "")
+                + ")"
+            )
+        return classify_resolve_error(Exception(f"HTTP Error {exc.status}: {exc}"), has_token)
+    return classify_fetch_error(exc)
 
 
 def classify_fetch_error(exc: BaseException) -> PipelineError:

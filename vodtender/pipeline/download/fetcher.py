@@ -1,11 +1,16 @@
 """The own HLS fetcher: fragments fetched concurrently, written once, in order, into one file.
 
-Workers fetch fragments into memory (a bounded number of bytes ahead of the writer); the writer
-appends each fragment to the part file and then records it in the journal
-(`<part>.frags`, one `index size muted` line per fragment).  The journal line is written
-only after the fragment's bytes, so after a SIGKILL at any instant the journal describes a
-prefix of the part file: resume truncates the part file to that prefix and continues with
-the next fragment.  Nothing is ever skipped or appended twice.
+The playlist becomes a plan of pieces: each run's init section (fMP4's EXT-X-MAP, written once
+at the start of its run) and every media segment.  Workers fetch pieces into memory (a bounded
+number of bytes ahead of the writer); the writer appends each piece to the part file and then
+records it in the journal (`<part>.frags`, one `position size kind` line per piece).  The journal
+line is written only after the piece's bytes, so after a SIGKILL at any instant the journal
+describes a prefix of the part file: resume truncates the part file to that prefix and continues
+with the next piece.  Nothing is ever skipped or appended twice.
+
+A segment Twitch lost (refused in every form, `N.ts`, `N-muted.ts`, `N-unmuted.ts`, again after
+a pause) is journaled as lost with no bytes: the VOD keeps its timeline with a gap there, and the
+caller decides whether the gaps are small enough (`max_lost_seconds`).
 """
 
 from __future__ import annotations
@@ -26,16 +31,17 @@ from concurrent.futures import TimeoutError as FutureTimeout
 from pathlib import Path
 
 from vodtender.clients.hls import FetchAborted, HttpClient, HttpStatusError, MediaPlaylist, Segment
-from vodtender.pipeline.errors import SystemicError
+from vodtender.pipeline.errors import SystemicError, TransientError
 from vodtender.runtime.backoff import backoff_delay
 from vodtender.runtime.logs import get_logger
 
 log = get_logger("downloader")
 
-JOURNAL_MAGIC = "vodtender-fragments 1"
+JOURNAL_MAGIC = "vodtender-fragments 2"
 TICK_SECONDS = 0.25
 MAX_WINDOW = 256
-_MUTABLE_NAME = re.compile(r"(\d+)(-unmuted)?\.ts$")
+_SEGMENT_NAME = re.compile(r"(?:^|/)(\d+)(-unmuted|-muted)?\.(ts|mp4)$")  # a file name N.ts, N-muted.mp4, ...
+LOST_AFTER_ROUNDS = 3  # a segment refused in every form this many times (with pauses between) is lost
 M_ARENA_MAX = -8  # mallopt(3)
 
 
@@ -48,24 +54,57 @@ def share_malloc_arenas() -> None:
         ctypes.CDLL("libc.so.6").mallopt(M_ARENA_MAX, 2)
 
 
+NORMAL, MUTED, INIT, LOST = "-", "m", "i", "l"  # journal kinds
+
+
+@dataclasses.dataclass(frozen=True)
+class Piece:
+    """One thing to fetch and write, in file order: a run's init section or a media segment."""
+
+    position: int
+    url: str
+    segment: Segment | None  # None: the init section of the next segment's run
+
+
+def plan(playlist: MediaPlaylist) -> list[Piece]:
+    """The pieces of `playlist` in file order: each run's init section (if any) before its first segment."""
+    pieces: list[Piece] = []
+    previous: Segment | None = None
+    for segment in playlist.segments:
+        new_run = previous is None or segment.run != previous.run
+        if segment.init_url and new_run:
+            pieces.append(Piece(len(pieces), segment.init_url, None))
+        pieces.append(Piece(len(pieces), segment.url, segment))
+        previous = segment
+    return pieces
+
+
 @dataclasses.dataclass(frozen=True)
 class Written:
-    index: int
+    position: int
     size: int
-    muted: bool
+    kind: str = NORMAL
+
+    @property
+    def muted(self) -> bool:
+        return self.kind == MUTED
+
+    @property
+    def lost(self) -> bool:
+        return self.kind == LOST
 
 
 class FragmentJournal:
-    """Which fragments the part file holds, in order.  Survives SIGKILL at any instant."""
+    """Which pieces the part file holds, in order.  Survives SIGKILL at any instant."""
 
-    def __init__(self, path: Path, playlist: MediaPlaylist):
+    def __init__(self, path: Path, pieces: list[Piece]):
         self.path = path
-        uris = "\n".join(s.url.split("?", 1)[0] for s in playlist.segments)
-        self.header = f"{JOURNAL_MAGIC} {len(playlist.segments)} {hashlib.sha1(uris.encode()).hexdigest()[:16]}"
+        uris = "\n".join(p.url.split("?", 1)[0] for p in pieces)
+        self.header = f"{JOURNAL_MAGIC} {len(pieces)} {hashlib.sha1(uris.encode()).hexdigest()[:16]}"
         self._fd: int | None = None
 
     def load(self) -> list[Written]:
-        """The valid prefix: the header must match this playlist, then fragments 0, 1, 2, ... in order."""
+        """The valid prefix: the header must match this plan, then pieces 0, 1, 2, ... in order."""
         try:
             lines = self.path.read_text(errors="replace").split("\n")
         except FileNotFoundError:
@@ -75,11 +114,11 @@ class FragmentJournal:
         entries: list[Written] = []
         for line in lines[1:-1]:  # the last element is empty or an unfinished line
             parts = line.split(" ")
-            if len(parts) != 3 or not parts[0].isdigit() or not parts[1].isdigit() or parts[2] not in "m-":
+            if len(parts) != 3 or not parts[0].isdigit() or not parts[1].isdigit() or parts[2] not in _KINDS:
                 break
             if int(parts[0]) != len(entries):
                 break
-            entries.append(Written(int(parts[0]), int(parts[1]), parts[2] == "m"))
+            entries.append(Written(int(parts[0]), int(parts[1]), parts[2]))
         return entries
 
     def rewrite(self, entries: list[Written]) -> None:
@@ -101,16 +140,26 @@ class FragmentJournal:
 
     @staticmethod
     def _line(entry: Written) -> str:
-        return f"{entry.index} {entry.size} {'m' if entry.muted else '-'}\n"
+        return f"{entry.position} {entry.size} {entry.kind}\n"
 
 
-def muted_url(url: str) -> str | None:
-    """Twitch serves a muted segment as `N-muted.ts` while its playlist may list `N-unmuted.ts` or `N.ts`."""
+_KINDS = (NORMAL, MUTED, INIT, LOST)
+
+
+def segment_forms(url: str) -> list[tuple[str, bool]]:
+    """Every name Twitch may serve a segment under, the listed one first, as (url, muted): a muted
+    segment is `N-muted.ts`/`.mp4` while the playlist may list `N-unmuted.*` (403) or `N.*`."""
     path, sep, query = url.partition("?")
-    match = _MUTABLE_NAME.search(path)
+    match = _SEGMENT_NAME.search(path)
     if not match:
-        return None
-    return path[: match.start()] + f"{match.group(1)}-muted.ts" + sep + query
+        return [(url, False)]
+    stem, ext = path[: match.start(1)] + match.group(1), match.group(3)
+    forms = [(url, match.group(2) == "-muted")]
+    for suffix, muted in (("-muted", True), ("", False)):
+        candidate = f"{stem}{suffix}.{ext}{sep}{query}"
+        if all(candidate != known for known, _ in forms):
+            forms.append((candidate, muted))
+    return forms
 
 
 @dataclasses.dataclass
@@ -121,7 +170,8 @@ class Progress:
     total_duration: float
     fragments_done: int = 0
     bytes_done: int = 0
-    duration_done: float = 0.0
+    duration_done: float = 0.0  # seconds of video fetched (lost segments not included)
+    lost_seconds: float = 0.0
     bitrate_estimate: float = 0.0  # bytes per second of video, before any fragment is in
 
     @property
@@ -129,12 +179,16 @@ class Progress:
         if self.fragments_done == self.fragment_count:
             return self.bytes_done
         if self.duration_done > 0:
-            return int(self.bytes_done / self.duration_done * self.total_duration)
+            return int(self.bytes_done / self.duration_done * (self.total_duration - self.lost_seconds))
         return int(self.bitrate_estimate * self.total_duration)
 
 
+class TooMuchLost(TransientError):
+    """More of the VOD is lost than the caller allows; a later attempt may find it served again."""
+
+
 class HlsFetch:
-    """Fetch every fragment of `playlist` into `part` (resuming from its journal)."""
+    """Fetch every piece of `playlist` into `part` (resuming from its journal)."""
 
     def __init__(
         self,
@@ -147,19 +201,22 @@ class HlsFetch:
         min_free: int,
         buffer_bytes: int = 64 * 2**20,
         bitrate_kbps: float | None = None,
+        max_lost_seconds: float | None = None,
         on_written: Callable[[Written], None] | None = None,
         sink: Callable[[bytes | memoryview], None] | None = None,
     ):
         self.playlist = playlist
+        self.pieces = plan(playlist)
         self.part = part
-        self.journal = FragmentJournal(part.with_name(part.name + ".frags"), playlist)
+        self.journal = FragmentJournal(part.with_name(part.name + ".frags"), self.pieces)
         self.client = client
         self.concurrency = max(1, concurrency)
         self.buffer_bytes = buffer_bytes
         self.fragment_retries = fragment_retries
         self.min_free = min_free
+        self.max_lost_seconds = max_lost_seconds  # None: any amount may be lost
         self.on_written = on_written
-        self.sink = sink  # sees every fragment written to the part file once, in order (the packet counter)
+        self.sink = sink  # sees every piece written to the part file once, in order (the packet counter)
         self.progress = Progress(
             len(playlist.segments), playlist.duration, bitrate_estimate=(bitrate_kbps or 0) * 1000 / 8
         )
@@ -169,7 +226,7 @@ class HlsFetch:
         self._estimate_known = bool(bitrate_kbps)
 
     def resume_point(self) -> int:
-        """Make the part file match the journal's valid prefix; returns the first fragment to fetch."""
+        """Make the part file match the journal's valid prefix; returns the first piece to fetch."""
         self.part.parent.mkdir(parents=True, exist_ok=True)
         entries = self.journal.load()
         offset = sum(e.size for e in entries)
@@ -185,33 +242,33 @@ class HlsFetch:
             self._count(entry)
         if self.sink is not None and offset:
             with open(self.part, "rb") as fh:
-                for entry in entries:  # fragment by fragment: the sink may rely on fragment boundaries
-                    self.sink(fh.read(entry.size))
+                for entry in entries:  # piece by piece: the sink may rely on fragment boundaries
+                    if entry.size:
+                        self.sink(fh.read(entry.size))
         return len(entries)
 
     def run(self, tick: Callable[[], bool]) -> list[Written]:
         """Fetch the rest.  `tick()` runs every ~0.25 s; returning False stops the fetch (raises FetchAborted)."""
         start = self.resume_point()
         self.check_space()
-        segments = self.playlist.segments[start:]
         fd = os.open(self.part, os.O_WRONLY)
         pool = ThreadPoolExecutor(self.concurrency, thread_name_prefix="fragment")
-        pending: deque[tuple[Segment, Future]] = deque()
-        queue = iter(segments)
+        pending: deque[tuple[Piece, Future]] = deque()
+        queue = iter(self.pieces[start:])
         try:
             self._top_up(pending, queue, pool)
             offset = sum(e.size for e in self.written)
             while pending:
-                segment, future = pending[0]
+                piece, future = pending[0]
                 try:
-                    data, muted = future.result(timeout=TICK_SECONDS)
+                    data, kind = future.result(timeout=TICK_SECONDS)
                 except FutureTimeout:
                     if not tick():
                         raise FetchAborted() from None
                     self.check_space(throttle=True)
                     continue
                 pending.popleft()
-                offset = self._write(fd, offset, segment, data, muted)
+                offset = self._write(fd, offset, piece, data, kind)
                 self._top_up(pending, queue, pool)
                 if not tick():
                     raise FetchAborted()
@@ -225,44 +282,58 @@ class HlsFetch:
         return self.written
 
     def window(self) -> int:
-        """Fragments fetched or held ahead of the writer: as many as `buffer_bytes` holds (fragments
+        """Pieces fetched or held ahead of the writer: as many as `buffer_bytes` holds (pieces
         complete out of order, and the writer must not stall the workers), at least a few per worker."""
         done = self.progress.fragments_done
         average = self.progress.bytes_done / done if done else 0
         by_memory = int(self.buffer_bytes / average) if average else 0
         return min(MAX_WINDOW, max(self.concurrency + 2, by_memory))
 
-    def _top_up(
-        self, pending: deque[tuple[Segment, Future]], queue: Iterator[Segment], pool: ThreadPoolExecutor
-    ) -> None:
+    def _top_up(self, pending: deque[tuple[Piece, Future]], queue: Iterator[Piece], pool: ThreadPoolExecutor) -> None:
         while len(pending) < self.window():
-            segment = next(queue, None)
-            if segment is None:
+            piece = next(queue, None)
+            if piece is None:
                 return
-            pending.append((segment, pool.submit(self._fetch, segment)))
+            pending.append((piece, pool.submit(self._fetch, piece)))
 
-    def _write(self, fd: int, offset: int, segment: Segment, data: bytes, muted: bool) -> int:
+    def _write(self, fd: int, offset: int, piece: Piece, data: bytes, kind: str) -> int:
         view = memoryview(data)
         done = 0
         while done < len(data):  # pwrite may write less than asked (disk full)
             done += os.pwrite(fd, view[done:], offset + done)
-        entry = Written(segment.index, len(data), muted)
+        entry = Written(piece.position, len(data), kind)
         self.journal.append(entry)  # only after the bytes: the journal never vouches for unwritten data
-        if self.sink is not None:
+        if self.sink is not None and data:
             self.sink(view)
         self.written.append(entry)
         self._count(entry)
         if self.on_written is not None:
             self.on_written(entry)
-        if not self._estimate_known:  # the first fragment gives the size estimate the start-up check lacked
+        if entry.lost:
+            self._check_lost()
+        elif not self._estimate_known and piece.segment is not None:  # the first fragment sizes the VOD
             self._estimate_known = True
             self.check_space()
         return offset + len(data)
 
     def _count(self, entry: Written) -> None:
-        self.progress.fragments_done += 1
         self.progress.bytes_done += entry.size
-        self.progress.duration_done += self.playlist.segments[entry.index].duration
+        segment = self.pieces[entry.position].segment
+        if segment is None:
+            return
+        self.progress.fragments_done += 1
+        if entry.lost:
+            self.progress.lost_seconds += segment.duration
+        else:
+            self.progress.duration_done += segment.duration
+
+    def _check_lost(self) -> None:
+        lost = self.progress.lost_seconds
+        if self.max_lost_seconds is not None and lost > self.max_lost_seconds:
+            raise TooMuchLost(
+                f"{lost:.0f} s of the VOD lost by Twitch so far, more than DOWNLOAD_MAX_GAP allows "
+                f"({self.max_lost_seconds:.0f} s)"
+            )
 
     def check_space(self, throttle: bool = False) -> None:
         """Systemic error when the rest of the VOD (estimated) would not fit, keeping `min_free`."""
@@ -278,24 +349,39 @@ class HlsFetch:
                 f"disk full: {free // 2**20} MiB free in {self.part.parent}, need {(remaining + margin) // 2**20} MiB"
             )
 
-    def _fetch(self, segment: Segment) -> tuple[bytes, bool]:
-        """One fragment, retried on network errors and 5xx; a refused segment in its muted form."""
-        url, muted = segment.url, False
-        for attempt in range(self.fragment_retries + 1):
-            if self.abort.is_set():
-                raise FetchAborted()
-            try:
-                return self.client.get(url, self.abort), muted
-            except HttpStatusError as exc:
-                alternative = muted_url(url)
-                if exc.status in (403, 404, 410) and not muted and alternative and alternative != url:
-                    url, muted = alternative, True
-                    continue
-                error: Exception = exc
-            except OSError as exc:
-                error = exc
-            if attempt == self.fragment_retries:
-                raise error
-            log.debug("fragment failed, retrying", fragment=segment.index, attempt=attempt + 1, error=str(error))
-            self.abort.wait(backoff_delay(0.25, attempt + 1, cap=10.0))
-        raise AssertionError("unreachable")
+    def _fetch(self, piece: Piece) -> tuple[bytes, str]:
+        """One piece, retried on network errors and 5xx.  A segment refused (403/404/410) in its listed
+        form is tried in its other forms; refused in all of them, round after round, it is lost."""
+        forms = segment_forms(piece.url) if piece.segment is not None else [(piece.url, False)]
+        failures = refusals = 0
+        while True:
+            error: Exception | None = None
+            for url, muted in forms:
+                if self.abort.is_set():
+                    raise FetchAborted()
+                try:
+                    data = self.client.get(url, self.abort)
+                except HttpStatusError as exc:
+                    error = exc
+                    if exc.status in (403, 404, 410):
+                        continue  # this form is not there: the next one may be
+                    break
+                except OSError as exc:
+                    error = exc
+                    break
+                return data, (INIT if piece.segment is None else MUTED if muted else NORMAL)
+            assert error is not None
+            refused_everywhere = isinstance(error, HttpStatusError) and error.status in (403, 404, 410)
+            if refused_everywhere:
+                refusals += 1
+                if refusals >= LOST_AFTER_ROUNDS:
+                    if piece.segment is None:  # without its init section a run cannot be decoded
+                        raise error
+                    log.warning("segment lost by Twitch", segment=piece.segment.index, url=piece.url.split("?")[0])
+                    return b"", LOST
+            else:
+                failures += 1
+                if failures > self.fragment_retries:
+                    raise error
+            log.debug("fragment failed, retrying", piece=piece.position, attempt=failures + refusals, error=str(error))
+            self.abort.wait(backoff_delay(0.25, failures + refusals, cap=10.0))

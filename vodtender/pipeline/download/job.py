@@ -1,10 +1,13 @@
 """One download attempt of one claimed VOD, from resolving it to marking it `downloaded`.
 
-resolve (yt-dlp) -> fetch (own HLS fetcher, or yt-dlp for anything else) into
-`DATA_DIR/.partial/<id>.part` -> verify (every fragment once, ffprobe duration and packet
-counts) -> rename to the final name -> `download_state='downloaded'`.  Only a verified file
-ever gets its final name, and only a file with its final name is ever marked downloaded.
-Every outcome (done, retry, failed, systemic, cancelled) is written with the lease released.
+resolve (yt-dlp: the VOD's renditions, the best in an acceptable codec) -> fetch (own HLS
+fetcher for every HLS VOD, MPEG-TS and fMP4; yt-dlp only for a single progressive file) into
+`DATA_DIR/.partial/<id>.part` -> join the runs if the stream restarted -> verify (every
+fragment once, ffprobe duration and packet counts, lost segments as gaps) -> rename to the final
+name -> `download_state='downloaded'`.  Only a verified file ever gets its final name, and only a
+file with its final name is ever marked downloaded.  A VOD Twitch is still recording is not
+downloaded yet: it waits.  Every outcome (done, waiting, retry, failed, systemic, cancelled) is
+written with the lease released.
 """
 
 from __future__ import annotations
@@ -26,8 +29,10 @@ from vodtender.clients.hls import FetchAborted, HttpClient, HttpStatusError, Med
 from vodtender.clients.ytdlp import Resolved, YtDlp, YtDlpError
 from vodtender.pipeline import vods
 from vodtender.pipeline.breaker import CircuitBreaker
-from vodtender.pipeline.download.classify import classify_fetch_error, classify_resolve_error
-from vodtender.pipeline.download.fetcher import HlsFetch, Written
+from vodtender.pipeline.download.assemble import Layout, Stopped, join_runs, layout
+from vodtender.pipeline.download.classify import classify_fetch_error, classify_playlist_error, classify_resolve_error
+from vodtender.pipeline.download.fetcher import HlsFetch, TooMuchLost, Written
+from vodtender.pipeline.download.gaps import count_completed, describe_gap, gaps_to_json
 from vodtender.pipeline.download.paths import partial_path, target_path
 from vodtender.pipeline.download.verify import VideoPacketCounter, media_problems
 from vodtender.pipeline.errors import (
@@ -41,6 +46,7 @@ from vodtender.runtime.backoff import backoff_delay
 from vodtender.runtime.config import Config
 from vodtender.runtime.logs import get_logger
 from vodtender.runtime.models import Vod, utcnow
+from vodtender.runtime.options import GapLimit
 from vodtender.runtime.speed import SpeedMeter
 
 log = get_logger("downloader")
@@ -61,6 +67,7 @@ DOWNLOAD_FRAGMENT_PROGRESS = Gauge(
 )
 
 PROGRESS_INTERVAL = 1.0  # seconds between progress writes to the database, lease renewals and cancel checks
+SYSTEMIC_RETRY_CAP = 3600.0  # a VOD that failed systemically is tried again within the hour, however often
 
 
 @dataclasses.dataclass(frozen=True)
@@ -76,6 +83,8 @@ class DownloadSettings:
     max_attempts: int
     backoff_base: float
     lease_seconds: float
+    max_gap: GapLimit
+    recording_recheck: float
 
     @classmethod
     def from_config(cls, cfg: Config, data_dir: Path) -> DownloadSettings:
@@ -91,11 +100,27 @@ class DownloadSettings:
             max_attempts=cfg.download_max_attempts,
             backoff_base=cfg.download_backoff_base,
             lease_seconds=cfg.lease_duration,
+            max_gap=cfg.download_max_gap,
+            recording_recheck=cfg.download_recording_recheck,
         )
 
 
 class Stop(Exception):
     """The worker has to stop without finishing: shutting down, or the lease is gone."""
+
+
+class StillRecording(Exception):
+    """Twitch is still recording the VOD: downloading it now would give only part of it."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Downloaded:
+    """A verified file with its final name, and what the download found on the way."""
+
+    path: Path
+    resolved: Resolved
+    written: list[Written] = dataclasses.field(default_factory=list)
+    plan: Layout | None = None  # HLS only
 
 
 class DownloadJob:
@@ -157,9 +182,11 @@ class DownloadJob:
             log.info(
                 "download started", vod_id=vod.twitch_vod_id, channel=vod.channel, attempt=vod.download_retries + 1
             )
-            final, written = self._with_lease()
-            self._finish(final, written)
+            self._finish(self._with_lease())
             outcome = "done"
+        except StillRecording as exc:
+            outcome = "waiting"
+            self._wait_for_recording_end(str(exc))
         except Stop as exc:
             outcome = "stopped"
             self._release_unchanged(str(exc))
@@ -181,37 +208,70 @@ class DownloadJob:
         DOWNLOAD_OUTCOMES.labels(outcome).inc()
         return outcome
 
-    def _download(self) -> tuple[Path, list[Written]]:
+    def _download(self) -> Downloaded:
+        if vods.stream_still_live(self.vod.stream_id):
+            raise StillRecording("the stream is still live (poller)")
         resolved = self._resolve()
+        if resolved.is_live:
+            raise StillRecording("Twitch still shows the VOD as being recorded")
+        if resolved.is_hls:
+            return self._download_hls(resolved)
+        if resolved.is_plain_file:
+            return self._download_plain_file(resolved)
+        protocol = resolved.protocol or "unknown"
+        raise FatalError(f"the chosen format's protocol is {protocol}: only HLS and single files are downloaded")
+
+    def _download_hls(self, resolved: Resolved) -> Downloaded:
         client = HttpClient(resolved.headers, self.settings.timeout)  # the headers the site expects, per yt-dlp
         playlist = self._media_playlist(resolved, client)
-        video_packets = None
-        expected: float | None
-        if playlist is not None and playlist.is_plain:
-            written, video_packets = self._fetch_hls(playlist, client, resolved)
-            self._check_journal(playlist, written)
-            downloaded, ext, expected = self.part, "ts", playlist.duration
-        else:  # not plain HLS (fMP4, encrypted, progressive, DASH, ...): yt-dlp's own downloader
-            written = []
-            downloaded = self._fetch_with_ytdlp(resolved)
-            ext, expected = downloaded.suffix.lstrip(".") or resolved.ext, resolved.duration
-        problems = media_problems(downloaded, expected, video_packets)
+        fetch, video_packets = self._fetch_hls(playlist, client, resolved)
+        self._check_journal(fetch)
+        plan = layout(fetch.pieces, fetch.written, playlist.container)
+        downloaded = self.part
+        if plan.joined:  # the stream restarted mid-way: one file from its runs
+            downloaded = self.part.with_name(self.part.name + ".joined.mp4")
+            _ensure_space(self.part.parent, self.part.stat().st_size + self.settings.min_free)
+            try:
+                join_runs(self.part, plan, downloaded, self._tick)
+            except Stopped:
+                raise self._why_stopped() from None
+            video_packets = None
+        self._verify(downloaded, plan.expected_duration, video_packets, plan.content_seconds)
+        return Downloaded(self._publish(downloaded, plan.ext), resolved, fetch.written, plan)
+
+    def _download_plain_file(self, resolved: Resolved) -> Downloaded:
+        downloaded = self._fetch_with_ytdlp(resolved)
+        self._verify(downloaded, resolved.duration)
+        return Downloaded(self._publish(downloaded, downloaded.suffix.lstrip(".") or resolved.ext), resolved)
+
+    def _verify(
+        self, path: Path, expected: float | None, video_packets: int | None = None, content: float | None = None
+    ) -> None:
+        problems = media_problems(path, expected, video_packets, content)
         if problems:
             self._discard_partial()
             raise TransientError("integrity check failed: " + "; ".join(problems))
+
+    def _publish(self, downloaded: Path, ext: str) -> Path:
         final = target_path(self.settings.data_dir, self.settings.name_template, self.vod, ext)
         final.parent.mkdir(parents=True, exist_ok=True)
         os.replace(downloaded, final)  # the final name appears only now, for a verified file
-        return final, written
+        return final
 
-    def _media_playlist(self, resolved: Resolved, client: HttpClient) -> MediaPlaylist | None:
-        if not resolved.is_hls:
-            return None
+    def _media_playlist(self, resolved: Resolved, client: HttpClient) -> MediaPlaylist:
+        """The chosen rendition's playlist, if the fetcher can download it whole."""
         try:
             text = client.get(resolved.url).decode("utf-8", errors="replace")
         except (HttpStatusError, OSError) as exc:
-            raise classify_resolve_error(_as_download_text(exc), bool(self.ytdlp.twitch_token)) from exc
-        return parse_media_playlist(text, resolved.url)
+            raise classify_playlist_error(exc, bool(self.ytdlp.twitch_token)) from exc
+        playlist = parse_media_playlist(text, resolved.url)
+        if playlist.unsupported:  # refused before a byte of media is fetched
+            raise FatalError("the playlist uses " + " and ".join(playlist.unsupported) + ", which is not supported")
+        if playlist.is_master or not playlist.segments:
+            raise TransientError("the rendition's playlist lists no segments")
+        if not playlist.ended:
+            raise StillRecording("its playlist has no EXT-X-ENDLIST yet")
+        return playlist
 
     def _resolve(self) -> Resolved:
         url = self.settings.url_template.format(id=self.vod.twitch_vod_id)
@@ -222,9 +282,10 @@ class DownloadJob:
 
     def _fetch_hls(
         self, playlist: MediaPlaylist, client: HttpClient, resolved: Resolved
-    ) -> tuple[list[Written], int | None]:
-        """Fetch into the part file; video packets are counted on the way (the integrity check needs them)."""
+    ) -> tuple[HlsFetch, int | None]:
+        """Fetch into the part file; MPEG-TS video packets are counted on the way (the integrity check needs them)."""
         counter = VideoPacketCounter()
+        longest_segment = max(s.duration for s in playlist.segments)
         fetch = HlsFetch(
             playlist,
             self.part,
@@ -234,44 +295,48 @@ class DownloadJob:
             min_free=self.settings.min_free,
             buffer_bytes=self.settings.buffer_bytes,
             bitrate_kbps=resolved.bitrate_kbps,
+            max_lost_seconds=self.settings.max_gap.limit_seconds(playlist.duration, longest_segment),
             on_written=self._on_written,
             sink=counter.feed,
         )
         self._fetch = fetch
         try:
-            written = fetch.run(self._tick)
+            fetch.run(self._tick)
         except FetchAborted:
             raise self._why_stopped() from None
+        except TooMuchLost:
+            self._discard_partial()  # the next attempt asks Twitch for every segment again
+            raise
         except PipelineError:
             raise
         except Exception as exc:
             raise classify_fetch_error(exc) from exc
-        muted = [w.index for w in written if w.muted]
+        muted = [fetch.pieces[w.position].segment for w in fetch.written if w.muted]
         if muted:
             log.info(
                 "muted segments fetched in their muted form",
                 vod_id=self.vod.twitch_vod_id,
-                segments=",".join(map(str, muted)),
+                segments=",".join(str(s.index) for s in muted if s is not None),
             )
-        return written, counter.packets
+        return fetch, counter.packets
 
     def _on_written(self, entry: Written) -> None:
         DOWNLOAD_BYTES.inc(entry.size)
         DOWNLOAD_FRAGMENTS.labels("muted" if entry.muted else "normal").inc()
 
-    def _check_journal(self, playlist: MediaPlaylist, written: list[Written]) -> None:
-        """Every segment of the playlist exactly once, in order, and nothing else in the file."""
-        indexes = [w.index for w in written]
+    def _check_journal(self, fetch: HlsFetch) -> None:
+        """Every piece of the plan exactly once, in order, and nothing else in the file."""
+        written = fetch.written
         size = self.part.stat().st_size
-        if indexes != list(range(len(playlist.segments))) or size != sum(w.size for w in written):
+        if [w.position for w in written] != list(range(len(fetch.pieces))) or size != sum(w.size for w in written):
             self._discard_partial()
             raise TransientError(
-                f"fragments missing or repeated ({len(indexes)} of {len(playlist.segments)}, "
+                f"fragments missing or repeated ({len(written)} of {len(fetch.pieces)}, "
                 f"{size} bytes on disk): starting over"
             )
 
     def _fetch_with_ytdlp(self, resolved: Resolved) -> Path:
-        """Not plain HLS: yt-dlp downloads it (no resume), into the partial folder."""
+        """A single progressive file: yt-dlp downloads it (no resume; its hook cancels), into the partial folder."""
         needed = int((resolved.bitrate_kbps or 0) * 1000 / 8 * (resolved.duration or 0)) * 2  # + remux copy
         _ensure_space(self.part.parent, needed + self.settings.min_free)
 
@@ -302,7 +367,7 @@ class DownloadJob:
             self.total = fetch.progress.total_estimate
         return not (self.stopping.is_set() or self._cancel or self._lost)
 
-    def _with_lease(self) -> tuple[Path, list[Written]]:
+    def _with_lease(self) -> Downloaded:
         """Run the download while a keeper thread renews the lease, writes progress and reads the
         cancel flag once a second, whatever phase the download is in (a slow resolve included)."""
         if not self._report(starting=True):
@@ -358,25 +423,60 @@ class DownloadJob:
         return Stop("shutting down")
 
     # -- outcomes ----------------------------------------------------------------------------------------
-    def _finish(self, final: Path, written: list[Written]) -> None:
+    def _finish(self, done: Downloaded) -> None:
+        final = done.path
         size = final.stat().st_size
-        muted = [w for w in written if w.muted]
+        fetch = self._fetch
+        muted = [w for w in done.written if w.muted]
         muted_segments = None
-        if muted and not self.vod.muted_segments and self._fetch is not None:
-            segments = self._fetch.playlist.segments
-            starts = _segment_starts(self._fetch.playlist)
+        if muted and not self.vod.muted_segments and fetch is not None:
+            starts = _segment_starts(fetch.playlist)
+            segments = [fetch.pieces[w.position].segment for w in muted]
             muted_segments = json.dumps(
-                [{"offset": round(starts[w.index], 3), "duration": segments[w.index].duration} for w in muted]
+                [{"offset": round(starts[s.index], 3), "duration": s.duration} for s in segments if s is not None]
             )
-        note = f"{size} bytes at {final}" + (f"; {len(muted)} muted segment(s)" if muted else "")
-        if not vods.mark_downloaded(self.vod.id, self.owner, str(final.resolve()), size, muted_segments, note):
+        gaps = done.plan.gaps if done.plan is not None else []
+        notes = [f"{size} bytes at {final}"]
+        if muted:
+            notes.append(f"{len(muted)} muted segment(s)")
+        notes.extend(describe_gap(gap) for gap in gaps)
+        codec, resolution = done.resolved.codec, done.resolved.resolution
+        if not vods.mark_downloaded(
+            self.vod.id,
+            self.owner,
+            str(final.resolve()),
+            size,
+            muted_segments,
+            "; ".join(notes),
+            gaps=gaps_to_json(gaps),
+            video_codec=codec,
+            video_resolution=resolution,
+        ):
             log.warning(
                 "download finished but the lease was taken meanwhile; not marking it", vod_id=self.vod.twitch_vod_id
             )
             return
-        self.part.with_name(self.part.name + ".frags").unlink(missing_ok=True)
+        self._discard_partial()  # the part file of a joined download, and the journal
         self.breaker.record_success()
-        log.info("download complete", vod_id=self.vod.twitch_vod_id, path=str(final), bytes=size, muted=len(muted))
+        count_completed(codec, resolution, gaps)
+        log.info(
+            "download complete",
+            vod_id=self.vod.twitch_vod_id,
+            path=str(final),
+            bytes=size,
+            muted=len(muted),
+            gaps=len(gaps),
+            codec=codec or "unknown",
+            resolution=resolution or "unknown",
+        )
+        for gap in gaps:
+            log.warning("VOD archived with a gap", vod_id=self.vod.twitch_vod_id, gap=describe_gap(gap))
+
+    def _wait_for_recording_end(self, why: str) -> None:
+        delay = self.settings.recording_recheck
+        message = f"still being recorded on Twitch ({why}): checking again in {_short_duration(delay)}"
+        vods.wait_for_recording_end(self.vod.id, self.owner, utcnow() + dt.timedelta(seconds=delay), message)
+        log.info("download waits for the VOD to end", vod_id=self.vod.twitch_vod_id, reason=why)
 
     def _fail(self, exc: PipelineError) -> None:
         vod = self.vod
@@ -390,8 +490,15 @@ class DownloadJob:
         elif isinstance(exc, FatalError):
             self._discard_partial()
             vods.fail_download(vod.id, self.owner, exc.error_class, message, message)
-        elif isinstance(exc, SystemicError):  # not this VOD's fault: the breaker decides when to try again
-            vods.download_waits_for_breaker(vod.id, self.owner, message)
+        elif isinstance(exc, SystemicError):
+            # Most likely not this VOD's fault, so it never fails for it; but the attempt counts and
+            # backs off, so one VOD that keeps failing cannot hold the head of the queue.
+            retries = vod.download_retries + 1
+            delay = backoff_delay(self.settings.backoff_base, retries, cap=SYSTEMIC_RETRY_CAP)
+            message = f"{message} (retry {retries} in {_short_duration(delay)})"
+            vods.retry_download_later(
+                vod.id, self.owner, retries, utcnow() + dt.timedelta(seconds=delay), exc.error_class, message
+            )
         else:
             retries = vod.download_retries + 1
             if retries >= self.settings.max_attempts:
@@ -411,7 +518,7 @@ class DownloadJob:
                     vod.id, self.owner, retries, utcnow() + dt.timedelta(seconds=delay), exc.error_class, message
                 )
         if isinstance(exc, SystemicError):
-            self.breaker.record_failure(message)
+            self.breaker.record_failure(message, subject=vod.twitch_vod_id)
         level = log.warning if kind in ("retry", "cancelled") else log.error
         level(
             f"download {kind if kind != 'error' else 'failed'}",
@@ -454,13 +561,6 @@ def _segment_starts(playlist: MediaPlaylist) -> list[float]:
         starts.append(at)
         at += segment.duration
     return starts
-
-
-def _as_download_text(exc: HttpStatusError | OSError) -> Exception:
-    """The playlist fetch's errors in yt-dlp's words, so one classifier handles both."""
-    if isinstance(exc, HttpStatusError):
-        return Exception(f"HTTP Error {exc.status}: {exc}")
-    return Exception(f"{type(exc).__name__}: {exc} {os.strerror(exc.errno) if exc.errno else ''}")
 
 
 def _short_duration(seconds: float) -> str:

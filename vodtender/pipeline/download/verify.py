@@ -121,9 +121,13 @@ class VideoPacketCounter:
         return self.count if self.usable and self.pid is not None else None
 
 
-def media_problems(path: Path, expected_seconds: float | None, video_packets: int | None = None) -> list[str]:
+def media_problems(
+    path: Path, expected_seconds: float | None, video_packets: int | None = None, content_seconds: float | None = None
+) -> list[str]:
     """What is wrong with the file at `path` for a VOD of `expected_seconds` (empty: it is whole).
-    `video_packets`: counted while writing (VideoPacketCounter); None: ffprobe counts every stream."""
+    `video_packets`: counted while writing (VideoPacketCounter); None: ffprobe counts every stream.
+    `content_seconds`: the seconds of media the file holds when segments are lost (gaps keep the
+    timeline, so the duration stays `expected_seconds`, but the packets are fewer)."""
     info = probe(path, count_packets=video_packets is None)
     if "error" in info:
         return [f"ffprobe cannot read the file: {info['error']}"]
@@ -142,15 +146,16 @@ def media_problems(path: Path, expected_seconds: float | None, video_packets: in
     slack = tolerance(expected_seconds)
     if abs(duration - expected_seconds) > slack:
         problems.append(f"duration {duration:.2f}s, playlist says {expected_seconds:.2f}s")
+    held = expected_seconds if content_seconds is None else content_seconds
     for stream in streams:
         rate = packets_per_second(stream)
         counted = int(stream.get("nb_read_packets") or 0)
         if rate <= 0:
             continue
-        expected = expected_seconds * rate
+        expected = held * rate
         if abs(counted - expected) > slack * rate:
             problems.append(
                 f"{stream.get('codec_type')} stream {stream.get('index')}: {counted} packets, "
-                f"about {expected:.0f} expected for {expected_seconds:.2f}s"
+                f"about {expected:.0f} expected for {held:.2f}s of media"
             )
     return problems

@@ -15,12 +15,14 @@ import unicodedata
 from dataclasses import dataclass
 from typing import Any
 
+from vodtender.pipeline.download.gap_record import format_clock, gap_span, gaps_from_json, missing_seconds
 from vodtender.runtime.logs import get_logger
 from vodtender.runtime.models import Vod
 
 TITLE_MAX_CHARS = 100
 DESCRIPTION_MAX_BYTES = 5000
 TAGS_MAX_CHARS = 500
+GAP_LINES_MAX = 20  # gaps listed one per line in a description; the rest are summed up in one line
 PRIVACY_VALUES = ("private", "unlisted", "public")
 _ANGLE = str.maketrans({"<": "‹", ">": "›"})
 
@@ -116,13 +118,6 @@ def clean_tags(tags: tuple[str, ...] | list[str]) -> list[str]:
     return out
 
 
-def format_clock(seconds: float) -> str:
-    seconds = max(0, int(seconds))
-    h, rest = divmod(seconds, 3600)
-    m, s = divmod(rest, 60)
-    return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
-
-
 def _json_list(raw: str | None) -> list[dict[str, Any]]:
     try:
         value = json.loads(raw) if raw else []
@@ -165,6 +160,17 @@ def muted_note(raw: str | None) -> str:
     )
 
 
+def gaps_note(raw: str | None) -> str:
+    """A line per part of the VOD Twitch lost (`download_gaps`), so viewers know the cut is not ours.
+    Each line starts with words, so YouTube does not take it for a chapter."""
+    gaps = gaps_from_json(raw)
+    lines = [f"Missing from Twitch's archive: {gap_span(gap)}" for gap in gaps[:GAP_LINES_MAX]]
+    rest = gaps[GAP_LINES_MAX:]
+    if rest:
+        lines.append(f"…and {len(rest)} more part(s) ({format_clock(missing_seconds(rest))} in all)")
+    return "\n".join(lines)
+
+
 def build_metadata(vod: Vod, settings: UploadSettings) -> VideoMetadata:
     date = vod.date.strftime("%Y-%m-%d") if vod.date else ""
     fields = {
@@ -176,7 +182,9 @@ def build_metadata(vod: Vod, settings: UploadSettings) -> VideoMetadata:
         "vod_url": vod.vod_url or settings.vod_url_template.replace("{id}", vod.twitch_vod_id),
     }
     title = clean_title(_fill(settings.title_template, fields), fallback=f"{fields['channel']} {date}")
-    extra = [part for part in (chapters_text(vod.chapters), muted_note(vod.muted_segments)) if part]
+    # The gaps before the chapters: a description too long is cut at its end, and the gaps matter more.
+    notes = (gaps_note(vod.download_gaps), chapters_text(vod.chapters), muted_note(vod.muted_segments))
+    extra = [part for part in notes if part]
     description = clean_description("\n\n".join([_fill(settings.description_template, fields), *extra]))
     privacy = settings.privacy if settings.privacy in PRIVACY_VALUES else "private"
     category = settings.category if settings.category.isdigit() else "20"

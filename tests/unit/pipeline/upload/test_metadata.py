@@ -8,8 +8,10 @@ import json
 import pytest
 
 from tests.standins.youtube import check_metadata
+from vodtender.pipeline.download.gap_record import Gap, gaps_to_json
 from vodtender.pipeline.upload.metadata import (
     DESCRIPTION_MAX_BYTES,
+    GAP_LINES_MAX,
     TITLE_MAX_CHARS,
     UploadSettings,
     build_metadata,
@@ -88,6 +90,28 @@ def test_chapters_and_muted_note_are_added() -> None:
     meta = build_metadata(vod("t", chapters=chapters, muted_segments=muted), SETTINGS)
     assert "Chapters:\n0:00 Start\n10:00 Celeste — chapter 2\n1:06:40 Just Chatting" in meta.description
     assert "muted the audio of 2 part(s)" in meta.description and "9:00" in meta.description
+
+
+def test_each_gap_twitch_lost_gets_a_line() -> None:
+    gaps = gaps_to_json([Gap(3723.0, 10.0, (372,)), Gap(7200.0, 30.0, (720, 721, 722))])
+    meta = build_metadata(vod("t", download_gaps=gaps), SETTINGS)
+    assert meta.description.endswith(
+        "videos/123456\n\n"
+        "Missing from Twitch's archive: 1:02:03\u20131:02:13\nMissing from Twitch's archive: 2:00:00\u20132:00:30"
+    )
+    assert check_metadata(meta.body()) is None
+    assert "Missing from" not in build_metadata(vod("t"), SETTINGS).description
+    assert "Missing from" not in build_metadata(vod("t", download_gaps="{garbage"), SETTINGS).description
+
+
+def test_many_gaps_are_summed_up_and_kept_when_chapters_are_cut() -> None:
+    many = gaps_to_json([Gap(60.0 * n, 2.0, (6 * n,)) for n in range(GAP_LINES_MAX + 30)])
+    chapters = json.dumps([{"offset": 60 * n, "game": "g" * 90} for n in range(60)])  # too long for one description
+    meta = build_metadata(vod("t", download_gaps=many, chapters=chapters), SETTINGS)
+    assert len(meta.description.encode()) <= DESCRIPTION_MAX_BYTES and check_metadata(meta.body()) is None
+    assert meta.description.count("Missing from Twitch's archive") == GAP_LINES_MAX
+    assert "…and 30 more part(s) (1:00 in all)\n\nChapters:" in meta.description
+    assert meta.description.endswith("…")  # the chapters were cut, not the gaps
 
 
 def test_garbage_chapter_json_is_ignored() -> None:
