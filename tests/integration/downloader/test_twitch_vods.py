@@ -226,3 +226,16 @@ def test_refused_vods_fail_at_once_in_words_a_user_understands(twitch: TwitchSit
         row = twitch.wait_state("2701", ("failed",), timeout=60)
     assert words in row["processing_error"] and row["error_class"] == "fatal"
     assert row["download_retries"] == 0 and [e["kind"] for e in twitch.events("2701")] == ["error"]
+
+
+def test_a_systemic_failure_counts_the_attempt_and_backs_off_but_never_fails_the_vod(twitch: TwitchSite) -> None:
+    twitch.add_vod("2801", VodSpec((SOURCE_TS,)))
+    port = twitch.twitch.base_url.rsplit(":", 1)[1]
+    twitch.twitch.stop()  # Twitch unreachable: connection refused, the network's fault, not the VOD's
+    env = {"VODTENDER_TEST_TWITCH_BASE": f"http://127.0.0.1:{port}", "DOWNLOAD_MAX_ATTEMPTS": "1"}
+    with twitch.downloader(**env, DOWNLOAD_BACKOFF_BASE="1h"):
+        row = wait_until(lambda: (r := twitch.vod("2801"))["download_retries"] >= 1 and r, 60, 0.1, "a counted attempt")
+    assert isinstance(row, dict)
+    assert (row["download_state"], row["error_class"], row["processing_error"]) == ("discovered", "systemic", None)
+    assert row["next_attempt_at"] is not None and row["lease_owner"] is None
+    assert [e["kind"] for e in twitch.events("2801")] == ["retry"]

@@ -34,7 +34,7 @@ from vodtender.pipeline.download.classify import classify_fetch_error, classify_
 from vodtender.pipeline.download.fetcher import HlsFetch, TooMuchLost, Written
 from vodtender.pipeline.download.gaps import count_completed, describe_gap, gaps_to_json
 from vodtender.pipeline.download.paths import partial_path, target_path
-from vodtender.pipeline.download.verify import VideoPacketCounter, media_problems
+from vodtender.pipeline.download.verify import Fmp4SampleCounter, VideoPacketCounter, media_problems
 from vodtender.pipeline.errors import (
     Cancelled,
     FatalError,
@@ -283,8 +283,8 @@ class DownloadJob:
     def _fetch_hls(
         self, playlist: MediaPlaylist, client: HttpClient, resolved: Resolved
     ) -> tuple[HlsFetch, int | None]:
-        """Fetch into the part file; MPEG-TS video packets are counted on the way (the integrity check needs them)."""
-        counter = VideoPacketCounter()
+        """Fetch into the part file; video packets are counted on the way (the integrity check needs them)."""
+        counter = VideoPacketCounter() if playlist.container == "ts" else Fmp4SampleCounter()
         longest_segment = max(s.duration for s in playlist.segments)
         fetch = HlsFetch(
             playlist,

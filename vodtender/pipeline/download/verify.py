@@ -12,6 +12,7 @@ from __future__ import annotations
 import functools
 import json
 import subprocess
+from collections.abc import Iterator
 from fractions import Fraction
 from pathlib import Path
 
@@ -119,6 +120,79 @@ class VideoPacketCounter:
     @property
     def packets(self) -> int | None:
         return self.count if self.usable and self.pid is not None else None
+
+
+class Fmp4SampleCounter:
+    """Counts the video samples of fMP4 pieces as they are written (each `moof`'s `trun` boxes of the
+    video track, the number ffprobe reports), so an fMP4 download needs no full `-count_packets` read
+    either.  The init section names the video track; a run's new init section names it again."""
+
+    def __init__(self) -> None:
+        self.track: int | None = None
+        self.count = 0
+        self.usable = True
+
+    def feed(self, piece: bytes | bytearray | memoryview) -> None:
+        if not self.usable:
+            return
+        try:
+            for kind, content in _boxes(piece):  # a fragment may hold several moof/mdat pairs
+                if kind == b"moov":
+                    self.track = _video_track(content)
+                elif kind == b"moof" and self.track is not None:
+                    self.count += _samples(content, self.track)
+        except ValueError:  # not ISO BMFF after all: ffprobe counts
+            self.usable = False
+
+    @property
+    def packets(self) -> int | None:
+        return self.count if self.usable and self.track is not None else None
+
+
+def _boxes(data: bytes | bytearray | memoryview) -> Iterator[tuple[bytes, memoryview]]:
+    """(type, content) of each ISO BMFF box in `data`, in order."""
+    view = memoryview(data)
+    at = 0
+    while at + 8 <= len(view):
+        size = int.from_bytes(view[at : at + 4], "big")
+        kind = bytes(view[at + 4 : at + 8])
+        header = 8
+        if size == 1:  # a 64-bit size follows
+            size, header = int.from_bytes(view[at + 8 : at + 16], "big"), 16
+        elif size == 0:  # to the end
+            size = len(view) - at
+        if size < header or at + size > len(view):
+            raise ValueError(f"box {kind!r} overruns the data")
+        yield kind, view[at + header : at + size]
+        at += size
+    if at != len(view):
+        raise ValueError("trailing bytes after the last box")
+
+
+def _video_track(moov: memoryview) -> int | None:
+    for kind, trak in _boxes(moov):
+        if kind != b"trak":
+            continue
+        children = dict(_boxes(trak))
+        mdia = dict(_boxes(children[b"mdia"])) if b"mdia" in children else {}
+        hdlr, tkhd = mdia.get(b"hdlr"), children.get(b"tkhd")
+        if hdlr is not None and tkhd is not None and bytes(hdlr[8:12]) == b"vide":
+            offset = 20 if tkhd[0] == 1 else 12  # version 1: 64-bit creation and modification times
+            return int.from_bytes(tkhd[offset : offset + 4], "big")
+    return None
+
+
+def _samples(moof: memoryview, track: int) -> int:
+    count = 0
+    for kind, traf in _boxes(moof):
+        if kind != b"traf":
+            continue
+        children = list(_boxes(traf))
+        tfhd = next((content for name, content in children if name == b"tfhd"), None)
+        if tfhd is None or int.from_bytes(tfhd[4:8], "big") != track:
+            continue
+        count += sum(int.from_bytes(content[4:8], "big") for name, content in children if name == b"trun")
+    return count
 
 
 def media_problems(

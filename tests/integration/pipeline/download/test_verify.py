@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import subprocess
 from pathlib import Path
 
 import pytest
 
 from tests.standins.hls import PLAYLIST, make_vod, segment_paths
-from vodtender.pipeline.download.verify import VideoPacketCounter, media_problems, pes_starts, probe
+from vodtender.pipeline.download.verify import Fmp4SampleCounter, VideoPacketCounter, media_problems, pes_starts, probe
 
 SEGMENTS = 8
 
@@ -71,3 +72,29 @@ def test_data_that_is_not_packet_aligned_falls_back_to_a_full_count(segments: li
     counter = VideoPacketCounter()
     counter.feed(segments[0].read_bytes()[:-1])
     assert counter.packets is None
+
+
+def test_counting_fmp4_samples_while_writing_matches_ffprobe(tmp_path: Path) -> None:
+    folder = tmp_path / "fmp4"
+    folder.mkdir()
+    subprocess.run(
+        [
+            "ffmpeg", "-nostdin", "-v", "error", "-f", "lavfi", "-i", "testsrc2=size=160x90:rate=10",
+            "-f", "lavfi", "-i", "sine=sample_rate=22050", "-t", "12", "-c:v", "libx264", "-preset", "ultrafast",
+            "-g", "20", "-c:a", "aac", "-f", "hls", "-hls_time", "2", "-hls_segment_type", "fmp4",
+            "-hls_fmp4_init_filename", "init-0.mp4", "-hls_playlist_type", "vod",
+            "-hls_segment_filename", str(folder / "%d.mp4"), str(folder / "index.m3u8"),
+        ],
+        check=True,
+    )  # fmt: skip
+    pieces = [folder / "init-0.mp4", *sorted(folder.glob("[0-9]*.mp4"), key=lambda p: int(p.stem))]
+    whole = tmp_path / "v.mp4"
+    whole.write_bytes(b"".join(p.read_bytes() for p in pieces))
+    counter = Fmp4SampleCounter()
+    for piece in pieces:
+        counter.feed(piece.read_bytes())
+    video = next(s for s in probe(whole)["streams"] if s["codec_type"] == "video")
+    assert counter.packets == int(video["nb_read_packets"]) == 120
+    broken = Fmp4SampleCounter()
+    broken.feed(pieces[0].read_bytes()[:-3])  # not whole boxes: the full count decides instead
+    assert broken.packets is None
