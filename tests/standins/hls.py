@@ -34,6 +34,7 @@ import threading
 import time
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 from vodtender.runtime.httpserver import HttpServer, QuietHandler
 
@@ -141,15 +142,46 @@ class Rule:
         return fnmatch.fnmatch(path, self.pattern) and (self.times is None or self.used < self.times)
 
 
-class HlsServer:
+class FaultRules:
+    """Per-path fault rules and request counters: what every loopback stand-in of a CDN offers a test."""
+
+    def __init__(self) -> None:
+        self.rules: list[Rule] = []
+        self.counts: Counter[str] = Counter()
+        self._lock = threading.Lock()
+
+    def add_rule(self, pattern: str, **fault: Any) -> Rule:
+        """A fault for paths matching `pattern`: status=, times=, rate=, drop_after=, delay= (see Rule)."""
+        rule = Rule(pattern, **fault)
+        with self._lock:
+            self.rules.append(rule)
+        return rule
+
+    def clear_rules(self) -> None:
+        with self._lock:
+            self.rules.clear()
+
+    def reset_counts(self) -> None:
+        with self._lock:
+            self.counts.clear()
+
+    def faults_for(self, path: str) -> list[Rule]:
+        """Count a request of `path`; the rules that apply to it (each counted as used once)."""
+        with self._lock:
+            self.counts[path] += 1
+            matched = [r for r in self.rules if r.applies(path)]
+            for rule in matched:
+                rule.used += 1
+            return matched
+
+
+class HlsServer(FaultRules):
     """Serves a folder over loopback HTTP with per-path fault rules and request counters."""
 
     def __init__(self, root: Path, host: str = "127.0.0.1", port: int = 0):
+        super().__init__()
         self.root = Path(root)
-        self.rules: list[Rule] = []
-        self.counts: Counter[str] = Counter()
         self.bytes_sent = 0
-        self._lock = threading.Lock()
         self._server = HttpServer((host, port), self._handler(), name="hls-standin", backlog=128)
 
     @property
@@ -165,28 +197,6 @@ class HlsServer:
 
     def stop(self) -> None:
         self._server.stop()
-
-    def add_rule(self, pattern: str, **fault: object) -> Rule:
-        rule = Rule(pattern, **fault)  # type: ignore[arg-type]
-        with self._lock:
-            self.rules.append(rule)
-        return rule
-
-    def clear_rules(self) -> None:
-        with self._lock:
-            self.rules.clear()
-
-    def reset_counts(self) -> None:
-        with self._lock:
-            self.counts.clear()
-
-    def _faults_for(self, path: str) -> list[Rule]:
-        with self._lock:
-            self.counts[path] += 1
-            matched = [r for r in self.rules if r.applies(path)]
-            for rule in matched:
-                rule.used += 1
-            return matched
 
     def _control(self, method: str, path: str, body: bytes) -> tuple[int, object]:
         if path == "_control/rules" and method == "POST":
@@ -233,7 +243,7 @@ class HlsServer:
                 path = self._path()
                 if path.startswith("_control/"):
                     return self._control_call()
-                faults = server._faults_for(path)
+                faults = server.faults_for(path)
                 for rule in faults:
                     if rule.delay:
                         time.sleep(rule.delay)

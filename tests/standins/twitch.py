@@ -15,6 +15,8 @@ Paths (one port for the three hosts):
                                         the videoPlaybackAccessToken query
     GET  /usher/vod/<id>.m3u8           the master playlist (token and sig checked, supported_codecs honoured)
     GET  /cdn/<vod path>/<rendition>/…  media playlists, segments, init sections, storyboard JSON
+    the live side (tests/standins/twitch_live.py): the stream GraphQL operations and token, usher's
+    /usher/api/channel/hls/<login>.m3u8, the live edge's /v1/playlist/… and /v1/segment/…
 
 What each answer is modelled on (public sources):
 - The GraphQL operations, their variables, the token query text and what is read back: yt-dlp's Twitch
@@ -66,6 +68,9 @@ base URL; the same control API over HTTP:
     DELETE /_control/rules
     GET    /_control/counts | DELETE /_control/counts
     GET    /_control/requests       -> [[path, {query}], ...]
+    POST   /_control/live           {"channel": "chan", "spec": {...LiveSpec fields...}, "stream_id": "..."}
+    POST   /_control/live/<channel>/end
+    GET    /_control/live/<channel> -> {"stream_id", "started_at", "live_edge", "ended", "vod_id", ...}
 """
 
 from __future__ import annotations
@@ -75,14 +80,12 @@ import contextlib
 import dataclasses
 import datetime as dt
 import hashlib
-import hmac
 import json
 import os
 import re
 import threading
 import time
 import urllib.parse
-from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -90,11 +93,23 @@ from typing import Any
 from cryptography.hazmat.primitives import padding
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
-from tests.standins.hls import Rule
+from tests.standins.hls import FaultRules, Rule
+from tests.standins.twitch_live import LiveSite, LiveSpec, LiveStream, is_ad
 from tests.standins.twitch_media import Layout, Rendition, RenditionMedia, Segment, build_rendition
+from tests.standins.twitch_tokens import signed_token, token_names
+from vodtender.runtime.clock import Clock
 from vodtender.runtime.httpserver import HttpServer, QuietHandler
 
-__all__ = ["Expected", "Rendition", "TwitchStandin", "VodSpec", "point_ytdlp_at", "ytdlp_hook_env"]
+__all__ = [
+    "Expected",
+    "LiveSpec",
+    "LiveStream",
+    "Rendition",
+    "TwitchStandin",
+    "VodSpec",
+    "point_ytdlp_at",
+    "ytdlp_hook_env",
+]
 
 HOOK_DIR = Path(__file__).resolve().parent / "ytdlp_hook"
 REPO = Path(__file__).resolve().parents[2]
@@ -107,7 +122,6 @@ ACCESS_DENIED = (
 PLAYLIST_TYPE = "application/vnd.apple.mpegurl"
 JSON_TYPE = "application/json"
 CHUNK = 64 * 1024
-_SIGNING_KEY = b"vodtender-twitch-standin"
 _CREATED = dt.datetime(2026, 11, 1, 12, 0, tzinfo=dt.UTC)
 
 
@@ -282,7 +296,8 @@ class _Vod:
         self.spec = spec
         self.channel = channel
         self.title = title
-        self.finished = not spec.recording
+        self.live: LiveStream | None = None  # the stream this VOD is the in-progress archive of
+        self._finished = not spec.recording
         digest = hashlib.sha1(vod_id.encode()).hexdigest()
         stream_id = 40_000_000_000 + int(digest[:8], 16)
         # as Twitch names a VOD's CDN folder: <hash>_<channel>_<stream id>_<start epoch>
@@ -298,12 +313,22 @@ class _Vod:
         return ["chunked", *(r.name for r in self.spec.renditions[1:])]
 
     @property
+    def finished(self) -> bool:
+        return self.live.ended if self.live is not None else self._finished
+
+    @finished.setter
+    def finished(self, value: bool) -> None:
+        self._finished = value
+
+    @property
     def index_name(self) -> str:
         """The media playlist the master points at: the muted index once Twitch muted something."""
         return f"index-muted-{self.slug}.m3u8" if self.spec.muted else "index-dvr.m3u8"
 
     def listed(self) -> int:
-        """Segments the playlists list now: half while recording."""
+        """Segments the playlists list now: half while recording, up to the live edge for a live stream's."""
+        if self.live is not None:
+            return self.live.live_edge() + 1
         return self.spec.segments if self.finished else max(1, self.spec.segments // 2)
 
     def find(self, rendition: str) -> _Served:
@@ -363,13 +388,14 @@ class _Vod:
         preview = (
             f"{cdn}/{self.path}/thumb/thumb0-320x180.jpg" if self.finished else f"{cdn}/_404/404_processing_320x180.png"
         )
+        created = self.live.started_at if self.live is not None else _CREATED
         return {
             "id": self.vod_id,
             "title": self.title,
             "description": None,
             "previewThumbnailURL": preview,
-            "createdAt": _CREATED.strftime("%Y-%m-%dT%H:%M:%SZ"),
-            "publishedAt": _CREATED.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "createdAt": created.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "publishedAt": created.strftime("%Y-%m-%dT%H:%M:%SZ"),
             "lengthSeconds": round(sum(s.duration for s in listed)),
             "viewCount": 7,
             "broadcastType": "ARCHIVE",
@@ -414,7 +440,7 @@ class _Vod:
 
 def _token(vod_id: str) -> tuple[str, str]:
     """A playback access token as Twitch issues one: its JSON value and the value's signature."""
-    value = json.dumps(
+    return signed_token(
         {
             "authorization": {"forbidden": False, "reason": ""},
             "chansub": {"restricted_bitrates": []},
@@ -425,19 +451,12 @@ def _token(vod_id: str) -> tuple[str, str]:
             "user_id": None,
             "version": 2,
             "vod_id": int(vod_id) if vod_id.isdigit() else vod_id,
-        },
-        separators=(",", ":"),
+        }
     )
-    return value, hmac.new(_SIGNING_KEY, value.encode(), "sha1").hexdigest()
 
 
 def _token_matches(vod_id: str, token: str, signature: str) -> bool:
-    expected = hmac.new(_SIGNING_KEY, token.encode(), "sha1").hexdigest()
-    if not hmac.compare_digest(expected, signature):
-        return False
-    with contextlib.suppress(ValueError, AttributeError):
-        return str(json.loads(token).get("vod_id")) == vod_id
-    return False
+    return token_names(token, signature, "vod_id", vod_id)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -459,18 +478,17 @@ def _usher_error(status: int, error: str, code: str, url: str) -> _Answer:
     return _json(status, [{"error": error, "error_code": code, "type": "error", "url": url}])
 
 
-class TwitchStandin:
+class TwitchStandin(FaultRules):
     """The site: VODs by id, fault rules, and what was asked of it."""
 
     def __init__(self, root: Path, media_cache: Path | None = None, host: str = "127.0.0.1", port: int = 0):
+        super().__init__()
         self.root = Path(root)
         self.media_cache = Path(media_cache) if media_cache else self.root / "media"
-        self.rules: list[Rule] = []
-        self.counts: Counter[str] = Counter()
         self.requests: list[tuple[str, dict[str, str]]] = []
         self._vods: dict[str, _Vod] = {}
-        self._lock = threading.Lock()
         self._server = HttpServer((host, port), _handler(self), name="twitch-standin", backlog=128, quiet_errors=True)
+        self.live = LiveSite(self._server.url, self.media_cache)
 
     @property
     def base_url(self) -> str:
@@ -507,6 +525,34 @@ class TwitchStandin:
         with self._lock:
             self._vods[vod_id] = vod
 
+    def go_live(
+        self,
+        channel: str,
+        spec: LiveSpec,
+        stream_id: str | None = None,
+        *,
+        title: str | None = None,
+        clock: Clock | None = None,
+    ) -> LiveStream:
+        """`channel` goes live now (see tests/standins/twitch_live.py); with `spec.vod_id` its in-progress
+        archive VOD appears too.  ValueError if the spec cannot be served or the channel is live already."""
+        stream = self.live.go_live(channel, spec, stream_id, title, clock)
+        if spec.vod_id is not None:
+            vod_spec = VodSpec((spec.rendition,), spec.total_segments, spec.segment_seconds, recording=True)
+            self.add_vod(spec.vod_id, vod_spec, stream.channel, stream.title)
+            vod = self._vod(spec.vod_id)
+            vod.live = stream
+            vod.path = stream.vod_folder(vod.path.partition("_")[0])
+        return stream
+
+    def end_stream(self, channel: str) -> LiveStream:
+        """The stream ends: its playlist gets EXT-X-ENDLIST, usher and GraphQL say offline, its VOD finishes."""
+        return self.live.end_stream(channel)
+
+    def is_ad(self, data: bytes | Path) -> bool:
+        """Whether decodable media shows the stitched-ad picture (twitch_live.is_ad)."""
+        return is_ad(data)
+
     def finish_recording(self, vod_id: str) -> None:
         """The stream ended: every segment listed, EXT-X-ENDLIST, a real preview thumbnail."""
         self._vod(vod_id).finished = True
@@ -527,18 +573,11 @@ class TwitchStandin:
     def add_rule(self, pattern: str, **fault: Any) -> Rule:
         """A fault for paths matching `pattern` (fnmatch on the path without its leading slash, e.g.
         "cdn/*/chunked/7.ts" or "usher/*"): status=, times=, rate=, drop_after=, delay=."""
-        rule = Rule(pattern, **fault)
-        with self._lock:
-            self.rules.append(rule)
-        return rule
-
-    def clear_rules(self) -> None:
-        with self._lock:
-            self.rules.clear()
+        return super().add_rule(pattern, **fault)
 
     def reset_counts(self) -> None:
+        super().reset_counts()
         with self._lock:
-            self.counts.clear()
             self.requests.clear()
 
     def _vod(self, vod_id: str) -> _Vod:
@@ -549,12 +588,8 @@ class TwitchStandin:
 
     def _seen(self, path: str, query: dict[str, str]) -> list[Rule]:
         with self._lock:
-            self.counts[path] += 1
             self.requests.append((path, query))
-            matched = [r for r in self.rules if r.applies(path)]
-            for rule in matched:
-                rule.used += 1
-            return matched
+        return self.faults_for(path)
 
     # --- the three hosts ---
 
@@ -579,6 +614,9 @@ class TwitchStandin:
         return _json(400, {"error": "Bad Request", "status": 400, "message": "Unexpected request body."})
 
     def _operation(self, op: dict[str, Any]) -> dict[str, Any]:
+        live = self.live.operation(op)
+        if live is not None:
+            return live
         token_query = re.search(r'videoPlaybackAccessToken\(\s*id:\s*"(\d+)"', str(op.get("query", "")))
         if token_query:
             value, signature = _token(token_query.group(1))
@@ -661,6 +699,15 @@ class TwitchStandin:
 
     def _control(self, method: str, path: str, query: dict[str, str], data: Any) -> _Answer:
         finish = re.fullmatch(r"vods/(\d+)/finish", path)
+        live = re.fullmatch(r"live/([^/]+)(/end)?", path)
+        if method == "POST" and path == "live":
+            live_spec = LiveSpec.from_json(data.get("spec", {}))
+            stream = self.go_live(data["channel"], live_spec, data.get("stream_id"), title=data.get("title"))
+            return _json(200, stream.state())
+        if live and method == "POST" and live.group(2):
+            return _json(200, self.end_stream(live.group(1)).state())
+        if live and method == "GET" and not live.group(2):
+            return _json(200, self.live.current(live.group(1)).state())
         if method == "POST" and path == "vods":
             spec = VodSpec.from_json(data["spec"])
             self.add_vod(str(data["vod_id"]), spec, data.get("channel", "chan"), data.get("title"))
@@ -697,6 +744,8 @@ class TwitchStandin:
             return self.usher(usher.group(1), query, f"{self.base_url}/{path}")
         if path.startswith("cdn/") and method in ("GET", "HEAD"):
             return self.cdn(path.removeprefix("cdn/"))
+        if path.startswith(("usher/api/channel/hls/", "v1/")) and method in ("GET", "HEAD"):
+            return _Answer(*self.live.route(path, query))
         return _Answer(404, b"404 page not found\n")
 
 

@@ -21,8 +21,8 @@ from tests.system.container import Container, host_env
 
 pytestmark = pytest.mark.timeout(1800)  # the first run builds the root filesystem and the .deb
 
-DAEMONS = ("poller", "downloader", "uploader", "chat")
-PORTS = {"poller": 9741, "downloader": 9742, "uploader": 9743, "chat": 9744}
+DAEMONS = ("poller", "downloader", "uploader", "chat", "recorder")
+PORTS = {"poller": 9741, "downloader": 9742, "uploader": 9743, "chat": 9744, "recorder": 9745}
 UNITS = [f"vodtender-{d}.service" for d in DAEMONS]
 HELIX_PORT, IRC_PORT, YOUTUBE_PORT = 18001, 18002, 18003
 CONF = "/etc/vodtender/conf.d/systemtest.conf"

@@ -12,17 +12,19 @@ COMMANDS: dict[str, tuple[tuple[str, ...], str]] = {  # command -> (modules unde
     "downloader": (("daemons_cmd",), "run the downloader daemon in the foreground"),
     "uploader": (("daemons_cmd",), "run the uploader daemon in the foreground"),
     "chat": (("daemons_cmd", "chat_cmd"), "run the chat daemon in the foreground"),
+    "recorder": (("daemons_cmd",), "run the live recorder daemon in the foreground (LIVE_RECORD)"),
     "run": (("run_cmd",), "run all daemons in the foreground (a checkout's way to run the service)"),
     "config": (("config_cmd",), "check or document the configuration"),
     "db": (("db_cmd",), "database schema"),
     "status": (
         ("status_cmd",),
-        "daemons, queue, downloads in flight, breaker, chat, disk at a glance; exits 1 when something needs attention",
+        "daemons, queue, downloads in flight, live recordings, breaker, chat, disk at a glance; "
+        "exits 1 when something needs attention",
     ),
     "vods": (("vods_cmd",), "list VODs (newest first) with their pipeline state"),
     "show": (
         ("vods_cmd",),
-        "everything about one VOD: state, file, codec, upload, error history, muted segments, gaps",
+        "everything about one VOD: state, file, codec, upload, error history, muted segments, gaps, live recording",
     ),
     "maintenance": (
         ("maintenance_cmd",),

@@ -1,4 +1,4 @@
-"""`vodtender run`: the four daemons as separate processes in the foreground, like systemd runs them.
+"""`vodtender run`: the five daemons as separate processes in the foreground, like systemd runs them.
 
 Output is prefixed with the daemon's name; a daemon that exits with an error is restarted
 with backoff (systemd's Restart=on-failure); Ctrl-C or SIGTERM stops them all.

@@ -54,7 +54,7 @@ class Palette:
         return f"\033[{self.CODES[color]}m{text}\033[0m" if self.enabled else text
 
     def state(self, text: str) -> str:
-        good = {"up", "closed", "connected", "ok", "PASS", "done"}
+        good = {"up", "closed", "connected", "ok", "PASS", "done", "finished"}
         bad = {"down", "open", "disconnected", "FAIL", "failed", "problem"}
         return self("green" if text in good else "red" if text in bad else "yellow", text)
 
@@ -79,6 +79,20 @@ def ago(seconds: float | None) -> str:
     if seconds is None:
         return "never"
     return f"{format_duration(max(0.0, seconds))} ago" if seconds >= 1 else "just now"
+
+
+def recording_line(r: dict[str, Any], c: Palette) -> str:
+    """One live recording: state, channel, stream, source, duration, size, gaps, ads dropped."""
+    gaps = r["gaps"]
+    gap_text = f"{len(gaps)} gap(s) {format_duration(r['gap_seconds'])}" if gaps else "no gaps"
+    ads = f", ads dropped {format_duration(r['ads_dropped_seconds'])}" if r["ads_dropped_seconds"] else ""
+    state = "finishing" if r["state"] == "recording" and not r["live"] else r["state"]  # its stream has ended
+    error = c("red", f"  {printable(r['error'])}") if r["error"] else ""
+    return (
+        f"{c.state(state)}{' ' * (10 - len(state))} {printable(r['channel']):<16} stream {printable(r['stream_id'])} "
+        f"from {r['source']}  {format_duration(r['duration_seconds'])}  {human_bytes(r['size_bytes'])}  "
+        f"{gap_text}{ads}{error}"
+    )
 
 
 def render(report: dict[str, Any], c: Palette) -> str:
@@ -114,6 +128,10 @@ def render(report: dict[str, Any], c: Palette) -> str:
             f"  {f['stage']:<11}{f['twitch_vod_id']:<14}{f['channel']:<16}{pct:>7}  "
             f"{human_bytes(f['bytes_done'])}/{human_bytes(f['bytes_total'])}  {speed}  eta {eta}{flag}"
         )
+
+    if report["recordings"]:
+        lines.append(c("bold", "live recordings"))
+    lines += [f"  {recording_line(r, c)}" for r in report["recordings"]]
 
     b = report["breaker"]
     until = f" until {b['open_until']}" if b["state"] != "closed" and b["open_until"] else ""

@@ -12,11 +12,21 @@ import peewee
 
 from vodtender.cli.commands import summary
 from vodtender.cli.common import load_or_exit
-from vodtender.cli.status_cmd import EXIT_UNUSABLE, Palette, add_color_option, human_bytes, open_existing, printable
+from vodtender.cli.status_cmd import (
+    EXIT_UNUSABLE,
+    Palette,
+    add_color_option,
+    human_bytes,
+    open_existing,
+    printable,
+    recording_line,
+)
+from vodtender.ops.status import recording_summary
 from vodtender.pipeline.download.gap_record import describe_gap, gap_from_dict, gaps_from_json
+from vodtender.pipeline.record import rows as recordings
 from vodtender.pipeline.vods import STAGES, stage_conditions, stage_of
 from vodtender.runtime.config import format_duration
-from vodtender.runtime.models import ChatMessage, Vod, VodEvent
+from vodtender.runtime.models import ChatMessage, Vod, VodEvent, utcnow
 
 PENDING = "pending"  # every VOD not done yet (processed=0), whatever its stage
 STATES = (*STAGES, PENDING)
@@ -124,6 +134,8 @@ def vod_details(v: Vod) -> dict[str, Any]:
     details["chapters"] = _json_list(v.chapters)
     details["download_gaps"] = [gap.as_dict() for gap in gaps_from_json(v.download_gaps)]
     details["chat_messages"] = ChatMessage.select().where(ChatMessage.vod_id == v.twitch_vod_id).count()
+    recording = recordings.for_stream(v.stream_id)
+    details["recording"] = None if recording is None else recording_summary(recording, utcnow())
     details["events"] = [
         {
             "at": e.at.isoformat() + "Z",
@@ -176,6 +188,15 @@ def render_details(d: dict[str, Any], c: Palette) -> str:
     ):
         if (key in d and d[key] not in (None, "", 0, False)) or key in ("processed", "download_state"):
             lines.append(f"  {key}: {printable(d.get(key))}")
+    rec = d["recording"]
+    lines.append(c("bold", "live recording") + ("" if rec else ": none"))
+    if rec:
+        lines.append(f"  {recording_line(rec, c)}")
+        lines += [f"  {key}: {printable(rec[key])}" for key in ("started_at", "ended_at", "path") if rec[key]]
+        lines += [
+            printable(f"  gap {gap['start']} .. {gap['end']} ({format_duration(gap['seconds'])}, {gap['why']})")
+            for gap in rec["gaps"]
+        ]
     lines.append(c("bold", "muted segments") + ("" if d["muted_segments"] else ": none"))
     for seg in d["muted_segments"]:
         if isinstance(seg, dict) and "offset" in seg:

@@ -20,7 +20,7 @@ from vodtender.pipeline.download.job import DownloadJob, DownloadSettings, publi
 from vodtender.pipeline.download.sweep import MissingFileSweep
 from vodtender.pipeline.metrics import BreakerMetrics
 from vodtender.runtime.daemon import Runtime
-from vodtender.runtime.models import Vod
+from vodtender.runtime.db import close_thread_connection
 
 IDLE_POLL = 2.0  # seconds between looks at the queue when there is room for work
 STOP_GRACE = 10.0  # seconds shutdown waits for workers to checkpoint
@@ -88,9 +88,7 @@ class Downloader(PipelineDaemon):
         try:
             job.run()
         finally:
-            db = Vod._meta.database
-            if not db.is_closed():
-                db.close()  # this thread's connection
+            close_thread_connection()
             self.runtime.wake()
 
     def status(self) -> str:

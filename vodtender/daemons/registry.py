@@ -18,6 +18,7 @@ DAEMONS: dict[str, str] = {  # command name -> "module:class"
     "downloader": "vodtender.daemons.downloader:Downloader",
     "uploader": "vodtender.daemons.uploader:Uploader",
     "chat": "vodtender.daemons.chat:ChatRecorder",
+    "recorder": "vodtender.daemons.recorder:Recorder",
 }
 
 

@@ -17,19 +17,22 @@ from vodtender.pipeline import kv
 from vodtender.pipeline.breaker import CircuitBreaker
 from vodtender.pipeline.download.gap_record import gaps_from_json
 from vodtender.pipeline.kv import kv_get
+from vodtender.pipeline.record import rows as recordings
 from vodtender.pipeline.upload import quota
 from vodtender.pipeline.vods import DOWNLOADING, STAGES, UPLOADING, lease_ran_out, stage_conditions, stage_counts
 from vodtender.runtime.clock import from_unix, unix_seconds
 from vodtender.runtime.config import Config
-from vodtender.runtime.models import ChatGap, ChatMessage, DaemonHeartbeat, OAuthToken, Vod, utcnow
+from vodtender.runtime.models import ChatGap, ChatMessage, DaemonHeartbeat, OAuthToken, Recording, Vod, utcnow
 
-DAEMON_NAMES = ("poller", "downloader", "uploader", "chat")
+DAEMON_NAMES = ("poller", "downloader", "uploader", "chat", "recorder")
 SCHEMA_VERSION = 1
 STALL_AFTER = 300.0  # seconds without download progress before an in-flight VOD counts as stuck
 LAST_MESSAGE_HORIZON = 7 * 86400  # `last_message_at` looks back this far (null beyond)
 CHAT_GAP_GRACE = 120.0  # a reconnect shorter than this is normal, not a problem
 DISABLED_CHAT = "chat recorder disabled"  # the chat daemon's status while configured off (CHAT_AUTO_START=0)
 MAINTENANCE_LATE = 3 * 86400  # the timer runs daily
+RECORDINGS_HORIZON = 86400.0  # ended recordings are listed this long after their last change
+LIVE_UNRECORDED_GRACE = 300.0  # a wanted stream live this long with nothing recorded needs attention
 
 
 @dataclass
@@ -60,6 +63,31 @@ def _age(now: dt.datetime, then: dt.datetime | None) -> float | None:
     return None if then is None else round((now - then).total_seconds(), 1)
 
 
+def recording_summary(r: Recording, now: dt.datetime) -> dict[str, Any]:
+    """A live recording as `status` and `show` list it (schemas/status.schema.json, $defs/recording)."""
+    gaps = recordings.gaps_of(r)
+    return {
+        "id": r.id,
+        "channel": r.channel,
+        "stream_id": r.stream_id,
+        "placeholder_vod_id": r.placeholder_vod_id,
+        "source": r.source,
+        "state": r.state,
+        "live": r.state == recordings.RECORDING and recordings.stream_is_live(r.stream_id),
+        "started_at": iso(r.started_at),
+        "ended_at": iso(r.ended_at),
+        "duration_seconds": round(r.seconds, 1),
+        "size_bytes": r.bytes,
+        "gaps": [gap.as_dict() for gap in gaps],
+        "gap_seconds": round(sum(gap.seconds for gap in gaps), 1),
+        "ads_dropped_seconds": round(r.ads_seconds, 1),
+        "worker": r.lease_owner,
+        "progress_age_seconds": _age(now, r.updated_at),
+        "path": r.path or r.part_path,
+        "error": r.error,
+    }
+
+
 class StatusReport:
     """Collects the report; `findings` fills up as each part is gathered."""
 
@@ -80,6 +108,7 @@ class StatusReport:
             "daemons": self.daemon_states,
             "queue": self.queue(),
             "in_flight": self.in_flight(),
+            "recordings": self.recordings(),
             "breaker": self.breaker(),
             "catalog": self.catalog(),
             "chat": self.chat(),
@@ -106,7 +135,7 @@ class StatusReport:
                 seen = instances[0]["updated_at"] if instances else None
                 why = f"last heartbeat {seen}" if seen else "no heartbeat ever recorded"
                 self.flag(
-                    "problem",
+                    "warning" if name == "recorder" and self.cfg.live_record.empty else "problem",
                     "daemons",
                     f"{name} is down ({why}): systemctl status vodtender-{name}; journalctl -u vodtender-{name}",
                 )
@@ -192,6 +221,51 @@ class StatusReport:
             "video_resolution": v.video_resolution,
             "download_gaps": [gap.as_dict() for gap in gaps_from_json(v.download_gaps)],
         }
+
+    # -- live recordings ---------------------------------------------------------------------------
+    def recordings(self) -> list[dict[str, Any]]:
+        since = self.now - dt.timedelta(seconds=RECORDINGS_HORIZON)
+        self._unrecorded_streams()
+        return [self._recording(r) for r in recordings.recent(since)]
+
+    def _recording(self, r: Recording) -> dict[str, Any]:
+        summary = recording_summary(r, self.now)
+        age = summary["progress_age_seconds"]
+        if summary["live"] and age is not None and age > STALL_AFTER:
+            self.flag(
+                "problem",
+                "recordings",
+                f"live recording of {r.channel} (stream {r.stream_id}) has made no progress for "
+                f"{age:.0f}s: journalctl -u vodtender-recorder",
+            )
+        if r.state == recordings.FAILED:
+            self.flag(
+                "warning", "recordings", f"live recording of {r.channel} (stream {r.stream_id}) failed: {r.error}"
+            )
+        return summary
+
+    def _unrecorded_streams(self) -> None:
+        """Streams of LIVE_RECORD channels live for a while that no recorder has taken."""
+        if self.cfg.live_record.empty:
+            return
+        channels = self.cfg.live_record.channels()
+        cutoff = self.now - dt.timedelta(seconds=LIVE_UNRECORDED_GRACE)
+        cond = (
+            (Vod.is_placeholder == 1)
+            & Vod.live_ended_at.is_null()
+            & Vod.stream_id.is_null(False)
+            & (Vod.created_at < cutoff)
+            & Vod.stream_id.not_in(Recording.select(Recording.stream_id))
+        )
+        if channels is not None:
+            cond &= Vod.channel.in_(list(channels))
+        for v in Vod.select(Vod.channel, Vod.stream_id).where(cond):
+            self.flag(
+                "problem",
+                "recordings",
+                f"{v.channel} is live (stream {v.stream_id}) but not being recorded: "
+                "systemctl status vodtender-recorder",
+            )
 
     def breaker(self) -> dict[str, Any]:
         state = CircuitBreaker(self.cfg.circuit_failure_threshold or 5, self.cfg.circuit_open_cooldown or 600).current()

@@ -39,8 +39,13 @@ class FatalError(PipelineError):
 
 
 class SystemicError(PipelineError):
-    def __init__(self, message: str):
+    """`certain`: the host itself shows it (a full disk, a missing tool), so it counts for the breaker
+    even when the same VOD fails again; otherwise (network down, a refused token) a repeat of the
+    same VOD is not counted, in case the VOD is at fault after all."""
+
+    def __init__(self, message: str, *, certain: bool = False):
         super().__init__(ErrorClass.SYSTEMIC, message)
+        self.certain = certain
 
 
 class Cancelled(PipelineError):

@@ -2,7 +2,7 @@
 
 A daemon holds only its own job: constructing it prepares the work (clients, threads), and
 `run_once()` does one short step and returns how long to wait before the next.  The runtime
-around it does the rest, the same for all four: configuration (and SIGHUP reload), logging, the
+around it does the rest, the same for all five: configuration (and SIGHUP reload), logging, the
 database and its migrations, the HTTP endpoint, sd_notify (READY, STATUS, WATCHDOG, STOPPING),
 the heartbeat row, and a clean stop on SIGTERM/SIGINT.  The construction runs in the same error
 guard as each step: a daemon that cannot start yet is retried, never a crash loop.  A daemon whose

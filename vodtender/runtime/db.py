@@ -310,3 +310,10 @@ def probe(dsn: str | None) -> str | None:
     except Exception as exc:  # any failure means "not ready", with the reason shown
         return f"database unavailable: {_first_line(exc)}"
     return None
+
+
+def close_thread_connection() -> None:
+    """Close the calling thread's own connection (peewee keeps one per thread): a worker thread calls
+    it as it ends, so finished workers leave no open connection behind."""
+    if not database_proxy.is_closed():
+        database_proxy.close()

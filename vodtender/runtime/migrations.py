@@ -2,7 +2,7 @@
 
 Each migration has a name and runs once; applied names are kept in `schema_migrations`.
 All of them run in one write transaction holding the database's write lock (SQLite:
-BEGIN IMMEDIATE; PostgreSQL: an advisory lock), so four daemons starting at the same
+BEGIN IMMEDIATE; PostgreSQL: an advisory lock), so five daemons starting at the same
 moment apply each migration exactly once and the others wait, then find nothing to do.
 
 The first migration creates the tables from the models.  Later ones that add a column
@@ -20,7 +20,7 @@ from playhouse.migrate import migrate as run_operations
 
 from vodtender.runtime.db import retry_on_busy, write_transaction
 from vodtender.runtime.logs import get_logger
-from vodtender.runtime.models import ALL_MODELS, BaseModel, SchemaMigration, SharedLimit, Vod
+from vodtender.runtime.models import ALL_MODELS, BaseModel, Recording, SchemaMigration, SharedLimit, Vod
 
 log = get_logger("db")
 
@@ -71,6 +71,7 @@ MIGRATIONS: list[tuple[str, Migration]] = [
     ),
     ("scaleout_shared_limits_double", lambda db, m: _double_precision(db, {"shared_limits": ("tokens", "stamp")})),
     ("download_gaps_and_video_format", add_columns(Vod, "download_gaps", "video_codec", "video_resolution")),
+    ("live_recordings", lambda db, m: db.create_tables([Recording], safe=True)),
 ]
 
 

@@ -211,4 +211,44 @@ class SharedLimit(BaseModel):
         table_name = "shared_limits"
 
 
-ALL_MODELS = [Vod, VodEvent, ChatMessage, ChatGap, OAuthToken, KV, DaemonHeartbeat, SchemaMigration, SharedLimit]
+class Recording(BaseModel):
+    """One live stream recorded as it happened (the recorder; `pipeline/record/rows.py` writes it)."""
+
+    id = peewee.AutoField()  # peewee's implicit key, named so the type checker sees it
+
+    stream_id = peewee.TextField(unique=True)
+    channel = peewee.TextField(index=True)
+    placeholder_vod_id = peewee.TextField(null=True)  # the live-<unix> twitch_vod_id it started from
+    source = peewee.TextField(default="live")  # live: the live playlist; vod: the in-progress VOD's playlist
+    state = peewee.TextField(default="pending")  # pending / recording / finished / failed
+    path = peewee.TextField(null=True)  # the final file (absolute), once finished
+    part_path = peewee.TextField(null=True)  # the growing file while recording
+    started_at = peewee.DateTimeField(null=True)  # program date time of the first recorded segment
+    ended_at = peewee.DateTimeField(null=True)
+    # Double: PostgreSQL maps FloatField to 4-byte REAL, too coarse for hours counted in seconds.
+    seconds = peewee.DoubleField(default=0)  # media seconds recorded
+    bytes = peewee.BigIntegerField(default=0)
+    gaps = peewee.TextField(null=True)  # JSON list of {start, end, seconds, why}: ad / missed / outage / restart
+    ads_seconds = peewee.DoubleField(default=0)  # stitched ads dropped
+    error = peewee.TextField(null=True)
+    lease_owner = peewee.TextField(null=True)  # host:pid
+    lease_until = peewee.DateTimeField(null=True)
+    created_at = peewee.DateTimeField(default=utcnow)
+    updated_at = peewee.DateTimeField(default=utcnow)
+
+    class Meta:
+        table_name = "recordings"
+
+
+ALL_MODELS = [
+    Vod,
+    VodEvent,
+    ChatMessage,
+    ChatGap,
+    OAuthToken,
+    KV,
+    DaemonHeartbeat,
+    SchemaMigration,
+    SharedLimit,
+    Recording,
+]

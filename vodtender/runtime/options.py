@@ -183,6 +183,35 @@ def parse_gap_limit(text: str) -> GapLimit:
     return GapLimit(format_duration(seconds) if seconds else "0", seconds=seconds)
 
 
+@dataclasses.dataclass(frozen=True)
+class ChannelSelection:
+    """LIVE_RECORD parsed: every channel the poller watches (`all`), the named ones, or none (empty)."""
+
+    names: tuple[str, ...] = ()
+    every: bool = False
+
+    @property
+    def empty(self) -> bool:
+        return not self.every and not self.names
+
+    def channels(self) -> tuple[str, ...] | None:
+        """The channels chosen; None when every channel is."""
+        return None if self.every else self.names
+
+    def __str__(self) -> str:
+        return "all" if self.every else ",".join(self.names)
+
+
+def parse_channel_selection(text: str) -> ChannelSelection:
+    """`all`, `a,b` (logins, lowered) or empty -> a ChannelSelection; `all` cannot be mixed with names."""
+    names = parse_list(text)
+    if "all" not in names:
+        return ChannelSelection(tuple(dict.fromkeys(names)))
+    if len(names) > 1:
+        raise ConfigError(f"bad channel list {text!r} (use all, or channel logins a,b; not both)")
+    return ChannelSelection(every=True)
+
+
 def parse_str(text: str) -> str:
     return text.strip()
 
@@ -340,6 +369,12 @@ class Settings:
         parse_str,
         "URL handed to yt-dlp for a VOD; {id} is the Twitch VOD id",
     )
+    twitch_live_url_template: str = option(
+        "twitch",
+        "https://www.twitch.tv/{channel}",
+        parse_str,
+        "URL handed to yt-dlp for a channel's live stream (the recorder); {channel} is the login",
+    )
 
     # ---- poller
     vod_catalog_backfill_interval: float = option("poller", "6h", parse_duration, "time between catalog backfill runs")
@@ -487,6 +522,32 @@ class Settings:
     chat_queue_max: int = option("chat", "200000", parse_int, "rows buffered while the database is slow")
     chat_http_addr: tuple[str, int] = option(
         "chat", "127.0.0.1:9744", parse_addr, "chat /metrics /healthz /readyz address"
+    )
+
+    # ---- recorder
+    live_record: ChannelSelection = option(
+        "recorder",
+        "",
+        parse_channel_selection,
+        "channels whose live streams are recorded as they happen: a,b or all (empty: none, the recorder idles)",
+    )
+    live_record_max: int = option(
+        "recorder", "4", parse_int, "live streams recorded at once by one recorder", minimum=1
+    )
+    live_record_poll: float = option(
+        "recorder",
+        "0",
+        parse_duration,
+        "how often a live playlist is read again for new segments (0: every half of its target duration)",
+    )
+    live_record_end_grace: float = option(
+        "recorder",
+        "60s",
+        parse_duration,
+        "how long a live playlist may stop growing, its stream no longer live, before the recording is finished",
+    )
+    recorder_http_addr: tuple[str, int] = option(
+        "recorder", "127.0.0.1:9745", parse_addr, "recorder /metrics /healthz /readyz address"
     )
 
     # ---- maintenance

@@ -1,7 +1,8 @@
 """What each daemon needs from the configuration, declared in one table (`DAEMON_NEEDS`).
 
 A daemon whose needs are unmet comes up idle and says why, instead of crash-looping; the
-chat recorder instead runs disabled and says so itself (the runbook quotes its line).
+chat recorder (and the live recorder without LIVE_RECORD) instead runs disabled and says so
+itself (the runbook quotes the chat recorder's line).
 `vodtender config check` reports every unmet need of every daemon.
 """
 
@@ -60,6 +61,18 @@ def needs_vod_id_in_url(s: Settings) -> list[Problem]:
     return []
 
 
+def needs_channel_in_live_url(s: Settings) -> list[Problem]:
+    if "{channel}" not in s.twitch_live_url_template:
+        return [Problem("TWITCH_LIVE_URL_TEMPLATE must contain {channel}", "TWITCH_LIVE_URL_TEMPLATE")]
+    return []
+
+
+def live_recording_switched_on(s: Settings) -> list[Problem]:
+    if s.live_record.empty:
+        return [Problem("LIVE_RECORD is empty", "LIVE_RECORD")]
+    return []
+
+
 def chat_switched_on(s: Settings) -> list[Problem]:
     if not s.chat_auto_start:
         return [Problem("CHAT_AUTO_START is 0", "CHAT_AUTO_START")]
@@ -109,5 +122,13 @@ DAEMON_NEEDS: dict[str, DaemonNeeds] = {
         lambda s: s.chat_http_addr,
         switch=chat_switched_on,
         disabling_rules=(needs_channels, needs_chat_login_pair),
+    ),
+    # Records live streams with the downloader's network and disk settings; a VOD still being
+    # recorded is followed through TWITCH_VOD_URL_TEMPLATE.
+    "recorder": DaemonNeeds(
+        ("general", "twitch", "downloader", "recorder"),
+        lambda s: s.recorder_http_addr,
+        rules=(needs_channel_in_live_url, needs_vod_id_in_url),
+        switch=live_recording_switched_on,
     ),
 }

@@ -54,6 +54,7 @@ def test_status_imports_only_the_database_layer(workdir: Path) -> None:
         ("downloader", {"yt_dlp", "googleapiclient", "irc", "cryptography"}),  # yt-dlp: at the first VOD
         ("uploader", {"yt_dlp", "googleapiclient", "irc"}),  # the Google client: only when uploading is on
         ("chat", {"yt_dlp", "googleapiclient", "cryptography"}),
+        ("recorder", {"yt_dlp", "googleapiclient", "irc", "cryptography"}),  # yt-dlp: at the first live stream
     ],
 )
 def test_a_daemon_imports_only_what_it_runs(workdir: Path, daemon: str, not_needed: set[str]) -> None:

@@ -45,6 +45,8 @@ def test_command_exit_status_follows_attention(tmp_path: Path, now: dt.datetime,
     stale = run_cli(tmp_path, "status", env=env)
     assert stale.returncode == 1
     assert "uploader is down" in stale.stdout and "\x1b[" not in stale.stdout  # piped: plain text
+    live = stale.stdout.splitlines()[stale.stdout.splitlines().index("live recordings") + 1]
+    assert live == f"  recording  {CHANNEL:<16} stream s1 from live  9m30s  512.0 MiB  1 gap(s) 30s, ads dropped 30s"
 
     heartbeat("uploader", utcnow())
     CircuitBreaker(threshold=1, cooldown=600).record_failure("YouTube 401")

@@ -1,7 +1,8 @@
-"""Sites for downloader processes: the loopback HLS stand-in (`site`: one VOD encoded once per
-session; every VOD id is a folder linked to it, so a test can queue several VODs that all serve
-the same segments) and the Twitch stand-in (`twitch`: GQL, usher and CDN, through yt-dlp's real
-Twitch extractor)."""
+"""Sites for downloader processes: the Twitch stand-in (`twitch`, `twitch_any_db`: GQL, usher and CDN,
+through yt-dlp's real Twitch extractor and the default URL template) for every test of the Twitch path,
+and the old loopback HLS stand-in (`site`: one VOD folder per id, reached through yt-dlp's generic
+extractor) only for what is not about Twitch: yt-dlp's own download of a progressive file, and the HLS
+stand-in itself."""
 
 from __future__ import annotations
 
@@ -14,13 +15,19 @@ import pytest
 
 from tests.helpers.processes import DaemonProcess, base_env, wait_until
 from tests.standins.hls import PLAYLIST, HlsServer, make_vod
-from tests.standins.twitch import TwitchStandin, VodSpec, ytdlp_hook_env
+from tests.standins.twitch import Rendition, TwitchStandin, VodSpec, ytdlp_hook_env
+from tests.standins.twitch_media import RenditionMedia, build_rendition
 from vodtender.runtime.db import open_database
 from vodtender.runtime.migrations import migrate
 from vodtender.runtime.models import Vod, VodEvent
 
 SEGMENTS = 24
 MUTED = (5,)
+
+SOURCE_TS = Rendition("1080p60", "h264", "ts")
+# The VOD most downloader tests fetch: 20 MPEG-TS segments of 2 s, the fourth muted (listed by the master's
+# playlist as 3-muted.ts).  The same encode as test_twitch_vods.py's MPEG-TS case: made once per session.
+TS_VOD = VodSpec((SOURCE_TS,), muted=(3,))
 
 
 @pytest.fixture(scope="session")
@@ -125,38 +132,82 @@ class TwitchSite(DownloaderSite):
 
     def __init__(self, workdir: Path, dsn: str, media_cache: Path):
         super().__init__(workdir, dsn)
+        self.media_cache = media_cache
+        self.specs: dict[str, VodSpec] = {}
         self.twitch = TwitchStandin(workdir / "twitch", media_cache=media_cache).start()
 
     def site_env(self) -> dict[str, str]:
         return ytdlp_hook_env(self.twitch.base_url)
 
     def add_vod(self, vod_id: str, spec: VodSpec, *, priority: int = 0, day: int = 1, **fields: Any) -> None:
-        self.twitch.add_vod(vod_id, spec, title=f"Stream {vod_id}")
+        """The VOD on Twitch and its row in the database."""
+        self.specs[vod_id] = spec
+        self._publish(vod_id)
         self.add_row(vod_id, duration=spec.segments * spec.segment_seconds, priority=priority, day=day, **fields)
+
+    def network_down(self) -> None:
+        """Nothing answers at the site's address any more: every connection is refused."""
+        self.twitch.stop()
+
+    def network_up(self) -> None:
+        """The site answers again at the same address, with the same VODs (fault rules and counts anew)."""
+        port = int(self.twitch.base_url.rsplit(":", 1)[1])
+        self.twitch = TwitchStandin(self.workdir / "twitch", media_cache=self.media_cache, port=port).start()
+        for vod_id in self.specs:
+            self._publish(vod_id)
+
+    def _publish(self, vod_id: str) -> None:
+        self.twitch.add_vod(vod_id, self.specs[vod_id], title=f"Stream {vod_id}")
+
+    def served(self, vod_id: str) -> bytes:
+        """The VOD's MPEG-TS source segments as the CDN serves them, end to end: what its download holds."""
+        return concatenated_ts(self.media_cache, self.specs[vod_id])
+
+    def segment_paths(self, vod_id: str) -> list[str]:
+        """The stand-in's paths (as `counts` and fault rules name them) of the source's segments, in order,
+        each under the name the master's playlist lists (a muted one as N-muted.ts)."""
+        spec = self.specs[vod_id]
+        playlist = self.twitch.media_playlist_url(vod_id, "chunked").removeprefix(self.twitch.base_url + "/")
+        folder = playlist.rsplit("/", 1)[0]
+        return [
+            f"{folder}/{s.file.replace('.', '-muted.')}" if s.index in spec.muted else f"{folder}/{s.file}"
+            for s in _source(self.media_cache, spec).segments
+        ]
+
+    def segment_counts(self, vod_id: str) -> list[int]:
+        """How often each source segment of the VOD was asked for, in playlist order."""
+        return [self.twitch.counts[path] for path in self.segment_paths(vod_id)]
+
+    def throttle(self, vod_id: str, seconds_per_segment: float) -> None:
+        """Serve every segment of the VOD slowly enough that the largest takes `seconds_per_segment`."""
+        media = _source(self.media_cache, self.specs[vod_id])
+        largest = max((media.folder / s.file).stat().st_size for s in media.segments)
+        folder = self.segment_paths(vod_id)[0].rsplit("/", 1)[0]
+        self.twitch.add_rule(folder + "/*.ts", rate=largest / seconds_per_segment)
 
     def close(self) -> None:
         self.twitch.stop()
         super().close()
 
 
-def _site(tmp_path: Path, workdir: Path, vod_source: Path, dsn: str) -> Site:
-    root = tmp_path / "www"
-    root.mkdir()
-    return Site(root, vod_source, workdir, dsn)
+def _source(media_cache: Path, spec: VodSpec) -> RenditionMedia:
+    """The source rendition's encode (from the cache the stand-in filled)."""
+    return build_rendition(media_cache, spec.renditions[0], spec.layout)
+
+
+def concatenated_ts(media_cache: Path, spec: VodSpec) -> bytes:
+    """The source rendition's MPEG-TS segments of `spec` as the Twitch stand-in serves them (a muted one
+    with its silent audio), end to end: what a correct download of it holds, byte for byte."""
+    media = _source(media_cache, spec)
+    return b"".join((media.folder / segment.file).read_bytes() for segment in media.segments)
 
 
 @pytest.fixture
 def site(tmp_path: Path, workdir: Path, vod_source: Path, db_path: Path) -> Iterator[Site]:
-    """The site on SQLite (the default database)."""
-    made = _site(tmp_path, workdir, vod_source, str(db_path))
-    yield made
-    made.close()
-
-
-@pytest.fixture
-def site_any_db(tmp_path: Path, workdir: Path, vod_source: Path, db_dsn: str) -> Iterator[Site]:
-    """The site on SQLite, then on PostgreSQL."""
-    made = _site(tmp_path, workdir, vod_source, db_dsn)
+    """The HLS stand-in on SQLite (the default database)."""
+    root = tmp_path / "www"
+    root.mkdir()
+    made = Site(root, vod_source, workdir, str(db_path))
     yield made
     made.close()
 
@@ -171,5 +222,13 @@ def twitch_media(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def twitch(workdir: Path, db_path: Path, twitch_media: Path) -> Iterator[TwitchSite]:
     """The Twitch stand-in on SQLite."""
     made = TwitchSite(workdir, str(db_path), twitch_media)
+    yield made
+    made.close()
+
+
+@pytest.fixture
+def twitch_any_db(workdir: Path, db_dsn: str, twitch_media: Path) -> Iterator[TwitchSite]:
+    """The Twitch stand-in on SQLite, then on PostgreSQL."""
+    made = TwitchSite(workdir, db_dsn, twitch_media)
     yield made
     made.close()

@@ -1,5 +1,5 @@
 """packaging/: the alert rules pass promtool, and every metric the rules and the dashboard use is
-one the four daemons really export (collected from their /metrics at run time, configured
+one the daemons really export (collected from their /metrics at run time, configured
 against the Twitch and YouTube stand-ins, so the check follows the daemons as they grow)."""
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from vodtender.runtime.config import OPTIONS_BY_ENV, parse_addr
 PROMETHEUS = REPO / "packaging" / "prometheus"
 RULES = PROMETHEUS / "vodtender-rules.yml"
 DASHBOARD = REPO / "packaging" / "grafana" / "vodtender-dashboard.json"
-DAEMONS = ("poller", "downloader", "uploader", "chat")
+DAEMONS = ("poller", "downloader", "uploader", "chat", "recorder")
 # Series the rules may use that no vodtender daemon exports: Prometheus's own per-target
 # `up`, and node_exporter's file-system sizes for the disk alert.
 FOREIGN = {"up", "node_filesystem_avail_bytes", "node_filesystem_size_bytes"}
@@ -86,7 +86,7 @@ def test_every_alert_has_a_severity_and_a_summary() -> None:
 
 @pytest.fixture(scope="module")
 def exported_names(tmp_path_factory: pytest.TempPathFactory) -> Iterator[set[str]]:
-    """Every series name the four daemons expose, configured to do real work on loopback."""
+    """Every series name the daemons expose, configured to do real work on loopback."""
     workdir = tmp_path_factory.mktemp("daemons")
     (workdir / "etc").mkdir()
     helix = HelixStandin().start()
@@ -95,6 +95,7 @@ def exported_names(tmp_path_factory: pytest.TempPathFactory) -> Iterator[set[str
     env = base_env(
         workdir,
         TWITCH_CHANNEL="metricsprobe",
+        LIVE_RECORD="metricsprobe",
         TWITCH_CLIENT_ID=helix.client_id,
         TWITCH_CLIENT_SECRET=helix.client_secret,
         TWITCH_HELIX_URL=helix.helix_url,
@@ -177,7 +178,12 @@ def test_alert_rules_use_only_exported_metrics(exported_names: set[str]) -> None
     assert len(exprs) == RULES.read_text().count("- alert:")
     used = set().union(*(used_names(e) for e in exprs))
     assert used - FOREIGN <= exported_names, sorted(used - FOREIGN - exported_names)
-    assert {"vodtender_circuit_state", "vodtender_queue_length", "vodtender_chat_reconnects_total"} <= used
+    assert {
+        "vodtender_circuit_state",
+        "vodtender_queue_length",
+        "vodtender_chat_reconnects_total",
+        "vodtender_recording_wanted",
+    } <= used
 
 
 def test_dashboard_uses_only_exported_metrics(exported_names: set[str]) -> None:
@@ -189,6 +195,7 @@ def test_dashboard_uses_only_exported_metrics(exported_names: set[str]) -> None:
         "vodtender_download_",
         "vodtender_upload_",
         "vodtender_chat_",
+        "vodtender_recording_",
         "vodtender_helix_",
         "vodtender_queue_length",
         "vodtender_circuit_state",

@@ -2,8 +2,9 @@
 
 Hosts differ by network namespace (a veth link each) and hostname.  hostA, hostB, hostC download
 (each into its own DATA_DIR); uploaders run on hostA (DATA_DIR not shared: only hostA's files) and
-on hostD (DATA_DIR_SHARED=1: the hosts' folders are one file system here).  PostgreSQL, the HLS
-"Twitch" and the YouTube stand-in listen on the root side of hostA's link, which every host routes to.
+on hostD (DATA_DIR_SHARED=1: the hosts' folders are one file system here).  PostgreSQL, the Twitch
+stand-in (reached through yt-dlp's real Twitch extractor) and the YouTube stand-in listen on the root
+side of hostA's link, which every host routes to.
 During the run a downloader is SIGKILLed mid-VOD (its lease expires and another host finishes the
 VOD) and PostgreSQL is restarted (every daemon logs the outage once, keeps its place, finishes).
 """
@@ -25,7 +26,8 @@ from tests.helpers import netns
 from tests.helpers.netns import NetnsHost
 from tests.helpers.postgres import PostgresCluster
 from tests.helpers.processes import DaemonProcess, base_env, wait_until
-from tests.standins.hls import PLAYLIST, HlsServer, concatenated, make_vod
+from tests.integration.downloader.conftest import TS_VOD, concatenated_ts
+from tests.standins.twitch import TwitchStandin, ytdlp_hook_env
 from tests.standins.youtube import YouTubeStandIn
 from vodtender.clients.google_oauth import TokenGrant
 from vodtender.pipeline.upload.tokens import TokenCipher, TokenStore
@@ -81,11 +83,10 @@ def test_three_downloaders_two_uploaders_on_four_hosts_share_one_postgres(
     tmp_path: Path, hosts: list[NetnsHost], cluster: PostgresCluster
 ) -> None:
     service_ip = hosts[0].gateway
-    source = make_vod(tmp_path / "hls" / "source", segments=6).parent
+    twitch = TwitchStandin(tmp_path / "twitch", host=service_ip).start()
     for vod_id in VODS:
-        (tmp_path / "hls" / vod_id).symlink_to(source, target_is_directory=True)
-    hls = HlsServer(tmp_path / "hls", host=service_ip).start()
-    hls.add_rule("*.ts", rate=150_000)  # a VOD takes a few seconds: long enough to be killed mid-way
+        twitch.add_vod(vod_id, TS_VOD, title=f"Stream {vod_id}")
+    twitch.add_rule("cdn/*.ts", rate=150_000)  # a VOD takes a few seconds: long enough to be killed mid-way
     youtube = YouTubeStandIn(host=service_ip).start()
     dsn = cluster.dsn(cluster.create_database("multihost"), host=service_ip)
 
@@ -96,7 +97,7 @@ def test_three_downloaders_two_uploaders_on_four_hosts_share_one_postgres(
             twitch_vod_id=vod_id,
             channel="chan",
             title=f"Stream {vod_id}",
-            duration_seconds=60,
+            duration_seconds=TS_VOD.segments * TS_VOD.segment_seconds,
             date=dt.datetime(2026, 11, 1) + dt.timedelta(hours=n),
         )
     issued = youtube.issue_tokens()
@@ -113,7 +114,6 @@ def test_three_downloaders_two_uploaders_on_four_hosts_share_one_postgres(
         "UPLOAD_BACKOFF_BASE": "1s",
         "UPLOAD_CHUNK_SIZE": "256K",
         "UPLOAD_QUOTA_DAILY": "100000000",
-        "TWITCH_VOD_URL_TEMPLATE": hls.base_url + "{id}/" + PLAYLIST,
         "YT_CLIENT_ID": youtube.client_id,
         "YT_CLIENT_SECRET": youtube.client_secret,
         "YOUTUBE_API_URL": youtube.url,
@@ -124,7 +124,7 @@ def test_three_downloaders_two_uploaders_on_four_hosts_share_one_postgres(
     def daemon(host: NetnsHost, kind: str, **extra: str) -> HostDaemon:
         workdir = tmp_path / "hosts" / host.hostname
         (workdir / "etc").mkdir(parents=True, exist_ok=True)
-        env = base_env(workdir, **common, DATA_DIR=str(workdir / "data"), **extra)
+        env = base_env(workdir, **common, **ytdlp_hook_env(twitch.base_url), DATA_DIR=str(workdir / "data"), **extra)
         return HostDaemon(host, kind, workdir, env)
 
     downloaders = [daemon(h, "downloader", MAX_CONCURRENT_DOWNLOADS="2") for h in hosts[:3]]
@@ -174,11 +174,11 @@ def test_three_downloaders_two_uploaders_on_four_hosts_share_one_postgres(
     finally:
         for d in everyone:
             d.stop(timeout=30)
-        hls.stop()
+        twitch.stop()
         youtube.stop()
 
     vods = {v.twitch_vod_id: v for v in Vod.select()}
-    expected = concatenated(source / PLAYLIST)
+    expected = concatenated_ts(twitch.media_cache, TS_VOD)
     for vod_id in VODS:
         vod = vods[vod_id]
         assert vod.youtube_url and vod.download_host in {"hostA", "hostB", "hostC"}

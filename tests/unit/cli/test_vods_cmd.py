@@ -1,4 +1,5 @@
-"""`vodtender show`: what a download got (codec, resolution) and the gaps Twitch lost, as text and JSON."""
+"""`vodtender show`: what a download got (codec, resolution), the gaps Twitch lost and the stream's live
+recording, as text and JSON."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import peewee
 from tests.unit.ops.fixtures import vod
 from vodtender.cli.status_cmd import Palette
 from vodtender.cli.vods_cmd import render_details, vod_details
+from vodtender.runtime.models import Recording
 
 PLAIN = Palette("never")
 GAPS = json.dumps(
@@ -46,3 +48,32 @@ def test_show_says_none_for_a_vod_without_gaps_or_a_broken_value(migrated_db: pe
         text = render_details(details, PLAIN)
         assert details["download_gaps"] == [] and "gaps: none" in text.splitlines()
         assert details["video_codec"] is None and "video_codec" not in text
+
+
+def test_show_lists_the_live_recording_of_the_vods_stream(migrated_db: peewee.Database) -> None:
+    placeholder = vod("live-1", 1, is_placeholder=1, stream_id="s1")
+    gap = {"start": "2026-11-01T18:05:00", "end": "2026-11-01T18:05:30", "seconds": 30.0, "why": "ad"}
+    Recording.create(
+        stream_id="s1",
+        channel=placeholder.channel,
+        state="finished",
+        source="vod",
+        path="/data/alpha/2026-11-01_live-s1.ts",
+        seconds=3725.0,
+        bytes=2**30,
+        gaps=json.dumps([gap]),
+        ads_seconds=30.0,
+    )
+    real = vod("9001", 1, stream_id="s1")  # the stream's VOD lists the same recording
+    for row in (placeholder, real):
+        details = vod_details(row)
+        assert details["recording"]["stream_id"] == "s1" and details["recording"]["gaps"] == [gap]
+        lines = render_details(details, PLAIN).splitlines()
+        section = lines[lines.index("live recording") + 1 : lines.index("muted segments: none")]
+        assert section == [
+            "  finished   alpha            stream s1 from vod  1h2m5s  1.0 GiB  1 gap(s) 30s, ads dropped 30s",
+            "  path: /data/alpha/2026-11-01_live-s1.ts",
+            "  gap 2026-11-01T18:05:00 .. 2026-11-01T18:05:30 (30s, ad)",
+        ]
+    other = vod_details(vod("9002", 2, stream_id="s2"))
+    assert other["recording"] is None and "live recording: none" in render_details(other, PLAIN).splitlines()

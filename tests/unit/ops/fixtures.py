@@ -6,12 +6,14 @@ import datetime as dt
 import json
 import socket
 
-from vodtender.runtime.models import KV, ChatGap, ChatMessage, DaemonHeartbeat, OAuthToken, Vod, VodEvent
+from vodtender.runtime.models import KV, ChatGap, ChatMessage, DaemonHeartbeat, OAuthToken, Recording, Vod, VodEvent
 
 CHANNEL = "alpha"
 # stage -> how many VODs the fixture puts there
 EXPECTED_QUEUE = {"live": 1, "discovered": 2, "downloading": 1, "downloaded": 1, "uploading": 1, "done": 3, "failed": 2}
 GIB = 2**30
+LIVE_STREAM = "s1"  # the stream of the fixture's live placeholder, being recorded
+AD_GAP = {"start": "2026-11-27T18:05:00", "end": "2026-11-27T18:05:30", "seconds": 30.0, "why": "ad"}
 
 
 def heartbeat(name: str, now: dt.datetime, age: float = 1.0, ready: int = 1, pid: int = 100) -> None:
@@ -32,10 +34,25 @@ def vod(vod_id: str, day: int, **fields: object) -> Vod:
 
 
 def populate_every_state(now: dt.datetime, data_dir: str = "/nonexistent") -> None:
-    for name in ("poller", "downloader", "uploader", "chat"):
+    for name in ("poller", "downloader", "uploader", "chat", "recorder"):
         heartbeat(name, now)
     host = socket.gethostname()
-    vod(f"live-{int(now.timestamp()) - 600}", 27, is_placeholder=1, stream_id="s1")
+    placeholder = vod(f"live-{int(now.timestamp()) - 600}", 27, is_placeholder=1, stream_id=LIVE_STREAM)
+    Recording.create(
+        stream_id=LIVE_STREAM,
+        channel=CHANNEL,
+        placeholder_vod_id=placeholder.twitch_vod_id,
+        state="recording",
+        part_path=f"{data_dir}/.recording/{LIVE_STREAM}.part",
+        started_at=now - dt.timedelta(minutes=10),
+        seconds=570.0,
+        bytes=GIB // 2,
+        gaps=json.dumps([AD_GAP]),
+        ads_seconds=30.0,
+        lease_owner=f"{host}:2",
+        lease_until=now + dt.timedelta(minutes=2),
+        updated_at=now - dt.timedelta(seconds=1),
+    )
     vod("1001", 1)
     vod("1002", 2, download_state="failed", next_attempt_at=now + dt.timedelta(minutes=5), download_retries=1)
     vod(

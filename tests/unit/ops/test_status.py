@@ -8,13 +8,22 @@ from pathlib import Path
 import peewee
 import pytest
 
-from tests.unit.ops.fixtures import CHANNEL, EXPECTED_QUEUE, GIB, heartbeat, populate_every_state, vod
+from tests.unit.ops.fixtures import (
+    AD_GAP,
+    CHANNEL,
+    EXPECTED_QUEUE,
+    GIB,
+    LIVE_STREAM,
+    heartbeat,
+    populate_every_state,
+    vod,
+)
 from tests.unit.ops.schema_subset import load_schema, validate
 from vodtender.ops.status import gather_status, iso
 from vodtender.pipeline.breaker import CircuitBreaker
 from vodtender.pipeline.kv import kv_set
 from vodtender.runtime.config import Config, load_config
-from vodtender.runtime.models import ChatGap, DaemonHeartbeat, OAuthToken, Vod, utcnow
+from vodtender.runtime.models import ChatGap, DaemonHeartbeat, OAuthToken, Recording, Vod, utcnow
 
 SCHEMA = load_schema("status.schema.json")
 
@@ -54,7 +63,7 @@ def test_counts_every_stage_and_all_is_well(cfg: Config, now: dt.datetime) -> No
     assert validate(report, SCHEMA) == []
     assert report["queue"] == EXPECTED_QUEUE
     assert report["ok"], problems(report)
-    assert [d["state"] for d in report["daemons"]] == ["up"] * 4
+    assert [d["state"] for d in report["daemons"]] == ["up"] * 5
     assert report["breaker"]["state"] == "closed"
     # failed VODs are shown, but do not page anyone
     assert [f["level"] for f in report["attention"]] == ["warning"]
@@ -188,3 +197,60 @@ def test_maintenance_results_are_reported(cfg: Config, now: dt.datetime) -> None
     assert any("integrity check failed" in p for p in problems(report))
     assert any("maintenance last ran" in f["message"] for f in report["attention"] if f["level"] == "warning")
     assert validate(report, SCHEMA) == []
+
+
+# -- live recordings ---------------------------------------------------------------------------------
+def recording_cfg(tmp_path: Path, live_record: str) -> Config:
+    return load_config(["--twitch-channel", CHANNEL, "--data-dir", str(tmp_path / "data"), "--download-min-free",
+                        "0", "--live-record", live_record])  # fmt: skip
+
+
+def test_a_live_recording_is_listed_with_its_duration_size_gaps_and_ads(cfg: Config, now: dt.datetime) -> None:
+    report = gather_status(cfg, now)
+    assert validate(report, SCHEMA) == []
+    (rec,) = report["recordings"]
+    assert (rec["channel"], rec["stream_id"], rec["source"], rec["state"], rec["live"]) == (
+        CHANNEL,
+        LIVE_STREAM,
+        "live",
+        "recording",
+        True,
+    )
+    assert (rec["duration_seconds"], rec["size_bytes"], rec["ads_dropped_seconds"]) == (570.0, GIB // 2, 30.0)
+    assert rec["gaps"] == [AD_GAP] and rec["gap_seconds"] == 30.0
+    assert rec["started_at"] == iso(now - dt.timedelta(minutes=10)) and rec["path"].endswith(".recording/s1.part")
+
+
+def test_a_live_recording_without_progress_needs_attention(cfg: Config, now: dt.datetime) -> None:
+    Recording.update(updated_at=now - dt.timedelta(minutes=10)).execute()
+    assert any(
+        f"live recording of {CHANNEL} (stream s1) has made no progress" in p for p in problems(gather_status(cfg, now))
+    )
+    Vod.update(live_ended_at=now).where(Vod.stream_id == LIVE_STREAM).execute()  # ended: its part waits, no alarm
+    report = gather_status(cfg, now)
+    assert report["recordings"][0]["live"] is False and report["ok"]
+
+
+def test_a_wanted_live_stream_nobody_records_needs_attention(tmp_path: Path, now: dt.datetime) -> None:
+    vod("live-2", 27, channel="beta", is_placeholder=1, stream_id="s2", created_at=now - dt.timedelta(minutes=6))
+    vod("live-3", 27, channel="gamma", is_placeholder=1, stream_id="s3", created_at=now - dt.timedelta(minutes=1))
+    assert problems(gather_status(recording_cfg(tmp_path, "all"), now)) == [
+        "beta is live (stream s2) but not being recorded: systemctl status vodtender-recorder"
+    ]  # gamma went live a minute ago: the recorder has not had its chance yet
+    assert problems(gather_status(recording_cfg(tmp_path, "gamma"), now)) == []
+    assert gather_status(recording_cfg(tmp_path, ""), now)["ok"]  # nothing is to be recorded
+
+
+def test_a_failed_recording_is_a_warning(cfg: Config, now: dt.datetime) -> None:
+    Recording.update(state="failed", error="the live playlist was refused (403)").execute()
+    report = gather_status(cfg, now)
+    assert report["ok"] and validate(report, SCHEMA) == []
+    warnings = [f["message"] for f in report["attention"] if f["area"] == "recordings"]
+    assert warnings == [f"live recording of {CHANNEL} (stream s1) failed: the live playlist was refused (403)"]
+
+
+def test_the_recorder_down_is_a_problem_only_when_live_record_names_channels(tmp_path: Path, now: dt.datetime) -> None:
+    DaemonHeartbeat.delete().where(DaemonHeartbeat.daemon == "recorder").execute()
+    unused = gather_status(recording_cfg(tmp_path, ""), now)
+    assert unused["ok"] and any("recorder is down" in f["message"] for f in unused["attention"])
+    assert any("recorder is down" in p for p in problems(gather_status(recording_cfg(tmp_path, CHANNEL), now)))

@@ -20,7 +20,7 @@ def complete(config_env: ConfigEnv, **extra: str) -> Config:
 def test_a_complete_configuration_leaves_no_daemon_idle_or_disabled(config_env: ConfigEnv) -> None:
     cfg = complete(config_env)
     assert cfg.all_problems() == []
-    for name in ("poller", "downloader", "uploader", "chat"):
+    for name in ("poller", "downloader", "uploader", "chat", "recorder"):
         assert cfg.problems_for_daemon(name) == []
     assert cfg.disabled_reason("chat") is None
 
@@ -117,4 +117,26 @@ def test_each_daemon_has_its_http_address(config_env: ConfigEnv) -> None:
     assert cfg.http_addr_for("downloader") == ("127.0.0.1", 9742)
     assert cfg.http_addr_for("uploader") == ("127.0.0.1", 9743)
     assert cfg.http_addr_for("chat") == ("::1", 9000)
+    assert cfg.http_addr_for("recorder") == ("127.0.0.1", 9745)
     assert cfg.http_addr_for("maintenance") is None
+
+
+def test_the_recorder_idles_ready_without_live_record_and_is_no_problem(config_env: ConfigEnv) -> None:
+    cfg = complete(config_env)
+    reason = cfg.disabled_reason("recorder")
+    assert reason is not None and (str(reason), reason.env) == ("LIVE_RECORD is empty", "LIVE_RECORD")
+    assert cfg.problems_for_daemon("recorder") == [] and cfg.all_problems() == []
+    assert complete(config_env, LIVE_RECORD="a").disabled_reason("recorder") is None
+
+
+def test_the_recorder_needs_a_channel_in_the_live_url_and_at_least_one_recording(config_env: ConfigEnv) -> None:
+    cfg = complete(
+        config_env, LIVE_RECORD="all", TWITCH_LIVE_URL_TEMPLATE="https://example.invalid/live", LIVE_RECORD_MAX="0"
+    )
+    assert lines(cfg.problems_for_daemon("recorder")) == [
+        "TWITCH_LIVE_URL_TEMPLATE must contain {channel}",
+        "LIVE_RECORD_MAX must be at least 1",
+    ]
+    assert cfg.problems_for_daemon("downloader") == []  # a setting of the recorder idles the recorder only
+    fragments = complete(config_env, LIVE_RECORD="all", DOWNLOAD_FRAGMENT_CONCURRENCY="0")
+    assert lines(fragments.problems_for_daemon("recorder")) == ["DOWNLOAD_FRAGMENT_CONCURRENCY must be at least 1"]

@@ -147,3 +147,17 @@ def test_a_bad_max_gap_is_one_problem_and_auto_stands_in(config_env: ConfigEnv, 
     (problem,) = cfg.problems
     assert problem.env == "DOWNLOAD_MAX_GAP" and repr(value) in problem.message
     assert cfg.download_max_gap.limit_seconds(600.0, 10.0) == 30.0
+
+
+def test_live_record_is_all_some_channels_or_none(config_env: ConfigEnv) -> None:
+    config_env()
+    assert load_config().live_record.empty and load_config().live_record.channels() == ()
+    everyone = load_config(["--live-record", " ALL "]).live_record
+    assert (everyone.channels(), everyone.empty, str(everyone)) == (None, False, "all")
+    some = load_config(["--live-record", "#Alpha, beta,alpha"])
+    assert (some.live_record.channels(), some.masked()["LIVE_RECORD"]) == (("alpha", "beta"), "alpha,beta")
+    mixed = load_config(["--live-record", "all,alpha"])
+    assert [str(p) for p in mixed.problems] == [
+        "LIVE_RECORD: bad channel list 'all,alpha' (use all, or channel logins a,b; not both) (from command line)"
+    ]
+    assert mixed.live_record.empty  # the default stands in: nothing is recorded

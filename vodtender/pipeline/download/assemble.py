@@ -211,7 +211,7 @@ def _video_codec(source: str) -> str | None:
             capture_output=True, text=True, timeout=120,
         )  # fmt: skip
     except FileNotFoundError:
-        raise SystemicError("ffprobe not found: install ffmpeg") from None
+        raise SystemicError("ffprobe not found: install ffmpeg", certain=True) from None
     return out.stdout.strip() or None
 
 
@@ -219,7 +219,7 @@ def _run_cancellable(cmd: list[str], log_file: IO[bytes], keep_going: Callable[[
     try:
         proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=log_file)
     except FileNotFoundError:
-        raise SystemicError("ffmpeg not found: install ffmpeg") from None
+        raise SystemicError("ffmpeg not found: install ffmpeg", certain=True) from None
     try:
         while True:
             try:

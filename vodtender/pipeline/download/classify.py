@@ -38,7 +38,7 @@ def classify_resolve_error(exc: BaseException, has_token: bool) -> PipelineError
     if _FATAL_TEXT.search(text):
         return FatalError(_short(text))
     if _DISK_FULL_TEXT.search(text):
-        return SystemicError(f"disk full: {_short(text)}")
+        return SystemicError(f"disk full: {_short(text)}", certain=True)
     if _FORBIDDEN_TEXT.search(text) and not has_token:
         return FatalError(f"forbidden (sub-only? set TWITCH_OAUTH_TOKEN): {_short(text)}")
     return TransientError(_short(text))  # a 403 with a token too: this VOD's, counted like any other
@@ -62,13 +62,13 @@ def classify_fetch_error(exc: BaseException) -> PipelineError:
     if isinstance(exc, PipelineError):
         return exc
     if isinstance(exc, OSError) and exc.errno in _DISK_FULL_ERRNOS:
-        return SystemicError(f"disk full: {exc}")
+        return SystemicError(f"disk full: {exc}", certain=True)
     if isinstance(exc, socket.gaierror) or (isinstance(exc, OSError) and exc.errno in _NETWORK_DOWN_ERRNOS):
         return SystemicError(f"network down: {exc}")
     if isinstance(exc, YtDlpError):
         text = str(exc)
         if _DISK_FULL_TEXT.search(text):
-            return SystemicError(f"disk full: {_short(text)}")
+            return SystemicError(f"disk full: {_short(text)}", certain=True)
         if _NETWORK_DOWN_TEXT.search(text):
             return SystemicError(f"network down: {_short(text)}")
         return TransientError(_short(text))

@@ -346,7 +346,8 @@ class HlsFetch:
         margin = self.min_free if not throttle else 0  # the margin is for starting; while writing, just fit
         if free < remaining + margin:
             raise SystemicError(
-                f"disk full: {free // 2**20} MiB free in {self.part.parent}, need {(remaining + margin) // 2**20} MiB"
+                f"disk full: {free // 2**20} MiB free in {self.part.parent}, need {(remaining + margin) // 2**20} MiB",
+                certain=True,
             )
 
     def _fetch(self, piece: Piece) -> tuple[bytes, str]:

@@ -22,7 +22,6 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import peewee
 from prometheus_client import Counter, Gauge
 
 from vodtender.clients.hls import FetchAborted, HttpClient, HttpStatusError, MediaPlaylist, parse_media_playlist
@@ -42,6 +41,7 @@ from vodtender.pipeline.errors import (
     SystemicError,
     TransientError,
 )
+from vodtender.pipeline.lease_keeper import lease_kept
 from vodtender.runtime.backoff import backoff_delay
 from vodtender.runtime.config import Config
 from vodtender.runtime.logs import get_logger
@@ -66,7 +66,6 @@ DOWNLOAD_FRAGMENT_PROGRESS = Gauge(
     "vodtender_download_fragment_progress", "fragments of the downloads in progress", ["which"]
 )
 
-PROGRESS_INTERVAL = 1.0  # seconds between progress writes to the database, lease renewals and cancel checks
 SYSTEMIC_RETRY_CAP = 3600.0  # a VOD that failed systemically is tried again within the hour, however often
 
 
@@ -372,28 +371,8 @@ class DownloadJob:
         cancel flag once a second, whatever phase the download is in (a slow resolve included)."""
         if not self._report(starting=True):
             raise self._why_stopped()
-        done = threading.Event()
-        keeper = threading.Thread(
-            target=self._keep_lease, args=(done,), daemon=True, name=f"lease-{self.vod.twitch_vod_id}"
-        )
-        keeper.start()
-        try:
+        with lease_kept(self._report, lambda: not self._lost, self.vod.twitch_vod_id):
             return self._download()
-        finally:
-            done.set()
-            keeper.join()
-
-    def _keep_lease(self, done: threading.Event) -> None:
-        try:
-            while not done.wait(PROGRESS_INTERVAL) and not self._lost:
-                try:
-                    self._report()
-                except peewee.PeeweeException as exc:  # the database is briefly unavailable: try next second
-                    log.warning("progress not written", vod_id=self.vod.twitch_vod_id, error=str(exc))
-        finally:
-            db = Vod._meta.database
-            if not db.is_closed():
-                db.close()  # this thread's connection
 
     def _report(self, starting: bool = False) -> bool:
         self._tick()
@@ -518,7 +497,7 @@ class DownloadJob:
                     vod.id, self.owner, retries, utcnow() + dt.timedelta(seconds=delay), exc.error_class, message
                 )
         if isinstance(exc, SystemicError):
-            self.breaker.record_failure(message, subject=vod.twitch_vod_id)
+            self.breaker.record_failure(message, subject=None if exc.certain else vod.twitch_vod_id)
         level = log.warning if kind in ("retry", "cancelled") else log.error
         level(
             f"download {kind if kind != 'error' else 'failed'}",
@@ -552,7 +531,9 @@ def _ensure_space(folder: Path, needed: int) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     free = shutil.disk_usage(folder).free
     if free < needed:
-        raise SystemicError(f"disk full: {free // 2**20} MiB free in {folder}, need {needed // 2**20} MiB")
+        raise SystemicError(
+            f"disk full: {free // 2**20} MiB free in {folder}, need {needed // 2**20} MiB", certain=True
+        )
 
 
 def _segment_starts(playlist: MediaPlaylist) -> list[float]:

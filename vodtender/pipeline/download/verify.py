@@ -34,7 +34,7 @@ def probe(path: Path, count_packets: bool = True) -> dict:
     try:
         out = subprocess.run(cmd, capture_output=True, text=True, timeout=3600)
     except FileNotFoundError:
-        raise SystemicError("ffprobe not found: install ffmpeg") from None
+        raise SystemicError("ffprobe not found: install ffmpeg", certain=True) from None
     if out.returncode != 0:
         return {"error": out.stderr.strip()[:300] or f"ffprobe exit {out.returncode}"}
     return json.loads(out.stdout or "{}")
@@ -85,7 +85,7 @@ def video_pid(fragment: bytes | bytearray | memoryview) -> int | None:
             timeout=60,
         )
     except FileNotFoundError:
-        raise SystemicError("ffprobe not found: install ffmpeg") from None
+        raise SystemicError("ffprobe not found: install ffmpeg", certain=True) from None
     try:
         streams = json.loads(out.stdout or b"{}").get("streams") or []
         return next(int(s["id"], 16) for s in streams if s.get("codec_type") == "video" and s.get("id"))

@@ -332,7 +332,10 @@ def test_resolve_errors_are_classified(message: str, has_token: bool, expected: 
 
 
 def test_fetch_errors_are_classified() -> None:
-    assert classify_fetch_error(OSError(errno.ENOSPC, "No space left on device")).error_class == ErrorClass.SYSTEMIC
+    disk_full = classify_fetch_error(OSError(errno.ENOSPC, "No space left on device"))
+    assert disk_full.error_class == ErrorClass.SYSTEMIC and getattr(disk_full, "certain", False)
+    refused = classify_fetch_error(ConnectionRefusedError(errno.ECONNREFUSED, "refused"))
+    assert not getattr(refused, "certain", True)  # a repeat by the same VOD is not counted: it may be the VOD's
     assert (
         classify_fetch_error(ConnectionRefusedError(errno.ECONNREFUSED, "refused")).error_class == ErrorClass.SYSTEMIC
     )

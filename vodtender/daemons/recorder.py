@@ -1,0 +1,124 @@
+"""The recorder: records the live streams of the channels in LIVE_RECORD as they happen.
+
+`run_once` only supervises: it reaps finished workers, publishes their progress as metrics and
+starts new ones while fewer than LIVE_RECORD_MAX run: each claims one live stream the poller has
+seen (`pipeline/record/rows.py`) and records it in its own thread (`pipeline/record/job.py`).
+With LIVE_RECORD empty it does nothing and says so (ready all the same: nothing is missing).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+
+from vodtender.clients.ytdlp import YtDlp
+from vodtender.daemons.base import PipelineDaemon
+from vodtender.pipeline.download.fetcher import share_malloc_arenas
+from vodtender.pipeline.record import rows
+from vodtender.pipeline.record.job import RecordJob, RecordSettings
+from vodtender.pipeline.record.metrics import RecordingMetrics, export_recording_metrics
+from vodtender.runtime.daemon import Runtime
+from vodtender.runtime.db import close_thread_connection
+
+IDLE_POLL = 2.0  # seconds between looks for a live stream when there is room for one more
+STOP_GRACE = 10.0  # seconds shutdown waits for workers to write their last segment and release
+
+
+class Recorder(PipelineDaemon):
+    name = "recorder"
+
+    @classmethod
+    def export_metrics(cls) -> None:
+        super().export_metrics()
+        export_recording_metrics()
+
+    def __init__(self, runtime: Runtime):
+        super().__init__(runtime)
+        self.owner = runtime.instance
+        self.stopping = threading.Event()
+        self.workers: dict[int, tuple[RecordJob, threading.Thread]] = {}
+        self.metrics = RecordingMetrics()
+        self.disabled = self.cfg.disabled_reason(self.name)
+        self.channels = self.cfg.live_record.channels()
+        if self.disabled:
+            self.log.info("recorder idle", reason=str(self.disabled))
+            return
+        share_malloc_arenas()
+        self.settings = RecordSettings(
+            data_dir=self.cfg.data_dir.resolve(),
+            live_url_template=self.cfg.twitch_live_url_template,
+            vod_url_template=self.cfg.twitch_vod_url_template,
+            concurrency=self.cfg.download_fragment_concurrency,
+            fragment_retries=self.cfg.download_fragment_retries,
+            timeout=self.cfg.download_timeout,
+            lease_seconds=self.cfg.lease_duration,
+            min_free=self.cfg.download_min_free,
+            poll_seconds=self.cfg.live_record_poll,
+            end_grace=self.cfg.live_record_end_grace,
+        )
+        self.ytdlp = YtDlp(
+            self.cfg.download_quality,
+            self.cfg.twitch_oauth_token,
+            self.cfg.download_fragment_retries,
+            self.cfg.download_timeout,
+            self.cfg.download_codecs,
+        )
+        self.log.info(
+            "recorder working",
+            channels=str(self.cfg.live_record),
+            max_concurrent=self.cfg.live_record_max,
+            data_dir=str(self.settings.data_dir),
+        )
+
+    def run_once(self) -> float:
+        if self.disabled:
+            return 3600.0
+        self._publish()
+        for rec_id, (_, thread) in list(self.workers.items()):
+            if not thread.is_alive():
+                del self.workers[rec_id]
+                self.metrics.forget(rec_id)
+        while len(self.workers) < self.cfg.live_record_max and not self.stopping.is_set():
+            if not self._start_next():
+                break
+        return 1.0 if self.workers else IDLE_POLL
+
+    def _publish(self) -> None:
+        jobs = [job for job, _ in self.workers.values()]
+        self.metrics.observe(rows.by_ids(list(self.workers)))
+        self.metrics.running(len(jobs), max((job.lag_seconds for job in jobs), default=0.0))
+        self.metrics.wanted(rows.wanted_live_channels(self.channels))
+
+    def _start_next(self) -> bool:
+        rec = rows.claim_recording(self.owner, self.settings.lease_seconds, self.channels)
+        if rec is None:
+            return False
+        self.metrics.claimed(rec)
+        job = RecordJob(rec, self.settings, self.ytdlp, self.owner, self.stopping)
+        thread = threading.Thread(target=self._work, args=(job,), name=f"record-{rec.stream_id}", daemon=True)
+        self.workers[rec.id] = (job, thread)
+        thread.start()
+        return True
+
+    def _work(self, job: RecordJob) -> None:
+        try:
+            self.metrics.ended(job.run())
+        finally:
+            close_thread_connection()
+            self.runtime.wake()
+
+    def status(self) -> str:
+        if self.disabled:
+            return f"idle: {self.disabled}"
+        if not self.workers:
+            return "idle: no live stream to record"
+        return "; ".join(job.status() for job, _ in self.workers.values())
+
+    def shutdown(self) -> None:
+        self.stopping.set()  # each job writes what it has, releases its recording and keeps the part
+        deadline = time.monotonic() + STOP_GRACE  # real waiting, whatever clock the loop runs on
+        for _, thread in list(self.workers.values()):
+            thread.join(max(0.0, deadline - time.monotonic()))
+        if self.workers:
+            self.metrics.observe(rows.by_ids(list(self.workers)))
+        self.workers.clear()
