@@ -8,11 +8,11 @@ own thread (`pipeline/download/job.py`).
 
 from __future__ import annotations
 
-import threading
 import time
 
 from vodtender.clients.ytdlp import YtDlp
 from vodtender.daemons.base import PipelineDaemon
+from vodtender.daemons.workers import Workers
 from vodtender.pipeline import vods
 from vodtender.pipeline.breaker import BreakerState, CircuitBreaker
 from vodtender.pipeline.download.fetcher import share_malloc_arenas
@@ -20,7 +20,6 @@ from vodtender.pipeline.download.job import DownloadJob, DownloadSettings, publi
 from vodtender.pipeline.download.sweep import MissingFileSweep
 from vodtender.pipeline.metrics import BreakerMetrics
 from vodtender.runtime.daemon import Runtime
-from vodtender.runtime.db import close_thread_connection
 
 IDLE_POLL = 2.0  # seconds between looks at the queue when there is room for work
 STOP_GRACE = 10.0  # seconds shutdown waits for workers to checkpoint
@@ -44,8 +43,7 @@ class Downloader(PipelineDaemon):
             self.cfg.download_timeout,
             self.cfg.download_codecs,
         )
-        self.stopping = threading.Event()
-        self.workers: dict[int, tuple[DownloadJob, threading.Thread]] = {}
+        self.workers: Workers[DownloadJob] = Workers(runtime.wake)
         self.breaker_state: BreakerState = self.breaker.current()
         self.sweep = MissingFileSweep(self.cfg.data_dir_shared, self.clock)
         self.log.info(
@@ -57,13 +55,11 @@ class Downloader(PipelineDaemon):
         )
 
     def run_once(self) -> float:
-        for vod_id, (_, thread) in list(self.workers.items()):
-            if not thread.is_alive():
-                del self.workers[vod_id]
-        publish_progress([job for job, _ in self.workers.values()])
+        self.workers.reap()
+        publish_progress(self.workers.jobs)
         self.breaker_state = self.breaker.current()
         self.sweep.run_if_due()
-        while len(self.workers) < self.cfg.max_concurrent_downloads and not self.stopping.is_set():
+        while self.workers.has_room(self.cfg.max_concurrent_downloads):
             if self.breaker_state.blocking(self.clock.time()):
                 break
             if not self._start_next():
@@ -78,26 +74,15 @@ class Downloader(PipelineDaemon):
             vods.release(vod.id, self.owner)
             self.breaker_state = self.breaker.current()
             return False
-        job = DownloadJob(vod, self.settings, self.ytdlp, self.breaker, self.owner, self.stopping)
-        thread = threading.Thread(target=self._work, args=(job,), name=f"download-{vod.twitch_vod_id}", daemon=True)
-        self.workers[vod.id] = (job, thread)
-        thread.start()
+        job = DownloadJob(vod, self.settings, self.ytdlp, self.breaker, self.owner, self.workers.stopping)
+        self.workers.start(vod.id, job, f"download-{vod.twitch_vod_id}")
         return True
-
-    def _work(self, job: DownloadJob) -> None:
-        try:
-            job.run()
-        finally:
-            close_thread_connection()
-            self.runtime.wake()
 
     def status(self) -> str:
         state = self.breaker_state
         if state.blocking(self.clock.time()):
             return f"circuit open until {time.strftime('%H:%M', time.localtime(state.open_until))}"
-        if not self.workers:
-            return "idle: nothing to download"
-        return "; ".join(job.status() for job, _ in self.workers.values())
+        return self.workers.status(idle="idle: nothing to download")
 
     def readiness(self) -> list[str]:
         state = self.breaker_state
@@ -109,8 +94,5 @@ class Downloader(PipelineDaemon):
         return []
 
     def shutdown(self) -> None:
-        self.stopping.set()
-        deadline = time.monotonic() + STOP_GRACE  # real waiting, whatever clock the loop runs on
-        for _, thread in list(self.workers.values()):
-            thread.join(max(0.0, deadline - time.monotonic()))
+        self.workers.stop(STOP_GRACE)
         self.workers.clear()

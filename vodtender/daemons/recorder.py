@@ -8,17 +8,14 @@ With LIVE_RECORD empty it does nothing and says so (ready all the same: nothing 
 
 from __future__ import annotations
 
-import threading
-import time
-
 from vodtender.clients.ytdlp import YtDlp
 from vodtender.daemons.base import PipelineDaemon
+from vodtender.daemons.workers import Workers
 from vodtender.pipeline.download.fetcher import share_malloc_arenas
 from vodtender.pipeline.record import rows
 from vodtender.pipeline.record.job import RecordJob, RecordSettings
 from vodtender.pipeline.record.metrics import RecordingMetrics, export_recording_metrics
 from vodtender.runtime.daemon import Runtime
-from vodtender.runtime.db import close_thread_connection
 
 IDLE_POLL = 2.0  # seconds between looks for a live stream when there is room for one more
 STOP_GRACE = 10.0  # seconds shutdown waits for workers to write their last segment and release
@@ -35,9 +32,8 @@ class Recorder(PipelineDaemon):
     def __init__(self, runtime: Runtime):
         super().__init__(runtime)
         self.owner = runtime.instance
-        self.stopping = threading.Event()
-        self.workers: dict[int, tuple[RecordJob, threading.Thread]] = {}
         self.metrics = RecordingMetrics()
+        self.workers: Workers[RecordJob] = Workers(runtime.wake, lambda _job, outcome: self.metrics.ended(outcome))
         self.disabled = self.cfg.disabled_reason(self.name)
         self.channels = self.cfg.live_record.channels()
         if self.disabled:
@@ -74,18 +70,16 @@ class Recorder(PipelineDaemon):
         if self.disabled:
             return 3600.0
         self._publish()
-        for rec_id, (_, thread) in list(self.workers.items()):
-            if not thread.is_alive():
-                del self.workers[rec_id]
-                self.metrics.forget(rec_id)
-        while len(self.workers) < self.cfg.live_record_max and not self.stopping.is_set():
+        for rec_id in self.workers.reap():
+            self.metrics.forget(rec_id)
+        while self.workers.has_room(self.cfg.live_record_max):
             if not self._start_next():
                 break
         return 1.0 if self.workers else IDLE_POLL
 
     def _publish(self) -> None:
-        jobs = [job for job, _ in self.workers.values()]
-        self.metrics.observe(rows.by_ids(list(self.workers)))
+        jobs = self.workers.jobs
+        self.metrics.observe(rows.by_ids(self.workers.ids))
         self.metrics.running(len(jobs), max((job.lag_seconds for job in jobs), default=0.0))
         self.metrics.wanted(rows.wanted_live_channels(self.channels))
 
@@ -94,31 +88,17 @@ class Recorder(PipelineDaemon):
         if rec is None:
             return False
         self.metrics.claimed(rec)
-        job = RecordJob(rec, self.settings, self.ytdlp, self.owner, self.stopping)
-        thread = threading.Thread(target=self._work, args=(job,), name=f"record-{rec.stream_id}", daemon=True)
-        self.workers[rec.id] = (job, thread)
-        thread.start()
+        job = RecordJob(rec, self.settings, self.ytdlp, self.owner, self.workers.stopping)
+        self.workers.start(rec.id, job, f"record-{rec.stream_id}")
         return True
-
-    def _work(self, job: RecordJob) -> None:
-        try:
-            self.metrics.ended(job.run())
-        finally:
-            close_thread_connection()
-            self.runtime.wake()
 
     def status(self) -> str:
         if self.disabled:
             return f"idle: {self.disabled}"
-        if not self.workers:
-            return "idle: no live stream to record"
-        return "; ".join(job.status() for job, _ in self.workers.values())
+        return self.workers.status(idle="idle: no live stream to record")
 
     def shutdown(self) -> None:
-        self.stopping.set()  # each job writes what it has, releases its recording and keeps the part
-        deadline = time.monotonic() + STOP_GRACE  # real waiting, whatever clock the loop runs on
-        for _, thread in list(self.workers.values()):
-            thread.join(max(0.0, deadline - time.monotonic()))
-        if self.workers:
-            self.metrics.observe(rows.by_ids(list(self.workers)))
+        self.workers.stop(STOP_GRACE)  # each job writes what it has, releases its recording and keeps the part
+        if len(self.workers):
+            self.metrics.observe(rows.by_ids(self.workers.ids))
         self.workers.clear()

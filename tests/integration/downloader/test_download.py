@@ -5,26 +5,16 @@ from __future__ import annotations
 
 import json
 import random
-import subprocess
 import time
 from pathlib import Path
 
+from tests.helpers.media import duration
 from tests.helpers.processes import wait_until
 from tests.integration.downloader.conftest import TS_VOD, TwitchSite
 
 
 def _metric(text: str, name: str) -> float:
     return next(float(line.split()[-1]) for line in text.splitlines() if line.startswith(name + " "))
-
-
-def _ffprobe_duration(path: Path) -> float:
-    out = subprocess.run(
-        ["ffprobe", "-v", "error", "-show_entries", "format=duration", "-of", "json", str(path)],
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    return float(json.loads(out.stdout)["format"]["duration"])
 
 
 def test_vod_downloads_to_a_playable_file_with_the_runbook_columns_filled(twitch: TwitchSite) -> None:
@@ -36,7 +26,7 @@ def test_vod_downloads_to_a_playable_file_with_the_runbook_columns_filled(twitch
     assert path.is_absolute() and path.exists() and path.suffix == ".ts"
     assert "/" not in path.name and path.parent == twitch.data_dir.resolve() / "chan"
     assert path.read_bytes() == twitch.served("1001")
-    assert abs(_ffprobe_duration(path) - twitch.twitch.expected("1001", "1080p60").duration) < 1.0
+    assert abs(duration(path) - twitch.twitch.expected("1001", "1080p60").duration) < 1.0
     size = path.stat().st_size
     assert (row["download_bytes"], row["download_total"]) == (size, size)
     assert row["download_host"] and row["progress_updated_at"] and row["lease_owner"] is None

@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from tests.helpers.media import decode_errors
 from tests.helpers.processes import run_cli, wait_until
 from tests.integration.downloader.conftest import TwitchSite
 from tests.standins.twitch import Rendition, VodSpec
@@ -36,13 +37,6 @@ def _probe(path: Path) -> dict[str, Any]:
     return json.loads(out.stdout)
 
 
-def _decode_errors(path: Path) -> str:
-    """What ffmpeg says decoding the whole file (nothing, for a good one)."""
-    return subprocess.run(
-        ["ffmpeg", "-nostdin", "-v", "error", "-i", str(path), "-f", "null", "-"], capture_output=True, text=True
-    ).stderr.strip()
-
-
 def _video(info: dict[str, Any]) -> dict[str, Any]:
     return next(s for s in info["streams"] if s["codec_type"] == "video")
 
@@ -54,7 +48,7 @@ def _assert_whole(twitch: TwitchSite, vod_id: str, rendition: str, row: dict[str
     info = _probe(path)
     assert abs(float(info["format"]["duration"]) - expected.duration) <= 1.0
     assert int(_video(info)["nb_read_packets"]) == expected.video_packets
-    assert _decode_errors(path) == ""
+    assert decode_errors(path) == ""
     assert not list((twitch.data_dir / ".partial").glob("*")), "nothing left in the partial folder"
     return path
 
@@ -155,7 +149,7 @@ def test_a_segment_twitch_lost_is_archived_as_a_recorded_gap(twitch: TwitchSite)
     info = _probe(Path(row["downloaded_path"]))
     assert abs(float(info["format"]["duration"]) - expected.duration) <= 1.0  # the timeline is kept
     assert int(_video(info)["nb_read_packets"]) == expected.video_packets - expected.segment_packets[12]
-    assert _decode_errors(Path(row["downloaded_path"])) == ""
+    assert decode_errors(Path(row["downloaded_path"])) == ""
     assert json.loads(row["download_gaps"]) == [{"offset": 24.0, "duration": 2.0, "segments": [12]}]
 
     shown = run_cli(twitch.workdir, "show", "2401", env=twitch.env()).stdout

@@ -6,11 +6,11 @@ from __future__ import annotations
 
 import json
 import re
-import subprocess
 import time
 from pathlib import Path
 from typing import Any
 
+from tests.helpers.media import decode_errors, duration
 from tests.helpers.processes import wait_until
 from tests.integration.recorder.conftest import RecorderSite
 from tests.standins.twitch import LiveSpec, Rendition
@@ -18,22 +18,6 @@ from tests.standins.twitch_live import ad_frames
 from vodtender.runtime.models import Vod
 
 SMALL = Rendition("1080p60", "h264", "ts", size="160x90")
-
-
-def _duration(path: Path) -> float:
-    out = subprocess.run(
-        ["ffprobe", "-v", "error", "-show_entries", "format=duration", "-of", "csv=p=0", str(path)],
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    return float(out.stdout)
-
-
-def _decode_errors(path: Path) -> str:
-    return subprocess.run(
-        ["ffmpeg", "-nostdin", "-v", "error", "-i", str(path), "-f", "null", "-"], capture_output=True, text=True
-    ).stderr.strip()
 
 
 def _gaps(row: dict[str, Any]) -> list[dict[str, Any]]:
@@ -44,9 +28,9 @@ def _assert_clean(row: dict[str, Any]) -> Path:
     """One finished file that decodes end to end, holds no ad picture and exactly the media recorded."""
     assert row["state"] == "finished", row["error"]
     path = Path(row["path"])
-    assert path.exists() and _decode_errors(path) == ""
+    assert path.exists() and decode_errors(path) == ""
     assert ad_frames(path) == 0
-    assert abs(_duration(path) - row["seconds"]) <= 2.0
+    assert abs(duration(path) - row["seconds"]) <= 2.0
     return path
 
 
@@ -84,7 +68,7 @@ def test_the_in_progress_vod_is_followed_from_its_first_segment_without_ads(live
         row = live.wait_recording("4302", ("finished", "failed"), timeout=120)
     path = _assert_clean(row)
     assert row["source"] == "vod" and _gaps(row) == []
-    assert abs(_duration(path) - 40 * spec.segment_seconds) <= 2.0  # from the first segment, ads' time as content
+    assert abs(duration(path) - 40 * spec.segment_seconds) <= 2.0  # from the first segment, ads' time as content
 
 
 def test_two_recorders_record_each_stream_exactly_once(live_any_db: RecorderSite) -> None:
