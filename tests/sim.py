@@ -1,8 +1,9 @@
 """`python -m tests.sim`: a simulated Twitch + YouTube on loopback, to watch vodtender archive a channel.
 
-It starts the same stand-ins as the end-to-end tests (Helix, Twitch IRC, an HLS VOD server,
+It starts the same stand-ins as the end-to-end tests (Helix, Twitch IRC, Twitch's VOD site,
 YouTube's upload API), prepares a database with YouTube tokens in it, prints the
-`vodtender run ...` command that points every daemon at them, and then plays streams over
+`vodtender run ...` command that points every daemon at them (settings, and the environment that
+points yt-dlp's Twitch extractor at the simulated Twitch), and then plays streams over
 and over: a channel goes live, chat flows (real Twitch lines), the stream ends, its VOD is
 published a few seconds later.  Run the printed command in another terminal and
 `vodtender status` in a third.  Ctrl-C stops the simulation.  See docs/simulator.md.
@@ -41,7 +42,6 @@ SHOWN_FIRST = (
     "TWITCH_AUTH_URL",
     "TWITCH_IRC_ADDR",
     "TWITCH_IRC_TLS",
-    "TWITCH_VOD_URL_TEMPLATE",
     "YOUTUBE_API_URL",
     "YOUTUBE_TOKEN_URL",
     "DB_DSN",
@@ -61,10 +61,12 @@ def vodtender_command() -> list[str]:
     return [str(venv)] if venv.exists() else [sys.executable, "-m", "vodtender"]
 
 
-def command_line(subcommand: str, settings: dict[str, str]) -> str:
+def command_line(subcommand: str, settings: dict[str, str], env: dict[str, str] | None = None) -> str:
+    """The shell command: `env` as `env NAME=value ...` before vodtender, each setting as its flag."""
     ordered = [k for k in SHOWN_FIRST if k in settings] + sorted(k for k in settings if k not in SHOWN_FIRST)
     flags = [part for key in ordered for part in (f"--{key.lower().replace('_', '-')}", settings[key])]
-    words = shlex.join([*vodtender_command(), subcommand, *flags])
+    prefix = ["env", *(f"{name}={value}" for name, value in env.items())] if env else []
+    words = shlex.join([*prefix, *vodtender_command(), subcommand, *flags])
     return words.replace(" --", " \\\n    --")
 
 
@@ -158,8 +160,9 @@ def main(argv: list[str] | None = None) -> int:
     settings.pop("YOUTUBE_AUTH_URL")  # only `vodtender auth youtube` uses it; the tokens are already stored
     print(
         f"Simulated Twitch + YouTube are up (working folder {workdir}).\n\n"
-        f"In another terminal, from {REPO}, run vodtender against them:\n\n"
-        f"{command_line('run', settings)}\n\n"
+        f"In another terminal, from {REPO}, run vodtender against them (the `env` part is the test hook\n"
+        f"that points yt-dlp's Twitch extractor at the simulated Twitch):\n\n"
+        f"{command_line('run', settings, world.environment())}\n\n"
         f"and watch it work with:\n\n"
         f"{command_line('status', {key: settings[key] for key in STATUS_KEYS})}\n\n"
         f"Ctrl-C here stops the simulation.\n",

@@ -1,8 +1,8 @@
 """A scripted "fake Twitch + fake YouTube" on loopback, and a vodtender pointed at it.
 
-    world = FakeTwitch(tmp / "world").start()           # Helix, IRC, HLS, YouTube stand-ins
+    world = FakeTwitch(tmp / "world").start()           # Helix, IRC, Twitch (VODs), YouTube stand-ins
     alice = world.add_channel("alice")
-    stack = Stack(tmp / "vodtender", world.settings([alice]))   # config, database, data folder
+    stack = Stack(tmp / "vodtender", world.settings([alice]), env=world.environment())   # config, database, data
     world.seed_youtube_tokens(stack)
     stack.start_all()                                    # poller, downloader, uploader, chat
     stream = world.plan_stream(alice, live_for=180)      # a stream that began 3 minutes ago
@@ -11,16 +11,18 @@
 The timeline is the test's: `go_live` (Helix lists the stream with its id and start time),
 `start_chat` (the IRC stand-in sends chat at a rate, and the test logs every line and
 whether anybody heard it), `go_offline`, `publish_vod` (Helix lists the archive VOD with the
-same stream id and a start time a few seconds off the live one, and the HLS server serves
-its playlist and segments).  Time is compressed: a stream's start lies in the past, and
-the daemons' intervals are seconds (`stack.FAST_SETTINGS`).
+same stream id and a start time a few seconds off the live one, and the Twitch stand-in of
+tests/standins/twitch.py serves it through GraphQL, usher and its CDN).  The daemons reach that
+stand-in through yt-dlp's real Twitch extractor and the default VOD URL template (Twitch's own
+video page): `environment()` is the hook that points the extractor at loopback.  Time is
+compressed: a stream's start lies in the past, and the daemons' intervals are seconds
+(`stack.FAST_SETTINGS`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import dataclasses
-import shutil
 import time
 from pathlib import Path
 
@@ -28,14 +30,18 @@ from tests.e2e.chat import ChatLog, ChatPump
 from tests.e2e.stack import Stack
 from tests.helpers.processes import wait_until
 from tests.standins.helix import HelixStandin, twitch_duration
-from tests.standins.hls import PLAYLIST, HlsServer, make_vod
 from tests.standins.irc import TwitchIrcStandin
+from tests.standins.twitch import Expected, LiveSpec, Rendition, TwitchStandin, VodSpec, ytdlp_hook_env
+from tests.standins.twitch_live import LiveStream
 from tests.standins.youtube import YouTubeStandIn
 from vodtender.clients.google_oauth import TokenGrant
 from vodtender.pipeline.upload.tokens import TokenCipher, TokenStore
 from vodtender.runtime.models import Vod
 
 SEGMENT_SECONDS = 10
+# Every VOD's one rendition: small H.264 in MPEG-TS (the source, in the CDN's chunked/ folder).
+RENDITION = Rendition("90p10", "h264", "ts", size="160x90", fps=10)
+VOD_SEGMENTS = "cdn/*.ts"  # a fault-rule pattern on `world.twitch`: every segment of every VOD on its CDN
 VOD_OFFSET = 3  # the archive VOD's created_at is this many seconds after the stream's started_at
 FAST_HELIX_WINDOW = 10.0  # tests refill Helix's rate-limit bucket in 10 s (Twitch: 60): a 429 costs at most this
 
@@ -72,7 +78,6 @@ class Stream:
     vod_started_at: int
     segments: int
     title: str
-    playlist: Path | None = None
     pumps: list[ChatPump] = dataclasses.field(default_factory=list)
 
     @property
@@ -81,17 +86,18 @@ class Stream:
 
 
 class FakeTwitch:
-    """Helix + IRC + an HLS VOD server (fake Twitch) and the upload API (fake YouTube), on loopback."""
+    """Helix + IRC + the VOD site (fake Twitch) and the upload API (fake YouTube), on loopback.
+
+    `vod_cache` holds the VODs' encodes; tests of one session share it (one encode per VOD length)."""
 
     def __init__(self, root: Path, vod_cache: Path | None = None, helix_window: float = 60.0):
         self.root = root
         self.vod_cache = vod_cache or root / "vod-cache"
-        (root / "hls").mkdir(parents=True, exist_ok=True)
         # Twitch's bucket: 800 points refilled over a minute; a shorter window compresses its time too
         # (a 429 asks the client to wait until the bucket is full again).
         self.helix = HelixStandin(limit=800, window=helix_window)
         self.irc = AccountedIrc()
-        self.hls = HlsServer(root / "hls")
+        self.twitch = TwitchStandin(root / "twitch", media_cache=self.vod_cache)
         self.youtube = YouTubeStandIn()
         self.chat = ChatLog()
         self.channels: list[Channel] = []
@@ -100,12 +106,12 @@ class FakeTwitch:
     def start(self) -> FakeTwitch:
         self.helix.start()
         self.irc.start()
-        self.hls.start()
+        self.twitch.start()
         self.youtube.start()
         return self
 
     def stop(self) -> None:
-        for standin in (self.helix, self.irc, self.hls, self.youtube):
+        for standin in (self.helix, self.irc, self.twitch, self.youtube):
             standin.stop()
 
     def __enter__(self) -> FakeTwitch:
@@ -129,13 +135,17 @@ class FakeTwitch:
             "TWITCH_CHANNEL": ",".join(c.login for c in channels or self.channels),
             "TWITCH_IRC_ADDR": f"{host}:{port}",
             "TWITCH_IRC_TLS": "0",
-            "TWITCH_VOD_URL_TEMPLATE": self.hls.url("vods/{id}/" + PLAYLIST),
             "YOUTUBE_API_URL": self.youtube.url,
             "YOUTUBE_TOKEN_URL": self.youtube.token_url,
             "YOUTUBE_AUTH_URL": self.youtube.auth_url,
             "YT_CLIENT_ID": self.youtube.client_id,
             "YT_CLIENT_SECRET": self.youtube.client_secret,
         }
+
+    def environment(self) -> dict[str, str]:
+        """What a daemon's environment needs so that the yt-dlp it runs asks this world's Twitch for VODs
+        (settings cannot say it: the extractor's GraphQL and usher addresses are written in yt-dlp)."""
+        return ytdlp_hook_env(self.twitch.base_url)
 
     def store_youtube_tokens(self) -> None:
         """What `vodtender auth youtube` leaves behind: the account's tokens in `oauth_tokens` (DB bound)."""
@@ -184,13 +194,23 @@ class FakeTwitch:
     def go_offline(self, stream: Stream) -> None:
         self.helix.go_offline(stream.channel.login)
 
-    def publish_vod(self, stream: Stream, size: str = "160x90", fps: int = 10) -> Path:
-        """Serve the VOD's HLS (encoded once per length and picture, then copied) and list it on Helix."""
-        cached = self.vod_cache / f"{stream.segments}x{SEGMENT_SECONDS}s-{size}-{fps}"
-        make_vod(cached, stream.segments, SEGMENT_SECONDS, size=size, fps=fps)
-        folder = self.root / "hls" / "vods" / stream.vod_id
-        shutil.copytree(cached, folder)
-        stream.playlist = folder / PLAYLIST
+    def go_live_on_video(self, stream: Stream, spec: LiveSpec) -> LiveStream:
+        """Live on Twitch's video side (the live playlist a recorder follows), then on Helix, as on Twitch:
+        Helix lists a stream once its video is up."""
+        live = self.twitch.go_live(stream.channel.login, spec, stream.stream_id)
+        self.go_live(stream)
+        return live
+
+    def end_live_video(self, stream: Stream) -> None:
+        """The stream ends: ENDLIST on its live playlist, offline on Helix."""
+        self.twitch.end_stream(stream.channel.login)
+        self.go_offline(stream)
+
+    def publish_vod(self, stream: Stream, muted: tuple[int, ...] = ()) -> None:
+        """Serve the VOD on Twitch (encoded once per length, from the cache after that) and list it on Helix;
+        `muted`: segments Twitch muted (listed as N-unmuted, served as N-muted)."""
+        spec = VodSpec((RENDITION,), segments=stream.segments, segment_seconds=SEGMENT_SECONDS, muted=muted)
+        self.twitch.add_vod(stream.vod_id, spec, channel=stream.channel.login, title=stream.title)
         self.helix.publish_vod(
             stream.channel.login,
             stream.stream_id,
@@ -199,7 +219,10 @@ class FakeTwitch:
             video_id=stream.vod_id,
             title=stream.title,
         )
-        return stream.playlist
+
+    def served(self, stream: Stream) -> Expected:
+        """What a correct download of the stream's published VOD holds, as the Twitch stand-in serves it."""
+        return self.twitch.expected(stream.vod_id, RENDITION.name)
 
     # -- what fake YouTube received ------------------------------------------------------------
 

@@ -1,4 +1,5 @@
-"""The four vodtender daemons as separate processes with one config file, database and data folder.
+"""The vodtender daemons (the four of the pipeline, and the recorder when a test wants it) as separate
+processes with one config file, database and data folder.
 
 This is what `vodtender run` (or systemd) does, with a handle on each process so a test can
 SIGKILL one and start it again, and read every log a daemon wrote across its restarts.
@@ -18,7 +19,8 @@ from tests.helpers.processes import DaemonProcess, base_env, free_port, run_cli
 from vodtender.runtime.db import open_database
 from vodtender.runtime.migrations import migrate
 
-DAEMON_NAMES = ("poller", "downloader", "uploader", "chat")
+DAEMON_NAMES = ("poller", "downloader", "uploader", "chat")  # what `start_all` starts unless told
+WITH_RECORDER = (*DAEMON_NAMES, "recorder")  # all five, for the live-recording tests
 
 # Lines that must never appear in a daemon's log, whatever faults were injected.
 FORBIDDEN_LOG_LINES = re.compile(r"database is locked|Traceback \(most recent call last\)")
@@ -55,21 +57,30 @@ def config_text(settings: dict[str, str]) -> str:
 
 
 class Stack:
-    """One vodtender installation in `workdir`: etc/vodtender.conf, vodtender.db, data/, a log per daemon."""
+    """One vodtender installation in `workdir`: etc/vodtender.conf, vodtender.db, data/, a log per daemon.
 
-    def __init__(self, workdir: Path, settings: dict[str, str], data_dir: Path | None = None, dsn: str | None = None):
+    `env` is added to the environment of every daemon and `vodtender` command (e.g. FakeTwitch.environment())."""
+
+    def __init__(
+        self,
+        workdir: Path,
+        settings: dict[str, str],
+        data_dir: Path | None = None,
+        dsn: str | None = None,
+        env: dict[str, str] | None = None,
+    ):
         self.workdir = workdir
         self.dsn = dsn or str(workdir / "vodtender.db")  # SQLite in the folder, or e.g. postgresql://...
         self.data_dir = data_dir or workdir / "data"
         self.settings = {**FAST_SETTINGS, **settings, "DB_DSN": self.dsn, "DATA_DIR": str(self.data_dir)}
-        self.ports = {name: free_port() for name in DAEMON_NAMES}
+        self.ports = {name: free_port() for name in WITH_RECORDER}
         self.settings.update({f"{name.upper()}_HTTP_ADDR": f"127.0.0.1:{port}" for name, port in self.ports.items()})
         (workdir / "etc").mkdir(parents=True, exist_ok=True)
         self.data_dir.mkdir(parents=True, exist_ok=True)
         (workdir / "etc" / "vodtender.conf").write_text(config_text(self.settings))
-        self.env = base_env(workdir)
+        self.env = base_env(workdir, **(env or {}))
         self.processes: dict[str, DaemonProcess] = {}
-        self.starts: dict[str, int] = dict.fromkeys(DAEMON_NAMES, 0)
+        self.starts: dict[str, int] = dict.fromkeys(WITH_RECORDER, 0)
 
     # -- processes ------------------------------------------------------------------------
 
@@ -122,7 +133,7 @@ class Stack:
     def forbidden_log_lines(self) -> dict[str, list[str]]:
         """Per daemon, the lines around each `database is locked` or traceback."""
         found: dict[str, list[str]] = {}
-        for name in DAEMON_NAMES:
+        for name in WITH_RECORDER:
             lines = self.log(name).splitlines()
             hits = [i for i, line in enumerate(lines) if FORBIDDEN_LOG_LINES.search(line)]
             if hits:

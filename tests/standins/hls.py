@@ -122,10 +122,6 @@ def segment_paths(playlist: Path) -> list[Path]:
     return out
 
 
-def concatenated(playlist: Path) -> bytes:
-    return b"".join(p.read_bytes() for p in segment_paths(playlist))
-
-
 @dataclasses.dataclass
 class Rule:
     """A fault for paths matching `pattern` (fnmatch on the path without its leading slash)."""

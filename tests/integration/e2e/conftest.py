@@ -19,7 +19,7 @@ def seed() -> int:
 
 @pytest.fixture(scope="session")
 def vod_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Encoded VODs, shared by every test of the session (same length and picture: same bytes)."""
+    """The Twitch stand-in's encodes, shared by every test of the session (one per VOD length)."""
     return tmp_path_factory.mktemp("vod-cache")
 
 
@@ -37,7 +37,13 @@ def make_stack(tmp_path: Path, world: FakeTwitch) -> Iterator:
     stacks: list[Stack] = []
 
     def make(data_dir: Path | None = None, dsn: str | None = None, **settings: str) -> Stack:
-        stack = Stack(tmp_path / "vodtender", {**world.settings(), **settings}, data_dir=data_dir, dsn=dsn)
+        stack = Stack(
+            tmp_path / "vodtender",
+            {**world.settings(), **settings},
+            data_dir=data_dir,
+            dsn=dsn,
+            env=world.environment(),
+        )
         stack.migrate()
         world.seed_youtube_tokens(stack)
         stacks.append(stack)

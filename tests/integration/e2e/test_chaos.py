@@ -1,7 +1,7 @@
 """The happy path again, while a seeded fault driver breaks something every few seconds.
 
 SIGKILL of a random daemon (started again at once, as systemd's Restart= would), Helix 429
-and 5xx bursts, IRC RECONNECT and hard drops, HLS connections cut mid-segment, YouTube 503s.
+and 5xx bursts, IRC RECONNECT and hard drops, Twitch CDN connections cut mid-segment, YouTube 503s.
 The end state must be the happy path's: every VOD archived and uploaded once, every chat
 message stored once on its real VOD unless it was sent inside a recorded gap, and the
 stand-in's own list of lines nobody received lies inside those gaps; no `database is
@@ -22,14 +22,14 @@ import pytest
 from tests.conftest import DB_KINDS
 from tests.e2e.checks import final_problems
 from tests.e2e.faults import FaultDriver, run_seed
-from tests.e2e.harness import FAST_HELIX_WINDOW, FakeTwitch, broadcast, wait_archived
+from tests.e2e.harness import FAST_HELIX_WINDOW, VOD_SEGMENTS, FakeTwitch, broadcast, wait_archived
 from tests.e2e.stack import DAEMON_NAMES, Stack
 from tests.standins.youtube import Fault
 
 CHAT_RATE = 200
 CHAT_SECONDS = 25
 FAULT_INTERVAL = 3.0  # seconds between faults, on average
-SEGMENT_RATE = 50_000  # bytes/s per HLS connection: downloads last long enough to be killed mid-way
+SEGMENT_RATE = 50_000  # bytes/s per segment request: downloads last long enough to be killed mid-way
 # Dense enough that every stage is hit several times, sparse enough that a daemon restarted
 # with backoff gets work done in between.  A forced 429 drains the whole bucket: the poller
 # then waits for it to refill (FAST_HELIX_WINDOW).
@@ -71,7 +71,7 @@ def fault_menu(world: FakeTwitch, stack: Stack) -> dict[str, Callable[[random.Ra
 
     def hls_drop(rng: random.Random) -> str:
         after, times = rng.randint(1_000, 40_000), rng.randint(1, 3)
-        world.hls.add_rule("vods/*.ts", drop_after=after, times=times)
+        world.twitch.add_rule(VOD_SEGMENTS, drop_after=after, times=times)
         return f"{times}x cut after {after} bytes"
 
     def youtube_503(rng: random.Random) -> str:
@@ -94,7 +94,7 @@ def faults_served(world: FakeTwitch) -> str:
     """What the stand-ins actually answered wrongly (an injected fault strikes only when a request comes)."""
     helix = Counter(str(entry["status"]) for entry in world.helix.state()["log"] if entry["status"] in FAILED)
     youtube = sum(1 for _, _, status in world.youtube.state()["requests"] if status in FAILED)
-    cut = sum(rule.used for rule in world.hls.rules if rule.drop_after is not None)
+    cut = sum(rule.used for rule in world.twitch.rules if rule.drop_after is not None)
     return (
         f"served: Helix {dict(helix)}, HLS segments cut mid-body {cut}, YouTube errors {youtube}, "
         f"IRC connections {world.irc.connections_total}"
@@ -125,8 +125,8 @@ def chaos(
         dsn = cluster.dsn(cluster.create_database("chaos"))
     with FakeTwitch(root / "world", vod_cache, helix_window=FAST_HELIX_WINDOW) as world:
         alice, bob = world.add_channel("alice"), world.add_channel("bob")
-        world.hls.add_rule("vods/*.ts", rate=SEGMENT_RATE)
-        stack = Stack(root / "vodtender", world.settings(), dsn=dsn)
+        world.twitch.add_rule(VOD_SEGMENTS, rate=SEGMENT_RATE)
+        stack = Stack(root / "vodtender", world.settings(), dsn=dsn, env=world.environment())
         stack.migrate()
         world.seed_youtube_tokens(stack)
         began = time.monotonic()

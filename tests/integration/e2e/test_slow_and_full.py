@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from tests.e2e.checks import archived_vod_problems
-from tests.e2e.harness import FakeTwitch, vod_row, wait_archived
+from tests.e2e.harness import VOD_SEGMENTS, FakeTwitch, vod_row, wait_archived
 from tests.helpers.processes import wait_until
 from vodtender.runtime.models import KV
 
@@ -66,7 +66,7 @@ def test_data_dir_fills_mid_download_breaker_opens_then_recovers_by_itself(
     world: FakeTwitch, make_stack, tmp_path: Path
 ) -> None:
     alice = world.add_channel("alice")
-    world.hls.add_rule("vods/*.ts", rate=SEGMENT_RATE)
+    world.twitch.add_rule(VOD_SEGMENTS, rate=SEGMENT_RATE)
     with small_tmpfs(tmp_path / "small-disk", DATA_DIR_SIZE) as data_dir:
         stack = make_stack(
             data_dir=data_dir / "data", CHAT_AUTO_START="0", CIRCUIT_FAILURE_THRESHOLD="2", CIRCUIT_OPEN_COOLDOWN="3s"
@@ -88,7 +88,7 @@ def test_data_dir_fills_mid_download_breaker_opens_then_recovers_by_itself(
             wait_archived([stream], timeout=180)
             recovered_in = time.monotonic() - freed_at
             problems = archived_vod_problems(
-                vod_row(stream.vod_id), stream.vod_id, stream.playlist, world.uploads_of(stream)
+                vod_row(stream.vod_id), stream.vod_id, world.served(stream), world.uploads_of(stream)
             )
             final_circuit = circuit_state()
         stack.stop_all()

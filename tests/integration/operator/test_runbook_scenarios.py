@@ -14,7 +14,7 @@ import subprocess
 import time
 from pathlib import Path
 
-from tests.e2e.harness import FakeTwitch, Stream, archived, vod_row, wait_archived, wait_placeholder
+from tests.e2e.harness import VOD_SEGMENTS, FakeTwitch, Stream, archived, vod_row, wait_archived, wait_placeholder
 from tests.e2e.stack import Stack, config_text
 from tests.helpers.processes import run_cli, wait_until
 from tests.integration.operator.runbook import sql_statements
@@ -184,7 +184,7 @@ def test_placeholder_that_never_reconciles_is_reported(world: FakeTwitch, make_s
 
 def test_youtube_uploads_missing_until_authorized(world: FakeTwitch, tmp_path: Path) -> None:
     world.add_channel("alice")
-    stack = Stack(tmp_path / "no-tokens", world.settings())  # never ran `vodtender auth youtube`
+    stack = Stack(tmp_path / "no-tokens", world.settings(), env=world.environment())  # never ran `auth youtube`
     stack.migrate()
     try:
         stack.start_all(("poller", "downloader", "uploader"))
@@ -210,7 +210,7 @@ def test_youtube_uploads_missing_until_authorized(world: FakeTwitch, tmp_path: P
 
 def test_slow_download_shows_progress_speed_and_eta(world: FakeTwitch, make_stack) -> None:
     world.add_channel("alice")
-    world.hls.add_rule("*.ts", rate=40_000)  # a slow network
+    world.twitch.add_rule(VOD_SEGMENTS, rate=40_000)  # a slow network
     stack = make_stack()
     stack.start_all(("poller", "downloader"))
     stream = publish(world, "alice", segments=20)
@@ -225,7 +225,7 @@ def test_slow_download_shows_progress_speed_and_eta(world: FakeTwitch, make_stac
     assert stream.vod_id in text and "/s" in text and "eta" in text
     shown = run_cli(stack.workdir, "show", stream.vod_id, env=stack.env).stdout
     assert "download_state: downloading" in shown
-    world.hls.clear_rules()
+    world.twitch.clear_rules()
     assert_clean_logs(stack)
 
 
@@ -243,7 +243,7 @@ def test_maintenance_while_all_four_daemons_write(world: FakeTwitch, make_stack,
     alice = world.add_channel("alice")
     stack = make_stack(BACKUP_KEEP="5")
     stack.start_all()
-    world.hls.add_rule("*.ts", rate=150_000)  # keep the download going during maintenance
+    world.twitch.add_rule(VOD_SEGMENTS, rate=150_000)  # keep the download going during maintenance
     live = world.plan_stream(alice, live_for=120)
     with stack.database():
         world.go_live(live)
@@ -272,7 +272,7 @@ def test_maintenance_while_all_four_daemons_write(world: FakeTwitch, make_stack,
             assert before <= in_backup, f"round {round_}: {len(before - in_backup)} committed rows missing"
             assert ChatMessage.select().count() > len(before)  # the flood went on meanwhile
         world.stop_chat(live)
-        world.hls.clear_rules()
+        world.twitch.clear_rules()
     assert_clean_logs(stack)
     for name in stack.processes:
         errors = [line for line in stack.log(name).splitlines() if line.startswith(("<2>", "<3>"))]
