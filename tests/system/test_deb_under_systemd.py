@@ -11,12 +11,14 @@ import json
 import re
 import shutil
 import subprocess
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any, cast
 
 import pytest
 
 from tests.helpers.processes import REPO
+from tests.standins.ytdlp_hook.sitecustomize import BASE_VARIABLE
 from tests.system.container import Container, host_env
 
 pytestmark = pytest.mark.timeout(1800)  # the first run builds the root filesystem and the .deb
@@ -47,10 +49,12 @@ def repack_with_newer_version(deb: Path, folder: Path) -> Path:
     """The same package with a higher version: what an upgrade looks like to dpkg."""
     tree = folder / "upgrade-tree"
     subprocess.run(["dpkg-deb", "-R", str(deb), str(tree)], check=True, env=host_env())
-    control = tree / "DEBIAN" / "control"
-    text = control.read_text()
-    version = re.search(r"^Version: (.+)$", text, re.M).group(1)
-    control.write_text(text.replace(f"Version: {version}", f"Version: {version}{UPGRADE_VERSION_SUFFIX}"))
+    fields = tree / "DEBIAN" / "control"
+    text = fields.read_text()
+    found = re.search(r"^Version: (.+)$", text, re.M)
+    assert found, text
+    version = found.group(1)
+    fields.write_text(text.replace(f"Version: {version}", f"Version: {version}{UPGRADE_VERSION_SUFFIX}"))
     new = folder / f"vodtender_{version}{UPGRADE_VERSION_SUFFIX}_upgrade.deb"
     subprocess.run(
         ["dpkg-deb", "-Zgzip", "-z1", "-b", str(tree), str(new)], check=True, env=host_env(), capture_output=True
@@ -59,7 +63,12 @@ def repack_with_newer_version(deb: Path, folder: Path) -> Path:
     return new
 
 
-STANDIN_IMPORTS = ("vodtender/__init__.py", "vodtender/runtime/__init__.py", "vodtender/runtime/httpserver.py")
+STANDIN_IMPORTS = (
+    "vodtender/__init__.py",
+    "vodtender/runtime/__init__.py",
+    "vodtender/runtime/httpserver.py",
+    "vodtender/runtime/clock.py",
+)
 
 
 @pytest.fixture(scope="module")
@@ -72,7 +81,7 @@ def box(deb: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Contain
     (share / "src" / "tests" / "__init__.py").touch()
     for module in (REPO / "tests" / "standins").glob("*.py"):
         shutil.copy(module, standins / module.name)
-    # The stand-ins run on the container's own python3 and share one piece of the project: the HTTP server.
+    # The stand-ins share two pieces of the project: the HTTP server and the clock.
     for piece in STANDIN_IMPORTS:
         (share / "src" / piece).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy(REPO / piece, share / "src" / piece)
@@ -107,12 +116,12 @@ def status_text(box: Container, daemon: str) -> str:
     return box.show(f"vodtender-{daemon}.service", "StatusText")
 
 
-def start_standin(box: Container, name: str, *args: str) -> None:
+def start_standin(box: Container, name: str, *args: str, python: str = "/usr/bin/python3") -> None:
     box.run(
         "systemd-run",
         f"--unit=standin-{name}",
         "--property=WorkingDirectory=/srv/share/src",
-        "/usr/bin/python3",
+        python,
         "-m",
         f"tests.standins.{name}",
         *args,
@@ -128,16 +137,27 @@ def wait_port(box: Container, port: int) -> None:
     )
 
 
-def http_get(box: Container, port: int, path: str) -> tuple[int, str]:
+def http_request(box: Container, port: int, path: str, payload: object = None, timeout: float = 10) -> tuple[int, str]:
+    """GET `path` on a loopback port inside the container, or POST `payload` as JSON; (status, body)."""
     script = (
         "import sys, urllib.request, urllib.error\n"
-        f"try:\n    r = urllib.request.urlopen('http://127.0.0.1:{port}{path}', timeout=10)\n"
+        "body = sys.stdin.buffer.read() or None\n"
+        f"request = urllib.request.Request('http://127.0.0.1:{port}{path}', data=body, "
+        "headers={'Content-Type': 'application/json'})\n"
+        f"try:\n    r = urllib.request.urlopen(request, timeout={timeout})\n"
         "    print(r.status); print(r.read().decode())\n"
         "except urllib.error.HTTPError as e:\n    print(e.code); print(e.read().decode())\n"
     )
-    out = box.run("python3", "-c", script).stdout
+    out = box.run("python3", "-c", script, input="" if payload is None else json.dumps(payload)).stdout
     code, _, body = out.partition("\n")
     return int(code), body
+
+
+def control(box: Container, port: int, path: str, payload: object = None) -> Any:
+    """A stand-in's control call, its JSON answer (going live can encode the stream's media first: a longer timeout)."""
+    code, body = http_request(box, port, path, payload, timeout=120)
+    assert code == 200, f"{path}: {code} {body}"
+    return json.loads(body)
 
 
 # -- install ---------------------------------------------------------------------------------------
@@ -180,8 +200,8 @@ def test_units_verify_cleanly_and_are_hardened(box: Container) -> None:
     assert (out.returncode, out.stdout + out.stderr) == (0, "")
     for unit in (*UNITS, "vodtender-maintenance.service"):
         report = box.run("systemd-analyze", "security", "--offline=true", unit).stdout
-        exposure = float(re.search(r"Overall exposure level for \S+: ([\d.]+)", report).group(1))
-        assert exposure <= 2.0, report
+        found = re.search(r"Overall exposure level for \S+: ([\d.]+)", report)
+        assert found and float(found.group(1)) <= 2.0, report
 
 
 # -- configured and running ------------------------------------------------------------------------
@@ -204,8 +224,15 @@ def test_configured_target_starts_all_four_ready_with_status(box: Container) -> 
         # Type=notify: "active (running)" only after READY=1; STATUS= is shown by systemctl status.
         assert (box.show(unit, "Type"), box.show(unit, "SubState")) == ("notify", "running")
         assert status_text(box, daemon)
-        shown = box.run("systemctl", "status", "--no-pager", "--lines=0", unit, check=False).stdout
-        assert f'Status: "{status_text(box, daemon)[:40]}' in shown
+        # Read twice, while chat may still be joining: the same text once it holds still.
+        box.wait(
+            lambda daemon=daemon, unit=unit: (
+                f'Status: "{status_text(box, daemon)[:40]}'
+                in box.run("systemctl", "status", "--no-pager", "--lines=0", unit, check=False).stdout
+            ),
+            timeout=30,
+            what=f"systemctl status {unit} to show its STATUS=",
+        )
     # Secrets arrived: the credential from the credential store, the other from the env file.
     poller_pid = box.show("vodtender-poller.service", "MainPID")
     box.run("test", "-f", "/run/credentials/vodtender-poller.service/twitch-client-secret")
@@ -217,10 +244,17 @@ def test_configured_target_starts_all_four_ready_with_status(box: Container) -> 
 
 def test_every_daemon_serves_metrics(box: Container) -> None:
     for daemon, port in PORTS.items():
-        code, body = http_get(box, port, "/metrics")
+        code, body = http_request(box, port, "/metrics")
         assert code == 200, daemon
         assert f'vodtender_daemon_ready{{daemon="{daemon}"}}' in body
-        assert http_get(box, port, "/healthz")[0] == 200
+        assert http_request(box, port, "/healthz")[0] == 200
+
+
+def test_recorder_without_live_record_is_ready_and_says_it_is_idle(box: Container) -> None:
+    # Active, READY (Type=notify), serving /metrics and /healthz: asserted above for every daemon.
+    assert status_text(box, "recorder") == "idle: LIVE_RECORD is empty"
+    assert http_request(box, PORTS["recorder"], "/readyz")[0] == 200
+    assert 'recorder idle reason="LIVE_RECORD is empty"' in box.journal("vodtender-recorder.service", "-o", "cat")
 
 
 def test_maintenance_job_runs_in_its_sandbox_while_the_daemons_write(box: Container) -> None:
@@ -289,6 +323,132 @@ def test_frozen_daemon_is_killed_by_the_watchdog_and_restarted(box: Container) -
     )
     assert "Watchdog timeout" in box.journal(unit)
     box.run("rm", "-r", f"/etc/systemd/system/{unit}.d")
+    box.run("systemctl", "daemon-reload")
+
+
+# -- a live recording across a stop and a start ----------------------------------------------------
+
+TWITCH_PORT = 18004
+LIVE_CHANNEL = "systemtest"
+STREAM_ID = "4501"
+# A tiny rendition at twice real time: a segment a second.  The window lists 30 s of it, far longer than
+# a stop and a start of the target take, so the started recorder goes on right after its last segment.
+LIVE_STREAM = {
+    "channel": LIVE_CHANNEL,
+    "stream_id": STREAM_ID,
+    "spec": {"rendition": {"name": "1080p60", "size": "160x90"}, "speed": 2.0, "window": 30, "total_segments": 60},
+}
+SEGMENT_SECONDS = 2  # LiveSpec's default
+# Segments (~50 kB) trickle out over some 3 s each, so the recorder is nearly always fetching some.
+SLOW_SEGMENTS = {"pattern": f"v1/segment/{STREAM_ID}/*", "rate": 15_000}
+LIVE_SETTINGS = f"live-record = {LIVE_CHANNEL}\nchat-auto-poll-interval = 2s\n"
+# The recorder's sandbox hides /tmp and /root, and the share is root's 0700 folder; /usr/local it can read.
+HOOK_DIR = "/usr/local/lib/vodtender-systemtest"
+RECORDER = "vodtender-recorder.service"
+RECORDER_DROP_INS = f"/etc/systemd/system/{RECORDER}.d"
+DATABASE = "/var/lib/vodtender/vodtender.db"
+PART_AT_STOP = "/var/tmp/recording-at-stop.ts"  # a copy of the part as the stop left it
+# The Twitch stand-in signs tokens with `cryptography`: the package's private venv has it, Debian's python3 here not.
+PACKAGE_PYTHON = "/usr/lib/vodtender/bin/python3"
+
+
+def recording(box: Container) -> dict[str, Any] | None:
+    """The stream's `recordings` row, read as the daemons' user (a root-owned -wal or -shm would lock them out)."""
+    query = f"SELECT * FROM recordings WHERE stream_id = '{STREAM_ID}'"
+    out = box.run("runuser", "-u", "vodtender", "--", "sqlite3", "-json", DATABASE, query).stdout
+    rows = json.loads(out or "[]")
+    return rows[0] if rows else None
+
+
+def wait_for_recording(box: Container, wanted: Callable[[dict[str, Any]], bool], what: str) -> dict[str, Any]:
+    return cast(
+        dict[str, Any],
+        box.wait(lambda: (row := recording(box)) is not None and wanted(row) and row, timeout=90, what=what),
+    )
+
+
+def segments_requested(box: Container) -> int:
+    """How many of the stream's segments the recorder has asked the Twitch stand-in for."""
+    requests = control(box, TWITCH_PORT, "/_control/requests")
+    return len({path for path, _ in requests if path.startswith(f"v1/segment/{STREAM_ID}/")})
+
+
+def fetching_past_the_part(box: Container) -> bool:
+    """6 s recorded and a segment asked for that the part does not hold yet: a stop now finds it in flight."""
+    row = recording(box)
+    return row is not None and row["seconds"] >= 6 and segments_requested(box) * SEGMENT_SECONDS > row["seconds"]
+
+
+def decode_errors(box: Container, path: str) -> str:
+    """What ffmpeg says decoding the whole file ("" for a clean file)."""
+    out = box.run("ffmpeg", "-nostdin", "-v", "error", "-i", path, "-f", "null", "-", check=False)
+    return out.stderr.strip() or ("" if out.returncode == 0 else f"ffmpeg rc {out.returncode}")
+
+
+def file_size(box: Container, path: str) -> int:
+    return int(box.run("stat", "-c", "%s", path).stdout)
+
+
+def test_stopping_the_target_mid_recording_leaves_a_released_playable_part(box: Container) -> None:
+    start_standin(box, "twitch", "--root", "/var/lib/twitch-standin", "--port", str(TWITCH_PORT), python=PACKAGE_PYTHON)
+    wait_port(box, TWITCH_PORT)
+    hook = (REPO / "tests" / "standins" / "ytdlp_hook" / "sitecustomize.py").read_text()
+    box.write(f"{HOOK_DIR}/sitecustomize.py", hook)
+    box.write(
+        f"{RECORDER_DROP_INS}/test-twitch-standin.conf",
+        f"[Service]\nEnvironment=PYTHONPATH={HOOK_DIR}\nEnvironment={BASE_VARIABLE}=http://127.0.0.1:{TWITCH_PORT}\n",
+    )
+    box.write(CONF, SETTINGS + LIVE_SETTINGS)
+    control(box, TWITCH_PORT, "/_control/rules", SLOW_SEGMENTS)
+    control(box, TWITCH_PORT, "/_control/live", LIVE_STREAM)
+    control(box, HELIX_PORT, "/control/add_user", {"login": LIVE_CHANNEL})
+    control(box, HELIX_PORT, "/control/go_live", {"login": LIVE_CHANNEL, "stream_id": STREAM_ID})
+    box.run("systemctl", "daemon-reload")
+    box.run("systemctl", "restart", "vodtender.target")
+    wait_all_active(box)
+    box.wait(lambda: fetching_past_the_part(box), timeout=120, what="6 s recorded and the next segment on its way")
+    assert status_text(box, "recorder").startswith(f"recording {LIVE_CHANNEL} ")
+    invocation = box.show(RECORDER, "InvocationID")
+
+    box.run("systemctl", "stop", "vodtender.target")
+    box.wait(
+        lambda: box.run("systemctl", "is-active", RECORDER, check=False).stdout.strip() in ("inactive", "failed"),
+        timeout=150,
+        what="the recorder to stop",
+    )
+    # It exited by itself within TimeoutStopSec: SIGKILL after it reads Result=timeout, ExecMainCode=2 (killed).
+    assert (box.show(RECORDER, "Result"), box.show(RECORDER, "ExecMainCode")) == ("success", "1")
+    assert box.show(RECORDER, "ExecMainStatus") == "0"
+    said = box.run("journalctl", "--no-pager", "-o", "cat", f"_SYSTEMD_INVOCATION_ID={invocation}").stdout
+    assert re.search(rf'recording paused stream_id={STREAM_ID} reason="shutting down"', said), said
+    assert "recorder stopped" in said
+    row = recording(box)
+    assert row is not None and row["lease_owner"] is None, row  # released: the next start takes it at once
+    assert row["state"] == "recording" and row["part_path"], row  # still to go on, from its part
+    assert file_size(box, row["part_path"]) == row["bytes"] > 0
+    assert decode_errors(box, row["part_path"]) == ""
+    box.run("cp", row["part_path"], PART_AT_STOP)
+
+
+def test_the_started_recorder_goes_on_and_the_finished_file_holds_everything_recorded(box: Container) -> None:
+    kept = file_size(box, PART_AT_STOP)
+    box.run("systemctl", "start", "vodtender.target")
+    wait_all_active(box)
+    wait_for_recording(
+        box, lambda row: row["lease_owner"] is not None and row["bytes"] > kept, "the recording to go on"
+    )
+    control(box, TWITCH_PORT, f"/_control/live/{LIVE_CHANNEL}/end", {})
+    control(box, HELIX_PORT, "/control/go_offline", {"login": LIVE_CHANNEL})
+    row = wait_for_recording(box, lambda row: row["state"] in ("finished", "failed"), "the recording to end")
+    assert row["state"] == "finished", row["error"]
+    assert row["gaps"] is None  # the window still listed the segment after the last one recorded
+    assert file_size(box, row["path"]) == row["bytes"]
+    assert decode_errors(box, row["path"]) == ""
+    # Nothing recorded before the stop is lost: the file begins with exactly those bytes.
+    assert box.run("cmp", "-n", str(kept), PART_AT_STOP, row["path"], check=False).returncode == 0
+    assert "recording finished" in box.journal(RECORDER, "-o", "cat")
+    box.run("rm", "-r", PART_AT_STOP, HOOK_DIR, RECORDER_DROP_INS)
+    box.write(CONF, SETTINGS)
     box.run("systemctl", "daemon-reload")
 
 

@@ -82,11 +82,12 @@ def ago(seconds: float | None) -> str:
 
 
 def recording_line(r: dict[str, Any], c: Palette) -> str:
-    """One live recording: state, channel, stream, source, duration, size, gaps, ads dropped."""
+    """One live recording: state (its outcome once decided), channel, stream, source, duration, size, gaps, ads."""
     gaps = r["gaps"]
     gap_text = f"{len(gaps)} gap(s) {format_duration(r['gap_seconds'])}" if gaps else "no gaps"
     ads = f", ads dropped {format_duration(r['ads_dropped_seconds'])}" if r["ads_dropped_seconds"] else ""
     state = "finishing" if r["state"] == "recording" and not r["live"] else r["state"]  # its stream has ended
+    state = r["outcome"] or state  # once finished: kept, removed, archive or lost
     error = c("red", f"  {printable(r['error'])}") if r["error"] else ""
     return (
         f"{c.state(state)}{' ' * (10 - len(state))} {printable(r['channel']):<16} stream {printable(r['stream_id'])} "

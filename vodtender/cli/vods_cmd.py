@@ -192,7 +192,8 @@ def render_details(d: dict[str, Any], c: Palette) -> str:
     lines.append(c("bold", "live recording") + ("" if rec else ": none"))
     if rec:
         lines.append(f"  {recording_line(rec, c)}")
-        lines += [f"  {key}: {printable(rec[key])}" for key in ("started_at", "ended_at", "path") if rec[key]]
+        keys = ("started_at", "ended_at", "path", "outcome_note")
+        lines += [f"  {key}: {printable(rec[key])}" for key in keys if rec[key]]
         lines += [
             printable(f"  gap {gap['start']} .. {gap['end']} ({format_duration(gap['seconds'])}, {gap['why']})")
             for gap in rec["gaps"]

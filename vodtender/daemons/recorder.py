@@ -3,6 +3,8 @@
 `run_once` only supervises: it reaps finished workers, publishes their progress as metrics and
 starts new ones while fewer than LIVE_RECORD_MAX run: each claims one live stream the poller has
 seen (`pipeline/record/rows.py`) and records it in its own thread (`pipeline/record/job.py`).
+Every KEEP_INTERVAL it decides what becomes of this host's finished recordings once their VOD has
+settled (`pipeline/record/keep.py`, LIVE_RECORD_KEEP): kept, removed, or the stream's archive.
 With LIVE_RECORD empty it does nothing and says so (ready all the same: nothing is missing).
 """
 
@@ -14,11 +16,14 @@ from vodtender.daemons.workers import Workers
 from vodtender.pipeline.download.fetcher import share_malloc_arenas
 from vodtender.pipeline.record import rows
 from vodtender.pipeline.record.job import RecordJob, RecordSettings
+from vodtender.pipeline.record.keep import Keeper
 from vodtender.pipeline.record.metrics import RecordingMetrics, export_recording_metrics
 from vodtender.runtime.daemon import Runtime
+from vodtender.runtime.identity import host_name
 
 IDLE_POLL = 2.0  # seconds between looks for a live stream when there is room for one more
 STOP_GRACE = 10.0  # seconds shutdown waits for workers to write their last segment and release
+KEEP_INTERVAL = 5.0  # seconds between looks at finished recordings whose VOD may have settled
 
 
 class Recorder(PipelineDaemon):
@@ -40,6 +45,10 @@ class Recorder(PipelineDaemon):
             self.log.info("recorder idle", reason=str(self.disabled))
             return
         share_malloc_arenas()
+        self.keeper = Keeper(
+            self.cfg.live_record_keep, None if self.cfg.data_dir_shared else host_name(), self.metrics.settled
+        )
+        self.next_keep = 0.0
         self.settings = RecordSettings(
             data_dir=self.cfg.data_dir.resolve(),
             live_url_template=self.cfg.twitch_live_url_template,
@@ -63,6 +72,7 @@ class Recorder(PipelineDaemon):
             "recorder working",
             channels=str(self.cfg.live_record),
             max_concurrent=self.cfg.live_record_max,
+            keep=self.cfg.live_record_keep,
             data_dir=str(self.settings.data_dir),
         )
 
@@ -70,6 +80,9 @@ class Recorder(PipelineDaemon):
         if self.disabled:
             return 3600.0
         self._publish()
+        if self.clock.monotonic() >= self.next_keep:
+            self.keeper.step()
+            self.next_keep = self.clock.monotonic() + KEEP_INTERVAL
         for rec_id in self.workers.reap():
             self.metrics.forget(rec_id)
         while self.workers.has_room(self.cfg.live_record_max):

@@ -85,6 +85,8 @@ def recording_summary(r: Recording, now: dt.datetime) -> dict[str, Any]:
         "progress_age_seconds": _age(now, r.updated_at),
         "path": r.path or r.part_path,
         "error": r.error,
+        "outcome": r.outcome,
+        "outcome_note": r.outcome_note,
     }
 
 

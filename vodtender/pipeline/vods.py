@@ -520,7 +520,9 @@ LISTED_COLUMNS = (
     Vod.thumbnail_url,
     Vod.muted_segments,
 )
-"""What Helix says about a VOD: refreshed on every listing.  Nothing else of a known VOD is."""
+"""What Helix says about a VOD: refreshed on every listing.  Nothing else of a known VOD is, and
+`muted_segments` only when Helix names some: the muted segments a download found stay (Helix may list
+a VOD's muting later than its playlist shows it)."""
 
 
 def store_listed(channel: str, listed: Sequence[Mapping[str, object]]) -> int:
@@ -538,8 +540,15 @@ def store_listed(channel: str, listed: Sequence[Mapping[str, object]]) -> int:
             Vod.insert_many(rows)
             .on_conflict(
                 conflict_target=[Vod.twitch_vod_id],
-                preserve=[*LISTED_COLUMNS, Vod.helix_seen_at, Vod.updated_at],
-                update={Vod.helix_missing: 0},
+                preserve=[
+                    *(c for c in LISTED_COLUMNS if c is not Vod.muted_segments),
+                    Vod.helix_seen_at,
+                    Vod.updated_at,
+                ],
+                update={
+                    Vod.helix_missing: 0,
+                    Vod.muted_segments: peewee.fn.COALESCE(peewee.EXCLUDED.muted_segments, Vod.muted_segments),
+                },
             )
             .execute()
         )
@@ -611,6 +620,33 @@ def replace_placeholder(placeholder: Vod, real: Vod, note: str) -> None:
 
 
 RECONCILE_GAVE_UP = "unreconciled"  # event kind of a placeholder reported as never reconciled
+RECORDER_STAGE = "recorder"
+
+
+def adopt_recording(vod_id: int, path: str, size: int, seconds: float, gaps: str | None, host: str, note: str) -> None:
+    """A live recording becomes this VOD's archive (a placeholder no VOD came for, or a VOD that could not
+    be downloaded): from here on it is a downloaded VOD like any other, verified, on its way to the
+    uploader.  `gaps` is its `download_gaps` value (`download/gap_record.py`)."""
+    fields: dict[str, object] = {
+        "is_placeholder": 0,
+        "duration_seconds": round(seconds),
+        "download_state": DOWNLOADED,
+        "downloaded_path": path,
+        "download_host": host,
+        "download_bytes": size,
+        "download_total": size,
+        "download_speed": 0,
+        "download_gaps": gaps,
+        "progress_updated_at": utcnow(),
+        "processing_error": None,
+        "error_class": None,
+        "next_attempt_at": None,
+        "cancel_requested": 0,
+        "upload_state": None,
+        "upload_session_uri": None,
+        "upload_offset": 0,
+    }
+    _moved(vod_id, fields, RECORDER_STAGE, "recorded", note)
 
 
 def never_reconciled(placeholder_pk: int, note: str) -> None:

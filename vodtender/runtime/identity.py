@@ -6,6 +6,11 @@ import os
 import socket
 
 
+def host_name() -> str:
+    """This host, as `download_host` and `recordings.host` name the DATA_DIR a file is in."""
+    return socket.gethostname()
+
+
 def instance_name() -> str:
     """`host:pid`: unique among live processes, and tells a crashed local owner from a remote one."""
-    return f"{socket.gethostname()}:{os.getpid()}"
+    return f"{host_name()}:{os.getpid()}"

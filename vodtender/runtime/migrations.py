@@ -72,6 +72,7 @@ MIGRATIONS: list[tuple[str, Migration]] = [
     ("scaleout_shared_limits_double", lambda db, m: _double_precision(db, {"shared_limits": ("tokens", "stamp")})),
     ("download_gaps_and_video_format", add_columns(Vod, "download_gaps", "video_codec", "video_resolution")),
     ("live_recordings", lambda db, m: db.create_tables([Recording], safe=True)),
+    ("recording_outcomes", add_columns(Recording, "host", "outcome", "outcome_note")),
 ]
 
 

@@ -231,6 +231,10 @@ class Recording(BaseModel):
     gaps = peewee.TextField(null=True)  # JSON list of {start, end, seconds, why}: ad / missed / outage / restart
     ads_seconds = peewee.DoubleField(default=0)  # stitched ads dropped
     error = peewee.TextField(null=True)
+    host = peewee.TextField(null=True)  # the host whose DATA_DIR holds the finished file
+    # Once finished and its stream's VOD settled (pipeline/record/keep.py): kept / removed / archive / lost
+    outcome = peewee.TextField(null=True)
+    outcome_note = peewee.TextField(null=True)  # why, for `vodtender show`
     lease_owner = peewee.TextField(null=True)  # host:pid
     lease_until = peewee.DateTimeField(null=True)
     created_at = peewee.DateTimeField(default=utcnow)

@@ -212,6 +212,17 @@ def parse_channel_selection(text: str) -> ChannelSelection:
     return ChannelSelection(every=True)
 
 
+KEEP_POLICIES = ("when-vod-worse", "always", "never")  # LIVE_RECORD_KEEP
+
+
+def parse_keep_policy(text: str) -> str:
+    """LIVE_RECORD_KEEP: what becomes of a live recording once its stream's VOD is verified."""
+    value = text.strip().lower()
+    if value not in KEEP_POLICIES:
+        raise ConfigError(f"bad keep policy {text!r} (use one of {', '.join(KEEP_POLICIES)})")
+    return value
+
+
 def parse_str(text: str) -> str:
     return text.strip()
 
@@ -545,6 +556,13 @@ class Settings:
         "60s",
         parse_duration,
         "how long a live playlist may stop growing, its stream no longer live, before the recording is finished",
+    )
+    live_record_keep: str = option(
+        "recorder",
+        "when-vod-worse",
+        parse_keep_policy,
+        "a recording once its VOD is verified: when-vod-worse (kept if the VOD is muted, has gaps or is shorter), "
+        "always, never (removed)",
     )
     recorder_http_addr: tuple[str, int] = option(
         "recorder", "127.0.0.1:9745", parse_addr, "recorder /metrics /healthz /readyz address"

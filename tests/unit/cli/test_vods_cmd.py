@@ -77,3 +77,28 @@ def test_show_lists_the_live_recording_of_the_vods_stream(migrated_db: peewee.Da
         ]
     other = vod_details(vod("9002", 2, stream_id="s2"))
     assert other["recording"] is None and "live recording: none" in render_details(other, PLAIN).splitlines()
+
+
+def test_show_says_what_became_of_the_recording_once_its_vod_settled(migrated_db: peewee.Database) -> None:
+    muted = vod("9101", 1, stream_id="s3", muted_segments=json.dumps([{"offset": 60, "duration": 360}]))
+    note = "the VOD 9101 is worse: 1 muted segment(s), 6m"
+    Recording.create(
+        stream_id="s3",
+        channel=muted.channel,
+        state="finished",
+        path="/data/alpha/2026-11-02_live-s3.ts",
+        seconds=600.0,
+        bytes=2**20,
+        outcome="kept",
+        outcome_note=note,
+    )
+    details = vod_details(muted)
+    assert (details["recording"]["outcome"], details["recording"]["outcome_note"]) == ("kept", note)
+    lines = render_details(details, PLAIN).splitlines()
+    section = lines[lines.index("live recording") + 1 : lines.index("muted segments")]
+    assert section == [
+        "  kept       alpha            stream s3 from live  10m  1.0 MiB  no gaps",
+        "  path: /data/alpha/2026-11-02_live-s3.ts",
+        f"  outcome_note: {note}",
+    ]
+    assert lines[lines.index("muted segments") + 1] == "  at 1m for 6m"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import socket
 
 import peewee
@@ -386,6 +387,16 @@ def test_listed_vods_are_inserted_or_refreshed_never_their_pipeline_columns(migr
     assert row.helix_seen_at is not None
     assert Vod.get(Vod.twitch_vod_id == "2").channel == "c"
     assert vods.store_listed("c", []) == 0
+
+
+def test_a_listing_without_muted_segments_keeps_those_the_download_found(migrated_db: peewee.Database) -> None:
+    found = json.dumps([{"offset": 10, "duration": 10}])
+    known = _vod("1", download_state="downloaded", muted_segments=found)
+    vods.store_listed("c", [_listed("1", "again")])
+    assert _fresh(known).muted_segments == found
+    listed = json.dumps([{"offset": 0, "duration": 30}])
+    vods.store_listed("c", [{**_listed("1", "muted by Twitch"), "muted_segments": listed}])
+    assert _fresh(known).muted_segments == listed  # what Helix names wins
 
 
 def test_helix_missing_marks_and_records_each(migrated_db: peewee.Database) -> None:

@@ -2,10 +2,10 @@
 
 A message row is inserted once per id (a copy seen on both connections during a RECONNECT is
 skipped), bound to its channel's live placeholder (at insert, or afterwards for rows stored before
-the poller saw the stream), marked `deleted` by a CLEARMSG, and re-pointed to the real VOD when
-reconciliation replaces the placeholder.  Chat rows are never deleted.  A gap row is opened when a
-channel stops being joined (or at start-up, after a run that did not stop cleanly) and closed by
-the next join.
+the poller saw the stream), marked `deleted` by a CLEARMSG, re-pointed to the real VOD when
+reconciliation replaces the placeholder, and re-timed when a live recording becomes the VOD's file.
+Chat rows are never deleted.  A gap row is opened when a channel stops being joined (or at start-up,
+after a run that did not stop cleanly) and closed by the next join.
 
 Each function runs inside the caller's write transaction, except `open_gaps_left_by_a_crash`,
 which is one on its own.
@@ -13,7 +13,9 @@ which is one on its own.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
+from typing import Protocol
 
 import peewee
 
@@ -92,6 +94,41 @@ def repoint_chat(placeholder_vod_id: str, real_vod_id: str, shift: float, real_s
         .where(ChatMessage.vod_id == placeholder_vod_id)
         .execute()
     )
+
+
+class Retiming(Protocol):
+    """Chat sent in [start, end) (unix seconds, infinite at the ends) plays at `sent - shift`, or at `fixed`."""
+
+    @property
+    def start(self) -> float: ...
+    @property
+    def end(self) -> float: ...
+    @property
+    def shift(self) -> float: ...
+    @property
+    def fixed(self) -> float | None: ...
+
+
+def retime_chat(vod_id: str, spans: Sequence[Retiming]) -> int:
+    """The VOD's file has another timeline now (a live recording became its archive): each span's rows get
+    their `rel_timestamp` from their own send time, one UPDATE a span.  Returns the rows re-timed."""
+    p = database_proxy.obj.param
+    cursor = database_proxy.obj.cursor()
+    retimed = 0
+    for span in spans:
+        where: list[str] = [f"vod_id = {p}"]
+        args: list[object] = [vod_id]
+        if math.isfinite(span.start):
+            where.append(f"abs_timestamp >= {p}")
+            args.append(span.start)
+        if math.isfinite(span.end):
+            where.append(f"abs_timestamp < {p}")
+            args.append(span.end)
+        rel = p if span.fixed is not None else f"abs_timestamp - {p}"
+        value = span.fixed if span.fixed is not None else span.shift
+        cursor.execute(f"UPDATE chat_messages SET rel_timestamp = {rel} WHERE {' AND '.join(where)}", (value, *args))
+        retimed += max(cursor.rowcount, 0)
+    return retimed
 
 
 def open_gaps_left_by_a_crash(channels: list[str]) -> list[str]:

@@ -35,6 +35,7 @@ from vodtender.pipeline.record import rows
 from vodtender.pipeline.record.follow import LiveFollower
 from vodtender.pipeline.record.recording import RecordingFile, gaps_to_json, part_path
 from vodtender.runtime.backoff import backoff_delay
+from vodtender.runtime.identity import host_name
 from vodtender.runtime.logs import get_logger
 from vodtender.runtime.models import Recording, Vod, utcnow
 from vodtender.runtime.options import format_duration
@@ -272,6 +273,7 @@ class RecordJob:
             gaps=gaps_to_json(gaps),
             ads_seconds=file.ads_seconds,
             ended_at=file.last_end or utcnow(),
+            host=host_name(),
         ):
             log.warning("recording published but the lease was taken meanwhile", stream_id=rec.stream_id)
             return "lost"

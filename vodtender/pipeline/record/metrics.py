@@ -14,7 +14,7 @@ from collections.abc import Iterable
 
 from prometheus_client import Counter, Gauge
 
-from vodtender.pipeline.record.rows import GAP_REASONS, gaps_of
+from vodtender.pipeline.record.rows import GAP_REASONS, SETTLED_OUTCOMES, gaps_of
 from vodtender.runtime.models import Recording
 
 ACTIVE = Gauge("vodtender_recording_active", "live streams being recorded by this process")
@@ -26,6 +26,11 @@ ADS = Counter("vodtender_recording_ads_dropped_seconds_total", "seconds of stitc
 LAG = Gauge("vodtender_recording_lag_seconds", "how far the recording furthest behind is from its live edge")
 OUTCOMES = Counter("vodtender_recording_outcomes_total", "recording attempts by how they ended", ["outcome"])
 OUTCOME_NAMES = ("finished", "stopped", "lost", "failed")
+SETTLED = Counter(
+    "vodtender_recordings_settled_total",
+    "finished recordings by what became of them once their stream's VOD settled (LIVE_RECORD_KEEP)",
+    ["outcome"],
+)
 
 
 def export_recording_metrics() -> None:
@@ -34,6 +39,8 @@ def export_recording_metrics() -> None:
         GAPS.labels(why)
     for outcome in OUTCOME_NAMES:
         OUTCOMES.labels(outcome)
+    for settled in SETTLED_OUTCOMES:
+        SETTLED.labels(settled)
 
 
 @dataclasses.dataclass
@@ -83,6 +90,9 @@ class RecordingMetrics:
 
     def ended(self, outcome: str) -> None:
         OUTCOMES.labels(outcome).inc()
+
+    def settled(self, outcome: str) -> None:
+        SETTLED.labels(outcome).inc()
 
     def wanted(self, live: set[str]) -> None:
         """`live`: the wanted channels live now; those no longer live drop to 0."""

@@ -29,6 +29,9 @@ from vodtender.runtime.models import Recording, Vod, utcnow
 log = get_logger("recorder")
 
 PENDING, RECORDING, FINISHED, FAILED = "pending", "recording", "finished", "failed"
+# What became of a finished recording once its stream's VOD settled (pipeline/record/keep.py)
+KEPT, REMOVED, ARCHIVE, LOST = "kept", "removed", "archive", "lost"
+SETTLED_OUTCOMES = (KEPT, REMOVED, ARCHIVE, LOST)
 SOURCES = ("live", "vod")  # the live playlist, or the in-progress VOD's
 GAP_REASONS = ("ad", "missed", "outage", "restart")
 ENDED_UNRECORDED = "the stream ended before it was recorded"
@@ -80,6 +83,15 @@ def for_stream(stream_id: str | None) -> Recording | None:
         return None
     found: Recording | None = Recording.get_or_none(Recording.stream_id == stream_id)
     return found
+
+
+def unsettled(host: str | None) -> list[Recording]:
+    """Finished recordings whose outcome is not decided yet, oldest first: those whose file is on `host`,
+    or every one (None: DATA_DIR is shared)."""
+    cond = (Recording.state == FINISHED) & Recording.outcome.is_null()
+    if host is not None:
+        cond &= Recording.host == host
+    return retry_on_busy(lambda: list(Recording.select().where(cond).order_by(Recording.ended_at, Recording.id)))
 
 
 def by_ids(ids: Sequence[int]) -> list[Recording]:
@@ -239,12 +251,14 @@ def finish_recording(
     gaps: str | None,
     ads_seconds: float,
     ended_at: dt.datetime,
+    host: str,
 ) -> bool:
-    """The final file is published at `path`: the recording is finished and nobody holds it."""
+    """The final file is published at `path` on `host`: the recording is finished and nobody holds it."""
     values = {
         **_released(),
         "state": FINISHED,
         "path": path,
+        "host": host,
         "part_path": None,
         "seconds": seconds,
         "bytes": bytes,
@@ -259,6 +273,19 @@ def finish_recording(
 def release_recording(rec_id: int, owner: str) -> bool:
     """Stopping mid-way: the lease is freed and the recording stays in progress for the next attempt."""
     return _move(rec_id, owner, _released())
+
+
+def settle(rec_id: int, outcome: str, note: str) -> bool:
+    """Record what became of a finished recording; False if another recorder decided first.  Part of
+    the caller's transaction when one is open (the archive move changes its VOD row with it)."""
+
+    def move() -> bool:
+        decided = Recording.update(outcome=outcome, outcome_note=note[:ERROR_MAX], updated_at=utcnow()).where(
+            (Recording.id == rec_id) & Recording.outcome.is_null()
+        )
+        return decided.execute() == 1
+
+    return move() if Recording._meta.database.in_transaction() else write(move)
 
 
 def fail_recording(rec_id: int, owner: str, error: str) -> bool:

@@ -100,7 +100,7 @@ def test_finished_and_failed_recordings_are_never_claimed_again(migrated_db: pee
     two = rows.claim_recording("host:1", 60, None)
     end = START + dt.timedelta(hours=1)
     assert rows.finish_recording(
-        one.id, "host:1", "/d/c/x.ts", seconds=3600, bytes=10, gaps=None, ads_seconds=0, ended_at=end
+        one.id, "host:1", "/d/c/x.ts", seconds=3600, bytes=10, gaps=None, ads_seconds=0, ended_at=end, host="host"
     )
     assert rows.fail_recording(two.id, "host:1", "disk gone " * 500)
     assert rows.claim_recording("host:2", 60, None) is None
