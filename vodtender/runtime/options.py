@@ -549,7 +549,7 @@ class Settings:
         "recorder",
         "0",
         parse_duration,
-        "how often a live playlist is read again for new segments (0: every half of its target duration)",
+        "how often a live playlist is read again for new segments (0: every half of its newest segment)",
     )
     live_record_end_grace: float = option(
         "recorder",

@@ -1,7 +1,8 @@
 """Following a live playlist: each new segment once, ads dropped, and every gap with its wall-clock span.
 
-The playlist is re-read every `poll_seconds` (streamlink's HLS worker reloads a live playlist at its
-target duration; half of it keeps us within a segment of the live edge).  A segment is new when its
+The playlist is re-read every `poll_seconds`, by default every half of its newest segment's duration
+(streamlink's HLS worker reloads at the target duration, which Twitch sets to three segments; half a
+segment keeps us within a segment of the live edge).  A segment is new when its
 media sequence number is past the last one handled, so a segment seen in many reads is taken once.
 What the recording cannot hold is reported as `Dropped`, in sequence order with the segments:
 - an ad break Twitch stitched in (`why="ad"`; the stitched segments are never fetched);
@@ -33,7 +34,7 @@ log = get_logger("recorder")
 OUTAGE_RETRY_CAP = 10.0  # seconds between reads of an unreachable playlist, at most
 REFRESH_INTERVAL = 30.0  # a refused playlist URL is resolved anew (a new token) at most this often
 REFUSED = (403, 404, 410)
-DEFAULT_TARGET = 2.0  # seconds: Twitch's live segments, until a playlist says its target duration
+DEFAULT_TARGET = 2.0  # seconds: Twitch's live segments, until a playlist lists one
 
 
 class PlaylistClient(Protocol):
@@ -86,7 +87,7 @@ class LiveFollower:
     ):
         self.url = url
         self.client = client
-        self.poll_seconds = poll_seconds  # <= 0: half the playlist's target duration
+        self.poll_seconds = poll_seconds  # <= 0: half the newest segment's duration
         self.end_grace = end_grace
         self.is_live = is_live
         self.stopping = stopping
@@ -100,7 +101,7 @@ class LiveFollower:
         self._why_unseen = "restart" if resume else "missed"
         self._open_ad: Dropped | None = None
         self._last_new = self.clock.monotonic()
-        self._target = DEFAULT_TARGET
+        self._segment_seconds = DEFAULT_TARGET
         self._failures = 0
         self._refused = False  # the last failed read was refused (403/404/410), not a broken connection
         self._outage_started: float | None = None
@@ -168,9 +169,9 @@ class LiveFollower:
                 log.warning("live playlist not resolved anew", stream_id=self.stream_id, error=str(error))
 
     def _next_wait(self, playlist: LivePlaylist | None) -> float:
-        if playlist is not None and playlist.target_duration:
-            self._target = playlist.target_duration
-        interval = self.poll_seconds if self.poll_seconds > 0 else self._target / 2
+        if playlist is not None and playlist.segments:
+            self._segment_seconds = playlist.segments[-1].duration or playlist.target_duration or DEFAULT_TARGET
+        interval = self.poll_seconds if self.poll_seconds > 0 else self._segment_seconds / 2
         if self._failures:  # an unreachable playlist: read less often the longer it lasts
             return min(OUTAGE_RETRY_CAP, backoff_delay(interval, self._failures))
         return interval
