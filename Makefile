@@ -18,12 +18,13 @@ unit integration e2e system: venv  ## one tier (markers come from the folder: te
 deps:                          ## Debian packages (real peers, build tools)
 	scripts/install-deps
 
-# Every package from a lock with hashes (scripts/lock writes them): pip and setuptools first, then
-# the service's and the tests' packages built with those (no isolated build fetching its own), then
-# the project itself, editable; its dependencies are all in the lock already.
+# Exactly the locks, each package checked against its hashes (scripts/lock writes them): a new venv
+# (--clear: none left from an older lock), pip and setuptools first, then the service's and the
+# tests' packages built with those (no isolated build fetching its own), then the project itself,
+# editable; its dependencies are all in the lock already.
 venv: $(BIN)/.installed
 $(BIN)/.installed: pyproject.toml requirements-build.lock requirements-test.lock
-	$(PYTHON) -m venv $(VENV)
+	$(PYTHON) -m venv --clear $(VENV)
 	$(BIN)/pip install -q --require-hashes -r requirements-build.lock
 	$(BIN)/pip install -q --require-hashes --no-build-isolation -r requirements-test.lock
 	$(BIN)/pip install -q --no-build-isolation --no-deps -e .
