@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN = $(VENV)/bin
 PYTEST_ARGS ?=
 
-.PHONY: run test unit integration e2e system deps venv lint deb bench clean
+.PHONY: run test unit integration e2e system deps venv lock lint deb bench clean
 
 run: venv                      ## set up and run the four daemons in the foreground
 	$(BIN)/vodtender run $(ARGS)
@@ -18,12 +18,20 @@ unit integration e2e system: venv  ## one tier (markers come from the folder: te
 deps:                          ## Debian packages (real peers, build tools)
 	scripts/install-deps
 
+# Exactly the locks, each package checked against its hashes (scripts/lock writes them): a new venv
+# (--clear: none left from an older lock), pip and setuptools first, then the service's and the
+# tests' packages built with those (no isolated build fetching its own), then the project itself,
+# editable; its dependencies are all in the lock already.
 venv: $(BIN)/.installed
-$(BIN)/.installed: pyproject.toml requirements.lock
-	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -r requirements.lock -e '.[test]'
+$(BIN)/.installed: pyproject.toml requirements-build.lock requirements-test.lock
+	$(PYTHON) -m venv --clear $(VENV)
+	$(BIN)/pip install -q --require-hashes -r requirements-build.lock
+	$(BIN)/pip install -q --require-hashes --no-build-isolation -r requirements-test.lock
+	$(BIN)/pip install -q --no-build-isolation --no-deps -e .
 	touch $@
+
+lock:                          ## refresh the locks after a change to pyproject.toml's dependencies
+	scripts/lock $(ARGS)
 
 lint: venv                     ## the rules, the format and the types, as CI checks them
 	$(BIN)/ruff check .
