@@ -34,9 +34,11 @@ import socket
 import threading
 import time
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, urlencode, urlsplit
 
 from vodtender.runtime.httpserver import HttpServer, QuietHandler
+
+ECHO_FORM = "(echo the posted form)"  # a scripted token failure's body: the request's own form
 
 CONTROL_ACTIONS = (
     "add_user",
@@ -340,6 +342,11 @@ class HelixStandin:
         with self.lock:
             self.failures.append({"endpoint": endpoint, "status": status, "times": times, "body": body})
 
+    def echo_form_next(self, times: int = 1) -> None:
+        """The next `times` token requests answer 400 with the posted form in the message, secret and all
+        (as a careless server, or a proxy's error page, echoes what it was sent)."""
+        self.fail_next("token", 400, times, body=ECHO_FORM)
+
     def force_429(self, times: int = 1) -> None:
         """Drain the bucket (as another consumer of the client id would) and answer 429."""
         with self.lock:
@@ -389,6 +396,8 @@ class HelixStandin:
 
     def _issue(self, params: dict[str, list[str]]) -> tuple[int, dict[str, Any]]:
         failure = self._take_failure("token")
+        if failure and failure[1] == ECHO_FORM:
+            return 400, {"status": 400, "message": "malformed request: " + urlencode(params, doseq=True)}
         if failure:
             return failure
         if params.get("grant_type", [""])[0] != "client_credentials":

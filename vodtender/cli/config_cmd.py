@@ -6,6 +6,7 @@ import argparse
 import sys
 
 from vodtender.runtime.config import OPTIONS, default_config_files, load_config
+from vodtender.runtime.redact import redact, redact_data, register_config_secrets
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -20,7 +21,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 def cmd_check(args: argparse.Namespace, config_argv: list[str]) -> int:
     cfg = load_config(config_argv)
     print("# config files read (later ones win): " + " ".join(default_config_files()))
-    shown = cfg.masked()
+    register_config_secrets(cfg)
+    shown: dict[str, str] = redact_data(cfg.masked())  # DB_DSN's password too
     width = max(len(env) for env in shown)
     for o in OPTIONS:
         print(f"{o.env:<{width}} = {shown[o.env]:<40} ({cfg.sources.get(o.dest, 'default')})")
@@ -28,7 +30,7 @@ def cmd_check(args: argparse.Namespace, config_argv: list[str]) -> int:
         print("# note: no YouTube credentials: VODs are archived locally, not uploaded")
     problems = cfg.all_problems()
     for problem in problems:
-        print(f"problem: {problem}", file=sys.stderr)
+        print(redact(f"problem: {problem}"), file=sys.stderr)
     if problems:
         print(f"{len(problems)} problem(s) found", file=sys.stderr)
         return 1

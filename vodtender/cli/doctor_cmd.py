@@ -26,8 +26,9 @@ from vodtender.clients.helix import HelixClient, HelixError
 from vodtender.pipeline.upload.tokens import TokenCipher, TokenStore, TokenUnreadable
 from vodtender.runtime.config import Config, config_dir, load_config
 from vodtender.runtime.db import open_database, sqlite_path
-from vodtender.runtime.logs import register_secret, setup_logging
+from vodtender.runtime.logs import setup_logging
 from vodtender.runtime.migrations import pending
+from vodtender.runtime.redact import redact, register_config_secrets, register_secret
 
 MAX_CLOCK_SKEW = 60.0  # seconds; OAuth and Helix tolerate about this much
 CONF = f"{config_dir()}/vodtender.conf"
@@ -254,8 +255,7 @@ def render(results: list[Result], c: Palette) -> str:
 def cmd_doctor(args: argparse.Namespace, config_argv: list[str]) -> int:
     cfg = load_config(config_argv)  # problems are a check's result here, not a reason to stop
     setup_logging("error")
-    for secret in cfg.secrets():
-        register_secret(secret)
+    register_config_secrets(cfg)
     results = Doctor(cfg).run()
-    sys.stdout.write(render(results, Palette(args.color)))
+    sys.stdout.write(redact(render(results, Palette(args.color))))  # a peer's answer may echo a secret
     return 1 if any(r.ok is False for r in results) else 0

@@ -1,7 +1,9 @@
 """`vodtender run`: the five daemons as separate processes in the foreground, like systemd runs them.
 
 Output is prefixed with the daemon's name; a daemon that exits with an error is restarted
-with backoff (systemd's Restart=on-failure); Ctrl-C or SIGTERM stops them all.
+with backoff (systemd's Restart=on-failure); Ctrl-C or SIGTERM stops them all.  Options given
+on `vodtender run`'s command line reach the children as environment variables, never as
+arguments: a child's command line is readable by every local user (`ps`), and may hold a secret.
 """
 
 from __future__ import annotations
@@ -13,9 +15,11 @@ import subprocess
 import sys
 import threading
 import time
+from typing import NoReturn
 
 from vodtender.cli.commands import summary
 from vodtender.daemons.registry import DAEMONS
+from vodtender.runtime.config import OPTIONS
 
 _LEVELS = {"2": "CRIT", "3": "ERROR", "4": "WARN", "5": "NOTE", "6": "", "7": "debug"}
 STOP_TIMEOUT = 60.0
@@ -27,10 +31,30 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=cmd_run)
 
 
+class OptionError(ValueError):
+    pass
+
+
+class _OptionParser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:  # a bad option is refused by cmd_run, with no usage dump
+        raise OptionError(message)
+
+
+def options_as_environment(config_argv: list[str]) -> tuple[dict[str, str], list[str]]:
+    """The options in `config_argv` by environment name (where a child reads them with the same
+    precedence: the environment beats config files and credentials), and what is left: a `-c FILE`,
+    or an unknown flag the child reports."""
+    parser = _OptionParser(add_help=False)
+    for o in OPTIONS:
+        parser.add_argument(o.flag, dest=o.dest)
+    namespace, rest = parser.parse_known_args(config_argv)
+    return {o.env: value for o in OPTIONS if (value := getattr(namespace, o.dest)) is not None}, rest
+
+
 class Child:
     def __init__(self, name: str, config_argv: list[str], out_lock: threading.Lock):
         self.name = name
-        self.config_argv = config_argv
+        self.settings, self.config_argv = options_as_environment(config_argv)
         self.out_lock = out_lock
         self.proc: subprocess.Popen | None = None
         self.restarts = 0
@@ -40,6 +64,7 @@ class Child:
         env = dict(os.environ)
         for var in ("NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID"):  # those are ours, not the children's
             env.pop(var, None)
+        env.update(self.settings)
         env["PYTHONUNBUFFERED"] = "1"
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "vodtender", self.name, *self.config_argv],
@@ -72,7 +97,11 @@ def cmd_run(args: argparse.Namespace, config_argv: list[str]) -> int:
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     lock = threading.Lock()
-    children = [Child(n, config_argv, lock) for n in names]
+    try:
+        children = [Child(n, config_argv, lock) for n in names]
+    except OptionError as exc:
+        print(f"vodtender run: {exc}", file=sys.stderr)
+        return 2
     for child in children:
         child.start()
     while not stop.wait(0.5):

@@ -19,6 +19,7 @@ from vodtender.cli.common import load_or_exit, open_migrated
 from vodtender.ops.status import gather_status, to_json
 from vodtender.runtime.config import Config, format_duration
 from vodtender.runtime.db import sqlite_path
+from vodtender.runtime.redact import redact
 
 EXIT_OK, EXIT_ATTENTION, EXIT_UNUSABLE = 0, 1, 2
 
@@ -209,7 +210,7 @@ def cmd_status(args: argparse.Namespace, config_argv: list[str]) -> int:
         report = gather_status(cfg)
     except (peewee.PeeweeException, ValueError, OSError) as exc:
         print(
-            f"vodtender status: cannot read the database: {exc} (is DB_DSN right? try vodtender doctor)",
+            redact(f"vodtender status: cannot read the database: {exc} (is DB_DSN right? try vodtender doctor)"),
             file=sys.stderr,
         )
         return EXIT_UNUSABLE

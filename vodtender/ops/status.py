@@ -23,6 +23,7 @@ from vodtender.pipeline.vods import DOWNLOADING, STAGES, UPLOADING, lease_ran_ou
 from vodtender.runtime.clock import from_unix, unix_seconds
 from vodtender.runtime.config import Config
 from vodtender.runtime.models import ChatGap, ChatMessage, DaemonHeartbeat, OAuthToken, Recording, Vod, utcnow
+from vodtender.runtime.redact import redact_data, register_config_secrets
 
 DAEMON_NAMES = ("poller", "downloader", "uploader", "chat", "recorder")
 SCHEMA_VERSION = 1
@@ -486,8 +487,11 @@ class StatusReport:
 
 
 def gather_status(cfg: Config, now: dt.datetime | None = None) -> dict[str, Any]:
-    """The whole report; raises peewee errors if the database cannot be read."""
-    return StatusReport(cfg, now).gather()
+    """The whole report, redacted (its texts come from other processes and peers); raises peewee
+    errors if the database cannot be read."""
+    register_config_secrets(cfg)
+    report: dict[str, Any] = redact_data(StatusReport(cfg, now).gather())
+    return report
 
 
 def to_json(report: dict[str, Any]) -> str:

@@ -36,6 +36,7 @@ import peewee
 from vodtender.pipeline.errors import ErrorClass
 from vodtender.runtime.db import retry_on_busy, write
 from vodtender.runtime.models import Vod, VodEvent, utcnow
+from vodtender.runtime.redact import redact
 
 T = TypeVar("T")
 
@@ -234,7 +235,7 @@ def record_event(vod_id: int, stage: str, kind: str, message: str, error_class: 
     """One `vod_events` row, in the transaction of the move it records (or alone)."""
     _write(
         lambda: VodEvent.create(
-            vod=vod_id, stage=stage, kind=kind, error_class=error_class, message=message[:EVENT_MESSAGE_MAX]
+            vod=vod_id, stage=stage, kind=kind, error_class=error_class, message=redact(message)[:EVENT_MESSAGE_MAX]
         )
     )
 
@@ -434,7 +435,7 @@ def fail_download(
         "error_class": error_class.value,
         "download_speed": 0,
         "download_state": FAILED,
-        "processing_error": reason,
+        "processing_error": redact(reason),
         "next_attempt_at": None,
     }
     if retries is not None:
@@ -700,7 +701,7 @@ def fail_upload(vod_id: int, owner: str, retries: int, error_class: ErrorClass, 
         "upload_state": None,
         "error_class": error_class.value,
         "upload_retries": retries,
-        "processing_error": f"upload: {message}",
+        "processing_error": redact(f"upload: {message}"),
     }
     return _released(vod_id, owner, fields, UPLOAD_STAGE, "error", message, error_class.value)
 

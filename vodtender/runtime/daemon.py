@@ -33,7 +33,7 @@ from vodtender.runtime.config import Config, Problem, config_dir, load_config
 from vodtender.runtime.health import health_server
 from vodtender.runtime.httpserver import HttpServer
 from vodtender.runtime.identity import instance_name
-from vodtender.runtime.logs import ContextLogger, get_logger, register_secret, setup_logging
+from vodtender.runtime.logs import ContextLogger, get_logger, setup_logging
 from vodtender.runtime.metrics import (
     CONFIG_PROBLEMS,
     DAEMON_READY,
@@ -45,6 +45,7 @@ from vodtender.runtime.metrics import (
 from vodtender.runtime.migrations import migrate
 from vodtender.runtime.models import DaemonHeartbeat
 from vodtender.runtime.notify import Notifier
+from vodtender.runtime.redact import redact, register_config_secrets
 
 ERROR_BACKOFF_BASE = 1.0  # seconds after the first failed step; doubles per failure in a row
 MAX_ERROR_BACKOFF = 60.0
@@ -234,8 +235,14 @@ class Runtime:
         self.log.info(f"{self.name} stopped")
         return 0
 
-    # -- state -----------------------------------------------------------------------------------
+    # -- state: what STATUS=, /readyz and the heartbeat row show, redacted --------------------------
     def readiness(self) -> list[str]:
+        return [redact(problem) for problem in self._problems()]
+
+    def status(self) -> str:
+        return redact(self._status())
+
+    def _problems(self) -> list[str]:
         problems = []
         if self._db_problem:
             problems.append(self._db_problem)
@@ -249,7 +256,7 @@ class Runtime:
             problems.append(self._starting())
         return problems
 
-    def status(self) -> str:
+    def _status(self) -> str:
         if self._db_problem:
             return self._db_problem
         return self.daemon.status() if self.daemon else self._starting()
@@ -266,8 +273,7 @@ class Runtime:
     # -- start-up --------------------------------------------------------------------------------
     def _apply_config(self) -> None:
         setup_logging(self.cfg.log_level or "info")
-        for secret in self.cfg.secrets():
-            register_secret(secret)
+        register_config_secrets(self.cfg)
         for problem in self.cfg.problems:
             if problem.env is None:
                 self.log.warning("configuration problem", problem=str(problem))

@@ -4,18 +4,21 @@
     log.info("download started", vod_id=123, attempt=2)
     -> <6>downloader: download started vod_id=123 attempt=2
 
-Every known secret is masked in every line, whatever logged it (a library included).
+Every line, whatever logged it (a library included), passes through the one redaction
+(runtime/redact.py): known secrets and secret-looking fields are masked.
 """
 
 from __future__ import annotations
 
 import logging
 import sys
-import threading
 from collections.abc import MutableMapping
 from typing import TYPE_CHECKING, Any, TextIO
 
-from vodtender.runtime.config import mask
+from vodtender.runtime.redact import redact, register_secret
+
+# register_secret lives in runtime/redact.py; callers that log have always found it here.
+__all__ = ["ContextLogger", "JournalFormatter", "get_logger", "register_secret", "setup_logging"]
 
 if TYPE_CHECKING:
     from types import TracebackType
@@ -33,29 +36,10 @@ if TYPE_CHECKING:
 # sd-daemon(3) priorities
 _PRIORITY = {logging.CRITICAL: 2, logging.ERROR: 3, logging.WARNING: 4, logging.INFO: 6, logging.DEBUG: 7}
 
-_secrets: set[str] = set()
-_secrets_lock = threading.Lock()
-
-
-def register_secret(value: str | None) -> None:
-    """Mask this value (and an `oauth:`-less form of it) in every log line from now on."""
-    if not value or len(value) < 4:
-        return
-    with _secrets_lock:
-        _secrets.add(value)
-        if value.startswith("oauth:"):
-            _secrets.add(value[6:])
-
-
-def redact(text: str) -> str:
-    for secret in sorted(_secrets, key=len, reverse=True):
-        if secret in text:
-            text = text.replace(secret, mask(secret))
-    return text
-
 
 def _format_value(value: Any) -> str:
-    text = str(value)
+    """A context value, redacted before it is quoted (quoting would hide an echoed JSON body's fields)."""
+    text = redact(str(value))
     if text == "" or any(c in text for c in ' "=\n\t'):
         text = '"' + text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
     return text
@@ -65,14 +49,14 @@ class JournalFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         priority = _PRIORITY.get(record.levelno, 6 if record.levelno < logging.WARNING else 3)
         name = record.name.removeprefix("vodtender.")
-        text = record.getMessage()
+        text = redact(record.getMessage())
         context = getattr(record, "context", None)
         if context:
             text += " " + " ".join(f"{k}={_format_value(v)}" for k, v in context.items() if v is not None)
         if record.exc_info:
             # Keep a traceback in one journal entry: newlines escaped, priority kept.
             text += " exc=" + _format_value(self.formatException(record.exc_info))
-        return f"<{priority}>{name}: " + redact(text).replace("\n", "\\n")
+        return f"<{priority}>{name}: " + text.replace("\n", "\\n")
 
 
 class ContextLogger(logging.LoggerAdapter[logging.Logger]):

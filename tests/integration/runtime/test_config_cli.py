@@ -91,6 +91,20 @@ def test_config_check_never_shows_a_secret(tmp_path: Path) -> None:
     assert "****6789" in output
 
 
+@pytest.mark.parametrize(
+    "dsn", ["postgresql://vt:dsn-pw-5eCr3t-42@127.0.0.1:9/vt", "host=127.0.0.1 port=9 password=dsn-pw-5eCr3t-42"]
+)
+def test_no_command_shows_the_database_password(tmp_path: Path, dsn: str) -> None:
+    (tmp_path / "etc").mkdir(exist_ok=True)
+    env = base_env(tmp_path, DB_DSN=dsn, TWITCH_CHANNEL="a")
+    for command in (["config", "check"], ["doctor", "--color", "never"], ["status"], ["status", "--json"]):
+        result = run_cli(tmp_path, *command, env=env)
+        output = result.stdout + result.stderr
+        assert "dsn-pw-5eCr3t-42" not in output, f"vodtender {' '.join(command)}: {output}"
+    shown = [line for line in run_cli(tmp_path, "config", "check", env=env).stdout.splitlines() if "DB_DSN" in line]
+    assert "127.0.0.1" in shown[0] and "****" in shown[0], "the DSN shown, its password masked"
+
+
 def test_example_config_documents_every_option_and_is_current() -> None:
     generated = subprocess.run(
         [sys.executable, "-m", "vodtender", "config", "example"], capture_output=True, text=True, cwd=REPO, check=True

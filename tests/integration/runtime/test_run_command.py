@@ -49,3 +49,33 @@ def test_run_starts_every_daemon_as_its_own_process_and_stops_them(workdir: Path
         assert f"{name:<10} | {name}: {name} ready" in output
         assert f"{name:<10} | {name}: {name} stopped" in output
     assert heartbeats() == []  # each daemon removed its heartbeat on a clean stop
+
+
+def _children(pid: int) -> list[int]:
+    return [int(child) for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+
+
+def test_run_hands_settings_to_its_children_in_the_environment_never_on_their_command_line(workdir: Path) -> None:
+    secret, token = "run-client-secret-0123456789", "oauth:run-chat-token-abcdefghij"
+    settings = ["--twitch-client-secret", secret, f"--twitch-oauth-token={token}", "--twitch-bot-username", "bot"]
+    env = base_env(workdir, **{k: v for k, v in COMPLETE.items() if k != "TWITCH_CLIENT_SECRET"})
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "vodtender", "run", "--only", "poller,chat", *settings],
+        cwd=workdir,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        children = wait_until(lambda: len(_children(proc.pid)) == 2 and _children(proc.pid), timeout=30, what="both")
+        for child in children:
+            argv = Path(f"/proc/{child}/cmdline").read_bytes().split(b"\0")
+            assert not [arg for arg in argv if secret.encode() in arg or b"run-chat-token" in arg], argv
+            environ = Path(f"/proc/{child}/environ").read_bytes().split(b"\0")
+            assert f"TWITCH_CLIENT_SECRET={secret}".encode() in environ  # readable by its own user only
+            assert f"TWITCH_OAUTH_TOKEN={token}".encode() in environ
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=60) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()

@@ -435,3 +435,13 @@ def test_a_placeholder_never_reconciled_is_reported_once(migrated_db: peewee.Dat
     vods.never_reconciled(placeholder.id, "no archive VOD found")
     assert vods.reported_unreconciled(placeholder.id)
     assert _events(placeholder) == [("poller", "unreconciled", None, "no archive VOD found")]
+
+
+def test_stored_errors_and_events_are_redacted(migrated_db: peewee.Database) -> None:
+    echoed = "HTTP 400: client_secret=echoed-secret-1&access_token=echoed-token-2"
+    download, upload = _claimed("1", download_state="downloading"), _claimed("2", upload_state="uploading")
+    assert vods.fail_download(download.id, "w:1", ErrorClass.FATAL, echoed, echoed)
+    assert vods.fail_upload(upload.id, "w:1", 3, ErrorClass.FATAL, echoed)
+    stored = [v.processing_error for v in Vod.select()] + [e.message for e in VodEvent.select()]
+    assert len(stored) == 4
+    assert all("client_secret=****&access_token=****" in text and "echoed-" not in text for text in stored)

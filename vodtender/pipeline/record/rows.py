@@ -25,6 +25,7 @@ from vodtender.pipeline import vods
 from vodtender.runtime.db import retry_on_busy, write
 from vodtender.runtime.logs import get_logger
 from vodtender.runtime.models import Recording, Vod, utcnow
+from vodtender.runtime.redact import redact
 
 log = get_logger("recorder")
 
@@ -290,4 +291,4 @@ def settle(rec_id: int, outcome: str, note: str) -> bool:
 
 def fail_recording(rec_id: int, owner: str, error: str) -> bool:
     """The recording cannot go on: marked failed with its reason, the lease freed."""
-    return _move(rec_id, owner, {**_released(), "state": FAILED, "error": error[:ERROR_MAX]})
+    return _move(rec_id, owner, {**_released(), "state": FAILED, "error": redact(error)[:ERROR_MAX]})

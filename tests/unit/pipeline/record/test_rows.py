@@ -183,3 +183,10 @@ def test_recorders_claiming_at_the_same_moment_take_each_stream_exactly_once(
     assert errors == []
     assert sorted(taken) == ["s0", "s1", "s2"]
     assert Recording.select().count() == 3
+
+
+def test_a_failed_recording_stores_its_error_redacted(migrated_db: peewee.Database) -> None:
+    live("c", "s1")
+    rec = rows.claim_recording("host:1", 60, None)
+    assert rows.fail_recording(rec.id, "host:1", "playlist: 403 for https://cdn/x.m3u8 Authorization: OAuth leaked-1")
+    assert fresh(rec).error == "playlist: 403 for https://cdn/x.m3u8 Authorization: OAuth ****"
