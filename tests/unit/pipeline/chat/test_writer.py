@@ -180,3 +180,11 @@ def test_rows_waiting_on_a_locked_database_make_the_writer_stalled_until_a_commi
     wait_until(lambda: w.stalled_for() == 0.0, what="the stall to end with the commit")
     assert w.close(timeout=30)
     db.close()
+
+
+def test_the_same_refused_line_twice_in_one_batch_is_isolated(migrated_db: peewee.Database) -> None:
+    w = ChatWriter(1.0, 100, 100)
+    bad = poisoned("twice", START_UNIX)
+    w._write_until_done([message("a", START_UNIX), bad, dataclasses.replace(bad), message("b", START_UNIX)], False)
+    assert sorted(m.msg_id for m in ChatMessage.select()) == ["a", "b"]
+    assert [q.msg_id for q in ChatQuarantine.select()] == ["twice", "twice"]
