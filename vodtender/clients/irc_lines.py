@@ -52,6 +52,14 @@ def unescape_tag_value(value: str) -> str:
     return _TAG_ESCAPE.sub(lambda m: _TAG_ESCAPES.get(m.group(1), m.group(1)), value)
 
 
+def raw_tags_of(line: str) -> str:
+    """The tag part of a line (between '@' and the first space), '' when it has none."""
+    if not line.startswith("@"):
+        return ""
+    space = line.find(" ")
+    return line[1:space] if space >= 0 else line[1:]
+
+
 def parse_tags(raw: str) -> dict[str, str]:
     tags: dict[str, str] = {}
     for item in raw.split(";"):
@@ -61,18 +69,31 @@ def parse_tags(raw: str) -> dict[str, str]:
     return tags
 
 
+# The widest number a tag may carry into a column: PostgreSQL's INTEGER, the narrower of the two databases.
+INT_COLUMN_MAX = 2**31 - 1
+_MAX_DIGITS = 19  # longer than any int64: out of range whatever it says, so int() never parses megabytes
+
+
+def bounded_int(value: str | None, low: int, high: int) -> int | None:
+    """A tag's non-negative decimal number if it lies in [low, high]; None when absent, not plain ASCII
+    digits (int() would take "+5", "1_0", Arabic digits), or out of range (the raw tag string still holds it)."""
+    if not value or len(value) > _MAX_DIGITS or not (value.isascii() and value.isdigit()):
+        return None
+    number = int(value)
+    return number if low <= number <= high else None
+
+
 def parse_line(line: str) -> IrcMessage:
     """Parse one IRC line (without CR LF).  Raises MalformedLine on anything that is not IRC."""
     rest = line
     raw_tags = ""
     tags: dict[str, str] = {}
     if rest.startswith("@"):
-        space = rest.find(" ")
-        if space < 0:
+        raw_tags = raw_tags_of(rest)
+        if len(raw_tags) + 1 == len(rest):
             raise MalformedLine("tags without a command")
-        raw_tags = rest[1:space]
         tags = parse_tags(raw_tags)
-        rest = rest[space + 1 :].lstrip(" ")
+        rest = rest[len(raw_tags) + 2 :].lstrip(" ")
     prefix = ""
     if rest.startswith(":"):
         space = rest.find(" ")

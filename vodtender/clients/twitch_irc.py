@@ -17,7 +17,7 @@ import random
 import socket
 import ssl
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import irc.client
@@ -64,9 +64,14 @@ class IrcEndpoint:
 
 
 class LenientLineBuffer(buffer.DecodingLineBuffer):
-    """UTF-8 lines; a bad byte becomes U+FFFD instead of an exception (the rest of the line stays)."""
+    """UTF-8 lines; a bad byte becomes U+FFFD instead of an exception (the rest of the line stays), and
+    so does NUL: IRC forbids it and PostgreSQL cannot store it in a text column."""
 
     errors = "replace"
+
+    def lines(self) -> Iterator[str]:
+        for line in super().lines():
+            yield line.replace("\x00", "\ufffd")
 
 
 LineHandler = Callable[["TwitchConnection", str, float], None]

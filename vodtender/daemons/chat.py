@@ -12,7 +12,7 @@ from vodtender.daemons.base import PipelineDaemon
 from vodtender.pipeline.chat.rows import open_gaps_left_by_a_crash
 from vodtender.pipeline.chat.session import IrcSession
 from vodtender.pipeline.chat.stats import channel_stats
-from vodtender.pipeline.chat.writer import ChatWriter
+from vodtender.pipeline.chat.writer import STALL_AFTER, ChatWriter
 from vodtender.runtime.daemon import Runtime
 
 SHUTDOWN_FLUSH_TIMEOUT = 60.0
@@ -76,8 +76,13 @@ class ChatRecorder(PipelineDaemon):
     def readiness(self) -> list[str]:
         if self.disabled and self.disabled.env != "CHAT_AUTO_START":
             return [f"chat recorder disabled: {self.disabled}"]
-        if self.writer is not None and not self.writer.alive():
+        if self.writer is None:
+            return []
+        if not self.writer.alive():
             return ["chat writer stopped"]
+        stalled = self.writer.stalled_for()
+        if stalled > STALL_AFTER:
+            return [f"chat rows waiting, nothing committed for {stalled:.0f}s ({self.writer.pending()} queued)"]
         return []
 
     def shutdown(self) -> None:

@@ -17,6 +17,8 @@ from vodtender.runtime.clock import unix_seconds
 from vodtender.runtime.models import ChatGap, ChatMessage, Vod
 
 CUE_SECONDS = 5.0  # how long a chat line stays on screen
+# Line breaks to str.splitlines() (and to JavaScript before ES2019) that JSON leaves raw with ensure_ascii=False.
+_JSON_LINE_BREAKS = str.maketrans({"\u0085": "\\u0085", "\u2028": "\\u2028", "\u2029": "\\u2029"})
 
 
 @dataclass(frozen=True)
@@ -94,7 +96,7 @@ def export_jsonl(vod: Vod) -> Iterator[str]:
     items += [(g.start, {"type": "gap", "offset": g.start, "end_offset": g.end, "reason": g.reason}) for g in gaps(vod)]
     items.sort(key=lambda item: item[0])
     for _, item in items:
-        yield json.dumps(item, ensure_ascii=False)
+        yield json.dumps(item, ensure_ascii=False).translate(_JSON_LINE_BREAKS)
 
 
 def _timestamp(seconds: float) -> str:

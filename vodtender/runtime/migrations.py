@@ -20,7 +20,15 @@ from playhouse.migrate import migrate as run_operations
 
 from vodtender.runtime.db import retry_on_busy, write_transaction
 from vodtender.runtime.logs import get_logger
-from vodtender.runtime.models import ALL_MODELS, BaseModel, Recording, SchemaMigration, SharedLimit, Vod
+from vodtender.runtime.models import (
+    ALL_MODELS,
+    BaseModel,
+    ChatQuarantine,
+    Recording,
+    SchemaMigration,
+    SharedLimit,
+    Vod,
+)
 
 log = get_logger("db")
 
@@ -73,6 +81,7 @@ MIGRATIONS: list[tuple[str, Migration]] = [
     ("download_gaps_and_video_format", add_columns(Vod, "download_gaps", "video_codec", "video_resolution")),
     ("live_recordings", lambda db, m: db.create_tables([Recording], safe=True)),
     ("recording_outcomes", add_columns(Recording, "host", "outcome", "outcome_note")),
+    ("chat_quarantine", lambda db, m: db.create_tables([ChatQuarantine], safe=True)),
 ]
 
 

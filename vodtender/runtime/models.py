@@ -146,6 +146,21 @@ class ChatGap(BaseModel):
         table_name = "chat_gaps"
 
 
+class ChatQuarantine(BaseModel):
+    """A chat line the database refused as a row (the rest of its batch was stored): kept as received."""
+
+    id = peewee.AutoField()  # peewee's implicit key, named so the type checker sees it
+
+    channel = peewee.TextField(index=True)
+    msg_id = peewee.TextField()
+    received_at = peewee.DoubleField()  # unix seconds
+    raw_line = peewee.TextField()
+    error = peewee.TextField()
+
+    class Meta:
+        table_name = "chat_quarantine"
+
+
 class OAuthToken(BaseModel):
     id = peewee.AutoField()  # peewee's implicit key, named so the type checker sees it
     provider = peewee.TextField()  # twitch / youtube
@@ -249,6 +264,7 @@ ALL_MODELS = [
     VodEvent,
     ChatMessage,
     ChatGap,
+    ChatQuarantine,
     OAuthToken,
     KV,
     DaemonHeartbeat,

@@ -114,3 +114,14 @@ def test_bad_lines_are_logged_rate_limited(live: tuple[TwitchIrcStandin, DaemonP
 def test_bad_input_caused_no_failed_steps(live: tuple[TwitchIrcStandin, DaemonProcess]) -> None:
     _, chat = live
     assert "Traceback" not in chat.log() and "session step failed" not in chat.log()
+
+
+def test_channels_not_configured_get_no_metric_series(live: tuple[TwitchIrcStandin, DaemonProcess]) -> None:
+    irc, chat = live
+    for number in range(20):  # a server naming a new channel in every line
+        irc.send(f"@id=elsewhere-{number} :u!u@u.tmi.twitch.tv PRIVMSG #elsewhere{number} :hi")
+    still_recording(irc, chat)
+    _, metrics = chat.http("/metrics")
+    assert "elsewhere" not in metrics
+    other = re.search(r'^vodtender_chat_messages_total\{channel="\(other\)"\} (\S+)$', metrics, re.M)
+    assert other and float(other.group(1)) >= 20, "counted, under one label (earlier tests sent to #x too)"

@@ -56,3 +56,13 @@ def test_jsonl_has_every_event_and_gap_in_vod_order(migrated_db: peewee.Database
     assert deleted["deleted"] is True and deleted["offset"] == 40
     gap = next(i for i in items if i["type"] == "gap")
     assert (gap["offset"], gap["end_offset"], gap["reason"]) == (100, 160, "connection lost: x")
+
+
+def test_jsonl_escapes_the_line_breaks_json_leaves_raw(migrated_db: peewee.Database) -> None:
+    vod = make_vod()
+    text = "line\u2028separator\u2029paragraph\u0085next line"
+    add("breaks", 50, username="u", message=text)
+    exported = "\n".join(export_jsonl(vod))
+    lines = exported.splitlines()
+    assert len(lines) == ChatMessage.select().count() + 1  # and the one gap inside the VOD
+    assert [json.loads(line)["text"] for line in lines if '"id": "breaks"' in line] == [text]

@@ -24,12 +24,12 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 
-from vodtender.clients.irc_lines import IrcMessage
+from vodtender.clients.irc_lines import INT_COLUMN_MAX, IrcMessage, bounded_int, raw_tags_of
 
 CHAT_COMMANDS = frozenset({"PRIVMSG", "USERNOTICE", "CLEARCHAT", "CLEARMSG"})
 KINDS = ("message", "action", "usernotice", "clearchat", "clearmsg")
 
-# Columns of a row besides msg_id, channel, vod_id, rel_timestamp, abs_timestamp, deleted, in this order.
+# Columns of a row besides msg_id, channel, vod_id, rel_timestamp, abs_timestamp, deleted and tags, in this order.
 DETAIL_COLUMNS = (
     "kind",
     "notice_type",
@@ -49,8 +49,10 @@ DETAIL_COLUMNS = (
     "reply_parent_msg_body",
     "target_user",
     "ban_duration",
-    "tags",
 )
+# Every column a row names (every NOT NULL one: peewee's defaults live in Python, not in the schema).
+ROW_COLUMNS = ("msg_id", "channel", "vod_id", "rel_timestamp", "abs_timestamp", "deleted", *DETAIL_COLUMNS, "tags")
+MessageRow = tuple[object, ...]  # values of ROW_COLUMNS, in that order
 _ACTION_START = "\x01ACTION "
 
 
@@ -62,7 +64,14 @@ class ChatEvent:
     abs_timestamp: float
     received_at: float
     details: tuple  # values of DETAIL_COLUMNS
+    raw_line: str  # as received; its tags become the `tags` column (kept once, not twice, while queued)
     deletes: str | None = None  # CLEARMSG: the id of the message it deletes
+    refused_tags: tuple[str, ...] = ()  # numeric tags not a number or out of range: their columns left empty
+
+    def row(self, vod_id: str | None, rel_timestamp: float | None) -> MessageRow:
+        """The `chat_messages` row, bound to `vod_id` (None: offline)."""
+        tags = raw_tags_of(self.raw_line) or None
+        return (self.msg_id, self.channel, vod_id, rel_timestamp, self.abs_timestamp, 0, *self.details, tags)
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,15 +94,27 @@ class GapEnd:
 ChatItem = ChatEvent | GapStart | GapEnd  # what the session hands the writer
 
 
-def _int(value: str | None) -> int | None:
-    try:
-        return int(value) if value else None
-    except ValueError:
-        return None
+# tmi-sent-ts in milliseconds: after the epoch, before the year 10000 (what a datetime can show).
+MAX_SENT_MS = 253_402_300_799_999
 
 
 def _hash_id(*parts: str) -> str:
     return "x-" + hashlib.sha1("\x00".join(parts).encode("utf-8", "surrogatepass")).hexdigest()[:32]
+
+
+class _TagNumbers:
+    """Numeric tags read for columns; remembers the ones present but refused (not digits, out of range)."""
+
+    def __init__(self, tags: dict[str, str]):
+        self.tags = tags
+        self.refused: list[str] = []
+
+    def get(self, name: str, low: int, high: int) -> int | None:
+        raw = self.tags.get(name)
+        number = bounded_int(raw, low, high)
+        if raw and number is None:
+            self.refused.append(name)
+        return number
 
 
 class ChatEventBuilder:
@@ -110,7 +131,8 @@ class ChatEventBuilder:
         if command not in CHAT_COMMANDS or not channel:
             return None
         tags = msg.tags
-        sent_ms = _int(tags.get("tmi-sent-ts"))
+        numbers = _TagNumbers(tags)
+        sent_ms = numbers.get("tmi-sent-ts", 1, MAX_SENT_MS)
         abs_timestamp = sent_ms / 1000 if sent_ms else received_at
         msg_id = tags.get("id") or self._synthetic_id(raw_line, received_at, has_tags=bool(msg.raw_tags))
         text = msg.trailing
@@ -130,7 +152,7 @@ class ChatEventBuilder:
         elif command == "CLEARCHAT":
             kind = "clearchat"
             target_user = text or None
-            ban_duration = _int(tags.get("ban-duration"))
+            ban_duration = numbers.get("ban-duration", 0, INT_COLUMN_MAX)
             notice_type = "clear" if not target_user else ("timeout" if ban_duration else "ban")
         else:  # CLEARMSG
             kind = "clearmsg"
@@ -148,7 +170,7 @@ class ChatEventBuilder:
             tags.get("badges") or None,
             tags.get("emotes") or None,
             tags.get("color") or None,
-            _int(tags.get("bits")) or 0,
+            numbers.get("bits", 0, INT_COLUMN_MAX) or 0,
             1 if tags.get("first-msg") == "1" else 0,
             tags.get("reply-parent-msg-id") or None,
             tags.get("reply-parent-user-login") or None,
@@ -156,9 +178,10 @@ class ChatEventBuilder:
             tags.get("reply-parent-msg-body") or None,
             target_user,
             ban_duration,
-            msg.raw_tags or None,
         )
-        return ChatEvent(msg_id, channel, kind, abs_timestamp, received_at, details, deletes)
+        return ChatEvent(
+            msg_id, channel, kind, abs_timestamp, received_at, details, raw_line, deletes, tuple(numbers.refused)
+        )
 
     def _synthetic_id(self, raw_line: str, received_at: float, has_tags: bool) -> str:
         if has_tags:  # identical bytes on every connection: the line is its own id

@@ -19,16 +19,12 @@ from typing import Protocol
 
 import peewee
 
-from vodtender.pipeline.chat.events import DETAIL_COLUMNS
+from vodtender.pipeline.chat.events import ROW_COLUMNS, ChatEvent, MessageRow
 from vodtender.runtime import db as dbmod
-from vodtender.runtime.models import ChatGap, ChatMessage, database_proxy
+from vodtender.runtime.models import ChatGap, ChatMessage, ChatQuarantine, database_proxy
 
 PG_ROWS_PER_STATEMENT = 500
-# Every NOT NULL column is named: peewee's defaults live in Python, not in the schema.
-INSERT_COLUMNS = ("msg_id", "channel", "vod_id", "rel_timestamp", "abs_timestamp", "deleted", *DETAIL_COLUMNS)
 CRASH_GAP_REASON = "recorder did not stop cleanly"
-
-MessageRow = tuple[object, ...]  # values of INSERT_COLUMNS, in that order
 
 
 def insert_messages(rows: Sequence[MessageRow]) -> None:
@@ -38,8 +34,8 @@ def insert_messages(rows: Sequence[MessageRow]) -> None:
         return
     db = database_proxy.obj
     cursor = db.cursor()
-    prefix = f"INSERT INTO chat_messages ({', '.join(INSERT_COLUMNS)}) VALUES "
-    one_row = "(" + ", ".join([db.param] * len(INSERT_COLUMNS)) + ")"
+    prefix = f"INSERT INTO chat_messages ({', '.join(ROW_COLUMNS)}) VALUES "
+    one_row = "(" + ", ".join([db.param] * len(ROW_COLUMNS)) + ")"
     if not isinstance(db, peewee.PostgresqlDatabase):
         cursor.executemany(prefix + one_row + " ON CONFLICT (msg_id) DO NOTHING", rows)
         return
@@ -49,6 +45,22 @@ def insert_messages(rows: Sequence[MessageRow]) -> None:
             prefix + ", ".join([one_row] * len(chunk)) + " ON CONFLICT (msg_id) DO NOTHING",
             [value for row in chunk for value in row],
         )
+
+
+def quarantine(event: ChatEvent, error: str) -> None:
+    """Keep a line the database refused as a row, as received; what no column could hold is replaced
+    (NUL, lone surrogates) so that this insert cannot fail the same way."""
+
+    def storable(text: str) -> str:
+        return text.replace("\x00", "\ufffd").encode("utf-8", "replace").decode("utf-8")
+
+    ChatQuarantine.insert(
+        channel=storable(event.channel),
+        msg_id=storable(event.msg_id),
+        received_at=event.received_at,
+        raw_line=storable(event.raw_line),
+        error=storable(error),
+    ).execute()
 
 
 def bind_offline_messages(channel: str, vod_id: str, start: float) -> None:

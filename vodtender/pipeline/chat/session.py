@@ -18,7 +18,16 @@ from vodtender.clients.twitch_irc import MAX_LINE_BYTES, IrcEndpoint, IrcLogin, 
 from vodtender.pipeline.chat.coverage import ChannelCoverage
 from vodtender.pipeline.chat.dedupe import RecentIds
 from vodtender.pipeline.chat.events import CHAT_COMMANDS, ChatEvent, ChatEventBuilder, ChatItem
-from vodtender.pipeline.chat.stats import CONNECTIONS, DUPLICATES, MALFORMED, RECONNECTS, ChannelStats, EventRate
+from vodtender.pipeline.chat.stats import (
+    CONNECTIONS,
+    DUPLICATES,
+    MALFORMED,
+    RECONNECTS,
+    REFUSED_TAGS,
+    ChannelStats,
+    EventRate,
+)
+from vodtender.pipeline.chat.throttled_log import ThrottledWarning
 from vodtender.runtime.backoff import backoff_delay
 from vodtender.runtime.clock import Clock
 from vodtender.runtime.logs import get_logger
@@ -35,7 +44,6 @@ DEAD_AFTER = 150.0  # silence before the connection counts as dead
 JOIN_BATCH = 20  # Twitch allows 20 JOINs per 10 s
 JOIN_INTERVAL = 11.0
 SEEN_IDS = 100_000  # recent ids kept to drop duplicates before they reach the queue
-MALFORMED_LOG_INTERVAL = 30.0
 
 
 class IrcSession:
@@ -72,8 +80,11 @@ class IrcSession:
         self.seen = RecentIds(SEEN_IDS)
         self.rate = EventRate(self.clock.time)
         self.received = 0
-        self._malformed_logged_at = -MALFORMED_LOG_INTERVAL
-        self._malformed_suppressed = 0
+        self._malformed_warning = ThrottledWarning("malformed IRC line skipped", clock=clock.monotonic)
+        self._refused_tags_warning = ThrottledWarning(
+            "chat tag not a number or out of range: its column left empty, the stored tags keep it",
+            clock=clock.monotonic,
+        )
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -217,9 +228,14 @@ class IrcSession:
 
     def _accept(self, event: ChatEvent) -> None:
         if not self.seen.add(event.msg_id):
-            DUPLICATES.labels(event.channel).inc()
+            DUPLICATES.labels(self.stats.label(event.channel)).inc()
             return
         self.received += 1
+        if event.refused_tags:
+            REFUSED_TAGS.inc()
+            self._refused_tags_warning.warn(
+                channel=event.channel, msg_id=event.msg_id, tags=",".join(event.refused_tags)
+            )
         self.stats.event(event)
         self.rate.add(event.received_at)
         self.sink(event)
@@ -295,17 +311,7 @@ class IrcSession:
 
     def _malformed(self, line: str, reason: str) -> None:
         MALFORMED.inc()
-        now = self.clock.monotonic()
-        if now - self._malformed_logged_at < MALFORMED_LOG_INTERVAL:
-            self._malformed_suppressed += 1
-            return
-        log.warning(
-            "malformed IRC line skipped",
-            reason=reason,
-            line=repr(line[:200]),
-            suppressed_since_last=self._malformed_suppressed,
-        )
-        self._malformed_logged_at, self._malformed_suppressed = now, 0
+        self._malformed_warning.warn(reason=reason, line=repr(line[:200]))
 
     # -- state for STATUS ------------------------------------------------------------------------
     def describe(self) -> str:

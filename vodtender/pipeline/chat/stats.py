@@ -4,6 +4,10 @@ Per-channel event counts are plain ints kept by the IRC reader and turned into m
 time (`ChannelStats`): a prometheus_client child per event costs a lock and a check, about a fifth
 of the reader's time at 20,000 msg/s.  The collector is registered when the recorder is built, not
 when this module is imported, and only once per process: a reload's new recorder keeps counting on it.
+
+Channel labels come from the configured channels only: a server can name any channel in a line, and each
+new name would be a new series kept until the process ends.  Events of any other channel are counted
+under the one label `(other)`, which no Twitch channel name can be.
 """
 
 from __future__ import annotations
@@ -27,9 +31,14 @@ GAPS = Counter("vodtender_chat_gaps_total", "times a channel was not joined whil
 GAP_SECONDS = Counter("vodtender_chat_gap_seconds_total", "time channels were not joined while recording", ["channel"])
 JOINED = Gauge("vodtender_chat_joined", "1 while the channel is joined", ["channel"])
 MALFORMED = Counter("vodtender_chat_malformed_lines_total", "IRC lines that could not be understood and were skipped")
+REFUSED_TAGS = Counter(
+    "vodtender_chat_refused_tags_total",
+    "chat events stored with a numeric tag left out of its column (not a number, or out of range)",
+)
 CONNECTIONS = Gauge("vodtender_chat_connections", "open IRC connections (two briefly during a RECONNECT)")
 
 RATE_WINDOW = 60  # seconds
+OTHER_CHANNELS = "(other)"  # the label of every channel that is not configured
 
 
 class EventRate:
@@ -62,21 +71,28 @@ class ChannelStats(Collector):
 
     def __init__(self) -> None:
         self.channels: list[str] = []
+        self._labelled: frozenset[str] = frozenset()
         self.events: dict[tuple[str, str], int] = {}
         self.last: dict[str, float] = {}
 
     def watch(self, channels: list[str]) -> None:
         """Record these channels; every series of theirs exists from now on, at 0 (alerts see "never joined")."""
         self.channels = channels
+        self._labelled = frozenset(channels)
         for channel in channels:
             JOINED.labels(channel).set(0)
             for counter in (RECONNECTS, GAPS, GAP_SECONDS, DUPLICATES):
                 counter.labels(channel)
 
+    def label(self, channel: str) -> str:
+        """The metric label of a channel a line names: itself if configured, else `OTHER_CHANNELS`."""
+        return channel if channel in self._labelled else OTHER_CHANNELS
+
     def event(self, event: ChatEvent) -> None:
-        key = (event.channel, event.kind)
+        channel = self.label(event.channel)
+        key = (channel, event.kind)
         self.events[key] = self.events.get(key, 0) + 1
-        self.last[event.channel] = event.received_at
+        self.last[channel] = event.received_at
 
     def collect(self) -> Iterator[Metric]:
         events = CounterMetricFamily(

@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 from tests.standins.irc import load_irc_lines
 from vodtender.clients.irc_lines import MalformedLine, parse_line, unescape_tag_value
 from vodtender.clients.twitch_irc import IrcLogin
-from vodtender.pipeline.chat.events import DETAIL_COLUMNS, ChatEventBuilder
+from vodtender.pipeline.chat.events import ROW_COLUMNS, ChatEventBuilder
 
 CORPUS = load_irc_lines("corpus.txt")
 
@@ -17,13 +17,7 @@ CORPUS = load_irc_lines("corpus.txt")
 def row(line: str, received_at: float = 1_700_000_000.5) -> dict:
     event = ChatEventBuilder().build(parse_line(line), line, received_at)
     assert event is not None, line
-    return {
-        "msg_id": event.msg_id,
-        "channel": event.channel,
-        "abs_timestamp": event.abs_timestamp,
-        "deletes": event.deletes,
-        **dict(zip(DETAIL_COLUMNS, event.details, strict=True)),
-    }
+    return {**dict(zip(ROW_COLUMNS, event.row(None, None), strict=True)), "deletes": event.deletes}
 
 
 def corpus_line(fragment: str) -> str:
@@ -226,3 +220,37 @@ def test_any_line_parses_or_is_refused_cleanly(line: str) -> None:
     except MalformedLine:
         return
     ChatEventBuilder().build(msg, line, 1.0)  # must not raise either
+
+
+@pytest.mark.parametrize(
+    "tags",
+    [
+        "bits=99999999999999999999",
+        "bits=2147483648",  # one beyond PostgreSQL's INTEGER
+        "bits=-5",
+        "bits=+5",
+        "bits=1_000",
+        "bits=\u0663",  # an Arabic-Indic digit, which int() would take
+        "bits=" + "9" * 5000,  # beyond int()'s digit limit
+    ],
+)
+def test_bits_out_of_range_leave_the_column_empty_and_the_stored_tags_keep_them(tags: str) -> None:
+    line = f"@id=b;{tags};tmi-sent-ts=1700000000000 :u!u@u.tmi.twitch.tv PRIVMSG #chan :cheer"
+    event = ChatEventBuilder().build(parse_line(line), line, 1_700_000_000.5)
+    assert event is not None and event.refused_tags == ("bits",)
+    stored = row(line)
+    assert stored["bits"] == 0 and stored["message"] == "cheer"
+    assert tags in stored["tags"]
+
+
+def test_a_ban_duration_out_of_range_is_a_ban_without_duration() -> None:
+    stored = row("@ban-duration=99999999999999999999;tmi-sent-ts=1700000000000 :tmi.twitch.tv CLEARCHAT #chan :troll")
+    assert (stored["ban_duration"], stored["notice_type"], stored["target_user"]) == (None, "ban", "troll")
+    assert row("@ban-duration=2147483647 :tmi.twitch.tv CLEARCHAT #chan :troll")["ban_duration"] == 2147483647
+
+
+@pytest.mark.parametrize("sent", ["99999999999999999999", "253402300800000", "0", "-1"])
+def test_a_send_time_out_of_range_falls_back_to_the_receive_time(sent: str) -> None:
+    assert row(f"@id=t;tmi-sent-ts={sent} :u!u@u PRIVMSG #chan :hi", received_at=1_700_000_000.5)["abs_timestamp"] == (
+        1_700_000_000.5
+    )

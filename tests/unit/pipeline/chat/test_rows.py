@@ -5,11 +5,10 @@ from __future__ import annotations
 import peewee
 
 from vodtender.clients.irc_lines import parse_line
-from vodtender.pipeline.chat.events import ChatEventBuilder
+from vodtender.pipeline.chat.events import ChatEventBuilder, MessageRow
 from vodtender.pipeline.chat.rows import (
     CRASH_GAP_REASON,
     PG_ROWS_PER_STATEMENT,
-    MessageRow,
     bind_offline_messages,
     close_gap,
     insert_messages,
@@ -30,7 +29,7 @@ def row(
     line = f"@id={msg_id};tmi-sent-ts={int(at * 1000)} :u!u@u.tmi.twitch.tv PRIVMSG #{channel} :hi {msg_id}"
     event = ChatEventBuilder().build(parse_line(line), line, at)
     assert event is not None
-    return (event.msg_id, event.channel, vod_id, rel, event.abs_timestamp, 0, *event.details)
+    return event.row(vod_id, rel)
 
 
 def stored() -> dict[str, tuple[str | None, float | None]]:

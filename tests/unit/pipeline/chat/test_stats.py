@@ -6,7 +6,7 @@ from prometheus_client import REGISTRY, CollectorRegistry, generate_latest
 
 from vodtender.clients.irc_lines import parse_line
 from vodtender.pipeline.chat.events import ChatEvent, ChatEventBuilder
-from vodtender.pipeline.chat.stats import JOINED, RECONNECTS, ChannelStats, EventRate, channel_stats
+from vodtender.pipeline.chat.stats import JOINED, OTHER_CHANNELS, RECONNECTS, ChannelStats, EventRate, channel_stats
 
 
 class Now:
@@ -94,3 +94,16 @@ def test_the_process_collector_is_registered_once() -> None:
     assert channel_stats() is stats, "a reload's recorder keeps counting on the same collector"
     stats.watch(["delta"])
     assert REGISTRY.get_sample_value("vodtender_chat_messages_total", {"channel": "delta"}) == 0
+
+
+def test_a_channel_that_is_not_configured_is_counted_under_one_label() -> None:
+    stats = ChannelStats()
+    stats.watch(["alpha"])
+    for number in range(50):  # a server naming a new channel in every line
+        stats.event(event(f"spam{number}", "PRIVMSG", float(number)))
+    stats.event(event("alpha", "PRIVMSG", 60.0))
+    text = scrape(stats)
+    assert "spam" not in text
+    assert f'vodtender_chat_messages_total{{channel="{OTHER_CHANNELS}"}} 50.0' in text
+    assert 'vodtender_chat_messages_total{channel="alpha"} 1.0' in text
+    assert stats.label("alpha") == "alpha" and stats.label("spam1") == OTHER_CHANNELS
