@@ -288,7 +288,7 @@ class ReconnectingPostgresqlDatabase(peewee.PostgresqlDatabase):
 
 def is_locked_error(exc: BaseException) -> bool:
     """SQLite's write lock was not free in time, or PostgreSQL's lock_timeout ran out (55P03)."""
-    if getattr(_driver_error(exc), "pgcode", None) == "55P03":
+    if isinstance(exc, DatabaseBusy) or getattr(_driver_error(exc), "pgcode", None) == "55P03":
         return True
     text = str(exc).lower()
     return "database is locked" in text or "database table is locked" in text or "busy" in text

@@ -3,17 +3,21 @@
 systemd kills a daemon whose pings stop for WatchdogSec; a maintenance VACUUM or an operator's open
 `sqlite3` transaction must not be enough.  The poller and the chat recorder run as real processes
 against the Helix and IRC stand-ins, each with its own notify socket and WatchdogSec=2s, while the test
-holds `BEGIN IMMEDIATE` for three times that.
+holds the write lock for three times that: `BEGIN IMMEDIATE` on SQLite, every table locked against
+writes on PostgreSQL.
 """
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import sqlite3
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import peewee
+import psycopg2
 import pytest
 
 from tests.helpers.notify import NotifySocket
@@ -21,9 +25,8 @@ from tests.helpers.processes import DaemonProcess, base_env, wait_until
 from tests.integration.chat.conftest import CHANNEL, recorder
 from tests.standins.helix import HelixStandin
 from tests.standins.irc import TwitchIrcStandin
-from vodtender.runtime.db import open_database
-from vodtender.runtime.migrations import migrate
-from vodtender.runtime.models import ChatMessage, DaemonHeartbeat, Vod
+from vodtender.runtime.db import sqlite_path
+from vodtender.runtime.models import ALL_MODELS, ChatMessage, DaemonHeartbeat, Vod
 
 WATCHDOG_SECONDS = 2.0
 LOCK_SECONDS = 3 * WATCHDOG_SECONDS
@@ -42,14 +45,32 @@ def irc() -> Iterator[TwitchIrcStandin]:
         yield server
 
 
+@contextlib.contextmanager
+def write_lock_held(dsn: str) -> Iterator[None]:
+    """What an operator's open transaction or a VACUUM holds: every write waits; reads go on."""
+    path = sqlite_path(dsn)
+    if path is not None:
+        lite = sqlite3.connect(path, isolation_level=None)
+        lite.execute("BEGIN IMMEDIATE")
+        yield
+        lite.execute("ROLLBACK")
+        lite.close()
+        return
+    pg = psycopg2.connect(dsn)
+    tables = ", ".join(m._meta.table_name for m in ALL_MODELS)
+    pg.cursor().execute(f"LOCK TABLE {tables} IN EXCLUSIVE MODE")
+    yield
+    pg.rollback()
+    pg.close()
+
+
 def pings_after(notify: NotifySocket, since: float) -> list[float]:
     return [t for t in notify.times("WATCHDOG=1") if t > since]
 
 
 def test_a_write_lock_longer_than_the_watchdog_kills_no_daemon_and_work_resumes_after_it(
-    workdir: Path, db_path: Path, helix: HelixStandin, irc: TwitchIrcStandin
+    workdir: Path, db_dsn: str, migrated_db: peewee.Database, helix: HelixStandin, irc: TwitchIrcStandin
 ) -> None:
-    migrate(open_database(str(db_path)))
     helix.add_user(CHANNEL)
     sockets = {name: NotifySocket(workdir / f"{name}.notify") for name in ("poller", "chat")}
     poller = DaemonProcess(
@@ -57,7 +78,7 @@ def test_a_write_lock_longer_than_the_watchdog_kills_no_daemon_and_work_resumes_
         workdir,
         env=base_env(
             workdir,
-            DB_DSN=str(db_path),
+            DB_DSN=db_dsn,
             TWITCH_CHANNEL=CHANNEL,
             CHAT_AUTO_START="1",
             CHAT_AUTO_POLL_INTERVAL="300ms",
@@ -66,7 +87,7 @@ def test_a_write_lock_longer_than_the_watchdog_kills_no_daemon_and_work_resumes_
             **helix.env(),
         ),
     )
-    chat = recorder(workdir, str(db_path), irc.address, NOTIFY_SOCKET=str(sockets["chat"].path), **WATCHED)
+    chat = recorder(workdir, db_dsn, irc.address, NOTIFY_SOCKET=str(sockets["chat"].path), **WATCHED)
     daemons = [poller.start(), chat.start()]
     try:
         for d in daemons:
@@ -74,17 +95,15 @@ def test_a_write_lock_longer_than_the_watchdog_kills_no_daemon_and_work_resumes_
         irc.wait_joined(CHANNEL)
         poller.wait_for_log("catalog sync done", timeout=30)
 
-        lock = sqlite3.connect(db_path, isolation_level=None)
-        lock.execute("BEGIN IMMEDIATE")  # what an operator's `sqlite3` session or a VACUUM holds
-        locked_at = time.monotonic()
-        helix.go_live(CHANNEL)  # work for the poller: a placeholder VOD to create
-        for n in range(5):  # work for the chat recorder: rows to store
-            irc.send(f"@id=busy-{n};tmi-sent-ts=1700000000000 :v!v@v.tmi.twitch.tv PRIVMSG #x :held {n}", CHANNEL)
-        time.sleep(LOCK_SECONDS)
-        assert ChatMessage.select().count() == 0 and not Vod.select().where(Vod.is_placeholder == 1).exists()
-        lock.execute("ROLLBACK")
+        with write_lock_held(db_dsn):
+            locked_at = time.monotonic()
+            helix.go_live(CHANNEL)  # work for the poller: a placeholder VOD to create
+            for n in range(5):  # work for the chat recorder: rows to store
+                line = f"@id=busy-{n};tmi-sent-ts=1700000000000 :v!v@v.tmi.twitch.tv PRIVMSG #x :held {n}"
+                irc.send(line, CHANNEL)
+            time.sleep(LOCK_SECONDS)
+            assert ChatMessage.select().count() == 0 and not Vod.select().where(Vod.is_placeholder == 1).exists()
         released_at = time.monotonic()
-        lock.close()
 
         wait_until(lambda: ChatMessage.select().count() == 5, 20, what="the held chat rows stored")
         wait_until(lambda: Vod.select().where(Vod.is_placeholder == 1).exists(), 20, what="the live placeholder")
