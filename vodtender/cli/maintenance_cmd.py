@@ -1,7 +1,13 @@
 """`vodtender maintenance` (what vodtender-maintenance.timer runs) and `vodtender retention`.
 
 maintenance: integrity check -> online backup with rotation -> retention -> optimize
-(VACUUM when enough of the file is free pages).  A failed integrity check is loud: an
+(a vacuum when enough of the file is free pages) -> the WAL checkpointed and truncated.
+
+None of it holds the write lock for long (bench/bench_db_locks.py measures it): the integrity check
+and the backup only read; retention deletes one file per short write transaction; the vacuum is
+incremental, a few thousand pages per write transaction, so the daemons' writes go on between the
+steps.  A database made before auto_vacuum=INCREMENTAL gets it through one full VACUUM, the first
+time a vacuum is due: the last one that holds the write lock throughout.  A failed integrity check is loud: an
 error line in the journal, `vodtender_maintenance_integrity_ok 0` in the metrics file,
 the `maintenance_integrity` key that `vodtender status` reports, exit status 1, and
 nothing else runs (no backup of a damaged database rotates a good one away, no file is
@@ -28,10 +34,12 @@ from vodtender.ops.status import iso
 from vodtender.pipeline import kv
 from vodtender.pipeline.kv import kv_set
 from vodtender.runtime.config import Config
-from vodtender.runtime.db import SQLITE_BUSY_TIMEOUT_MS, sqlite_path
+from vodtender.runtime.db import SQLITE_BUSY_TIMEOUT_MS, checkpoint_wal, retry_on_busy, sqlite_path
 from vodtender.runtime.logs import get_logger
 
 log = get_logger("maintenance")
+VACUUM_STEP_PAGES = 1000  # pages an incremental vacuum step frees in one write transaction (4 MB of 4 KiB)
+AUTO_VACUUM_INCREMENTAL = 2  # PRAGMA auto_vacuum's value
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -98,9 +106,33 @@ def optimize(db: peewee.Database, vacuum: str, min_free_ratio: float) -> None:
         log.info("vacuum skipped", free_pages=free, pages=pages)
         return
     started = time.monotonic()
-    db.execute_sql("VACUUM")
-    db.execute_sql("PRAGMA wal_checkpoint(TRUNCATE)")
-    log.info("vacuum done", pages_before=pages, free_pages_before=free, seconds=f"{time.monotonic() - started:.1f}")
+    if db.execute_sql("PRAGMA auto_vacuum").fetchone()[0] == AUTO_VACUUM_INCREMENTAL:
+        steps = incremental_vacuum(db)
+    else:
+        log.info("converting the database to incremental vacuum: one full VACUUM, the daemons wait meanwhile")
+        db.execute_sql("PRAGMA auto_vacuum = INCREMENTAL")  # takes effect through this VACUUM
+        db.execute_sql("VACUUM")
+        steps = 1
+    log.info(
+        "vacuum done",
+        pages_before=pages,
+        free_pages_before=free,
+        steps=steps,
+        seconds=f"{time.monotonic() - started:.1f}",
+    )
+
+
+def incremental_vacuum(db: peewee.Database) -> int:
+    """Give the free pages back to the file system, `VACUUM_STEP_PAGES` per write transaction: each step
+    holds the write lock for milliseconds.  Returns the number of steps."""
+    step = f"PRAGMA incremental_vacuum({VACUUM_STEP_PAGES})"
+    steps = 0
+    while db.execute_sql("PRAGMA freelist_count").fetchone()[0]:
+        # One statement, its own write transaction; executescript runs it to the end (execute would
+        # free one page: the pragma frees a page per step of the statement).
+        retry_on_busy(lambda: db.connection().executescript(step))
+        steps += 1
+    return steps
 
 
 def print_plan(plan: Plan, dry_run: bool) -> None:
@@ -135,6 +167,9 @@ def cmd_retention(args: argparse.Namespace, config_argv: list[str]) -> int:
     cfg = load_or_exit(config_argv, quiet_logs=False)
     open_migrated(cfg)
     run_retention(cfg, args.dry_run, Results())
+    db_path = sqlite_path(cfg.db_dsn)
+    if db_path is not None and not args.dry_run:
+        checkpoint_wal(db_path)
     return 0
 
 
@@ -179,6 +214,7 @@ def cmd_maintenance(args: argparse.Namespace, config_argv: list[str]) -> int:
         run_retention(cfg, args.dry_run, results)
     if db_path is not None and not args.dry_run:
         optimize(db, args.vacuum, cfg.maintenance_vacuum_min_free_pages)
+        checkpoint_wal(db_path)
     elif db_path is None:
         db.execute_sql("ANALYZE")  # PostgreSQL: integrity, backups and vacuum are the server's (pg_dump)
     if not args.dry_run:

@@ -5,7 +5,13 @@ single read transaction for the whole copy: in WAL mode writers go on meanwhile,
 copy is the database exactly as of the moment the step started (a stepped backup would
 restart whenever another process writes).  The copy is written under a temporary name,
 switched to a self-contained rollback-journal file, checked, then renamed, so a file named
-`vodtender-*.db` in the backup folder is always a complete, checked backup.
+`vodtender-*.db` in the backup folder is always a complete, checked backup.  A copy that fails is
+removed, and one a killed run left behind goes at the next backup.  Backups are 0600 (and their
+folder 0700 when created) whatever the umask: they hold everything the database holds.
+
+The one step holds a read transaction, never the write lock: the daemons' writes go on (see
+bench/bench_db_locks.py).  It keeps SQLite from recycling the WAL meanwhile, so the WAL is
+checkpointed and truncated afterwards.
 """
 
 from __future__ import annotations
@@ -17,9 +23,10 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from vodtender.runtime.db import SQLITE_BUSY_TIMEOUT_MS
+from vodtender.runtime.db import SQLITE_BUSY_TIMEOUT_MS, checkpoint_wal
 
-PREFIX, SUFFIX = "vodtender-", ".db"
+PREFIX, SUFFIX, PARTIAL = "vodtender-", ".db", ".partial"
+PRIVATE_FILE, PRIVATE_DIR = 0o600, 0o700
 
 
 class BackupError(RuntimeError):
@@ -49,11 +56,29 @@ def backups_in(folder: Path) -> list[Path]:
 def backup_sqlite(db_path: str, folder: Path, keep: int, now: dt.datetime | None = None) -> BackupResult:
     """Copy the live database into `folder`, check the copy, keep the newest `keep` backups."""
     started = time.monotonic()
-    folder.mkdir(parents=True, exist_ok=True)
+    if not folder.is_dir():
+        folder.mkdir(parents=True)
+        folder.chmod(PRIVATE_DIR)
     stamp = (now or dt.datetime.now(dt.UTC)).strftime("%Y%m%dT%H%M%S%fZ")
     final = folder / f"{PREFIX}{stamp}{SUFFIX}"
-    partial = folder / f".{final.name}.partial"
-    partial.unlink(missing_ok=True)
+    remove_partials(folder)
+    partial = folder / f".{final.name}{PARTIAL}"
+    try:
+        _copy_checked(db_path, partial)
+        os.replace(partial, final)
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
+    checkpoint_wal(db_path)
+    removed = rotate(folder, keep)
+    return BackupResult(final, final.stat().st_size, time.monotonic() - started, removed)
+
+
+def _copy_checked(db_path: str, partial: Path) -> None:
+    """The snapshot into `partial`, a private file from its first byte, checked and synced."""
+    fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, PRIVATE_FILE)
+    os.fchmod(fd, PRIVATE_FILE)  # the umask may have taken more away; SQLite's journal copies this mode
+    os.close(fd)
     source = sqlite3.connect(db_path, timeout=SQLITE_BUSY_TIMEOUT_MS / 1000)
     target = sqlite3.connect(partial)
     try:
@@ -67,9 +92,14 @@ def backup_sqlite(db_path: str, folder: Path, keep: int, now: dt.datetime | None
         source.close()
     with open(partial, "rb") as f:
         os.fsync(f.fileno())
-    os.replace(partial, final)
-    removed = rotate(folder, keep)
-    return BackupResult(final, final.stat().st_size, time.monotonic() - started, removed)
+
+
+def remove_partials(folder: Path) -> list[Path]:
+    """Unfinished copies a killed or failed run left behind (one backup runs at a time: the timer's)."""
+    partials = [p for p in folder.iterdir() if p.name.startswith(f".{PREFIX}") and PARTIAL in p.name]
+    for path in partials:  # `.partial` and SQLite's `.partial-journal` beside it
+        path.unlink(missing_ok=True)
+    return partials
 
 
 def rotate(folder: Path, keep: int) -> list[Path]:

@@ -2,7 +2,8 @@
 
 The target is migrated first, then every table is copied in batches, keeping the ids, so
 references between tables (vod_events.vod_id) and the chat's VOD binding stay intact.
-Rows whose key is already in the target are skipped, never written twice: an interrupted or
+Each batch is its own short write transaction; a SQLite target's WAL is checkpointed and truncated
+at the end.  Rows whose key is already in the target are skipped, never written twice: an interrupted or
 repeated copy just carries on.  Afterwards each table is verified: row counts and a content
 checksum (an order-independent sum of per-row hashes over the columns both sides have) must
 match, and PostgreSQL's id sequences are moved past the copied ids so new rows do not collide.
@@ -25,6 +26,7 @@ import peewee
 
 from vodtender.runtime.db import (
     ReconnectingPostgresqlDatabase,
+    checkpoint_wal,
     is_postgres,
     open_database,
     postgres_params,
@@ -243,6 +245,9 @@ def copy_database(
                 )
             progress.finish(note)
         fix_sequences(target)
+        target_path = sqlite_path(target_dsn)
+        if target_path is not None:
+            checkpoint_wal(target_path)  # the copy went through the WAL: do not leave it archive-sized
     finally:
         source.close()
     return result

@@ -10,7 +10,10 @@ configuration is incomplete comes up idle: ready for systemd, not ready on /read
 STATUS says what to set where.
 
 Long work (a download, an upload, an IRC connection) runs in the daemon's own threads;
-`run_once()` supervises it, so the watchdog ping from this loop proves the loop is alive.
+`run_once()` supervises it, so the watchdog ping from this loop proves the loop is alive.  The loop
+never waits long for a database lock another process holds (a VACUUM, an operator's open
+transaction): its lock waits are bounded well under the watchdog interval, a step that finds the
+database busy gives up and is tried again shortly, and the pings go on.
 
 A test drives the same runtime in-process: `start()`, then `tick()` per step, then `stop()`;
 `run()` is exactly that loop, with signals and sleeping.
@@ -50,6 +53,8 @@ from vodtender.runtime.redact import redact, register_config_secrets
 ERROR_BACKOFF_BASE = 1.0  # seconds after the first failed step; doubles per failure in a row
 MAX_ERROR_BACKOFF = 60.0
 DATABASE_RETRY = 5.0  # seconds between tries to open the database at start
+LOOP_LOCK_WAIT = 10.0  # seconds the loop may wait for a database lock at most (less under a short watchdog)
+BUSY_RETRY = 1.0  # seconds before a step that found the database busy is tried again
 
 
 class Daemon:
@@ -141,6 +146,7 @@ class Runtime:
         self._db_problem: str | None = None
         self._step_error: str | None = None  # the last step's failure, shown while the daemon cannot start
         self._failed_steps = 0  # in a row
+        self._busy_since: float | None = None  # when steps began to find the database busy
         self._http: HttpServer | None = None
         self._last_heartbeat: float | None = None
         export_daemon_metrics(self.name)  # before anything serves: the first scrape sees every series
@@ -187,6 +193,7 @@ class Runtime:
         READY=1.  Returns the seconds to wait before the first tick."""
         self._apply_config()
         self.log.info(f"{self.name} starting", instance=self.instance)
+        dbmod.bound_lock_waits(self.lock_wait_bound())  # this thread turns the loop
         wait = self._bring_up()
         # Served only now: a scrape as soon as /healthz answers finds the daemon's metrics, the queue
         # length included (unless the database is still unavailable, which /readyz then says).
@@ -206,6 +213,12 @@ class Runtime:
         self.notifier.status(self.status())
         DAEMON_READY.labels(self.name).set(0 if self.readiness() else 1)
         return self._capped(wait)
+
+    def lock_wait_bound(self) -> float:
+        """The longest the loop waits for a database lock: an eighth of systemd's watchdog timeout (twice the
+        ping interval), so a step that waits twice over and then pings is still far from a kill."""
+        interval = self.notifier.watchdog_interval
+        return LOOP_LOCK_WAIT if interval is None else min(LOOP_LOCK_WAIT, interval / 4)
 
     def _capped(self, wait: float) -> float:
         """A wait short enough for the next watchdog ping and heartbeat to be on time."""
@@ -232,6 +245,7 @@ class Runtime:
             self._db.close()
         if self._http is not None:
             self._http.stop()
+        dbmod.bound_lock_waits(None)
         self.log.info(f"{self.name} stopped")
         return 0
 
@@ -332,8 +346,11 @@ class Runtime:
             wait = step()
             self._failed_steps = 0
             self._step_error = None
+            self._database_free()
         except Exception as exc:
             LOOP_ERRORS.labels(self.name).inc()
+            if dbmod.is_locked_error(exc):
+                return self._database_busy(exc)
             self._failed_steps += 1
             self._step_error = f"{type(exc).__name__}: {exc}"
             wait = backoff_delay(ERROR_BACKOFF_BASE, self._failed_steps, MAX_ERROR_BACKOFF)
@@ -341,9 +358,28 @@ class Runtime:
                 self.log.error(
                     "step failed, will retry", error=self._step_error, retry_in=f"{wait:.0f}s", exc_info=True
                 )
+        self._count_loop()
+        return wait
+
+    def _count_loop(self) -> None:
         LOOP_ITERATIONS.labels(self.name).inc()
         LAST_LOOP.labels(self.name).set(self.clock.time())
-        return wait
+
+    def _database_busy(self, exc: Exception) -> float:
+        """A step gave up on a lock another process holds: no backoff, no failure streak (the lock is not the
+        step's fault), one log line per busy spell; the step is tried again shortly."""
+        if self._busy_since is None:
+            self._busy_since = self.clock.monotonic()
+            self.log.warning("database busy: another process holds a lock, steps are retried", error=str(exc))
+        self._step_error = f"database busy: {exc}"
+        self._count_loop()
+        return BUSY_RETRY
+
+    def _database_free(self) -> None:
+        if self._busy_since is not None:
+            busy_for = self.clock.monotonic() - self._busy_since
+            self._busy_since = None
+            self.log.info("database free again, work resumed", busy=f"{busy_for:.1f}s")
 
     def _heartbeat(self) -> None:
         if not self._db_ready:
@@ -372,7 +408,9 @@ class Runtime:
                 )
             )
         except peewee.PeeweeException as exc:
-            if not dbmod.OUTAGE.active:  # an outage is logged once, by db
+            if dbmod.is_locked_error(exc):
+                self._last_heartbeat = None  # written at the next tick the database is free
+            elif not dbmod.OUTAGE.active:  # an outage is logged once, by db
                 self.log.warning("heartbeat not written", error=str(exc))
 
     # -- reload and stop -------------------------------------------------------------------------

@@ -11,6 +11,12 @@ transaction (and deadlocks or serialization failures), for up to `RECONNECT_PATI
 seconds.  The outage is logged once when it starts and once when it ends.  Once an outage has
 lasted that long, calls fail after one try instead of each waiting again, so a daemon's loop
 keeps turning (and pinging the watchdog) through a long outage.
+
+A lock another process holds (a VACUUM, an operator's open `sqlite3` transaction, a PostgreSQL
+row lock) is waited for at most the calling thread's bound (`bound_lock_waits`): a daemon's main
+loop sets one well under its watchdog interval, so a busy step gives up with `DatabaseBusy` and
+is tried again later while the loop goes on pinging.  Worker threads and commands keep the long
+patience (`SQLITE_BUSY_TIMEOUT_MS`, retried by `retry_on_busy`).
 """
 
 from __future__ import annotations
@@ -34,6 +40,8 @@ from vodtender.runtime.options import default_db_dsn
 T = TypeVar("T")
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+WAL_CHECKPOINT_WAIT = 2.0  # seconds a TRUNCATE checkpoint waits for readers (writers wait with it)
+WAL_CHECKPOINT_TRIES = 5
 RECONNECT_PATIENCE = 30.0  # seconds a call waits for PostgreSQL to come back (within one outage) before it fails
 PG_CONNECT_TIMEOUT = 5  # seconds; a host that does not answer must not hang a daemon's loop
 # SQLSTATEs after which a new connection (or a new try of the transaction) will do:
@@ -42,6 +50,41 @@ PG_CONNECT_TIMEOUT = 5  # seconds; a host that does not answer must not hang a d
 _PG_RETRY_STATES = ("08", "57P01", "57P02", "57P03", "40001", "40P01")
 
 log = get_logger("db")
+_thread_bound = threading.local()  # .seconds: this thread's bound on one call's lock waits (None: no bound)
+
+
+class DatabaseBusy(peewee.OperationalError):
+    """Another process held a lock longer than the calling thread may wait: try the step again later."""
+
+
+def bound_lock_waits(seconds: float | None) -> None:
+    """Bound every lock wait of the calling thread (None: the long default again); applies to its open
+    connection at once and to any it opens later."""
+    _thread_bound.seconds = seconds
+    db = database_proxy.obj
+    if isinstance(db, (BoundedSqliteDatabase, ReconnectingPostgresqlDatabase)) and not db.is_closed():
+        db.apply_lock_wait(db.connection())
+
+
+def lock_wait_bound() -> float | None:
+    return getattr(_thread_bound, "seconds", None)
+
+
+def _lock_wait_ms() -> int | None:
+    bound = lock_wait_bound()
+    return None if bound is None else max(1, int(bound * 1000))
+
+
+class BoundedSqliteDatabase(peewee.SqliteDatabase):
+    """SQLite whose busy timeout is the opening thread's bound on lock waits, if it has one."""
+
+    def _add_conn_hooks(self, conn: sqlite3.Connection) -> None:
+        super()._add_conn_hooks(conn)  # type: ignore[misc]  # peewee's stubs leave out this hook
+        self.apply_lock_wait(conn)
+
+    @staticmethod
+    def apply_lock_wait(conn: sqlite3.Connection) -> None:
+        conn.execute(f"PRAGMA busy_timeout = {_lock_wait_ms() or SQLITE_BUSY_TIMEOUT_MS}")
 
 
 def sqlite_path(dsn: str) -> str | None:
@@ -68,12 +111,12 @@ def open_database(dsn: str | None) -> peewee.Database:
     if path is not None:
         if path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
-        db: peewee.Database = peewee.SqliteDatabase(
+        db: peewee.Database = BoundedSqliteDatabase(
             path,
             timeout=SQLITE_BUSY_TIMEOUT_MS / 1000,
             pragmas={
+                "auto_vacuum": "incremental",  # takes on a new file; maintenance's VACUUM converts an old one
                 "journal_mode": "wal",
-                "busy_timeout": SQLITE_BUSY_TIMEOUT_MS,
                 "synchronous": "normal",  # safe with WAL: a crash loses no committed transaction's integrity
                 "foreign_keys": 1,
             },
@@ -187,8 +230,15 @@ class ReconnectingPostgresqlDatabase(peewee.PostgresqlDatabase):
 
     def _connect(self) -> object:
         conn = super()._connect()  # type: ignore[misc]  # peewee's stubs leave out this hook its drivers override
+        self.apply_lock_wait(conn)
         self._opened.at = time.monotonic()
         return conn
+
+    @staticmethod
+    def apply_lock_wait(conn: Any) -> None:
+        """A row or table lock is waited for at most the thread's bound (0: as long as it takes)."""
+        with conn.cursor() as cursor:
+            cursor.execute("SET lock_timeout = %s", (_lock_wait_ms() or 0,))
 
     def connection_lost(self, exc: BaseException) -> None:
         """Report a lost connection; after a restart each thread finds its old connection dead once,
@@ -237,6 +287,9 @@ class ReconnectingPostgresqlDatabase(peewee.PostgresqlDatabase):
 
 
 def is_locked_error(exc: BaseException) -> bool:
+    """SQLite's write lock was not free in time, or PostgreSQL's lock_timeout ran out (55P03)."""
+    if isinstance(exc, DatabaseBusy) or getattr(_driver_error(exc), "pgcode", None) == "55P03":
+        return True
     text = str(exc).lower()
     return "database is locked" in text or "database table is locked" in text or "busy" in text
 
@@ -248,10 +301,13 @@ def _pause(attempt: int) -> None:
 def retry_on_busy(fn: Callable[[], T], attempts: int = 20) -> T:
     """Run `fn`, retrying with jittered backoff while the database is busy or unreachable.
 
-    Busy: SQLite's write lock, PostgreSQL's deadlock / serialization failure (`attempts` tries).
+    Busy: SQLite's write lock, PostgreSQL's lock timeout, deadlock or serialization failure (`attempts`
+    tries, and in a thread with a bound on lock waits no longer than it: then `DatabaseBusy`).
     Unreachable: a lost PostgreSQL connection, retried on a new one for up to `RECONNECT_PATIENCE`.
     """
-    deadline = time.monotonic() + RECONNECT_PATIENCE
+    started = time.monotonic()
+    deadline = started + RECONNECT_PATIENCE
+    bound = lock_wait_bound()
     attempt = 0
     while True:
         try:
@@ -265,6 +321,8 @@ def retry_on_busy(fn: Callable[[], T], attempts: int = 20) -> T:
                 db.drop_connection()
             elif not (is_locked_error(exc) or is_retryable_conflict(exc)) or attempt >= attempts - 1:
                 raise
+            elif bound is not None and time.monotonic() - started >= bound:
+                raise DatabaseBusy(f"{_first_line(exc)} (gave up after {bound:g}s; tried again later)") from exc
             _pause(attempt)
             attempt += 1
             continue
@@ -310,6 +368,32 @@ def probe(dsn: str | None) -> str | None:
     except Exception as exc:  # any failure means "not ready", with the reason shown
         return f"database unavailable: {_first_line(exc)}"
     return None
+
+
+def checkpoint_wal(path: str) -> bool:
+    """After a long writer (a VACUUM, a backup, a copy, retention): move the WAL into the database and
+    truncate it to zero bytes, so it does not keep the size the long writer made it grow to.  On its own
+    connection with a short busy timeout: the checkpoint holds writers off while it waits for readers to
+    finish.  False when a reader or writer kept it from finishing (SQLite's own checkpoints go on; the
+    next long writer truncates)."""
+    wal = Path(f"{path}-wal")
+    before = wal.stat().st_size if wal.exists() else 0
+    conn = sqlite3.connect(path, timeout=WAL_CHECKPOINT_WAIT)
+    try:
+        for attempt in range(WAL_CHECKPOINT_TRIES):
+            # busy at once, not after the wait, while a daemon's commit runs SQLite's own checkpoint
+            busy = conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()[0]
+            if not busy:
+                break
+            _pause(attempt + 4)
+    finally:
+        conn.close()
+    after = wal.stat().st_size if wal.exists() else 0
+    if busy:
+        log.warning("WAL not truncated: the database stayed busy, SQLite checkpoints it later", wal_bytes=after)
+    else:
+        log.info("WAL checkpointed and truncated", wal_bytes_before=before)
+    return not busy
 
 
 def close_thread_connection() -> None:

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
+import re
 import sqlite3
+import stat
 import subprocess
 from pathlib import Path
 
@@ -11,6 +15,7 @@ import peewee
 from tests.helpers.processes import base_env, run_cli
 from tests.unit.ops.test_backup import fresh_db
 from tests.unit.ops.test_retention import make
+from vodtender.cli.maintenance_cmd import VACUUM_STEP_PAGES
 from vodtender.ops.backup import backup_sqlite, backups_in
 from vodtender.runtime.db import open_database
 from vodtender.runtime.models import KV, Vod
@@ -103,3 +108,74 @@ def test_maintenance_runs_on_either_database(tmp_path: Path, migrated_db: peewee
     result = run_cli(tmp_path, "maintenance", env=env)
     assert result.returncode == 0, result.stderr
     assert Vod.get(Vod.twitch_vod_id == "old").downloaded_path is None
+
+
+def grown_wal(db: Path, rows: int = 3000) -> sqlite3.Connection:
+    """A WAL of several MB that SQLite's own checkpoints leave at its size, as after a long writer; the
+    connection stays open (closing the last one would checkpoint and remove the WAL by itself)."""
+    conn = sqlite3.connect(db, isolation_level=None)
+    conn.execute("PRAGMA wal_autocheckpoint = 0")
+    conn.execute("CREATE TABLE IF NOT EXISTS filler (b BLOB)")
+    conn.executemany("INSERT INTO filler VALUES (randomblob(4000))", [()] * rows)
+    assert Path(f"{db}-wal").stat().st_size > 10_000_000
+    return conn
+
+
+def test_backups_are_private_whatever_the_umask_and_no_partial_copy_is_left(tmp_path: Path) -> None:
+    db = tmp_path / "vodtender.db"
+    fresh_db(db)
+    folder = tmp_path / "backups"
+    folder.mkdir()
+    stale = folder / ".vodtender-20250101T000000000000Z.db.partial"  # what a killed backup leaves
+    stale.write_bytes(b"half a copy")
+    (folder / f"{stale.name}-journal").write_bytes(b"")
+    old_umask = os.umask(0)  # the child inherits it: every file it creates would be world-writable
+    try:
+        result = run_cli(tmp_path, "maintenance", "--no-retention", env=env_for(tmp_path, db))
+    finally:
+        os.umask(old_umask)
+    assert result.returncode == 0, result.stderr
+    [backup] = backups_in(folder)
+    assert stat.S_IMODE(backup.stat().st_mode) == 0o600
+    assert sorted(p.name for p in folder.iterdir()) == [backup.name], "a partial copy was left behind"
+
+
+def test_maintenance_truncates_the_wal_a_long_writer_left(tmp_path: Path) -> None:
+    db = tmp_path / "vodtender.db"
+    fresh_db(db)
+    reader = grown_wal(db)
+    try:
+        result = run_cli(tmp_path, "maintenance", "--vacuum", "never", env=env_for(tmp_path, db))
+        assert result.returncode == 0, result.stderr
+        assert Path(f"{db}-wal").stat().st_size < 1_000_000  # only what was written after the checkpoint
+        assert "WAL checkpointed and truncated" in result.stderr
+    finally:
+        reader.close()
+
+
+def test_vacuum_frees_pages_in_short_steps_after_one_conversion_of_an_old_file(tmp_path: Path) -> None:
+    db = tmp_path / "vodtender.db"
+    fresh_db(db)
+    conn = grown_wal(db)
+    conn.execute("PRAGMA auto_vacuum = NONE")
+    conn.execute("VACUUM")  # a file from before incremental vacuum
+    conn.execute("DELETE FROM filler")
+    assert conn.execute("PRAGMA auto_vacuum").fetchone()[0] == 0
+    env = env_for(tmp_path, db)
+    try:
+        first = run_cli(tmp_path, "maintenance", "--vacuum", "always", "--no-backup", env=env)
+        assert first.returncode == 0, first.stderr
+        assert "converting the database to incremental vacuum" in first.stderr
+        with contextlib.closing(sqlite3.connect(db)) as fresh:  # `conn` keeps the setting it was given
+            assert fresh.execute("PRAGMA auto_vacuum").fetchone()[0] == 2  # incremental
+        conn.executemany("INSERT INTO filler VALUES (randomblob(4000))", [()] * 3000)
+        conn.execute("DELETE FROM filler")
+        free = conn.execute("PRAGMA freelist_count").fetchone()[0]
+        second = run_cli(tmp_path, "maintenance", "--vacuum", "always", "--no-backup", env=env)
+        assert second.returncode == 0, second.stderr
+        assert "converting" not in second.stderr
+        steps = int(re.search(r"vacuum done .*steps=(\d+)", second.stderr).group(1))  # type: ignore[union-attr]
+        assert steps >= free // VACUUM_STEP_PAGES >= 2
+        assert conn.execute("PRAGMA freelist_count").fetchone()[0] == 0
+    finally:
+        conn.close()

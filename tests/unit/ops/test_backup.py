@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 
 import pytest
@@ -28,3 +29,11 @@ def test_rotation_keeps_the_newest(tmp_path: Path, keep: int) -> None:
     fresh_db(db, vods=1)
     made = [backup_sqlite(str(db), tmp_path / "b", keep=keep).path for _ in range(5)]
     assert backups_in(tmp_path / "b") == made[-keep:]
+
+
+def test_a_failed_backup_leaves_no_partial_copy(tmp_path: Path) -> None:
+    db = tmp_path / "vodtender.db"
+    db.write_bytes(b"not a database" * 1000)
+    with pytest.raises(sqlite3.DatabaseError):
+        backup_sqlite(str(db), tmp_path / "b", keep=1)
+    assert list((tmp_path / "b").iterdir()) == []

@@ -70,6 +70,13 @@ def test_every_table_is_copied_verified_and_new_rows_get_fresh_ids(tmp_path: Pat
     db.close()
 
 
+def test_a_sqlite_target_is_left_without_an_archive_sized_wal(tmp_path: Path) -> None:
+    source, target = tmp_path / "old.db", tmp_path / "new.db"
+    make_archive(source, vods=40, chat_per_vod=500)
+    assert copy_database(str(source), str(target), batch=100, progress=Progress(io.StringIO())).verified
+    assert Path(f"{target}-wal").stat().st_size == 0  # the target is still open: only a checkpoint empties it
+
+
 def test_a_second_run_copies_nothing_and_still_verifies(tmp_path: Path, db_dsn: str) -> None:
     source = tmp_path / "old.db"
     make_archive(source)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import sqlite3
+import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
@@ -25,8 +26,8 @@ from vodtender.daemons.uploader import Uploader
 from vodtender.pipeline.metrics import export_queue_length
 from vodtender.runtime.clock import from_unix
 from vodtender.runtime.config import load_config
-from vodtender.runtime.daemon import Daemon, IdleDaemon, Runtime
-from vodtender.runtime.db import open_database
+from vodtender.runtime.daemon import BUSY_RETRY, Daemon, IdleDaemon, Runtime
+from vodtender.runtime.db import open_database, write
 from vodtender.runtime.models import DaemonHeartbeat, Vod, VodEvent
 
 NAME = "uploader"
@@ -429,3 +430,39 @@ def test_the_uploader_without_credentials_marks_a_downloaded_vod_done(
     )
     assert get(runtime, "/readyz") == (200, "ready\n")
     assert video.exists()
+
+
+class WritingDaemon(StubDaemon):
+    """Each step writes a row, the way daemons write."""
+
+    constructed: ClassVar[list[StubDaemon]] = []
+
+    def run_once(self) -> float:
+        self.steps += 1
+        write(lambda: VodEvent.create(vod=Vod.get_or_create(twitch_vod_id="w", channel="c")[0], stage="s", kind="k"))
+        return 30.0
+
+
+def test_a_step_finding_the_database_locked_gives_up_within_the_bound_and_is_retried_without_backoff(
+    make_runtime: MakeRuntime, db_file: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    runtime = make_runtime(WritingDaemon, "--heartbeat-interval", "10m", watchdog_interval=0.4)
+    runtime.start()
+    assert runtime.lock_wait_bound() == pytest.approx(0.1)  # an eighth of systemd's 0.8 s watchdog timeout
+    holder = sqlite3.connect(db_file, isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")
+    try:
+        waits = []
+        for _ in range(3):
+            started = time.monotonic()
+            waits.append(runtime.tick())
+            assert time.monotonic() - started < 1.0, "the loop waited for the lock"
+        assert waits == [min(BUSY_RETRY, 0.4)] * 3  # no growing backoff (capped for the next ping)
+        assert VodEvent.select().count() == 0
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    assert runtime.tick() == 0.4 and VodEvent.select().count() == 1  # the step's 30 s, capped
+    log = capsys.readouterr().err
+    assert log.count("database busy") == 1 and "database free again, work resumed" in log
+    assert "step failed" not in log
