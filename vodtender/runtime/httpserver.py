@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import logging
 import selectors
 import socket
 import threading
@@ -22,8 +23,6 @@ import time
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from socketserver import ThreadingMixIn
 from typing import Self, cast
-
-from vodtender.runtime.logs import get_logger
 
 TEXT = "text/plain; charset=utf-8"
 POLL_SECONDS = 0.5  # how often the loop looks at stop requests and connection deadlines
@@ -33,7 +32,9 @@ REQUEST_TIMEOUT_SECONDS = 5.0
 # accept() failing for these goes on until some connection or descriptor is freed: wait, don't spin.
 _OUT_OF_RESOURCES = {errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM}
 
-log = get_logger("http")
+# Standard library only (the stand-ins run this module under a bare python3): the daemons' logging
+# setup formats this logger like theirs.
+log = logging.getLogger("vodtender.http")
 
 
 class QuietHandler(BaseHTTPRequestHandler):

@@ -7,19 +7,12 @@ from pathlib import Path
 import pytest
 
 from tests.helpers.processes import REPO
+from tests.helpers.unit_secrets import OWN_SECRETS as USES
 from vodtender.runtime.options import OPTIONS
 
 SYSTEMD = REPO / "systemd"
 SHARED = SYSTEMD / "vodtender-.service.d" / "10-vodtender.conf"
 SECRETS = {o.key: o.env for o in OPTIONS if o.secret}  # credential name -> variable
-USES = {
-    "poller": {"twitch-client-secret"},
-    "downloader": {"twitch-oauth-token"},
-    "recorder": {"twitch-oauth-token"},
-    "chat": {"twitch-oauth-token"},
-    "uploader": {"yt-client-secret", "encryption-key"},
-    "maintenance": set(),
-}
 
 
 def values(path: Path, key: str) -> list[str]:
