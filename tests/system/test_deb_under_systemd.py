@@ -254,12 +254,7 @@ def secrets_seen(box: Container, daemon: str) -> set[str]:
 def test_each_unit_gets_only_its_own_secrets(box: Container) -> None:
     for daemon in DAEMONS:
         assert secrets_seen(box, daemon) == OWN_SECRETS[daemon], daemon
-    # The maintenance job, not running now: nothing to load, every secret of the env file unset.
-    unit = "vodtender-maintenance.service"
-    assert box.show(unit, "LoadCredential") == ""
-    assert set(box.show(unit, "UnsetEnvironment").split()) == {
-        "TWITCH_CLIENT_SECRET", "TWITCH_OAUTH_TOKEN", "YT_CLIENT_SECRET", "ENCRYPTION_KEY"
-    }  # fmt: skip
+    # The maintenance job's own environment is looked at while it runs, below.
 
 
 def test_every_daemon_serves_metrics(box: Container) -> None:
@@ -277,10 +272,28 @@ def test_recorder_without_live_record_is_ready_and_says_it_is_idle(box: Containe
     assert 'recorder idle reason="LIVE_RECORD is empty"' in box.journal("vodtender-recorder.service", "-o", "cat")
 
 
+# Run before the job in its unit, so with its environment, credentials and sandbox.
+ENV_PROBE = """#!/bin/sh
+tr '\\0' '\\n' < /proc/$$/environ | sed 's/^/probe-env: /'
+echo "probe-env: credentials ${CREDENTIALS_DIRECTORY:-none}"
+"""
+
+
 def test_maintenance_job_runs_in_its_sandbox_while_the_daemons_write(box: Container) -> None:
-    out = box.run("systemctl", "start", "vodtender-maintenance.service", check=False, timeout=600)
     unit = "vodtender-maintenance.service"
+    probe_drop_in = f"/run/systemd/system/{unit}.d/probe-env.conf"
+    box.write("/usr/local/bin/probe-env", ENV_PROBE, mode="0755")
+    box.write(probe_drop_in, "[Service]\nExecStartPre=/usr/local/bin/probe-env\n")
+    box.run("systemctl", "daemon-reload")
+    try:
+        out = box.run("systemctl", "start", unit, check=False, timeout=600)
+    finally:
+        box.run("rm", probe_drop_in)
+        box.run("systemctl", "daemon-reload")
     assert out.returncode == 0 and box.show(unit, "Result") == "success", box.journal(unit)
+    probed = [line for line in box.journal(unit, "-o", "cat").splitlines() if line.startswith("probe-env: ")]
+    assert "probe-env: credentials none" in probed and len(probed) > 3
+    assert not [line for line in probed for v in (*CREDENTIALS.values(), *ENV_SECRETS.values()) if v in line]
     assert box.show(unit, "PrivateNetwork") == "yes"  # the generator's drop-in: the database is SQLite
     assert box.sh("ls /var/lib/vodtender/backups/vodtender-*.db").stdout.strip()
     assert box.run("stat", "-c", "%U", "/var/lib/vodtender/backups").stdout.strip() == "vodtender"
