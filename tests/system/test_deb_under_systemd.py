@@ -18,6 +18,7 @@ from typing import Any, cast
 import pytest
 
 from tests.helpers.processes import REPO
+from tests.helpers.unit_secrets import OWN_SECRETS
 from tests.standins.ytdlp_hook.sitecustomize import BASE_VARIABLE
 from tests.system.container import Container, host_env
 
@@ -40,8 +41,11 @@ yt-client-id = test-client-id
 youtube-api-url = http://127.0.0.1:{YOUTUBE_PORT}/
 youtube-token-url = http://127.0.0.1:{YOUTUBE_PORT}/token
 """
-CREDENTIAL = "/etc/credstore/vodtender.twitch-client-secret"
+CREDSTORE = "/etc/credstore"
 ENV_FILE = "/etc/vodtender/vodtender.env"
+# Every secret, two from the credential store and two from the env file: each unit must see only its own.
+CREDENTIALS = {"twitch-client-secret": "standin-client-secret-1234", "encryption-key": "systemtest-token-key"}
+ENV_SECRETS = {"YT_CLIENT_SECRET": "test-client-secret", "TWITCH_OAUTH_TOKEN": "systemtest-bot-token"}
 UPGRADE_VERSION_SUFFIX = "+systemtest1"
 
 
@@ -214,8 +218,9 @@ def test_configured_target_starts_all_four_ready_with_status(box: Container) -> 
     for port in (HELIX_PORT, IRC_PORT, YOUTUBE_PORT):
         wait_port(box, port)
     box.write(CONF, SETTINGS)
-    box.write(CREDENTIAL, "standin-client-secret-1234\n", mode="0600")
-    box.sh(f"echo YT_CLIENT_SECRET=test-client-secret >> {ENV_FILE}")
+    for name, secret in CREDENTIALS.items():
+        box.write(f"{CREDSTORE}/vodtender.{name}", secret + "\n", mode="0600")
+    box.sh(f"printf '%s\\n' {' '.join(f'{k}={v}' for k, v in ENV_SECRETS.items())} >> {ENV_FILE}")
     box.run("systemctl", "stop", "vodtender.target")
     box.run("systemctl", "start", "vodtender.target")
     wait_all_active(box)
@@ -233,13 +238,23 @@ def test_configured_target_starts_all_four_ready_with_status(box: Container) -> 
             timeout=30,
             what=f"systemctl status {unit} to show its STATUS=",
         )
-    # Secrets arrived: the credential from the credential store, the other from the env file.
-    poller_pid = box.show("vodtender-poller.service", "MainPID")
-    box.run("test", "-f", "/run/credentials/vodtender-poller.service/twitch-client-secret")
-    assert "YT_CLIENT_SECRET=test-client-secret" in box.run("cat", f"/proc/{poller_pid}/environ").stdout.split("\0")
     assert "TWITCH_CLIENT_SECRET" not in status_text(box, "poller")
     assert "TWITCH_CHANNEL" not in status_text(box, "poller")
     assert failed_units(box) == ""
+
+
+def secrets_seen(box: Container, daemon: str) -> set[str]:
+    """The secrets in the main process's environment and its credentials folder, by credential name."""
+    unit = f"vodtender-{daemon}.service"
+    environ = set(box.run("cat", f"/proc/{box.show(unit, 'MainPID')}/environ").stdout.split("\0"))
+    in_env = {k.lower().replace("_", "-") for k, v in ENV_SECRETS.items() if f"{k}={v}" in environ}
+    return in_env | set(box.run("ls", "-A", f"/run/credentials/{unit}", check=False).stdout.split())
+
+
+def test_each_unit_gets_only_its_own_secrets(box: Container) -> None:
+    for daemon in DAEMONS:
+        assert secrets_seen(box, daemon) == OWN_SECRETS[daemon], daemon
+    # The maintenance job's own environment is looked at while it runs, below.
 
 
 def test_every_daemon_serves_metrics(box: Container) -> None:
@@ -257,10 +272,29 @@ def test_recorder_without_live_record_is_ready_and_says_it_is_idle(box: Containe
     assert 'recorder idle reason="LIVE_RECORD is empty"' in box.journal("vodtender-recorder.service", "-o", "cat")
 
 
+# Run before the job in its unit, so with its environment, credentials and sandbox.
+ENV_PROBE = """#!/bin/sh
+tr '\\0' '\\n' < /proc/$$/environ | sed 's/^/probe-env: /'
+echo "probe-env: credentials ${CREDENTIALS_DIRECTORY:-none}"
+"""
+
+
 def test_maintenance_job_runs_in_its_sandbox_while_the_daemons_write(box: Container) -> None:
-    out = box.run("systemctl", "start", "vodtender-maintenance.service", check=False, timeout=600)
     unit = "vodtender-maintenance.service"
+    probe_drop_in = f"/run/systemd/system/{unit}.d/probe-env.conf"
+    box.write("/usr/local/bin/probe-env", ENV_PROBE, mode="0755")
+    box.write(probe_drop_in, "[Service]\nExecStartPre=/usr/local/bin/probe-env\n")
+    box.run("systemctl", "daemon-reload")
+    try:
+        out = box.run("systemctl", "start", unit, check=False, timeout=600)
+    finally:
+        box.run("rm", probe_drop_in)
+        box.run("systemctl", "daemon-reload")
     assert out.returncode == 0 and box.show(unit, "Result") == "success", box.journal(unit)
+    probed = [line for line in box.journal(unit, "-o", "cat").splitlines() if line.startswith("probe-env: ")]
+    assert "probe-env: credentials none" in probed and len(probed) > 3
+    assert not [line for line in probed for v in (*CREDENTIALS.values(), *ENV_SECRETS.values()) if v in line]
+    assert box.show(unit, "PrivateNetwork") == "yes"  # the generator's drop-in: the database is SQLite
     assert box.sh("ls /var/lib/vodtender/backups/vodtender-*.db").stdout.strip()
     assert box.run("stat", "-c", "%U", "/var/lib/vodtender/backups").stdout.strip() == "vodtender"
 

@@ -24,6 +24,7 @@ from vodtender.cli.status_cmd import Palette, add_color_option, human_bytes
 from vodtender.clients.google_oauth import CredentialsRevoked, OAuthError, TokenEndpoint
 from vodtender.clients.helix import HelixClient, HelixError
 from vodtender.pipeline.upload.tokens import TokenCipher, TokenStore, TokenUnreadable
+from vodtender.runtime.children import child_environment
 from vodtender.runtime.config import Config, config_dir, load_config
 from vodtender.runtime.db import open_database, sqlite_path
 from vodtender.runtime.logs import setup_logging
@@ -168,7 +169,9 @@ class Doctor:
             path = shutil.which(tool)
             if path is None:
                 return Result("ffmpeg", False, f"{tool} not found on PATH", "apt install ffmpeg")
-            out = subprocess.run([path, "-version"], capture_output=True, text=True, timeout=30).stdout
+            out = subprocess.run(
+                [path, "-version"], capture_output=True, text=True, timeout=30, env=child_environment()
+            ).stdout
             found.append(" ".join(out.split()[:3]) if out else tool)
         return Result("ffmpeg", True, ", ".join(found))
 

@@ -36,7 +36,7 @@ class Policy:
     keep_days: int = 0
     keep_count: int = 0
     min_free: int = 0
-    uploading: bool = True  # YouTube credentials configured
+    uploading: bool = True  # YouTube configured (YT_CLIENT_ID)
     without_upload: bool = False
     shared_data_dir: bool = False
 
@@ -46,7 +46,7 @@ class Policy:
             keep_days=cfg.retention_keep_days or 0,
             keep_count=cfg.retention_keep_count or 0,
             min_free=cfg.retention_min_free or 0,
-            uploading=bool(cfg.yt_client_id and cfg.yt_client_secret),
+            uploading=bool(cfg.yt_client_id),  # the secret is the uploader's alone: maintenance never gets it
             without_upload=bool(cfg.retention_without_upload),
             shared_data_dir=bool(cfg.data_dir_shared),
         )

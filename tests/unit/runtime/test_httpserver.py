@@ -1,4 +1,5 @@
-"""The one small HTTP server: free ports, a thread per request (or one at a time), quiet errors, clean stops."""
+"""The one small HTTP server: free ports, a thread per request (or one at a time), quiet errors, clean stops,
+idle clients hung up, a cap on connections."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import urllib.request
 
 import pytest
 
+from tests.helpers.processes import wait_until
 from vodtender.runtime.httpserver import HttpServer, QuietHandler
 
 
@@ -97,3 +99,36 @@ def test_quiet_errors_keep_handler_tracebacks_off_stderr(quiet: bool, capsys: py
             get(server, "/boom")  # the server reports the error before it closes the connection
         printed = "RuntimeError: handler bug" in capsys.readouterr().err
     assert printed is not quiet
+
+
+def closed_by_server(client: socket.socket, within: float = 5.0) -> bool:
+    client.settimeout(within)
+    try:
+        return client.recv(1) == b""
+    except ConnectionResetError:
+        return True
+    except TimeoutError:
+        return False
+
+
+@pytest.mark.parametrize("threaded", [True, False])
+def test_a_client_that_sends_no_request_is_hung_up_and_the_next_one_served(threaded: bool) -> None:
+    with HttpServer(("127.0.0.1", 0), handler(), name="test-http", threaded=threaded, request_timeout=0.5) as server:
+        with socket.create_connection(server.address) as silent:
+            assert closed_by_server(silent)
+        assert get(server, "/next") == "/next"
+
+
+def test_at_the_cap_the_longest_idle_connection_makes_room_and_a_busy_one_stays() -> None:
+    gate, answers = Gate(), []
+    with HttpServer(("127.0.0.1", 0), handler(gate), name="test-http", max_connections=2) as server:
+        busy = threading.Thread(target=lambda: answers.append(get(server, "/wait")))
+        busy.start()
+        assert gate.entered.wait(10)
+        with socket.create_connection(server.address) as idle:
+            wait_until(lambda: server.open_connections == 2, timeout=5, what="the idle client accepted")
+            assert get(server, "/newcomer") == "/newcomer"
+            assert closed_by_server(idle)
+        gate.release.set()
+        busy.join(10)
+    assert answers == ["/wait"]

@@ -23,6 +23,7 @@ from typing import IO
 from vodtender.pipeline.download.fetcher import Piece, Written
 from vodtender.pipeline.download.gaps import Gap
 from vodtender.pipeline.errors import SystemicError, TransientError
+from vodtender.runtime.children import child_environment
 
 POLL_SECONDS = 0.25
 
@@ -208,7 +209,7 @@ def _video_codec(source: str) -> str | None:
         out = subprocess.run(
             ["ffprobe", "-v", "error", *PROTOCOLS, "-select_streams", "v:0", "-show_entries", "stream=codec_name",
              "-of", "csv=p=0", source],
-            capture_output=True, text=True, timeout=120,
+            capture_output=True, text=True, timeout=120, env=child_environment(),
         )  # fmt: skip
     except FileNotFoundError:
         raise SystemicError("ffprobe not found: install ffmpeg", certain=True) from None
@@ -217,7 +218,7 @@ def _video_codec(source: str) -> str | None:
 
 def _run_cancellable(cmd: list[str], log_file: IO[bytes], keep_going: Callable[[], bool]) -> int:
     try:
-        proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=log_file)
+        proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=log_file, env=child_environment())
     except FileNotFoundError:
         raise SystemicError("ffmpeg not found: install ffmpeg", certain=True) from None
     try:

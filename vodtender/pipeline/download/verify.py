@@ -17,6 +17,7 @@ from fractions import Fraction
 from pathlib import Path
 
 from vodtender.pipeline.errors import SystemicError
+from vodtender.runtime.children import child_environment
 
 AAC_SAMPLES_PER_PACKET = 1024
 STREAM_ENTRIES = "stream=index,codec_type,codec_name,nb_read_packets,avg_frame_rate,r_frame_rate,sample_rate"
@@ -32,7 +33,7 @@ def probe(path: Path, count_packets: bool = True) -> dict:
     if count_packets:
         cmd.insert(1, "-count_packets")
     try:
-        out = subprocess.run(cmd, capture_output=True, text=True, timeout=3600)
+        out = subprocess.run(cmd, capture_output=True, text=True, timeout=3600, env=child_environment())
     except FileNotFoundError:
         raise SystemicError("ffprobe not found: install ffmpeg", certain=True) from None
     if out.returncode != 0:
@@ -83,6 +84,7 @@ def video_pid(fragment: bytes | bytearray | memoryview) -> int | None:
             input=bytes(fragment),
             capture_output=True,
             timeout=60,
+            env=child_environment(),
         )
     except FileNotFoundError:
         raise SystemicError("ffprobe not found: install ffmpeg", certain=True) from None
