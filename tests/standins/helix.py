@@ -17,7 +17,8 @@ Scripting, from Python (methods below) or over HTTP for another process or an en
 harness: `POST /control/<method>` with the keyword arguments as a JSON object, e.g.
 `POST /control/go_live {"login": "a", "stream_id": "42", "started_at": 1764300000}`;
 every action also takes `"at": <unix time>` to happen later ("go live at t").
-`GET /control/state` returns counters and the request log (`?since=N` skips the first N).
+`GET /control/state` returns counters and the request log (`?since=N` skips the first N; a Helix
+entry names the token it came with: which client sent it).
 """
 
 from __future__ import annotations
@@ -427,9 +428,9 @@ class HelixStandin:
     ) -> tuple[int, dict[str, Any], dict[str, str]]:
         with self.lock:
             now = time.time()
-            entry: dict[str, Any] = {"at": now, "endpoint": endpoint, "params": params, "status": None}
-            self.log.append(entry)
             token = (headers.get("Authorization") or "").removeprefix("Bearer ").strip()
+            entry: dict[str, Any] = {"at": now, "endpoint": endpoint, "params": params, "status": None, "token": token}
+            self.log.append(entry)
             expiry = self.tokens.get(token)
             self.bucket.refill(now)
             if headers.get("Client-Id") != self.client_id or expiry is None or expiry <= now or self.tokens_rejected:

@@ -13,7 +13,8 @@ It speaks the real protocols, as google-api-python-client and a browser use them
 
 Faults (`add_fault`): an error status (503, 401, 403 quotaExceeded, ...) on a step, optionally after
 persisting a chunk up to an offset; a dropped connection at an offset; a hold at an offset that blocks
-until `release()` (to kill a client mid-upload).
+until `release()` (to kill a client mid-upload); a pause at an offset that blocks until `release()`,
+then takes the rest of the chunk as if nothing happened (something else happens meanwhile).
 
 In a test: `with YouTubeStandIn() as yt: yt.issue_tokens(); ...; yt.videos[0].sha256`.  Other processes:
 `python -m tests.standins.youtube --port N` and the control API: `GET /_control/state`,
@@ -48,8 +49,9 @@ PRIVACY_VALUES = ("private", "unlisted", "public")
 class Fault:
     """A scripted failure.  `on`: post (session start), put (a chunk), status (a `bytes */N` query),
     token, playlist.  `kind`: error (answer `status` with `reason`), drop (close the connection),
-    hold (stop reading until release(), then drop).  `at_offset`: for put, the session offset where
-    it strikes (a chunk is persisted up to there first); None: the next matching request."""
+    hold (stop reading until release(), then drop), pause (stop reading until release(), then go on).
+    `at_offset`: for put, the session offset where it strikes (a chunk is persisted up to there
+    first); None: the next matching request."""
 
     on: str
     kind: str = "error"
@@ -142,7 +144,7 @@ class YouTubeStandIn:
         self.requests: list[tuple[str, str, int]] = []  # (method, step, status)
         self.raw_received: list[tuple[int, str]] = []  # /raw PUTs: (size, sha256)
         self.released = threading.Event()
-        self.holding = threading.Event()  # set while a hold fault blocks a client
+        self.holding = threading.Event()  # set while a hold or pause fault blocks a client
         # Clients that vanish mid-request (killed, timed out) are part of the tests: no tracebacks.
         self._server = HttpServer((host, port), self._handler(), name="youtube-standin", quiet_errors=True)
         self.port = self._server.address[1]
@@ -184,7 +186,7 @@ class YouTubeStandIn:
             self.access_tokens.clear()
 
     def add_fault(self, fault: Fault) -> None:
-        if fault.kind == "hold":
+        if fault.kind in ("hold", "pause"):
             self.released.clear()
         with self.lock:
             self.faults.append(fault)
@@ -451,11 +453,17 @@ class YouTubeStandIn:
                         standin.holding.clear()
                     self._drop("put")
                     return
-                persist_until = strike if fault is not None else end
-                self._consume(session, start, length, persist_until=persist_until)
-                if fault is not None:
-                    self._error(fault.status, fault.reason, "put")
-                    return
+                if fault is not None and fault.kind == "pause":  # a slow server: it goes on after release()
+                    self._consume(session, start, strike - start, persist_until=strike)
+                    standin.holding.set()
+                    standin.released.wait()
+                    standin.holding.clear()
+                    self._consume(session, strike, length - (strike - start), persist_until=end)
+                else:
+                    self._consume(session, start, length, persist_until=strike if fault is not None else end)
+                    if fault is not None:
+                        self._error(fault.status, fault.reason, "put")
+                        return
                 if session.received == session.total and session.video is None:
                     self._finish(session)
                 self._progress(session, "put")

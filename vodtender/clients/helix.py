@@ -6,7 +6,10 @@ raised with the wait it asks for.  So the poller's loop stays short and stoppabl
 decides what to do next (another channel's page, a streams poll) while one endpoint waits.
 
 Twitch's bucket (`Ratelimit-Limit` points, refilled continuously, `Ratelimit-Reset` = the
-unix second it is full again) is mirrored from the headers of every response.
+unix second it is full again) is mirrored from the headers of every response.  After a 429 the
+client sends nothing at all (no page, no streams poll, no token fetch or validation) until
+`Ratelimit-Reset`, whoever asks; and it holds the shared bucket until then, so every process
+sharing it (another host's poller) waits too.
 """
 
 from __future__ import annotations
@@ -127,6 +130,10 @@ class RateLimitPacer:
             return 0.0
         return missing / self.rate if self.rate > 0 else DEFAULT_RATE_WINDOW
 
+    def held_for(self) -> float:
+        """Seconds left until the reset of the last 429 (0.0: not held)."""
+        return max(0.0, self.blocked_until - self.clock())
+
     def spend(self) -> None:
         """Count a request we are about to send, before its response tells us the new state."""
         if self.limit is not None:
@@ -140,6 +147,7 @@ class PointBucket(Protocol):
     def try_take(self, cost: float = 1.0) -> float: ...
     def wait_for(self, cost: float = 1.0) -> float: ...
     def clamp(self, remaining: float) -> None: ...
+    def hold_until(self, reset: float) -> None: ...
 
 
 class HelixClient:
@@ -170,6 +178,7 @@ class HelixClient:
     # -- the app access token --------------------------------------------------------------------
     def fetch_token(self) -> AppToken:
         """POST the client credentials; HelixAuthError if Twitch rejects them."""
+        self._wait_out_429("token")
         try:
             resp = self.session.post(
                 f"{self.auth_url}/token",
@@ -210,6 +219,7 @@ class HelixClient:
         """Twitch asks apps to validate their token hourly; False (and forgotten) if it is no longer valid."""
         if self.token is None:
             return False
+        self._wait_out_429("validate")
         try:
             resp = self.session.get(
                 f"{self.auth_url}/validate",
@@ -237,6 +247,7 @@ class HelixClient:
 
     def get(self, endpoint: str, params: Sequence[tuple[str, str]]) -> dict[str, Any]:
         """GET one Helix endpoint; on 401 fetch a new token once and repeat once."""
+        self._wait_out_429(endpoint)
         if self.token_needed():
             self.fetch_token()
         resp = self._send(endpoint, params)
@@ -249,8 +260,15 @@ class HelixClient:
                 raise HelixAuthError(f"a freshly issued token was refused by {endpoint}: {_message(resp)}")
         return self._check(endpoint, resp)
 
+    def _wait_out_429(self, endpoint: str) -> None:
+        """Refuse to send anything before the reset of a 429 this process saw (HelixRateLimited)."""
+        held = self.pacer.held_for()
+        if held > 0:
+            raise HelixRateLimited(f"{endpoint}: waiting out a 429 until Ratelimit-Reset", retry_in=held)
+
     def _send(self, endpoint: str, params: Sequence[tuple[str, str]]) -> requests.Response:
         assert self.token is not None
+        self._wait_out_429(endpoint)  # a 401's retry, right after a 429, included
         if self.shared is not None:
             wait = self.shared.try_take()
             if wait > 0:  # another host took the last points first
@@ -271,6 +289,8 @@ class HelixClient:
         remaining = resp.headers.get("Ratelimit-Remaining")
         if self.shared is not None and remaining is not None and remaining.isdigit():
             self.shared.clamp(int(remaining))
+        if self.shared is not None and self.pacer.held_for() > 0:
+            self.shared.hold_until(self.pacer.blocked_until)
         return resp
 
     def _check(self, endpoint: str, resp: requests.Response) -> dict[str, Any]:

@@ -7,7 +7,9 @@ grant can never be given twice and no read-modify-write race exists between host
 
 - `SharedBucket`: a token bucket (Helix: `Ratelimit-Limit` points refilled per minute).
   `try_take()` takes points or says how long to wait; `clamp()` lowers the bucket to what the
-  server's headers report (another client of the same app may spend from it too).
+  server's headers report (another client of the same app may spend from it too); `hold_until()`
+  empties it until the server's reset after a 429, for every process sharing it: the row's stamp
+  moves to the reset, and a bucket refills only from its stamp on.
 - `DailyCounter`: units used per day (YouTube: `UPLOAD_QUOTA_DAILY` per Pacific day).
   `reserve()` counts units only if they fit under the limit; `used()` reads today's total.
 
@@ -69,11 +71,16 @@ class SharedBucket:
             )
             if taken:
                 return 0.0
-            row = SharedLimit.get_by_id(self.name)
-            current = min(self.capacity, row.tokens + max(0.0, now - row.stamp) * self.refill)
-            return max(0.001, (cost - current) / self.refill)
+            return max(0.001, self._wait(SharedLimit.get_by_id(self.name), cost, now))
 
         return retry_on_busy(take)
+
+    def _wait(self, row: SharedLimit | None, cost: float, now: float) -> float:
+        """Seconds until `cost` points are in the bucket `row` describes (a held bucket: after its stamp)."""
+        if row is None:
+            return max(0.0, (cost - self.capacity) / self.refill)
+        current = min(self.capacity, row.tokens + max(0.0, now - row.stamp) * self.refill)
+        return max(0.0, row.stamp - now) + max(0.0, (cost - current) / self.refill)
 
     def take(self, cost: float = 1.0, stop: threading.Event | None = None, max_wait: float = 300.0) -> bool:
         """Wait for `cost` points and take them; False if `stop` was set or `max_wait` passed first."""
@@ -106,9 +113,24 @@ class SharedBucket:
 
         retry_on_busy(lower)
 
+    def hold_until(self, reset: float, now: float | None = None) -> None:
+        """The server answered 429 and is full again at `reset` (unix time): empty until then, for every host."""
+        now = time.time() if now is None else now
+
+        def hold() -> None:
+            _ensure_row(self.name, tokens=self.capacity, stamp=now)
+            (
+                SharedLimit.update(tokens=0.0, stamp=_greatest(SharedLimit.stamp, float(reset)))
+                .where(SharedLimit.name == self.name)
+                .execute()
+            )
+
+        retry_on_busy(hold)
+
     def wait_for(self, cost: float = 1.0, now: float | None = None) -> float:
         """Seconds until `cost` points are there (0.0: now), without taking any."""
-        return max(0.0, (cost - self.level(now)) / self.refill)
+        now = time.time() if now is None else now
+        return self._wait(SharedLimit.get_or_none(SharedLimit.name == self.name), cost, now)
 
     def level(self, now: float | None = None) -> float:
         """Points in the bucket now (for metrics and status)."""

@@ -18,6 +18,13 @@ restarted worker on the same host does not wait for that: leases of this host's 
 processes are free at once.  A lease is free when it has no owner or `lease_until <= now`
 (`lease_busy` / `lease_free` / `is_leased` / `lease_ran_out`: the one definition).
 
+Acting on a claim.  A worker's last move (done, retry, failed, ...) first confirms, in its own
+transaction, that the worker still holds the claim, with the row locked until the commit (SQLite: the
+transaction's write lock; PostgreSQL: `FOR UPDATE`): a worker whose lease was taken changes nothing,
+and what the move depends on outside the database (the downloader's rename to the final name) is
+done inside that transaction, after the confirmation, so it never happens for a lost claim.  The
+move returns False then, and the worker leaves the VOD (and its files) to the new owner.
+
 Moves.  Each move is one write transaction with the event that records it.  Called inside a
 transaction the caller already opened (an operator command that checks, then moves), a move
 joins it, so the check and the move commit together.
@@ -260,23 +267,37 @@ def _moved(
     return _write(move)
 
 
+def _holds(vod_id: int, owner: str) -> bool:
+    """Inside a write transaction: `owner` still holds the VOD's claim, and nobody can take it before
+    the transaction ends (SQLite holds the write lock; on PostgreSQL the row is locked here)."""
+    query = Vod.select(Vod.id).where((Vod.id == vod_id) & (Vod.lease_owner == owner))
+    if isinstance(Vod._meta.database.obj, peewee.PostgresqlDatabase):
+        query = query.for_update()
+    return query.first() is not None
+
+
 def _released(
     vod_id: int,
     owner: str,
     fields: Mapping[str, object],
     stage: str,
     kind: str,
-    message: str,
+    message: str | Callable[[Mapping[str, object]], str],
     error_class: str | None = None,
+    act: Callable[[], Mapping[str, object]] | None = None,
 ) -> bool:
-    """A worker's last move: release the lease with `fields` and record the event, in one transaction.
-    False (and nothing written) if the lease was no longer ours."""
+    """A worker's last move: confirm the claim is still ours, run `act` (work outside the database the
+    move depends on; it returns more fields), release the lease with the fields and record the event
+    (`message`, or made from the fields written), all in one transaction.  False (nothing done, nothing
+    written) if the claim was no longer ours; an exception from `act` writes nothing either."""
 
     def move() -> bool:
-        ours = release(vod_id, owner, **fields)
-        if ours:
-            record_event(vod_id, stage, kind, message, error_class)
-        return ours
+        if not _holds(vod_id, owner):
+            return False
+        values = {**fields, **(act() if act is not None else {})}
+        release(vod_id, owner, **values)
+        record_event(vod_id, stage, kind, message(values) if callable(message) else message, error_class)
+        return True
 
     return _write(move)
 
@@ -356,10 +377,16 @@ def cancel_requested(vod_id: int) -> bool:
     return row is not None and bool(row.cancel_requested)
 
 
+def other_vod_with_file(path: str, vod_id: int) -> str | None:
+    """The Twitch id of another VOD whose downloaded file is `path` (None: no other VOD's)."""
+    row = Vod.select(Vod.twitch_vod_id).where((Vod.downloaded_path == path) & (Vod.id != vod_id)).first()
+    return row.twitch_vod_id if row is not None else None
+
+
 def mark_downloaded(
     vod_id: int,
     owner: str,
-    path: str,
+    publish: Callable[[], str],
     size: int,
     muted_segments: str | None,
     note: str,
@@ -367,16 +394,18 @@ def mark_downloaded(
     gaps: str | None = None,
     video_codec: str | None = None,
     video_resolution: str | None = None,
-) -> bool:
-    """The verified file has its final name: the VOD goes to the uploader.  `muted_segments` (JSON)
-    is stored when the download found them; `gaps` (JSON, `download/gap_record.py`), the codec and the
-    resolution are what this download got (NULL when None); `note` is the event's message."""
+) -> str | None:
+    """The verified file gets its final name (`publish` renames it and returns the final path, run only
+    while the claim is confirmed ours, in the move's transaction): the VOD goes to the uploader.
+    Returns the path stored, None (nothing renamed, nothing written) if the claim was no longer ours.
+    `muted_segments` (JSON) is stored when the download found them; `gaps` (JSON,
+    `download/gap_record.py`), the codec and the resolution are what this download got (NULL when
+    None); the event says "<size> bytes at <path>", then `note`."""
     fields: dict[str, object] = {
         "download_gaps": gaps,
         "video_codec": video_codec,
         "video_resolution": video_resolution,
         "download_state": DOWNLOADED,
-        "downloaded_path": path,
         "download_host": socket.gethostname(),
         "download_bytes": size,
         "download_total": size,
@@ -389,7 +418,18 @@ def mark_downloaded(
     }
     if muted_segments is not None:
         fields["muted_segments"] = muted_segments
-    return _released(vod_id, owner, fields, DOWNLOAD_STAGE, "done", note)
+
+    stored: dict[str, object] = {}
+
+    def published() -> dict[str, object]:
+        stored["downloaded_path"] = publish()
+        return stored
+
+    def message(values: Mapping[str, object]) -> str:
+        return "; ".join([f"{size} bytes at {values['downloaded_path']}", *([note] if note else [])])
+
+    ours = _released(vod_id, owner, fields, DOWNLOAD_STAGE, "done", message, act=published)
+    return str(stored["downloaded_path"]) if ours else None
 
 
 def retry_download_later(
@@ -707,7 +747,8 @@ def fail_upload(vod_id: int, owner: str, retries: int, error_class: ErrorClass, 
 
 
 def mark_uploaded(vod_id: int, owner: str, youtube_url: str, size: int) -> bool:
-    """YouTube has the whole file: the VOD is done, its session forgotten."""
+    """YouTube has the whole file: the VOD is done, its session forgotten.  False if the claim was no
+    longer ours: nothing is marked, and the worker must not touch the file (its new owner uploads it)."""
     fields = {
         "youtube_url": youtube_url,
         "processed": 1,

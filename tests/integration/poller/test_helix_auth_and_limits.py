@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -132,3 +133,52 @@ def test_two_pollers_on_one_database_share_the_bucket(
         )
     assert Vod.select().count() == 600
     assert helix.violations == 0, "two pollers together must never find the bucket empty"
+
+
+def test_after_a_429_no_request_of_any_job_or_poller_leaves_before_the_reset(
+    migrated_db: peewee.Database, helix: HelixStandin, start_poller: Callable[..., DaemonProcess]
+) -> None:
+    """Catalog pages, live polls and reconciliation all due at once: from a 429 until its
+    Ratelimit-Reset (6 s ahead) Twitch sees nothing from the poller it answered, nor any Helix
+    request from a second poller started meanwhile on the same database (the shared bucket)."""
+    helix.bucket = TokenBucket(limit=60, window=6.0)  # the forced 429's reset lies 6 s ahead
+    for login in ("alice", "bob"):
+        helix.add_user(login)
+        helix.add_videos(login, 2000)
+    live = {
+        "CHAT_AUTO_START": "1",
+        "CHAT_AUTO_POLL_INTERVAL": "1s",
+        "VOD_RECONCILE_DELAY": "1s",
+        "VOD_RECONCILE_WINDOW": "60s",
+        "VOD_CATALOG_BACKFILL_INTERVAL": "1s",
+    }
+    first = start_poller("alice,bob", **live)
+    helix.go_live("alice", "s1", int(time.time()) - 600)
+    wait_until(lambda: Vod.get_or_none(Vod.is_placeholder == 1), timeout=30, what="alice's live placeholder")
+    helix.go_offline("alice")  # reconciliation starts looking for the stream's VOD
+    wait_until(
+        lambda: any(r["params"].get("first") == ["20"] for r in helix.requests_to("videos")),
+        timeout=30,
+        what="a reconciliation attempt",
+    )
+    helix.force_429()
+    limited = wait_until(
+        lambda: next((r for r in helix.state()["log"] if r["status"] == 429), None), timeout=15, what="the 429"
+    )
+    second = start_poller("alice,bob", **live)  # another host's poller, knowing of no 429 itself
+    reset = limited["reset"]
+    assert reset - limited["at"] >= 5, "the stand-in's reset lies seconds ahead"
+    wait_until(lambda: time.time() > reset + 3, timeout=20, what="the reset to pass")
+    after = [r for r in helix.state()["log"] if r["at"] > limited["at"]]
+    early = [r for r in after if r["at"] < reset]
+    assert any(r["endpoint"] == "token" for r in early), "the second poller was up inside the window"
+    inside = [f"{r['endpoint']} at reset-{reset - r['at']:.2f}s" for r in early if r["endpoint"] != "token"]
+    assert not inside, f"Helix requests inside the 429 window: {inside}"
+    assert not [r for r in early if r.get("token") == limited["token"]], "nothing at all from the poller told"
+    wait_until(
+        lambda: len({r["token"] for r in helix.requests_to("videos") if r["at"] >= reset}) == 2,
+        timeout=30,
+        what="both pollers' catalog going on after the reset",
+    )
+    assert helix.violations == 0
+    assert first.proc.poll() is None and second.proc.poll() is None

@@ -29,6 +29,17 @@ def test_a_bucket_believes_the_servers_remaining_points(migrated_db: peewee.Data
     assert bucket.level(now=50.0) == pytest.approx(0.0, abs=0.01)
 
 
+def test_a_held_bucket_grants_nothing_before_the_reset_to_any_host(migrated_db: peewee.Database) -> None:
+    bucket = SharedBucket("helix", capacity=800, refill_per_second=800 / 60)
+    bucket.hold_until(reset=103.0, now=100.0)  # a 429 with Ratelimit-Reset 3 s ahead
+    other_host = SharedBucket("helix", capacity=800, refill_per_second=800 / 60)
+    assert other_host.try_take(now=102.9) == pytest.approx(0.1 + 60 / 800, abs=0.01)
+    assert bucket.wait_for(now=101.0) == pytest.approx(2.0 + 60 / 800, abs=0.01)
+    bucket.clamp(remaining=0, now=102.0)  # a late response from before the 429 does not end the hold
+    assert bucket.try_take(now=103.0) > 0
+    assert bucket.try_take(now=103.0 + 60 / 800) == 0.0
+
+
 def test_a_bucket_does_not_refill_backwards_when_a_host_clock_is_behind(migrated_db: peewee.Database) -> None:
     bucket = SharedBucket("helix", capacity=2, refill_per_second=1)
     assert bucket.try_take(cost=2, now=200.0) == 0.0

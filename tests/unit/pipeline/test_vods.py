@@ -140,7 +140,7 @@ def test_cancel_requested_reads_the_flag(migrated_db: peewee.Database) -> None:
 def test_downloaded_hands_the_vod_to_the_uploader(migrated_db: peewee.Database) -> None:
     vod = _claimed(download_state="downloading", error_class="transient", cancel_requested=1, next_attempt_at=utcnow())
     muted = '[{"offset": 4.0, "duration": 2.0}]'
-    assert vods.mark_downloaded(vod.id, "w:1", "/data/x.ts", 1234, muted, "1234 bytes at /data/x.ts")
+    assert vods.mark_downloaded(vod.id, "w:1", lambda: "/data/x.ts", 1234, muted, "") == "/data/x.ts"
     row = _fresh(vod)
     assert (row.download_state, row.downloaded_path, row.download_bytes, row.download_total, row.muted_segments) == (
         "downloaded",
@@ -159,13 +159,21 @@ def test_downloaded_records_the_gaps_codec_and_resolution_this_download_got(migr
     gaps = '[{"offset": 3723.0, "duration": 10.0, "segments": [372]}]'
     with_gaps = _claimed("1", download_state="downloading")
     assert vods.mark_downloaded(
-        with_gaps.id, "w:1", "/data/1.mp4", 9, None, "done", gaps=gaps, video_codec="h265", video_resolution="1920x1080"
+        with_gaps.id,
+        "w:1",
+        lambda: "/data/1.mp4",
+        9,
+        None,
+        "done",
+        gaps=gaps,
+        video_codec="h265",
+        video_resolution="1920x1080",
     )
     row = _fresh(with_gaps)
     assert (row.download_gaps, row.video_codec, row.video_resolution) == (gaps, "h265", "1920x1080")
     # a new download of a VOD that had them decides them again: nothing lost, codec unknown
     again = _claimed("2", download_gaps=gaps, video_codec="av1", video_resolution="1280x720")
-    assert vods.mark_downloaded(again.id, "w:1", "/data/2.ts", 9, None, "done")
+    assert vods.mark_downloaded(again.id, "w:1", lambda: "/data/2.ts", 9, None, "done")
     row = _fresh(again)
     assert (row.download_gaps, row.video_codec, row.video_resolution) == (None, None, None)
 
@@ -196,12 +204,28 @@ def test_a_stream_is_live_while_its_placeholder_is_open(migrated_db: peewee.Data
     assert not vods.stream_still_live("s1")
 
 
-def test_a_move_of_a_lost_lease_writes_nothing(migrated_db: peewee.Database) -> None:
+def test_a_move_of_a_lost_lease_writes_nothing_and_does_nothing(migrated_db: peewee.Database) -> None:
     vod = _claimed(owner="other:2", download_state="downloading", muted_segments="[]")
-    assert not vods.mark_downloaded(vod.id, "w:1", "/data/x.ts", 1, None, "done")
+    published: list[str] = []
+    assert vods.mark_downloaded(vod.id, "w:1", lambda: published.append("x") or "/data/x.ts", 1, None, "done") is None
+    assert published == [], "the file is renamed only while the claim is ours"
     assert not vods.fail_download(vod.id, "w:1", ErrorClass.FATAL, "gone", "gone")
+    assert not vods.mark_uploaded(vod.id, "w:1", "https://www.youtube.com/watch?v=x", 1)
     row = _fresh(vod)
     assert (row.download_state, row.lease_owner, row.muted_segments) == ("downloading", "other:2", "[]")
+    assert _events(vod) == []
+
+
+def test_a_failing_publish_writes_nothing(migrated_db: peewee.Database) -> None:
+    vod = _claimed(download_state="downloading")
+
+    def publish() -> str:
+        raise OSError("disk gone")
+
+    with pytest.raises(OSError):
+        vods.mark_downloaded(vod.id, "w:1", publish, 1, None, "done")
+    row = _fresh(vod)
+    assert (row.download_state, row.lease_owner, row.downloaded_path) == ("downloading", "w:1", None)
     assert _events(vod) == []
 
 

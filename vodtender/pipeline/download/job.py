@@ -32,7 +32,7 @@ from vodtender.pipeline.download.assemble import Layout, Stopped, join_runs, lay
 from vodtender.pipeline.download.classify import classify_fetch_error, classify_playlist_error, classify_resolve_error
 from vodtender.pipeline.download.fetcher import HlsFetch, TooMuchLost, Written
 from vodtender.pipeline.download.gaps import count_completed, describe_gap, gaps_to_json
-from vodtender.pipeline.download.paths import partial_path, target_path
+from vodtender.pipeline.download.paths import partial_path, target_path, with_id
 from vodtender.pipeline.download.verify import Fmp4SampleCounter, VideoPacketCounter, media_problems
 from vodtender.pipeline.errors import (
     Cancelled,
@@ -114,9 +114,11 @@ class StillRecording(Exception):
 
 @dataclasses.dataclass(frozen=True)
 class Downloaded:
-    """A verified file with its final name, and what the download found on the way."""
+    """A verified file, still under its partial name (`ext`: its container), and what the download
+    found on the way."""
 
     path: Path
+    ext: str
     resolved: Resolved
     written: list[Written] = dataclasses.field(default_factory=list)
     plan: Layout | None = None  # HLS only
@@ -236,12 +238,12 @@ class DownloadJob:
                 raise self._why_stopped() from None
             video_packets = None
         self._verify(downloaded, plan.expected_duration, video_packets, plan.content_seconds)
-        return Downloaded(self._publish(downloaded, plan.ext), resolved, fetch.written, plan)
+        return Downloaded(downloaded, plan.ext, resolved, fetch.written, plan)
 
     def _download_plain_file(self, resolved: Resolved) -> Downloaded:
         downloaded = self._fetch_with_ytdlp(resolved)
         self._verify(downloaded, resolved.duration)
-        return Downloaded(self._publish(downloaded, downloaded.suffix.lstrip(".") or resolved.ext), resolved)
+        return Downloaded(downloaded, downloaded.suffix.lstrip(".") or resolved.ext, resolved)
 
     def _verify(
         self, path: Path, expected: float | None, video_packets: int | None = None, content: float | None = None
@@ -251,11 +253,26 @@ class DownloadJob:
             self._discard_partial()
             raise TransientError("integrity check failed: " + "; ".join(problems))
 
-    def _publish(self, downloaded: Path, ext: str) -> Path:
-        final = target_path(self.settings.data_dir, self.settings.name_template, self.vod, ext)
+    def _publish(self, done: Downloaded) -> Path:
+        """Give the verified file its final name; run by `mark_downloaded` in its transaction, once the
+        claim is confirmed ours.  A name another VOD's file has already (a template without `{id}`)
+        gets this VOD's id added: no file of another VOD is ever replaced."""
+        final = target_path(self.settings.data_dir, self.settings.name_template, self.vod, done.ext)
+        other = vods.other_vod_with_file(str(final.resolve()), self.vod.id)
+        if other is not None:
+            taken, final = final, with_id(final, self.vod)
+            if vods.other_vod_with_file(str(final.resolve()), self.vod.id) is not None:
+                raise FatalError(f"{taken} and {final} are other VODs' files: put {{id}} in DOWNLOAD_NAME_TEMPLATE")
+            log.warning(
+                "file name taken by another VOD's file; this VOD's id added (put {id} in DOWNLOAD_NAME_TEMPLATE)",
+                vod_id=self.vod.twitch_vod_id,
+                other_vod_id=other,
+                taken=str(taken),
+                path=str(final),
+            )
         final.parent.mkdir(parents=True, exist_ok=True)
-        os.replace(downloaded, final)  # the final name appears only now, for a verified file
-        return final
+        os.replace(done.path, final)  # the final name appears only now, for a verified file
+        return final.resolve()
 
     def _media_playlist(self, resolved: Resolved, client: HttpClient) -> MediaPlaylist:
         """The chosen rendition's playlist, if the fetcher can download it whole."""
@@ -403,8 +420,7 @@ class DownloadJob:
 
     # -- outcomes ----------------------------------------------------------------------------------------
     def _finish(self, done: Downloaded) -> None:
-        final = done.path
-        size = final.stat().st_size
+        size = done.path.stat().st_size
         fetch = self._fetch
         muted = [w for w in done.written if w.muted]
         muted_segments = None
@@ -415,24 +431,27 @@ class DownloadJob:
                 [{"offset": round(starts[s.index], 3), "duration": s.duration} for s in segments if s is not None]
             )
         gaps = done.plan.gaps if done.plan is not None else []
-        notes = [f"{size} bytes at {final}"]
+        notes = []
         if muted:
             notes.append(f"{len(muted)} muted segment(s)")
         notes.extend(describe_gap(gap) for gap in gaps)
         codec, resolution = done.resolved.codec, done.resolved.resolution
-        if not vods.mark_downloaded(
+        final = vods.mark_downloaded(
             self.vod.id,
             self.owner,
-            str(final.resolve()),
+            lambda: str(self._publish(done)),
             size,
             muted_segments,
             "; ".join(notes),
             gaps=gaps_to_json(gaps),
             video_codec=codec,
             video_resolution=resolution,
-        ):
+        )
+        if final is None:
             log.warning(
-                "download finished but the lease was taken meanwhile; not marking it", vod_id=self.vod.twitch_vod_id
+                "download finished but the lease was taken meanwhile; leaving the VOD and its file to its new owner",
+                vod_id=self.vod.twitch_vod_id,
+                part=str(done.path),
             )
             return
         self._discard_partial()  # the part file of a joined download, and the journal

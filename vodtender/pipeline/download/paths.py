@@ -45,6 +45,14 @@ def target_path(data_dir: Path, template: str, vod: Vod, ext: str) -> Path:
     return data_dir / relative.parent / f"{stem}.{ext}"
 
 
+def with_id(path: Path, vod: Vod) -> Path:
+    """`path` with the VOD's id added to its name: the name of a file whose template gave a name
+    another VOD's file already has (a template without `{id}`)."""
+    suffix = f" [{sanitise(vod.twitch_vod_id, 40)}]"
+    stem = path.stem.encode("utf-8")[: MAX_NAME_BYTES - len(suffix) - len(path.suffix)].decode("utf-8", errors="ignore")
+    return path.with_name(f"{stem}{suffix}{path.suffix}")
+
+
 def partial_path(data_dir: Path, vod: Vod) -> Path:
     """The file a download is written to until it is verified (same filesystem: rename is atomic)."""
     return data_dir / PARTIAL_DIR / f"{sanitise(vod.twitch_vod_id, 60)}.part"

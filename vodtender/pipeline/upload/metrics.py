@@ -9,7 +9,7 @@ from vodtender.pipeline.errors import ErrorClass
 UPLOAD_BYTES = Counter("vodtender_upload_bytes_total", "bytes YouTube confirmed receiving")
 UPLOAD_RESULTS = Counter(
     "vodtender_upload_results_total",
-    "upload attempts by outcome: done, retry, failed, held, paused, requeued, stopped",
+    "upload attempts by outcome: done, retry, failed, held, paused, requeued, stopped, lost (lease taken)",
     ["result"],
 )
 UPLOAD_FAILURES = Counter("vodtender_upload_failures_total", "failed upload attempts by error class", ["error_class"])
@@ -20,7 +20,7 @@ QUOTA_HOLD_UNTIL = Gauge(
     "vodtender_upload_quota_hold_until_timestamp_seconds", "uploads held for quota until this unix time (0: no hold)"
 )
 
-for _result in ("done", "retry", "failed", "held", "paused", "requeued", "stopped"):
+for _result in ("done", "retry", "failed", "held", "paused", "requeued", "stopped", "lost"):
     UPLOAD_RESULTS.labels(_result)  # present from the start, so rate() and alerts see every series
 for _class in (ErrorClass.TRANSIENT, ErrorClass.FATAL, ErrorClass.SYSTEMIC):
     UPLOAD_FAILURES.labels(_class.value)

@@ -4,7 +4,9 @@ The daemon's loop starts the worker and, while it runs, keeps its lease (`keep_l
 can take longer than a lease.  The worker stores the session and the confirmed offset after
 every step, so a restart resumes there.  Outcomes: done (then the playlist and, if asked, the
 local file), retry later or failed (by error class and attempts), given back when stopping or
-when every upload must wait (quota, authorisation).
+when every upload must wait (quota, authorisation).  Each is written only if the database confirms
+the claim is still ours (`vods`): an upload that finishes after its lease was taken marks nothing,
+adds nothing to the playlist and deletes nothing.
 """
 
 from __future__ import annotations
@@ -188,7 +190,15 @@ class UploadWorker(threading.Thread):
         video_id = str(video.get("id") or "")
         UPLOAD_BYTES.inc(max(0, self.size - self.offset))  # the last chunk, answered with the video
         url = WATCH_URL.format(id=video_id)
-        vods.mark_uploaded(self.vod.id, self.ctx.owner, url, self.size)
+        if not vods.mark_uploaded(self.vod.id, self.ctx.owner, url, self.size):
+            # Its new owner uploads it again: the file must stay, and this video is a duplicate to remove.
+            UPLOAD_RESULTS.labels("lost").inc()
+            self.log.warning(
+                "upload finished but the lease was taken meanwhile; not marking it done, the file stays for the "
+                "VOD's new owner (this upload is a duplicate)",
+                youtube_url=url,
+            )
+            return
         UPLOAD_RESULTS.labels("done").inc()
         self.log.info("upload done", youtube_url=url, size=self.size)
         self.ctx.breaker.record_success()
