@@ -109,10 +109,17 @@ class KeyFile:
                 log.info("generated the key that encrypts OAuth tokens", key_file=str(self.path))
         except OSError as exc:
             raise TokenUnreadable(f"cannot create the key file {self.path}: {exc.strerror}") from None
-        return self.keys()[0]  # ours, or the one another process wrote first
+        keys = self.keys()  # ours, or the one another process wrote first
+        if not keys:
+            raise TokenUnreadable(f"the key file {self.path} holds no key: remove it, or put the key back")
+        return keys[0]
 
     def store(self, keys: Sequence[str]) -> None:
+        """Replace the file's keys (none: no file)."""
         try:
+            if not keys:
+                self.path.unlink(missing_ok=True)
+                return
             write_secret_file(self.path, "".join(f"{key}\n" for key in keys), replace=True)
         except OSError as exc:
             raise TokenUnreadable(f"cannot write the key file {self.path}: {exc.strerror}") from None
@@ -137,10 +144,6 @@ class TokenCipher:
     @classmethod
     def for_config(cls, cfg: Config, old_keys: Sequence[str] = ()) -> TokenCipher:
         return cls(cfg.encryption_key, cfg.encryption_key_file, old_keys)
-
-    @property
-    def encrypting(self) -> bool:
-        return self._key is not None or self.key_file is not None
 
     def describe(self) -> str:
         """Where the current key comes from, for messages."""
@@ -322,14 +325,18 @@ def reseal_all(cipher: TokenCipher) -> int:
 
 
 def rotate_key_file(cipher: TokenCipher) -> int:
-    """A new generated key: written beside the old one, every row re-sealed under it, then the old one dropped.
+    """A new generated key: written before the old one, every row re-sealed under it, then the old one dropped.
 
     Interrupted at any point, every row still opens with a key the file holds.
     """
     assert cipher.key_file is not None
     old = cipher.key_file.keys()
     cipher.key_file.store([Fernet.generate_key().decode(), *old])
-    rewritten = reseal_all(cipher)
+    try:
+        rewritten = reseal_all(cipher)
+    except TokenUnreadable:
+        cipher.key_file.store(old)  # a row no key opens: nothing changes, the file neither
+        raise
     cipher.key_file.store(cipher.key_file.keys()[:1])
     return rewritten
 

@@ -119,6 +119,16 @@ def test_rotation_reseals_every_row_and_drops_the_old_key(migrated_db: peewee.Da
         TokenCipher(old_key.strip()).open(OAuthToken.get(OAuthToken.provider == "youtube").refresh_token)
 
 
+def test_a_rotation_that_cannot_open_a_row_changes_nothing(migrated_db: peewee.Database, tmp_path: Path) -> None:
+    key_file = tmp_path / "encryption.key"
+    TokenStore(TokenCipher(None, key_file)).save(TokenGrant("a-1234567890", time.time() + 60, "r-1234567890", "s"))
+    OAuthToken.create(provider="youtube", channel="other", refresh_token=legacy_seal("unknown", "r-0987654321"))
+    key, rows = key_file.read_text(), list(OAuthToken.select().dicts())
+    with pytest.raises(TokenUnreadable, match=f"cannot be decrypted with the key file {key_file}"):
+        rotate_key_file(TokenCipher(None, key_file))
+    assert key_file.read_text() == key and list(OAuthToken.select().dicts()) == rows
+
+
 def test_plaintext_rows_are_encrypted_at_start(
     migrated_db: peewee.Database, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
