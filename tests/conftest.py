@@ -164,6 +164,14 @@ def migrated_db(db_dsn: str) -> Iterator[peewee.Database]:
 
 
 @pytest.fixture
+def loose_umask() -> Iterator[None]:
+    """Processes the test starts get umask 022, as from a login shell: what they create must still be private."""
+    previous = os.umask(0o022)
+    yield
+    os.umask(previous)
+
+
+@pytest.fixture
 def workdir(tmp_path: Path) -> Path:
     """A folder for daemon processes: cwd, logs, and an empty etc/ as config dir."""
     (tmp_path / "etc").mkdir(exist_ok=True)

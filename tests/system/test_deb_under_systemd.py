@@ -297,6 +297,12 @@ def test_maintenance_job_runs_in_its_sandbox_while_the_daemons_write(box: Contai
     assert box.show(unit, "PrivateNetwork") == "yes"  # the generator's drop-in: the database is SQLite
     assert box.sh("ls /var/lib/vodtender/backups/vodtender-*.db").stdout.strip()
     assert box.run("stat", "-c", "%U", "/var/lib/vodtender/backups").stdout.strip() == "vodtender"
+    # what the service creates: group vodtender reads, others never (UMask=0027, runtime/files.py)
+    modes = box.sh(
+        "stat -c '%a %G' /var/lib/vodtender/vodtender.db /var/lib/vodtender/vodtender.db-wal "
+        "/var/lib/vodtender/backups /var/lib/vodtender/backups/vodtender-*.db | sort -u"
+    ).stdout.split("\n")
+    assert sorted(line for line in modes if line) == ["640 vodtender", "750 vodtender"]
 
 
 def test_reload_rereads_configuration(box: Container) -> None:

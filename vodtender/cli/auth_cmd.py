@@ -1,4 +1,5 @@
 """`vodtender auth youtube`: Google's installed-app flow, then the tokens go into `oauth_tokens`.
+`vodtender auth rotate-key`: every stored token re-encrypted under a new key.
 
 The consent page redirects to a loopback address this command listens on.  On a headless server,
 either forward the port (`ssh -L PORT:127.0.0.1:PORT server`, with `--port PORT`), or open the URL
@@ -11,11 +12,12 @@ import argparse
 import sys
 import threading
 import time
+from pathlib import Path
 
 from vodtender.cli.commands import summary
 from vodtender.cli.common import load_or_exit, open_migrated
 from vodtender.clients.google_oauth import ConsentRequest, LoopbackReceiver, OAuthError, TokenEndpoint
-from vodtender.pipeline.upload.tokens import TokenCipher, TokenStore
+from vodtender.pipeline.upload.tokens import TokenCipher, TokenStore, TokenUnreadable, reseal_all, rotate_key_file
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -30,6 +32,27 @@ def register(sub: argparse._SubParsersAction) -> None:
     yt.add_argument("--port", type=int, default=0, help="loopback port for Google's redirect (default: any free one)")
     yt.add_argument("--timeout", type=float, default=600.0, help="seconds to wait for the consent (default 600)")
     yt.set_defaults(func=cmd_youtube)
+    rotate = authsub.add_parser(
+        "rotate-key",
+        help="re-encrypt every stored token under a new key",
+        description=ROTATE_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    rotate.add_argument(
+        "--old-key-file",
+        type=Path,
+        metavar="FILE",
+        help="with ENCRYPTION_KEY set: a file holding the key the tokens were encrypted with before",
+    )
+    rotate.set_defaults(func=cmd_rotate_key)
+
+
+ROTATE_HELP = """Without ENCRYPTION_KEY: a new key is generated into ENCRYPTION_KEY_FILE, every token is
+re-encrypted under it and the old key is dropped; a running uploader follows by itself.
+
+With ENCRYPTION_KEY (or the credential encryption-key): set the new key first, then run this with
+--old-key-file holding the previous one; then restart the uploader.
+"""
 
 
 def _wait_for_redirect(receiver: LoopbackReceiver, timeout: float) -> str | None:
@@ -87,11 +110,33 @@ def cmd_youtube(args: argparse.Namespace, config_argv: list[str]) -> int:
             file=sys.stderr,
         )
         return 1
-    store = TokenStore(TokenCipher(cfg.encryption_key))
-    store.save(grant)
+    store = TokenStore(TokenCipher.for_config(cfg))
+    try:
+        store.save(grant)
+    except TokenUnreadable as exc:
+        print(f"vodtender auth youtube: {exc}; nothing changed", file=sys.stderr)
+        return 1
     expires = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(grant.expires_at))
     print(
-        f"YouTube tokens stored ({'encrypted' if store.cipher.encrypting else 'plaintext'}; access token valid "
+        f"YouTube tokens stored (encrypted with {store.cipher.describe()}; access token valid "
         f"until {expires}, refreshed automatically). A running uploader resumes within seconds."
     )
+    return 0
+
+
+def cmd_rotate_key(args: argparse.Namespace, config_argv: list[str]) -> int:
+    cfg = load_or_exit(config_argv)
+    try:
+        old_keys = [args.old_key_file.read_text().strip()] if args.old_key_file else []
+    except OSError as exc:
+        print(f"vodtender auth rotate-key: cannot read {args.old_key_file}: {exc.strerror}", file=sys.stderr)
+        return 2
+    open_migrated(cfg)
+    cipher = TokenCipher.for_config(cfg, old_keys)
+    try:
+        rewritten = reseal_all(cipher) if cfg.encryption_key else rotate_key_file(cipher)
+    except TokenUnreadable as exc:
+        print(f"vodtender auth rotate-key: {exc}; nothing changed", file=sys.stderr)
+        return 1
+    print(f"{rewritten} token row(s) re-encrypted with {cipher.describe()}")
     return 0

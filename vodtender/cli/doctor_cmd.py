@@ -133,7 +133,7 @@ class Doctor:
         open_database(cfg.db_dsn)
         fix = "run vodtender auth youtube"
         try:
-            token = TokenStore(TokenCipher(cfg.encryption_key)).load()
+            token = TokenStore(TokenCipher.for_config(cfg)).load()
         except TokenUnreadable as exc:
             return Result("youtube token", False, str(exc), "set the right ENCRYPTION_KEY, or " + fix)
         if token is None or not token.refresh_token:

@@ -15,6 +15,7 @@ from collections.abc import Sequence
 
 from vodtender import __version__
 from vodtender.cli.commands import COMMANDS
+from vodtender.runtime.files import restrict_umask
 
 
 def build_parser(command: str | None = None, *, every: bool = False) -> argparse.ArgumentParser:
@@ -41,6 +42,7 @@ def build_parser(command: str | None = None, *, every: bool = False) -> argparse
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    restrict_umask()  # every file of every command and daemon private (runtime/files.py)
     words = sys.argv[1:] if argv is None else list(argv)
     parser = build_parser(words[0] if words else None)
     args, config_argv = parser.parse_known_args(words)

@@ -33,6 +33,7 @@ from urllib.parse import parse_qsl, unquote, urlparse
 import peewee
 
 from vodtender.runtime.backoff import backoff_delay
+from vodtender.runtime.files import private_database
 from vodtender.runtime.logs import get_logger
 from vodtender.runtime.models import database_proxy
 from vodtender.runtime.options import default_db_dsn
@@ -109,8 +110,7 @@ def open_database(dsn: str | None) -> peewee.Database:
     dsn = dsn or default_db_dsn()
     path = sqlite_path(dsn)
     if path is not None:
-        if path != ":memory:":
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        private_database(path)
         db: peewee.Database = BoundedSqliteDatabase(
             path,
             timeout=SQLITE_BUSY_TIMEOUT_MS / 1000,

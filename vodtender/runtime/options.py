@@ -242,6 +242,11 @@ def default_db_dsn() -> str:
     return str(state_directory() / "vodtender.db")
 
 
+def default_key_file() -> Path:
+    """ENCRYPTION_KEY_FILE when it is not set: $STATE_DIRECTORY/encryption.key, or ./encryption.key."""
+    return state_directory() / "encryption.key"
+
+
 def default_data_dir() -> Path:
     """DATA_DIR when it is not set: $STATE_DIRECTORY/data, or ./data."""
     return state_directory() / "data"
@@ -345,7 +350,19 @@ class Settings:
     log_level: str = option("general", "info", parse_str, "debug, info, warning or error")
     heartbeat_interval: float = option("general", "5s", parse_duration, "how often a daemon records that it is alive")
     encryption_key: str | None = option(
-        "general", None, parse_str, "key to encrypt OAuth tokens at rest (empty: stored plaintext)", secret=True
+        "general",
+        None,
+        parse_str,
+        "key or passphrase that encrypts OAuth tokens at rest (empty: a key generated into ENCRYPTION_KEY_FILE)",
+        secret=True,
+    )
+    encryption_key_file: Path = option(
+        "general",
+        None,
+        parse_path,
+        "the key generated (mode 0600) at first use when ENCRYPTION_KEY is not set "
+        "(default: encryption.key in the working directory, $STATE_DIRECTORY/encryption.key under systemd)",
+        fallback=default_key_file,
     )
 
     # ---- twitch

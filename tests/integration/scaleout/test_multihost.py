@@ -107,6 +107,7 @@ def test_three_downloaders_two_uploaders_on_four_hosts_share_one_postgres(
 
     common = {
         "DB_DSN": dsn,
+        "ENCRYPTION_KEY": "one passphrase for every host",  # each host's own generated key would not do
         "LEASE_DURATION": LEASE,
         "HEARTBEAT_INTERVAL": "1s",
         "DOWNLOAD_MIN_FREE": "0",

@@ -17,7 +17,7 @@ from tests.standins.youtube import YouTubeStandIn
 from vodtender.clients.google_oauth import TokenGrant
 from vodtender.pipeline.shared_limits import youtube_quota
 from vodtender.pipeline.upload.quota import pacific_day
-from vodtender.pipeline.upload.tokens import TokenCipher, TokenStore
+from vodtender.pipeline.upload.tokens import StoredToken, TokenCipher, TokenStore
 from vodtender.runtime.db import open_database
 from vodtender.runtime.migrations import migrate
 from vodtender.runtime.models import DaemonHeartbeat, Vod
@@ -73,6 +73,11 @@ def store_tokens(youtube: YouTubeStandIn, key: str | None = None, lifetime: floa
         TokenGrant(issued["access_token"], time.time() + lifetime, issued["refresh_token"], issued["scope"])
     )
     return issued
+
+
+def stored_tokens(workdir: Path, key: str | None = None) -> StoredToken | None:
+    """The tokens as an uploader in `workdir` reads them: with `key`, or with the key file it generated."""
+    return TokenStore(TokenCipher(key, workdir / "encryption.key")).load()
 
 
 def uploader_env(workdir: Path, db_path: Path, youtube: YouTubeStandIn | None, **extra: str) -> dict[str, str]:

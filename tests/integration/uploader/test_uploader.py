@@ -17,12 +17,13 @@ from tests.integration.uploader.conftest import (
     metric,
     quota_used_today,
     store_tokens,
+    stored_tokens,
     uploader_env,
     wait_done,
 )
 from tests.standins.youtube import Fault, YouTubeStandIn, check_metadata
 from vodtender.pipeline.kv import kv_get
-from vodtender.runtime.models import OAuthToken, VodEvent
+from vodtender.runtime.models import VodEvent
 
 
 def sha256(path: str) -> str:
@@ -124,8 +125,8 @@ def test_503_dropped_connection_and_401_recover_without_starting_over(
         "attempt 1: HTTP 401 authError",
     ]
     assert row.upload_retries == 0 and row.processing_error is None
-    token = OAuthToken.get(OAuthToken.provider == "youtube")
-    assert token.access_token != issued["access_token"] and token.refresh_token == issued["refresh_token"]
+    token = stored_tokens(workdir)
+    assert token and token.access_token != issued["access_token"] and token.refresh_token == issued["refresh_token"]
 
 
 def test_hostile_title_uploads_with_valid_metadata(

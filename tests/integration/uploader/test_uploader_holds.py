@@ -79,7 +79,7 @@ def test_invalid_grant_pauses_uploads_until_auth_youtube_stores_new_tokens(
         out = authorize_with_cli(env, workdir)
         assert "YouTube tokens stored (encrypted" in out
         stored = OAuthToken.get(OAuthToken.provider == "youtube")
-        assert stored.invalid_reason is None and stored.refresh_token.startswith("enc:v1:")
+        assert stored.invalid_reason is None and stored.refresh_token.startswith("enc:v2:")
         row = wait_done(vod, uploader)
         assert row.youtube_url and youtube.videos[0].size == 2 * MIB
         assert metric(uploader, "vodtender_upload_auth_paused") == 0

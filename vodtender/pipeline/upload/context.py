@@ -13,7 +13,7 @@ from vodtender.pipeline.breaker import CircuitBreaker
 from vodtender.pipeline.upload.options import UploadOptions
 from vodtender.pipeline.upload.quota import Quota
 from vodtender.pipeline.upload.resumable import RetryPolicy
-from vodtender.pipeline.upload.tokens import AccessTokens, TokenCipher, TokenStore
+from vodtender.pipeline.upload.tokens import AccessTokens, open_token_store
 from vodtender.runtime.clock import Clock, SystemClock
 from vodtender.runtime.config import Config
 from vodtender.runtime.logs import get_logger
@@ -53,13 +53,13 @@ def connect(
 ) -> UploadContext:
     """The stored tokens, the token endpoint and the YouTube client for `cfg`'s credentials."""
     assert cfg.yt_client_id and cfg.yt_client_secret, "connect() is only called with YouTube credentials"
-    store = TokenStore(TokenCipher(cfg.encryption_key))
+    store = open_token_store(cfg)
     endpoint = TokenEndpoint(cfg.youtube_token_url, cfg.yt_client_id, cfg.yt_client_secret, cfg.upload_timeout)
     tokens = AccessTokens(store, endpoint)
     client = YouTubeClient(cfg.youtube_api_url, tokens.access_token, cfg.upload_timeout)
     log.info(
         "uploading to YouTube",
         privacy=options.metadata.privacy,
-        tokens="encrypted" if store.cipher.encrypting else "plaintext",
+        tokens_key=store.cipher.describe(),
     )
     return UploadContext(options, owner, client, tokens, quota, breaker, stop, wake=wake, clock=clock)
