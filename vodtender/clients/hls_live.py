@@ -14,7 +14,8 @@ What a recorder needs from one read of a live (or still growing EVENT) playlist:
   of fMP4 renditions.
 `#EXT-X-TWITCH-PREFETCH` lines (low-latency hints of segments not yet in the window) are ignored, as
 streamlink does unless asked for low latency: they reappear as ordinary segments on a later read.
-Odd input never raises: what could not be read is named in `LivePlaylist.problems`.
+Odd input never raises: what could not be read is named in `LivePlaylist.problems`.  Segments past
+`MAX_PLAYLIST_SEGMENTS` are not listed (a problem too), so a hostile playlist cannot fill memory.
 """
 
 from __future__ import annotations
@@ -24,6 +25,8 @@ import datetime as dt
 import math
 import re
 from urllib.parse import urljoin
+
+from vodtender.clients.hls import MAX_PLAYLIST_SEGMENTS
 
 AD_TITLE_MARKERS = ("Amazon", "Adform", "DCM")
 AD_DATERANGE_CLASS = "twitch-stitched-ad"
@@ -117,6 +120,11 @@ class _Parser:
     def _line(self, line: str) -> None:
         tag, _, value = line.partition(":")
         if not line.startswith("#"):
+            if len(self.listed) >= MAX_PLAYLIST_SEGMENTS:
+                problem = f"more than {MAX_PLAYLIST_SEGMENTS} segments: the rest not listed"
+                if problem not in self.problems:
+                    self.problems.append(problem)
+                return
             url = urljoin(self.base_url, line)
             self.listed.append(
                 LiveSegment(0, url, self._duration, self._date, self._title, False, self._discontinuity, self._init)

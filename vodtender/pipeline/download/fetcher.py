@@ -11,6 +11,11 @@ with the next piece.  Nothing is ever skipped or appended twice.
 A segment Twitch lost (refused in every form, `N.ts`, `N-muted.ts`, `N-unmuted.ts`, again after
 a pause) is journaled as lost with no bytes: the VOD keeps its timeline with a gap there, and the
 caller decides whether the gaps are small enough (`max_lost_seconds`).
+
+Memory is bounded: every byte a worker holds (being read, or waiting for its turn) is taken from one
+`MemoryBudget` of `buffer_bytes` first.  A worker that finds it spent waits, except the one fetching
+the piece the writer waits for, which always goes on (so the writer can never be starved): at most
+`buffer_bytes` + one fragment in memory.  No fragment is held larger than `fragment_cap`.
 """
 
 from __future__ import annotations
@@ -30,7 +35,16 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from pathlib import Path
 
-from vodtender.clients.hls import FetchAborted, HttpClient, HttpStatusError, MediaPlaylist, Segment
+from vodtender.clients.hls import (
+    MAX_BODY_BYTES,
+    BodyLimits,
+    FetchAborted,
+    HttpClient,
+    HttpStatusError,
+    MediaPlaylist,
+    RefusedAnswer,
+    Segment,
+)
 from vodtender.pipeline.errors import SystemicError, TransientError
 from vodtender.runtime.backoff import backoff_delay
 from vodtender.runtime.logs import get_logger
@@ -43,6 +57,9 @@ MAX_WINDOW = 256
 _SEGMENT_NAME = re.compile(r"(?:^|/)(\d+)(-unmuted|-muted)?\.(ts|mp4)$")  # a file name N.ts, N-muted.mp4, ...
 LOST_AFTER_ROUNDS = 3  # a segment refused in every form this many times (with pauses between) is lost
 M_ARENA_MAX = -8  # mallopt(3)
+FRAGMENT_SIZE_MARGIN = 4  # a fragment may be this many times its share of the bitrate ...
+FRAGMENT_SIZE_FLOOR = 8 * 2**20  # ... or this large, whichever is more (but never over MAX_BODY_BYTES)
+INIT_SECTION_MAX = 4 * 2**20  # an fMP4 init section is a few kB
 
 
 def share_malloc_arenas() -> None:
@@ -183,6 +200,55 @@ class Progress:
         return int(self.bitrate_estimate * self.total_duration)
 
 
+class MemoryBudget:
+    """Bytes the workers hold in memory.  `take` waits while they would exceed `limit`, except for the
+    piece at `head` (the one the writer waits for): it always may, so the fetch always moves on."""
+
+    def __init__(self, limit: int, abort: threading.Event):
+        self.limit = limit
+        self.abort = abort
+        self.held = 0
+        self.peak = 0  # the most ever held
+        self.head = 0
+        self._changed = threading.Condition()
+
+    def take(self, position: int, size: int) -> None:
+        with self._changed:
+            while self.held + size > self.limit and position != self.head:
+                if self.abort.is_set():
+                    raise FetchAborted()
+                self._changed.wait(TICK_SECONDS)
+            self.held += size
+            self.peak = max(self.peak, self.held)
+
+    def give(self, size: int) -> None:
+        with self._changed:
+            self.held -= size
+            self._changed.notify_all()
+
+    def advance(self, head: int) -> None:
+        with self._changed:
+            self.head = head
+            self._changed.notify_all()
+
+
+class Hold:
+    """What one piece's fetch has taken from the budget, given back once the piece is written or failed."""
+
+    def __init__(self, budget: MemoryBudget, position: int):
+        self.budget = budget
+        self.position = position
+        self.size = 0
+
+    def take(self, size: int) -> None:
+        self.budget.take(self.position, size)
+        self.size += size
+
+    def release(self) -> None:
+        self.budget.give(self.size)
+        self.size = 0
+
+
 class TooMuchLost(TransientError):
     """More of the VOD is lost than the caller allows; a later attempt may find it served again."""
 
@@ -222,6 +288,7 @@ class HlsFetch:
         )
         self.written: list[Written] = []
         self.abort = threading.Event()
+        self.budget = MemoryBudget(buffer_bytes, self.abort)
         self._last_space_check = 0.0
         self._estimate_known = bool(bitrate_kbps)
 
@@ -250,6 +317,7 @@ class HlsFetch:
     def run(self, tick: Callable[[], bool]) -> list[Written]:
         """Fetch the rest.  `tick()` runs every ~0.25 s; returning False stops the fetch (raises FetchAborted)."""
         start = self.resume_point()
+        self.budget.advance(start)
         self.check_space()
         fd = os.open(self.part, os.O_WRONLY)
         pool = ThreadPoolExecutor(self.concurrency, thread_name_prefix="fragment")
@@ -261,7 +329,7 @@ class HlsFetch:
             while pending:
                 piece, future = pending[0]
                 try:
-                    data, kind = future.result(timeout=TICK_SECONDS)
+                    data, kind, hold = future.result(timeout=TICK_SECONDS)
                 except FutureTimeout:
                     if not tick():
                         raise FetchAborted() from None
@@ -269,6 +337,9 @@ class HlsFetch:
                     continue
                 pending.popleft()
                 offset = self._write(fd, offset, piece, data, kind)
+                del data, future  # the bytes are on disk: not held any more
+                hold.release()
+                self.budget.advance(piece.position + 1)
                 self._top_up(pending, queue, pool)
                 if not tick():
                     raise FetchAborted()
@@ -282,8 +353,9 @@ class HlsFetch:
         return self.written
 
     def window(self) -> int:
-        """Pieces fetched or held ahead of the writer: as many as `buffer_bytes` holds (pieces
-        complete out of order, and the writer must not stall the workers), at least a few per worker."""
+        """Pieces queued ahead of the writer: about as many as `buffer_bytes` holds (pieces complete out
+        of order, and the writer must not stall the workers), at least a few per worker.  What is really
+        held is bounded by the budget, not by this count."""
         done = self.progress.fragments_done
         average = self.progress.bytes_done / done if done else 0
         by_memory = int(self.buffer_bytes / average) if average else 0
@@ -350,18 +422,48 @@ class HlsFetch:
                 certain=True,
             )
 
-    def _fetch(self, piece: Piece) -> tuple[bytes, str]:
+    def fragment_cap(self, piece: Piece) -> int:
+        """The largest body accepted for `piece`: its duration at the bitrate (the rendition's, else what
+        the fragments so far averaged) times FRAGMENT_SIZE_MARGIN, at least FRAGMENT_SIZE_FLOOR, at most
+        MAX_BODY_BYTES (all a fragment gets while no bitrate is known)."""
+        if piece.segment is None:
+            return INIT_SECTION_MAX
+        progress = self.progress
+        rate = progress.bitrate_estimate or (
+            progress.bytes_done / progress.duration_done if progress.duration_done else 0
+        )
+        if not rate:
+            return MAX_BODY_BYTES
+        by_rate = int(rate * piece.segment.duration * FRAGMENT_SIZE_MARGIN)
+        return min(MAX_BODY_BYTES, max(FRAGMENT_SIZE_FLOOR, by_rate))
+
+    def _fetch(self, piece: Piece) -> tuple[bytes, str, Hold]:
         """One piece, retried on network errors and 5xx.  A segment refused (403/404/410) in its listed
-        form is tried in its other forms; refused in all of them, round after round, it is lost."""
+        form is tried in its other forms; refused in all of them, round after round, it is lost.
+        An answer too large or redirected off http(s) fails the fetch at once (TransientError)."""
+        hold = Hold(self.budget, piece.position)
+        try:
+            data, kind = self._fetch_held(piece, hold)
+        except BaseException:
+            hold.release()
+            raise
+        return data, kind, hold
+
+    def _fetch_held(self, piece: Piece, hold: Hold) -> tuple[bytes, str]:
         forms = segment_forms(piece.url) if piece.segment is not None else [(piece.url, False)]
+        limits = BodyLimits(self.fragment_cap(piece), hold.take)
         failures = refusals = 0
         while True:
             error: Exception | None = None
             for url, muted in forms:
                 if self.abort.is_set():
                     raise FetchAborted()
+                hold.release()  # what a failed try held
                 try:
-                    data = self.client.get(url, self.abort)
+                    data = self.client.get(url, self.abort, limits)
+                except RefusedAnswer as exc:
+                    what = f"segment {piece.segment.index}" if piece.segment is not None else "init section"
+                    raise TransientError(f"{what} ({url.split('?', 1)[0]}) refused: {exc}") from exc
                 except HttpStatusError as exc:
                     error = exc
                     if exc.status in (403, 404, 410):

@@ -24,7 +24,14 @@ from typing import Any
 
 from prometheus_client import Counter, Gauge
 
-from vodtender.clients.hls import FetchAborted, HttpClient, HttpStatusError, MediaPlaylist, parse_media_playlist
+from vodtender.clients.hls import (
+    FetchAborted,
+    HttpClient,
+    HttpStatusError,
+    MediaPlaylist,
+    RefusedAnswer,
+    get_media_playlist,
+)
 from vodtender.clients.ytdlp import Resolved, YtDlp, YtDlpError
 from vodtender.pipeline import vods
 from vodtender.pipeline.breaker import CircuitBreaker
@@ -277,10 +284,11 @@ class DownloadJob:
     def _media_playlist(self, resolved: Resolved, client: HttpClient) -> MediaPlaylist:
         """The chosen rendition's playlist, if the fetcher can download it whole."""
         try:
-            text = client.get(resolved.url).decode("utf-8", errors="replace")
+            playlist = get_media_playlist(client, resolved.url)
         except (HttpStatusError, OSError) as exc:
             raise classify_playlist_error(exc, bool(self.ytdlp.twitch_token)) from exc
-        playlist = parse_media_playlist(text, resolved.url)
+        except RefusedAnswer as exc:  # the same answer again next time: not worth retrying
+            raise FatalError(f"the rendition's playlist is refused: {exc}") from exc
         if playlist.unsupported:  # refused before a byte of media is fetched
             raise FatalError("the playlist uses " + " and ".join(playlist.unsupported) + ", which is not supported")
         if playlist.is_master or not playlist.segments:

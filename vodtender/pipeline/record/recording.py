@@ -30,7 +30,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from pathlib import Path
 
-from vodtender.clients.hls import FetchAborted, HttpStatusError
+from vodtender.clients.hls import FetchAborted, HttpStatusError, RefusedAnswer
 from vodtender.clients.hls_live import LiveSegment
 from vodtender.pipeline.download.assemble import Layout, Run
 from vodtender.pipeline.download.paths import sanitise
@@ -345,11 +345,17 @@ class RecordingFile:
                     raise FetchAborted() from None
 
     def _fetch(self, url: str) -> bytes | None:
-        """A segment or init section, retried on network errors and 5xx; None when it cannot be had."""
+        """A segment or init section, retried on network errors and 5xx; None when it cannot be had (an
+        answer the client refuses, too large or redirected off http(s), is not asked for again)."""
         failures = refusals = 0
         while not self.abort.is_set():
             try:
                 return self.client.get(url, self.abort)
+            except RefusedAnswer as exc:
+                log.warning(
+                    "segment refused: recorded as missed", part=self.part.name, url=_path_of(url), error=str(exc)
+                )
+                return None
             except HttpStatusError as exc:
                 error: Exception = exc
                 refused = exc.status in (403, 404, 410)

@@ -4,15 +4,17 @@ file names, error classes."""
 from __future__ import annotations
 
 import errno
+import threading
 from pathlib import Path
 
 import pytest
 
-from vodtender.clients.hls import HttpStatusError, MediaPlaylist, parse_media_playlist
+from vodtender.clients.hls import MAX_BODY_BYTES, FetchAborted, HttpStatusError, MediaPlaylist, parse_media_playlist
 from vodtender.clients.ytdlp import YtDlpError
 from vodtender.pipeline.download.assemble import layout
 from vodtender.pipeline.download.classify import classify_fetch_error, classify_playlist_error, classify_resolve_error
 from vodtender.pipeline.download.fetcher import (
+    FRAGMENT_SIZE_FLOOR,
     INIT,
     LOST,
     LOST_AFTER_ROUNDS,
@@ -20,6 +22,7 @@ from vodtender.pipeline.download.fetcher import (
     NORMAL,
     FragmentJournal,
     HlsFetch,
+    MemoryBudget,
     TooMuchLost,
     Written,
     plan,
@@ -161,7 +164,7 @@ class _Cdn:
         self.bodies, self.gone, self.flaky = bodies, gone, dict(flaky or {})
         self.requests: list[str] = []
 
-    def get(self, url: str, abort: object = None) -> bytes:
+    def get(self, url: str, abort: object = None, limits: object = None) -> bytes:
         name = url.rsplit("/", 1)[1]
         self.requests.append(name)
         if self.flaky.get(name, 0) > 0:
@@ -356,3 +359,48 @@ def test_playlist_errors_tell_a_gone_vod_from_a_refused_request() -> None:
     assert classify_playlist_error(HttpStatusError(403, "http://cdn/x"), True).error_class == ErrorClass.TRANSIENT
     assert classify_playlist_error(HttpStatusError(401, "http://cdn/x"), True).error_class == ErrorClass.SYSTEMIC
     assert classify_playlist_error(HttpStatusError(503, "http://cdn/x"), True).error_class == ErrorClass.TRANSIENT
+
+
+def test_the_memory_budget_makes_a_worker_wait_but_never_the_one_the_writer_waits_for() -> None:
+    abort = threading.Event()
+    budget = MemoryBudget(10, abort)
+    budget.take(1, 8)  # not the head, but it fits
+    budget.take(0, 8)  # the head: always, over the limit
+    assert budget.held == 16
+    taken = threading.Event()
+    waiter = threading.Thread(target=lambda: (budget.take(2, 4), taken.set()))
+    waiter.start()
+    assert not taken.wait(0.3)  # 16 + 4 > 10: it waits
+    budget.give(8)
+    budget.advance(1)
+    assert not taken.wait(0.3)  # 8 + 4 > 10 still
+    budget.advance(2)  # now the writer waits for it: it goes on
+    assert taken.wait(2)
+    waiter.join()
+    assert budget.peak == 16
+
+
+def test_a_worker_waiting_for_memory_stops_on_abort() -> None:
+    abort = threading.Event()
+    budget = MemoryBudget(1, abort)
+    budget.take(0, 1)
+    abort.set()
+    with pytest.raises(FetchAborted):
+        budget.take(1, 1)
+
+
+def test_a_fragment_may_be_four_times_its_share_of_the_bitrate_within_floor_and_hard_cap(tmp_path: Path) -> None:
+    playlist = _playlist(2)
+    pieces = plan(playlist)
+    unknown = HlsFetch(playlist, tmp_path / "a.part", _Cdn({}, set()), concurrency=1, fragment_retries=0, min_free=0)
+    assert unknown.fragment_cap(pieces[0]) == MAX_BODY_BYTES  # no bitrate and nothing fetched yet
+    known = HlsFetch(
+        playlist, tmp_path / "b.part", _Cdn({}, set()), concurrency=1, fragment_retries=0, min_free=0, bitrate_kbps=8000
+    )
+    assert known.fragment_cap(pieces[0]) == 4 * 1_000_000 * 10  # 8 Mbit/s x 10 s x 4
+    low = HlsFetch(
+        playlist, tmp_path / "c.part", _Cdn({}, set()), concurrency=1, fragment_retries=0, min_free=0, bitrate_kbps=100
+    )
+    assert low.fragment_cap(pieces[0]) == FRAGMENT_SIZE_FLOOR
+    unknown.progress.bytes_done, unknown.progress.duration_done = 10 * 2**20, 10.0  # 1 MiB/s seen so far
+    assert unknown.fragment_cap(pieces[1]) == 40 * 2**20
