@@ -17,6 +17,7 @@ from typing import Any
 
 import configargparse
 
+from vodtender.runtime.children import process_environment
 from vodtender.runtime.options import (
     OPTIONS,
     OPTIONS_BY_ENV,
@@ -150,7 +151,7 @@ def _build_parser() -> configargparse.ArgParser:
 
 def _credentials() -> dict[str, str]:
     """systemd LoadCredential=: a file per secret, named like the config key."""
-    folder = os.environ.get("CREDENTIALS_DIRECTORY")
+    folder = process_environment().get("CREDENTIALS_DIRECTORY")
     found: dict[str, str] = {}
     if not folder:
         return found
@@ -171,7 +172,7 @@ def load_config(argv: Sequence[str] = ()) -> Config:
     problems: list[Problem] = []
     parser.error = _raise_config_error
     try:
-        namespace, unknown = parser.parse_known_args(list(argv))
+        namespace, unknown = parser.parse_known_args(list(argv), env_vars=process_environment())
     except ConfigError as exc:
         return Config(**unset_settings(), problems=[Problem(str(exc))])
     for index, extra in enumerate(unknown):
@@ -222,9 +223,10 @@ def _sources(parser: configargparse.ArgParser, argv: Sequence[str]) -> dict[str,
             for key in settings:
                 if key in by_key:
                     sources[by_key[key].dest] = "config file " + origin.split("|", 1)[1]
+    environment = process_environment()
     for o in OPTIONS:
         if o.flag in given:
             sources[o.dest] = "command line"
-        elif o.env in os.environ:
+        elif o.env in environment:
             sources[o.dest] = "environment"
     return sources

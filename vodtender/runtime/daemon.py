@@ -31,6 +31,7 @@ import peewee
 
 from vodtender.runtime import db as dbmod
 from vodtender.runtime.backoff import backoff_delay
+from vodtender.runtime.children import withhold_from_children
 from vodtender.runtime.clock import Clock, SystemClock, from_unix
 from vodtender.runtime.config import Config, Problem, config_dir, load_config
 from vodtender.runtime.health import health_server
@@ -178,6 +179,7 @@ class Runtime:
     # -- the loop --------------------------------------------------------------------------------
     def run(self) -> int:
         """Start, turn the loop until SIGTERM/SIGINT, stop; the exit code."""
+        withhold_from_children()  # a process of its own: no child, ours or a library's, inherits a secret
         self._install_signals()
         wait = self.start()
         while not self.stop_event.is_set():

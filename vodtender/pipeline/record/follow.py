@@ -23,7 +23,7 @@ from typing import Protocol
 
 import peewee
 
-from vodtender.clients.hls import HttpStatusError
+from vodtender.clients.hls import MAX_PLAYLIST_BYTES, BodyLimits, HttpStatusError, RefusedAnswer
 from vodtender.clients.hls_live import LivePlaylist, LiveSegment, parse_live_playlist, with_origin
 from vodtender.runtime.backoff import backoff_delay
 from vodtender.runtime.clock import Clock, SystemClock, from_unix
@@ -38,7 +38,7 @@ DEFAULT_TARGET = 2.0  # seconds: Twitch's live segments, until a playlist lists 
 
 
 class PlaylistClient(Protocol):
-    def get(self, url: str, abort: threading.Event | None = None) -> bytes: ...
+    def get(self, url: str, abort: threading.Event | None = None, limits: BodyLimits | None = None) -> bytes: ...
 
 
 @dataclasses.dataclass(frozen=True)
@@ -133,11 +133,12 @@ class LiveFollower:
     # -- reading --------------------------------------------------------------------------------------
     def _read(self) -> LivePlaylist | None:
         try:
-            text = self.client.get(self.url, self.stopping).decode("utf-8", errors="replace")
+            body = self.client.get(self.url, self.stopping, BodyLimits(MAX_PLAYLIST_BYTES))
+            text = body.decode("utf-8", errors="replace")
         except HttpStatusError as exc:
             self._failed(exc, refused=exc.status in REFUSED)
             return None
-        except OSError as exc:
+        except (OSError, RefusedAnswer) as exc:  # unreachable, or an answer too large / redirected off http(s)
             self._failed(exc, refused=False)
             return None
         playlist = parse_live_playlist(text, self.url)

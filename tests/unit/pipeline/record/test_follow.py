@@ -34,7 +34,7 @@ class LiveCdn:
         self.reads = 0
         self.on_read: Callable[[int], None] = lambda read: None  # what else happens at read number N
 
-    def get(self, url: str, abort: threading.Event | None = None) -> bytes:
+    def get(self, url: str, abort: threading.Event | None = None, limits: object = None) -> bytes:
         assert url.endswith(".m3u8"), "the follower reads only the playlist"
         self.reads += 1
         self.on_read(self.reads)
