@@ -24,9 +24,18 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from vodtender.runtime.db import SQLITE_BUSY_TIMEOUT_MS, checkpoint_wal
+from vodtender.runtime.files import private_mask
 
 PREFIX, SUFFIX, PARTIAL = "vodtender-", ".db", ".partial"
-PRIVATE_FILE, PRIVATE_DIR = 0o600, 0o700
+
+
+def _file_mode() -> int:
+    """0600, or 0640 under systemd (group vodtender reads): `runtime/files.py`'s rule."""
+    return 0o666 & ~private_mask()
+
+
+def _folder_mode() -> int:
+    return 0o777 & ~private_mask()
 
 
 class BackupError(RuntimeError):
@@ -58,7 +67,7 @@ def backup_sqlite(db_path: str, folder: Path, keep: int, now: dt.datetime | None
     started = time.monotonic()
     if not folder.is_dir():
         folder.mkdir(parents=True)
-        folder.chmod(PRIVATE_DIR)
+        folder.chmod(_folder_mode())
     stamp = (now or dt.datetime.now(dt.UTC)).strftime("%Y%m%dT%H%M%S%fZ")
     final = folder / f"{PREFIX}{stamp}{SUFFIX}"
     remove_partials(folder)
@@ -76,8 +85,8 @@ def backup_sqlite(db_path: str, folder: Path, keep: int, now: dt.datetime | None
 
 def _copy_checked(db_path: str, partial: Path) -> None:
     """The snapshot into `partial`, a private file from its first byte, checked and synced."""
-    fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, PRIVATE_FILE)
-    os.fchmod(fd, PRIVATE_FILE)  # the umask may have taken more away; SQLite's journal copies this mode
+    fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, _file_mode())
+    os.fchmod(fd, _file_mode())  # the umask may have taken more away; SQLite's journal copies this mode
     os.close(fd)
     source = sqlite3.connect(db_path, timeout=SQLITE_BUSY_TIMEOUT_MS / 1000)
     target = sqlite3.connect(partial)
