@@ -16,6 +16,8 @@ from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING, Any, Unpack, cast
 
+from vodtender.runtime.options import Settings
+
 if TYPE_CHECKING:
     import yt_dlp
     from yt_dlp import _YoutubeDLOptions
@@ -104,6 +106,13 @@ class YtDlp:
         self.twitch_token = twitch_token
         self.fragment_retries = fragment_retries
         self.timeout = timeout
+
+    @classmethod
+    def from_settings(cls, s: Settings) -> YtDlp:
+        """As the downloader and the recorder configure it: quality, codecs, token, retries, timeout."""
+        return cls(
+            s.download_quality, s.twitch_oauth_token, s.download_fragment_retries, s.download_timeout, s.download_codecs
+        )
 
     def options(self, **extra: Unpack[_YoutubeDLOptions]) -> _YoutubeDLOptions:
         opts = _library().parse_options([]).ydl_opts

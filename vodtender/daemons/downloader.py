@@ -36,13 +36,7 @@ class Downloader(PipelineDaemon):
         self.breaker = CircuitBreaker(
             self.cfg.circuit_failure_threshold, self.cfg.circuit_open_cooldown, BreakerMetrics()
         )
-        self.ytdlp = YtDlp(
-            self.cfg.download_quality,
-            self.cfg.twitch_oauth_token,
-            self.cfg.download_fragment_retries,
-            self.cfg.download_timeout,
-            self.cfg.download_codecs,
-        )
+        self.ytdlp = YtDlp.from_settings(self.cfg)
         self.workers: Workers[DownloadJob] = Workers(runtime.wake)
         self.breaker_state: BreakerState = self.breaker.current()
         self.sweep = MissingFileSweep(self.cfg.data_dir_shared, self.clock)

@@ -61,13 +61,7 @@ class Recorder(PipelineDaemon):
             poll_seconds=self.cfg.live_record_poll,
             end_grace=self.cfg.live_record_end_grace,
         )
-        self.ytdlp = YtDlp(
-            self.cfg.download_quality,
-            self.cfg.twitch_oauth_token,
-            self.cfg.download_fragment_retries,
-            self.cfg.download_timeout,
-            self.cfg.download_codecs,
-        )
+        self.ytdlp = YtDlp.from_settings(self.cfg)
         self.log.info(
             "recorder working",
             channels=str(self.cfg.live_record),
