@@ -23,10 +23,12 @@ from vodtender.runtime.logs import get_logger
 from vodtender.runtime.models import (
     ALL_MODELS,
     BaseModel,
+    ChatMessage,
     ChatQuarantine,
     Recording,
     SchemaMigration,
     SharedLimit,
+    Upload,
     Vod,
 )
 
@@ -82,6 +84,11 @@ MIGRATIONS: list[tuple[str, Migration]] = [
     ("live_recordings", lambda db, m: db.create_tables([Recording], safe=True)),
     ("recording_outcomes", add_columns(Recording, "host", "outcome", "outcome_note")),
     ("chat_quarantine", lambda db, m: db.create_tables([ChatQuarantine], safe=True)),
+    ("youtube_uploads", lambda db, m: db.create_tables([Upload], safe=True)),
+    (
+        "chat_shared_and_replayed",
+        add_columns(ChatMessage, "mirrored", "source_room_id", "source_channel", "source_msg_id", "origin"),
+    ),
 ]
 
 

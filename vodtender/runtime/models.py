@@ -95,6 +95,44 @@ class VodEvent(BaseModel):
         table_name = "vod_events"
 
 
+class Upload(BaseModel):
+    """One YouTube video of a VOD: the whole VOD, or one part of a VOD longer than `UPLOAD_MAX_PART`
+    (`pipeline/upload/uploads.py` writes it).  A VOD uploaded again (the operator's reset,
+    `reprocess --reupload`) gets a new `round`; the rows of earlier rounds stay as its history.
+
+    `state`: pending (not started) -> uploading (a session is open; `session_uri`/`offset` are where
+    a restart resumes) -> processing (every byte in; YouTube processes it, `next_check_at` is when we
+    ask again) -> processed | rejected | failed (YouTube's word: `reason` is its rejectionReason or
+    failureReason).  Only processed counts as published.
+    """
+
+    id = peewee.AutoField()  # peewee's implicit key, named so the type checker sees it
+
+    vod = peewee.ForeignKeyField(Vod, backref="uploads", on_delete="CASCADE", column_name="vod_id")
+    round = peewee.IntegerField(default=1)
+    part = peewee.IntegerField(default=1)  # 1-based
+    parts = peewee.IntegerField(default=1)
+    start_seconds = peewee.DoubleField(default=0)  # where the part starts in the VOD
+    duration_seconds = peewee.DoubleField(default=0)
+    path = peewee.TextField(null=True)  # the file uploaded: the VOD's own, or the part cut from it
+    size = peewee.BigIntegerField(default=0)
+    state = peewee.TextField(default="pending", index=True)
+    session_uri = peewee.TextField(null=True)
+    offset = peewee.BigIntegerField(default=0)  # bytes YouTube confirmed
+    video_id = peewee.TextField(null=True)
+    privacy = peewee.TextField(null=True)  # as YouTube reports it once processed
+    reason = peewee.TextField(null=True)
+    polls = peewee.IntegerField(default=0)  # videos.list calls spent on this video's processing
+    next_check_at = peewee.DateTimeField(null=True)
+
+    created_at = peewee.DateTimeField(default=utcnow)
+    updated_at = peewee.DateTimeField(default=utcnow)
+
+    class Meta:
+        table_name = "uploads"
+        indexes = ((("vod", "round", "part"), True),)
+
+
 class ChatMessage(BaseModel):
     """One chat event, keyed by Twitch's message id (a replay is stored once)."""
 
@@ -126,6 +164,15 @@ class ChatMessage(BaseModel):
     ban_duration = peewee.IntegerField(null=True)
     deleted = peewee.IntegerField(default=0)
     tags = peewee.TextField(null=True)  # the raw tag string, for anything not mapped above
+    # Shared chat: a message another channel's chat mirrored into this one (`source-room-id`, ...).
+    # Columns added after the first release carry a database-level DEFAULT: rows written by raw SQL
+    # (the writer's fast path, an operator's INSERT) get the same value as through the model.
+    mirrored = peewee.IntegerField(default=0, constraints=[peewee.SQL("DEFAULT 0")])
+    source_room_id = peewee.TextField(null=True)
+    source_channel = peewee.TextField(null=True)  # the source room's login, when known
+    source_msg_id = peewee.TextField(null=True)  # `source-id`
+    # live: recorded from IRC; replay: fetched from the VOD's comment replay (fewer fields, no deletions)
+    origin = peewee.TextField(default="live", constraints=[peewee.SQL("DEFAULT 'live'")])
 
     class Meta:
         table_name = "chat_messages"
@@ -262,6 +309,7 @@ class Recording(BaseModel):
 ALL_MODELS = [
     Vod,
     VodEvent,
+    Upload,
     ChatMessage,
     ChatGap,
     ChatQuarantine,
