@@ -1,8 +1,9 @@
-"""`vodtender chat export <vod>`: a VOD's chat as JSON lines or a WebVTT subtitle track.
+"""`vodtender chat export <vod>`: a VOD's chat as JSON lines, WebVTT, SRT, ASS or TwitchDownloader JSON.
 
 `vodtender chat` itself runs the chat daemon (cli/daemons_cmd.py), whose arguments are
 configuration options (`--twitch-channel a,b`).  A sub-parser there would take an option's
-value for a subcommand name, so `export` is recognised as the first extra word instead.
+value for a subcommand name, so `export` is recognised as the first extra word instead; for
+the same reason `--help` is only noted while parsing, and answered once the words are known.
 """
 
 from __future__ import annotations
@@ -15,18 +16,19 @@ from collections.abc import Callable
 from pathlib import Path
 
 from vodtender.cli.common import load_or_exit, open_migrated
-from vodtender.ops.chat_export import export_jsonl, export_webvtt
+from vodtender.ops.chat_export import FORMATS, NoChat
 from vodtender.ops.control import ControlError, find_vod
 
 
 def export_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="vodtender chat export",
-        description="A VOD's chat as JSON lines (default) or WebVTT aligned to the VOD, "
-        "with deleted messages and recording gaps marked.",
+        description="A VOD's chat aligned to the VOD, with deleted messages, timeouts and bans, recording "
+        "gaps, shared-chat and replayed messages marked: JSON lines (default), WebVTT or SRT subtitles, an "
+        "ASS chat overlay to burn in (ffmpeg -vf ass=FILE), or TwitchDownloader's chat JSON.",
     )
     p.add_argument("vod", help="Twitch VOD id (or live-<unix> placeholder), or the row id as #123")
-    p.add_argument("--format", choices=("jsonl", "vtt"), default="jsonl")
+    p.add_argument("--format", choices=tuple(FORMATS), default="jsonl")
     p.add_argument("-o", "--output", help="write to this file instead of standard output")
     return p
 
@@ -36,11 +38,16 @@ def register(sub: argparse._SubParsersAction) -> None:
     if chat is None:
         raise RuntimeError("chat_cmd must be registered after daemons_cmd (it extends `vodtender chat`)")
     run_daemon: Callable = chat.get_default("func")
-    chat.description = "Run the chat daemon in the foreground, or `vodtender chat export <vod> [--format vtt]`."
+    chat.description = "Run the chat daemon in the foreground, or `vodtender chat export <vod> [--format FORMAT]`."
+    # Replaces argparse's -h (daemons_cmd lets it), which would answer for the daemon before `export` is seen.
+    chat.add_argument("-h", "--help", action="store_true", dest="chat_help", help="show this help message and exit")
 
     def dispatch(args: argparse.Namespace, config_argv: list[str]) -> int:
         if config_argv[:1] == ["export"]:
-            return cmd_export(config_argv[1:])
+            return cmd_export(config_argv[1:] + (["--help"] if args.chat_help else []))
+        if args.chat_help:
+            chat.print_help()
+            return 0
         return run_daemon(args, config_argv)
 
     chat.set_defaults(func=dispatch)
@@ -52,10 +59,10 @@ def cmd_export(argv: list[str]) -> int:
     open_migrated(cfg)
     try:
         vod = find_vod(args.vod)
-    except ControlError as exc:
+        lines = FORMATS[args.format](vod)
+    except (ControlError, NoChat) as exc:
         print(f"vodtender: {exc}", file=sys.stderr)
         return 1
-    lines = export_jsonl(vod) if args.format == "jsonl" else export_webvtt(vod)
     with contextlib.ExitStack() as stack:
         out = stack.enter_context(open(Path(args.output), "w", encoding="utf-8")) if args.output else sys.stdout
         try:

@@ -10,7 +10,8 @@ from vodtender.daemons.registry import DAEMONS, daemon_class
 
 def register(sub: argparse._SubParsersAction) -> None:
     for name in DAEMONS:
-        p = sub.add_parser(name, help=summary(name))
+        # "resolve": a command that extends a daemon's parser may answer -h itself (cli/chat_cmd.py)
+        p = sub.add_parser(name, help=summary(name), conflict_handler="resolve")
         p.set_defaults(func=lambda args, config_argv, name=name: run(name, config_argv))
 
 

@@ -6,8 +6,9 @@ import datetime as dt
 import json
 
 import peewee
+import pytest
 
-from vodtender.ops.chat_export import export_jsonl, export_webvtt
+from vodtender.ops.chat_export import FORMATS, NoChat, export_jsonl, export_webvtt
 from vodtender.runtime.models import ChatGap, ChatMessage, Vod
 
 START = dt.datetime(2026, 3, 1, 12, 0, 0)
@@ -66,3 +67,17 @@ def test_jsonl_escapes_the_line_breaks_json_leaves_raw(migrated_db: peewee.Datab
     lines = exported.splitlines()
     assert len(lines) == ChatMessage.select().count() + 1  # and the one gap inside the VOD
     assert [json.loads(line)["text"] for line in lines if '"id": "breaks"' in line] == [text]
+
+
+def test_offsets_are_milliseconds_without_float_noise(migrated_db: peewee.Database) -> None:
+    vod = make_vod()
+    add("noise", 20.418999910354614, username="u", message="x")
+    item = next(json.loads(line) for line in export_jsonl(vod) if '"id": "noise"' in line)
+    assert item["offset"] == 20.419
+
+
+def test_a_vod_without_chat_is_refused_in_every_format(migrated_db: peewee.Database) -> None:
+    vod = Vod.create(twitch_vod_id="quiet", channel="chan", date=START, duration_seconds=60)
+    for export in FORMATS.values():
+        with pytest.raises(NoChat, match="no chat recorded for VOD quiet"):
+            export(vod)
