@@ -30,13 +30,15 @@ from vodtender.pipeline.kv import CIRCUIT_FAILURES_KEY, QUOTA_HOLD_UNTIL_KEY, kv
 from vodtender.pipeline.upload.context import UploadContext
 from vodtender.pipeline.upload.metadata import UploadSettings
 from vodtender.pipeline.upload.options import UploadOptions
+from vodtender.pipeline.upload.private_lock import PrivateLock
+from vodtender.pipeline.upload.processing import ProcessingFollower
 from vodtender.pipeline.upload.queue import UploadQueue
 from vodtender.pipeline.upload.quota import Quota
 from vodtender.pipeline.upload.tokens import AccessTokens, TokenCipher, TokenStore
 from vodtender.pipeline.upload.worker import UploadWorker
 from vodtender.runtime.clock import utcnow
 from vodtender.runtime.identity import instance_name
-from vodtender.runtime.models import Vod, VodEvent
+from vodtender.runtime.models import Upload, Vod, VodEvent
 
 MIB = 1024 * 1024
 OPTIONS = UploadOptions(
@@ -129,7 +131,13 @@ def results(result: str) -> float:
     return sample("vodtender_upload_results_total", result=result)
 
 
-def test_done_upload_arrives_whole_and_marks_the_vod_done(stage: Stage) -> None:
+def follow_processing(stage: Stage, ctx: UploadContext) -> None:
+    """One round of the processing follower, with every check due."""
+    follower = ProcessingFollower(ctx.client, ctx.quota, ctx.options, PrivateLock())
+    follower.run_once(now=utcnow() + dt.timedelta(hours=1))
+
+
+def test_done_upload_arrives_whole_and_waits_for_youtubes_processing(stage: Stage) -> None:
     ctx = stage.context()
     vod = stage.downloaded(2 * MIB + 123)
     worker = stage.claimed_worker(ctx)
@@ -138,23 +146,37 @@ def test_done_upload_arrives_whole_and_marks_the_vod_done(stage: Stage) -> None:
     (video,) = stage.youtube.videos
     assert video.sha256 == hashlib.sha256(Path(vod.downloaded_path).read_bytes()).hexdigest()
     row = fresh(vod)
-    assert row.youtube_url == f"https://www.youtube.com/watch?v={video.id}"
-    assert (row.processed, row.upload_state, row.upload_session_uri, row.upload_offset) == (1, "done", None, video.size)
-    assert (row.lease_owner, row.processing_error, row.error_class) == (None, None, None)
-    assert events(vod) == [("done", row.youtube_url, None)]
+    assert (row.processed, row.youtube_url, row.upload_state) == (0, None, "processing")
+    assert (row.upload_session_uri, row.upload_offset, row.lease_owner, row.error_class) == (None, video.size, None, None)
+    assert events(vod) == [("uploaded", f"every byte on YouTube as video {video.id}; following its processing", None)]
+    upload = Upload.get(Upload.vod == vod.id)
+    assert (upload.state, upload.video_id, upload.size, upload.round, upload.polls) == (
+        "processing",
+        video.id,
+        video.size,
+        1,
+        0,
+    )
     assert results("done") == done + 1 and sample("vodtender_upload_bytes_total") == sent + video.size
     assert sample("vodtender_upload_speed_bytes_per_second") == 0
-    assert ctx.quota.used_today() == 1600 and Path(vod.downloaded_path).exists()
+    follow_processing(stage, ctx)
+    row = fresh(vod)
+    assert row.youtube_url == f"https://www.youtube.com/watch?v={video.id}"
+    assert (row.processed, row.upload_state, row.processing_error) == (1, "done", None)
+    assert events(vod)[-1] == ("done", row.youtube_url, None)
+    assert ctx.quota.used_today() == 1601 and Path(vod.downloaded_path).exists()  # the upload and one check
 
 
-def test_done_upload_joins_the_playlist_and_deletes_the_local_file(stage: Stage) -> None:
+def test_done_upload_joins_the_playlist_and_deletes_the_local_file_once_processed(stage: Stage) -> None:
     ctx = stage.context(dataclasses.replace(OPTIONS, playlist="PL123", delete_local=True))
     vod = stage.downloaded(MIB)
     stage.claimed_worker(ctx).run()
     assert stage.youtube.playlist_items[0]["snippet"]["playlistId"] == "PL123"
+    assert Path(vod.downloaded_path).exists()  # YouTube may still reject it
+    follow_processing(stage, ctx)
     assert not Path(vod.downloaded_path).exists()
-    assert [kind for kind, _, _ in events(vod)] == ["done", "file_deleted"]
-    assert ctx.quota.used_today() == 1650
+    assert [kind for kind, _, _ in events(vod)] == ["uploaded", "done", "file_deleted"]
+    assert ctx.quota.used_today() == 1651
 
 
 def test_failed_attempt_is_retried_later_with_its_session_kept(stage: Stage) -> None:
