@@ -452,14 +452,20 @@ class YouTubeStandIn:
                 return 200, {**standin._new_access(), "refresh_token": refresh}
 
             # -- uploads --
+            def _refused(self, step: str) -> bool:
+                """An API call without a valid token, or struck by a fault: answered here (True)."""
+                if not standin._authorized(self.headers.get("Authorization")):
+                    self._error(401, "authError", step, "Invalid Credentials")
+                    return True
+                fault = standin._take_fault(step)
+                if fault is not None:
+                    self._error(fault.status, fault.reason, step)
+                    return True
+                return False
+
             def _start_session(self, query: dict[str, list[str]]) -> None:
                 body = self._body()
-                if not standin._authorized(self.headers.get("Authorization")):
-                    self._error(401, "authError", "post", "Invalid Credentials")
-                    return
-                fault = standin._take_fault("post")
-                if fault is not None:
-                    self._error(fault.status, fault.reason, "post")
+                if self._refused("post"):
                     return
                 if standin.daily_upload_limit is not None and len(standin.videos) >= standin.daily_upload_limit:
                     message = "The user has exceeded the number of videos they may upload."
@@ -585,12 +591,7 @@ class YouTubeStandIn:
                     )
 
             def _list_videos(self, query: dict[str, list[str]]) -> None:
-                if not standin._authorized(self.headers.get("Authorization")):
-                    self._error(401, "authError", "list", "Invalid Credentials")
-                    return
-                fault = standin._take_fault("list")
-                if fault is not None:
-                    self._error(fault.status, fault.reason, "list")
+                if self._refused("list"):
                     return
                 ids = [i for i in ",".join(query.get("id", [])).split(",") if i]
                 if not ids or len(ids) > 50 or "status" not in ",".join(query.get("part", [])):
@@ -603,12 +604,7 @@ class YouTubeStandIn:
 
             def _playlist_item(self) -> None:
                 body = self._body()
-                if not standin._authorized(self.headers.get("Authorization")):
-                    self._error(401, "authError", "playlist")
-                    return
-                fault = standin._take_fault("playlist")
-                if fault is not None:
-                    self._error(fault.status, fault.reason, "playlist")
+                if self._refused("playlist"):
                     return
                 item = json.loads(body or b"{}")
                 with standin.lock:

@@ -17,7 +17,9 @@ import os
 from dataclasses import dataclass
 from typing import Any
 
-from vodtender.clients.youtube import LIST_MAX_IDS, WATCH_URL, YouTubeClient
+from googleapiclient.errors import HttpError
+
+from vodtender.clients.youtube import LIST_MAX_IDS, WATCH_URL, YouTubeClient, error_reason
 from vodtender.pipeline import vods
 from vodtender.pipeline.errors import ErrorClass
 from vodtender.pipeline.upload import uploads
@@ -31,6 +33,7 @@ from vodtender.runtime.models import Upload, Vod
 
 MAX_CHECK_INTERVAL = 1800.0  # seconds: the backoff's ceiling
 MIN_WAIT = 0.1  # seconds: checks due at once wait at least this long (a failed check retries no sooner)
+UNITS_GONE = ("quotaExceeded", "dailyLimitExceeded")
 IDLE = 3600.0  # seconds to the next check when no video is processing
 
 log = get_logger("uploader")
@@ -135,13 +138,13 @@ class ProcessingFollower:
             return
         try:
             items = self.client.video_statuses([row.video_id for row in due if row.video_id])
+        except HttpError as exc:
+            if error_reason(exc) in UNITS_GONE:  # the units are gone for every call: hold them
+                self.quota.start_hold(error_reason(exc))
+            self._check_failed(due, now, exc)
+            return
         except Exception as exc:  # an outage, a refused token: every video waits for its next check
-            error = f"{type(exc).__name__}: {exc}"
-            if error != self._failing:
-                log.warning("could not ask YouTube about processing videos, checking again later", error=error)
-            self._failing = error
-            for row in due:
-                self._later(row, now)
+            self._check_failed(due, now, exc)
             return
         self._failing = None
         PROCESSING_CHECKS.inc()
@@ -150,6 +153,18 @@ class ProcessingFollower:
         for row in due:
             self._follow(row, verdict(by_id.get(row.video_id)), now)
 
+    def _check_failed(self, due: list[Upload], now: dt.datetime, exc: Exception) -> None:
+        """Every video of the batch waits for its next check; the error is said once, not per try."""
+        if isinstance(exc, HttpError):  # its text names the ids asked, which change from call to call
+            error = f"HTTP {exc.resp.status} {error_reason(exc) or exc.reason}"
+        else:
+            error = f"{type(exc).__name__}: {exc}"
+        if error != self._failing:
+            log.warning("could not ask YouTube about processing videos, checking again later", error=error)
+        self._failing = error
+        for row in due:
+            self._later(row, now)
+
     def next_check_in(self, now: dt.datetime | None = None) -> float:
         """Seconds until the next video's check is due (a long time when none is processing)."""
         at = None if self._held else uploads.next_check_at()
@@ -157,7 +172,8 @@ class ProcessingFollower:
 
     def _follow(self, upload: Upload, found: Verdict, now: dt.datetime) -> None:
         if found.state != uploads.PROCESSING:
-            uploads.processing_ended(upload, found.state, found.reason, found.privacy)
+            if not uploads.processing_ended(upload, found.state, found.reason, found.privacy):
+                return  # another uploader's follower recorded it first
             PROCESSING_RESULTS.labels(found.state).inc()
             if found.state == uploads.PROCESSED:
                 self._processed(upload, found)
@@ -165,7 +181,8 @@ class ProcessingFollower:
                 self._refused(upload, explain(upload, found))
             return
         if upload.polls + 1 >= self.options.processing_max_checks:
-            uploads.processing_ended(upload, uploads.FAILED, "still processing", found.privacy)
+            if not uploads.processing_ended(upload, uploads.FAILED, "still processing", found.privacy):
+                return
             PROCESSING_RESULTS.labels("gave_up").inc()
             self._refused(
                 upload,

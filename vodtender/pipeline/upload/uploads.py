@@ -51,9 +51,11 @@ def check_again(upload: Upload, at: dt.datetime) -> None:
     _set(upload, polls=upload.polls + 1, next_check_at=at)
 
 
-def processing_ended(upload: Upload, state: str, reason: str | None, privacy: str | None) -> None:
-    """YouTube's last word on the video: processed, rejected or failed (`reason` its words)."""
-    _set(upload, polls=upload.polls + 1, state=state, reason=reason, privacy=privacy, next_check_at=None)
+def processing_ended(upload: Upload, state: str, reason: str | None, privacy: str | None) -> bool:
+    """YouTube's last word on the video: processed, rejected or failed (`reason` its words).  False
+    if it had ended already (another uploader's follower was first): nothing is written."""
+    fields = {"polls": upload.polls + 1, "state": state, "reason": reason, "privacy": privacy, "next_check_at": None}
+    return _set(upload, **fields) == 1
 
 
 def vod_of(upload: Upload) -> int:
@@ -67,5 +69,7 @@ def round_of(upload: Upload) -> list[Upload]:
     return list(Upload.select().where(same).order_by(Upload.part))
 
 
-def _set(upload: Upload, **fields: object) -> None:
-    write(lambda: Upload.update(**fields, updated_at=utcnow()).where(Upload.id == upload.id).execute())
+def _set(upload: Upload, **fields: object) -> int:
+    """Write `fields` on the row while it is still processing; returns the rows written (0 or 1)."""
+    processing = (Upload.id == upload.id) & (Upload.state == PROCESSING)
+    return int(write(lambda: Upload.update(**fields, updated_at=utcnow()).where(processing).execute()))

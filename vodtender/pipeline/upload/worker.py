@@ -17,7 +17,7 @@ import os
 import threading
 from typing import Any
 
-from vodtender.clients.youtube import UPLOAD_LIMIT_REASON
+from vodtender.clients.youtube import UPLOAD_LIMIT_REASON, WATCH_URL
 from vodtender.pipeline import vods
 from vodtender.pipeline.errors import ErrorClass, PipelineError
 from vodtender.pipeline.upload.context import UploadContext
@@ -201,7 +201,7 @@ class UploadWorker(threading.Thread):
             self.log.warning(
                 "upload finished but the lease was taken meanwhile; not marking it done, the file stays for the "
                 "VOD's new owner (this upload is a duplicate)",
-                video_id=video_id,
+                youtube_url=WATCH_URL.format(id=video_id),
             )
             return
         UPLOAD_RESULTS.labels("done").inc()

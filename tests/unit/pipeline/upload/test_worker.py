@@ -131,10 +131,10 @@ def results(result: str) -> float:
     return sample("vodtender_upload_results_total", result=result)
 
 
-def follow_processing(stage: Stage, ctx: UploadContext) -> None:
-    """One round of the processing follower, with every check due."""
+def follow_processing(stage: Stage, ctx: UploadContext, hours: int = 1) -> None:
+    """One round of the processing follower, `hours` ahead: every check due by then is made."""
     follower = ProcessingFollower(ctx.client, ctx.quota, ctx.options, PrivateLock())
-    follower.run_once(now=utcnow() + dt.timedelta(hours=1))
+    follower.run_once(now=utcnow() + dt.timedelta(hours=hours))
 
 
 def test_done_upload_arrives_whole_and_waits_for_youtubes_processing(stage: Stage) -> None:
@@ -147,7 +147,12 @@ def test_done_upload_arrives_whole_and_waits_for_youtubes_processing(stage: Stag
     assert video.sha256 == hashlib.sha256(Path(vod.downloaded_path).read_bytes()).hexdigest()
     row = fresh(vod)
     assert (row.processed, row.youtube_url, row.upload_state) == (0, None, "processing")
-    assert (row.upload_session_uri, row.upload_offset, row.lease_owner, row.error_class) == (None, video.size, None, None)
+    assert (row.upload_session_uri, row.upload_offset, row.lease_owner, row.error_class) == (
+        None,
+        video.size,
+        None,
+        None,
+    )
     assert events(vod) == [("uploaded", f"every byte on YouTube as video {video.id}; following its processing", None)]
     upload = Upload.get(Upload.vod == vod.id)
     assert (upload.state, upload.video_id, upload.size, upload.round, upload.polls) == (
@@ -339,3 +344,19 @@ def test_progress_is_stored_and_measured_on_the_clock(stage: Stage) -> None:
     worker.confirmed("", 0)  # YouTube forgot the session: a new one starts from 0
     row = fresh(vod)
     assert (row.upload_session_uri, row.upload_offset) == (None, 0) and worker.speed == 0
+
+
+def test_a_refused_processing_check_waits_and_quota_exceeded_holds_the_units(stage: Stage) -> None:
+    ctx = stage.context()
+    vod = stage.downloaded(MIB)
+    stage.claimed_worker(ctx).run()
+    stage.youtube.add_fault(Fault(on="list", status=503, reason="backendError"))
+    follow_processing(stage, ctx)
+    upload = Upload.get(Upload.vod == vod.id)
+    assert (upload.state, upload.polls, fresh(vod).processed) == ("processing", 1, 0)  # checked again later
+    assert upload.next_check_at > utcnow()
+    stage.youtube.add_fault(Fault(on="list", status=403, reason="quotaExceeded"))
+    follow_processing(stage, ctx, hours=2)
+    assert ctx.quota.hold() is not None and ctx.quota.used_today() == ctx.quota.daily_units
+    follow_processing(stage, ctx, hours=3)  # held: no call while the units are gone
+    assert stage.youtube.count("GET", "list") == 2 and fresh(vod).processed == 0
