@@ -290,7 +290,11 @@ def test_new_session_that_does_not_fit_todays_quota_holds_uploads(stage: Stage) 
     claimed = queue.claim()
     assert claimed is not None and not queue.startable(claimed)
     assert (fresh(vod).lease_owner, fresh(vod).upload_state) == (None, None)
-    assert kv_get(QUOTA_HOLD_UNTIL_KEY) and "UPLOAD_QUOTA_DAILY=1000" in (ctx.quota.hold() or pytest.fail()).reason
+    reason = (ctx.quota.hold() or pytest.fail()).reason
+    # the number used is the count's, as `vodtender status` shows it, not the daily limit
+    assert (
+        kv_get(QUOTA_HOLD_UNTIL_KEY) and reason == "0 of UPLOAD_QUOTA_DAILY=1000 units used today, an upload costs 1600"
+    )
 
 
 def test_download_only_marks_free_vods_done_and_leaves_held_ones(stage: Stage) -> None:
