@@ -6,6 +6,17 @@ It speaks the real protocols, as google-api-python-client and a browser use them
 - `PUT <session>` with `Content-Range: bytes a-b/N` -> 308 with `Range: bytes=0-x` until every byte
   arrived, then 200 with the video resource; `Content-Range: bytes */N` asks where the session stands.
   Received bytes are hashed in order (sha256); bytes sent again are counted, not hashed twice.
+- `GET /youtube/v3/videos?part=status,processingDetails&id=a,b` (`videos.list`, up to 50 ids): each
+  video as the Videos resource has it: `status.uploadStatus` uploaded -> processed | rejected |
+  failed, with `status.rejectionReason` / `status.failureReason`, `status.privacyStatus`, and
+  `processingDetails.processingStatus` processing -> succeeded | failed with
+  `processingProgress` (partsTotal, partsProcessed, timeLeftMs); a video it does not have is
+  left out of `items`.  How each video's processing goes is scripted (`script_processing`: after N
+  checks, processed, rejected(reason) or failed(reason); default processed at the first check).
+- An unaudited API project (`client_id` starting "unaudited"): every video is locked private once
+  processed, whatever privacy was asked.
+- `uploadLimitExceeded`: after `daily_upload_limit` videos, `videos.insert` answers 400 with reason
+  uploadLimitExceeded, domain youtube.video (the channel's uploads per day, not quota units).
 - `POST /youtube/v3/playlistItems` (recorded).
 - `POST /token`: `refresh_token` and `authorization_code` (PKCE) grants; `invalid_grant` once revoked.
 - `GET /o/oauth2/auth`: consents at once and redirects to the loopback `redirect_uri` with a code.
@@ -16,10 +27,18 @@ persisting a chunk up to an offset; a dropped connection at an offset; a hold at
 until `release()` (to kill a client mid-upload); a pause at an offset that blocks until `release()`,
 then takes the rest of the chunk as if nothing happened (something else happens meanwhile).
 
+Shapes from: YouTube Data API reference "Videos" (resource: status, processingDetails and their
+enum values, as also in google-api-python-client's googleapiclient/discovery_cache/documents/
+youtube.v3.json), "Videos: insert" (errors: uploadLimitExceeded 400), "Errors" (the error JSON:
+error.code/message/errors[].reason/domain; quotaExceeded 403), YouTube API Services "Audit and
+quota extension" (unverified projects' uploads restricted to private); YouTube's developer notice
+on the per-channel upload limit (400 uploadLimitExceeded: try again in 24 hours).
+
 In a test: `with YouTubeStandIn() as yt: yt.issue_tokens(); ...; yt.videos[0].sha256`.  Other processes:
 `python -m tests.standins.youtube --port N` and the control API: `GET /_control/state`,
 `POST /_control/fault` (a Fault as JSON), `POST /_control/tokens` (returns new tokens),
-`POST /_control/revoke`, `POST /_control/release`, `POST /_control/expire`.
+`POST /_control/revoke`, `POST /_control/release`, `POST /_control/expire`, `POST /_control/processing`
+(a Processing as JSON).
 """
 
 from __future__ import annotations
@@ -43,12 +62,13 @@ from vodtender.runtime.httpserver import HttpServer, QuietHandler
 UPLOAD_PATHS = ("/upload/youtube/v3/videos", "/resumable/upload/youtube/v3/videos")
 READ_BLOCK = 1 << 20
 PRIVACY_VALUES = ("private", "unlisted", "public")
+ERROR_DOMAINS = {"quotaExceeded": "youtube.quota", "uploadLimitExceeded": "youtube.video"}
 
 
 @dataclasses.dataclass
 class Fault:
     """A scripted failure.  `on`: post (session start), put (a chunk), status (a `bytes */N` query),
-    token, playlist.  `kind`: error (answer `status` with `reason`), drop (close the connection),
+    token, playlist, list (videos.list).  `kind`: error (answer `status` with `reason`), drop (close the connection),
     hold (stop reading until release(), then drop), pause (stop reading until release(), then go on).
     `at_offset`: for put, the session offset where it strikes (a chunk is persisted up to there
     first); None: the next matching request."""
@@ -59,6 +79,16 @@ class Fault:
     reason: str = "backendError"
     at_offset: int | None = None
     times: int = 1
+
+
+@dataclasses.dataclass
+class Processing:
+    """How YouTube's processing of one video goes: `checks` videos.list answers say processing,
+    then it ends `outcome` (processed, rejected, failed) with `reason` (rejectionReason or failureReason)."""
+
+    checks: int = 0
+    outcome: str = "processed"
+    reason: str | None = None
 
 
 @dataclasses.dataclass
@@ -81,6 +111,34 @@ class Video:
     size: int
     sha256: str
     session: Session
+    processing: Processing = dataclasses.field(default_factory=Processing)
+    checked: int = 0  # videos.list answers about it so far
+    locked_private: bool = False
+
+    def resource(self) -> dict[str, Any]:
+        """The video as `videos.list` answers with part=status,processingDetails (and counts the check)."""
+        asked = self.metadata.get("status", {}).get("privacyStatus", "public")
+        ended = self.checked >= self.processing.checks
+        self.checked += 1
+        status: dict[str, Any] = {"uploadStatus": "uploaded", "privacyStatus": asked, "license": "youtube"}
+        details: dict[str, Any] = {"processingStatus": "processing"}
+        if not ended:
+            total = max(1, self.processing.checks)
+            details["processingProgress"] = {
+                "partsTotal": str(total),
+                "partsProcessed": str(self.checked - 1),
+                "timeLeftMs": str(1000 * (total - self.checked + 1)),
+            }
+        elif self.processing.outcome == "processed":
+            status.update(uploadStatus="processed", privacyStatus="private" if self.locked_private else asked)
+            details["processingStatus"] = "succeeded"
+        elif self.processing.outcome == "rejected":
+            status.update(uploadStatus="rejected", rejectionReason=self.processing.reason)
+            details["processingStatus"] = "succeeded"
+        else:
+            status.update(uploadStatus="failed", failureReason=self.processing.reason)
+            details.update(processingStatus="failed", processingFailureReason="transcodeFailed")
+        return {"kind": "youtube#video", "id": self.id, "status": status, "processingDetails": details}
 
 
 def _error_body(status: int, reason: str, message: str = "") -> bytes:
@@ -89,7 +147,9 @@ def _error_body(status: int, reason: str, message: str = "") -> bytes:
             "error": {
                 "code": status,
                 "message": message or reason,
-                "errors": [{"reason": reason, "message": message or reason, "domain": "youtube"}],
+                "errors": [
+                    {"reason": reason, "message": message or reason, "domain": ERROR_DOMAINS.get(reason, "global")}
+                ],
             }
         }
     ).encode()
@@ -128,8 +188,12 @@ class YouTubeStandIn:
         client_id: str = "test-client-id",
         client_secret: str = "test-client-secret",
         token_lifetime: float = 3600.0,
+        daily_upload_limit: int | None = None,
     ):
         self.client_id = client_id
+        self.unaudited = client_id.startswith("unaudited")  # uploads locked private once processed
+        self.daily_upload_limit = daily_upload_limit
+        self.scripts: list[Processing] = []  # for the next finished videos, in order; then the default
         self.client_secret = client_secret
         self.token_lifetime = token_lifetime
         self.lock = threading.Lock()
@@ -194,6 +258,11 @@ class YouTubeStandIn:
     def release(self) -> None:
         self.released.set()
 
+    def script_processing(self, processing: Processing) -> None:
+        """How the processing of the next video to finish uploading goes (each script is used once)."""
+        with self.lock:
+            self.scripts.append(processing)
+
     def count(self, method: str, step: str) -> int:
         with self.lock:
             return sum(1 for m, s, _ in self.requests if m == method and s == step)
@@ -215,7 +284,8 @@ class YouTubeStandIn:
                     for s in self.sessions.values()
                 ],
                 "videos": [
-                    {"id": v.id, "size": v.size, "sha256": v.sha256, "metadata": v.metadata} for v in self.videos
+                    {"id": v.id, "size": v.size, "sha256": v.sha256, "metadata": v.metadata, "checked": v.checked}
+                    for v in self.videos
                 ],
                 "playlist_items": self.playlist_items,
                 "requests": [list(r) for r in self.requests],
@@ -294,6 +364,8 @@ class YouTubeStandIn:
                     self._consent(parse_qs(url.query))
                 elif url.path == "/_control/state":
                     self._json(200, standin.state(), "control")
+                elif url.path == "/youtube/v3/videos":
+                    self._list_videos(parse_qs(url.query))
                 else:
                     self._error(404, "notFound", "unknown")
 
@@ -380,14 +452,24 @@ class YouTubeStandIn:
                 return 200, {**standin._new_access(), "refresh_token": refresh}
 
             # -- uploads --
+            def _refused(self, step: str) -> bool:
+                """An API call without a valid token, or struck by a fault: answered here (True)."""
+                if not standin._authorized(self.headers.get("Authorization")):
+                    self._error(401, "authError", step, "Invalid Credentials")
+                    return True
+                fault = standin._take_fault(step)
+                if fault is not None:
+                    self._error(fault.status, fault.reason, step)
+                    return True
+                return False
+
             def _start_session(self, query: dict[str, list[str]]) -> None:
                 body = self._body()
-                if not standin._authorized(self.headers.get("Authorization")):
-                    self._error(401, "authError", "post", "Invalid Credentials")
+                if self._refused("post"):
                     return
-                fault = standin._take_fault("post")
-                if fault is not None:
-                    self._error(fault.status, fault.reason, "post")
+                if standin.daily_upload_limit is not None and len(standin.videos) >= standin.daily_upload_limit:
+                    message = "The user has exceeded the number of videos they may upload."
+                    self._error(400, "uploadLimitExceeded", "post", message)
                     return
                 if query.get("uploadType") != ["resumable"]:
                     self._error(400, "badRequest", "post", "only resumable uploads here")
@@ -495,18 +577,34 @@ class YouTubeStandIn:
                     "status": {"uploadStatus": "uploaded", **session.metadata.get("status", {})},
                 }
                 with standin.lock:
+                    script = standin.scripts.pop(0) if standin.scripts else Processing()
                     standin.videos.append(
-                        Video(video_id, session.metadata, session.total, session.hasher.hexdigest(), session)
+                        Video(
+                            video_id,
+                            session.metadata,
+                            session.total,
+                            session.hasher.hexdigest(),
+                            session,
+                            script,
+                            locked_private=standin.unaudited,
+                        )
                     )
+
+            def _list_videos(self, query: dict[str, list[str]]) -> None:
+                if self._refused("list"):
+                    return
+                ids = [i for i in ",".join(query.get("id", [])).split(",") if i]
+                if not ids or len(ids) > 50 or "status" not in ",".join(query.get("part", [])):
+                    self._error(400, "badRequest" if ids else "missingRequiredParameter", "list")
+                    return
+                with standin.lock:
+                    items = [v.resource() for v in standin.videos if v.id in ids]
+                page = {"totalResults": len(items), "resultsPerPage": len(items)}
+                self._json(200, {"kind": "youtube#videoListResponse", "items": items, "pageInfo": page}, "list")
 
             def _playlist_item(self) -> None:
                 body = self._body()
-                if not standin._authorized(self.headers.get("Authorization")):
-                    self._error(401, "authError", "playlist")
-                    return
-                fault = standin._take_fault("playlist")
-                if fault is not None:
-                    self._error(fault.status, fault.reason, "playlist")
+                if self._refused("playlist"):
                     return
                 item = json.loads(body or b"{}")
                 with standin.lock:
@@ -530,6 +628,9 @@ class YouTubeStandIn:
                 body = self._body()
                 if action == "fault":
                     standin.add_fault(Fault(**json.loads(body or b"{}")))
+                    self._json(200, {"ok": True}, "control")
+                elif action == "processing":
+                    standin.script_processing(Processing(**json.loads(body or b"{}")))
                     self._json(200, {"ok": True}, "control")
                 elif action == "tokens":
                     self._json(200, standin.issue_tokens(), "control")

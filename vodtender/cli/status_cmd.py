@@ -172,7 +172,12 @@ def render(report: dict[str, Any], c: Palette) -> str:
     quota = f"  quota {q['used_today']}/{q['daily_units']}" + (
         c("yellow", f" held until {q['held_until']}") if q["held_until"] else ""
     )
+    limit = yt["upload_limit"]
+    if limit["held_until"]:
+        quota += c("yellow", f"  upload limit reached, held until {limit['held_until']}")
     lines.append(c("bold", "youtube") + f"  {yt_text}{quota}")
+    if yt["private_locked"]:
+        lines.append(c("bold", "youtube") + "  " + c("yellow", f"uploads locked private: {yt['private_locked']}"))
 
     disk = report["disk"]
     lines.append(

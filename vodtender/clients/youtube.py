@@ -1,4 +1,5 @@
-"""A thin YouTube Data API client: `videos.insert` as a resumable upload, `playlistItems.insert`.
+"""A thin YouTube Data API client: `videos.insert` as a resumable upload, `videos.list` (processing),
+`playlistItems.insert`.
 
 Built on google-api-python-client, with its traps avoided (see docs/uploader.md):
 - the upload URL ignores `client_options.api_endpoint`, so the packaged discovery document is
@@ -28,7 +29,10 @@ DISCOVERY_DOCUMENT = os.path.join(
 )
 CHUNK_GRANULARITY = 256 * 1024  # resumable chunks must be multiples of 256 KiB
 SEND_BLOCK = 1024 * 1024
-QUOTA_REASONS = ("quotaExceeded", "uploadLimitExceeded", "dailyLimitExceeded")
+UPLOAD_LIMIT_REASON = "uploadLimitExceeded"  # the channel's count of uploads per day, not the project's units
+QUOTA_REASONS = ("quotaExceeded", UPLOAD_LIMIT_REASON, "dailyLimitExceeded")
+WATCH_URL = "https://www.youtube.com/watch?v={id}"
+LIST_MAX_IDS = 50  # videos.list takes up to 50 ids per call, for 1 unit
 
 
 class BearerHttp(httplib2.Http):
@@ -122,3 +126,12 @@ class YouTubeClient:
     def add_to_playlist(self, playlist_id: str, video_id: str) -> None:
         body = {"snippet": {"playlistId": playlist_id, "resourceId": {"kind": "youtube#video", "videoId": video_id}}}
         self._service.playlistItems().insert(part="snippet", body=body).execute(num_retries=0)
+
+    def video_statuses(self, video_ids: list[str]) -> list[dict[str, Any]]:
+        """`videos.list` of up to 50 ids with their `status` and `processingDetails` (1 unit);
+        a video YouTube no longer has is missing from the answer."""
+        assert len(video_ids) <= LIST_MAX_IDS
+        answer = (
+            self._service.videos().list(part="status,processingDetails", id=",".join(video_ids)).execute(num_retries=0)
+        )
+        return list(answer.get("items") or [])

@@ -2,7 +2,8 @@
 
 The loop decides whether an upload may start (credentials, quota hold, circuit breaker), takes
 the next VOD from the queue (`pipeline/upload/queue.py`) and hands it to one worker thread
-(`pipeline/upload/worker.py`); while it runs, the loop keeps its lease.  Without YouTube
+(`pipeline/upload/worker.py`); while it runs, the loop keeps its lease.  At every step it also
+follows YouTube's processing of the videos already uploaded (`pipeline/upload/processing.py`).  Without YouTube
 credentials the uploader marks downloaded VODs done (download-only).
 """
 
@@ -23,6 +24,7 @@ from vodtender.runtime.daemon import Runtime
 
 if TYPE_CHECKING:  # the Google client (~20 MB) is imported only when uploading is on
     from vodtender.pipeline.upload.context import UploadContext
+    from vodtender.pipeline.upload.processing import ProcessingFollower
     from vodtender.pipeline.upload.tokens import AccessTokens
     from vodtender.pipeline.upload.worker import UploadWorker
 
@@ -39,9 +41,10 @@ class Uploader(PipelineDaemon):
         owner = runtime.instance
         self.stop = threading.Event()
         self.breaker = CircuitBreaker(cfg.circuit_failure_threshold, cfg.circuit_open_cooldown, BreakerMetrics())
-        self.quota = Quota(options.quota_daily, options.quota_cost, QuotaMetrics())
+        self.quota = Quota(options.quota_daily, options.quota_cost, QuotaMetrics(), options.limit_hold)
         self.queue = UploadQueue(options, owner, self.quota)
         self.uploads: UploadContext | None = None  # None: download-only
+        self.follower: ProcessingFollower | None = None
         self.worker: UploadWorker | None = None
         self.blocked: str | None = None  # why no upload may start now
         self.marked_done = 0
@@ -56,9 +59,16 @@ class Uploader(PipelineDaemon):
         self.uploads = context.connect(
             cfg, options, owner, self.quota, self.breaker, self.stop, runtime.wake, self.clock
         )
+        self.follower = context.processing_follower(cfg, self.uploads)
 
     # -- the loop --------------------------------------------------------------------------------
     def run_once(self) -> float:
+        if self.follower is None:
+            return self._upload_step()
+        self.follower.run_once()
+        return min(self._upload_step(), self.follower.next_check_in())
+
+    def _upload_step(self) -> float:
         if self.worker is not None:
             if self.worker.is_alive():
                 self.worker.keep_lease()
@@ -95,8 +105,7 @@ class Uploader(PipelineDaemon):
                 self.log.error(reason)
             return reason
         self.quota.used_today()  # keeps the gauge right after a restart or a new Pacific day
-        hold = self.quota.hold()
-        return hold.describe() if hold else None
+        return "; ".join(hold.describe() for hold in self.quota.holds()) or None
 
     # -- state -----------------------------------------------------------------------------------
     def status(self) -> str:

@@ -19,6 +19,7 @@ from vodtender.pipeline.download.gap_record import gaps_from_json
 from vodtender.pipeline.kv import kv_get
 from vodtender.pipeline.record import rows as recordings
 from vodtender.pipeline.upload import quota
+from vodtender.pipeline.upload.private_lock import private_lock_note
 from vodtender.pipeline.vods import DOWNLOADING, STAGES, UPLOADING, lease_ran_out, stage_conditions, stage_counts
 from vodtender.runtime.clock import from_unix, unix_seconds
 from vodtender.runtime.config import Config
@@ -402,7 +403,13 @@ class StatusReport:
         token = (
             OAuthToken.select().where(OAuthToken.provider == "youtube").order_by(OAuthToken.updated_at.desc()).first()
         )
-        info: dict[str, Any] = {"configured": configured, "token": None, "quota": self._quota()}
+        info: dict[str, Any] = {
+            "configured": configured,
+            "token": None,
+            "quota": self._quota(),
+            "upload_limit": self._upload_limit(),
+            "private_locked": self._private_locked(),
+        }
         if token is not None:
             expires_in = _age(token.expires_at, self.now) if token.expires_at else None
             info["token"] = {
@@ -426,23 +433,51 @@ class StatusReport:
     def _quota(self) -> dict[str, Any]:
         daily = int(self.cfg.upload_quota_daily or 0)
         used = quota.Quota(daily, int(self.cfg.upload_quota_cost or 0)).used_today(self.now_unix)
-        try:
-            until = float(kv_get(kv.QUOTA_HOLD_UNTIL_KEY) or 0)
-        except ValueError:
-            until = 0.0
-        held = until > self.now_unix
-        if held:
+        until = self._held_until(kv.QUOTA_HOLD_UNTIL_KEY)
+        if until:
             self.flag(
                 "warning",
                 "youtube",
-                f"YouTube quota exhausted: uploads held until {iso(until)} (the daily reset, midnight Pacific)",
+                f"YouTube quota exhausted ({used}/{daily} units used today): uploads held until {iso(until)} "
+                "(the daily reset, midnight Pacific)",
             )
         return {
             "used_today": used,
             "daily_units": daily,
-            "held_until": iso(until) if held else None,
-            "hold_reason": kv_get(kv.QUOTA_HOLD_REASON_KEY) if held else None,
+            "held_until": iso(until) if until else None,
+            "hold_reason": kv_get(kv.QUOTA_HOLD_REASON_KEY) if until else None,
         }
+
+    def _upload_limit(self) -> dict[str, Any]:
+        until = self._held_until(kv.UPLOAD_LIMIT_HOLD_UNTIL_KEY)
+        if not until:
+            return {"held_until": None, "reason": None}
+        self.flag(
+            "warning",
+            "youtube",
+            f"YouTube upload limit reached (the channel's uploads per day, not quota units): uploads held until "
+            f"{iso(until)} (UPLOAD_LIMIT_HOLD after YouTube refused)",
+        )
+        return {"held_until": iso(until), "reason": kv_get(kv.UPLOAD_LIMIT_HOLD_REASON_KEY)}
+
+    def _held_until(self, key: str) -> float:
+        """A hold's end from `kv`, 0 when there is none (or it is over)."""
+        try:
+            until = float(kv_get(key) or 0)
+        except ValueError:
+            return 0.0
+        return until if until > self.now_unix else 0.0
+
+    def _private_locked(self) -> str | None:
+        note = private_lock_note()
+        if note:
+            self.flag(
+                "warning",
+                "youtube",
+                f"YouTube locks uploads private ({note}): the API project is not audited; "
+                "apply for Google's audit or set UPLOAD_PRIVACY=private",
+            )
+        return note
 
     def disk(self) -> dict[str, Any]:
         folder = self.cfg.data_dir

@@ -23,6 +23,10 @@ CIRCUIT_KEYS = (CIRCUIT_STATE_KEY, CIRCUIT_FAILURES_KEY, CIRCUIT_OPEN_UNTIL_KEY,
 
 # The YouTube quota hold (pipeline/upload/quota.py): unix seconds it lasts until, and why.
 QUOTA_HOLD_UNTIL_KEY, QUOTA_HOLD_REASON_KEY = "upload_quota_hold_until", "upload_quota_hold_reason"
+# YouTube's per-channel upload count (uploadLimitExceeded), held apart from the units.
+UPLOAD_LIMIT_HOLD_UNTIL_KEY, UPLOAD_LIMIT_HOLD_REASON_KEY = "upload_limit_hold_until", "upload_limit_hold_reason"
+# Set once a processed video came back private when another privacy was asked (an unaudited API project).
+PRIVATE_LOCKED_KEY = "youtube_private_locked"
 
 # What the maintenance timer last did (cli maintenance, shown by `vodtender status`).
 MAINTENANCE_LAST_RUN_KEY, MAINTENANCE_INTEGRITY_KEY = "maintenance_last_run", "maintenance_integrity"

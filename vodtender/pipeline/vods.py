@@ -68,6 +68,7 @@ DISCOVERED, DOWNLOADING, DOWNLOADED, CANCELLED, FAILED = (
 UPLOADING = "uploading"
 UPLOAD_DONE = "done"
 UPLOAD_SKIPPED = "skipped"  # done without uploading (download-only mode)
+UPLOAD_PROCESSING = "processing"  # every byte is on YouTube; its processing is followed, nobody holds the VOD
 
 
 def stage_conditions() -> dict[str, peewee.Expression]:
@@ -78,8 +79,10 @@ def stage_conditions() -> dict[str, peewee.Expression]:
         "downloading": pending & (Vod.download_state == DOWNLOADING),
         "downloaded": pending
         & (Vod.download_state == DOWNLOADED)
-        & ((Vod.upload_state != UPLOADING) | Vod.upload_state.is_null()),
-        "uploading": pending & (Vod.download_state == DOWNLOADED) & (Vod.upload_state == UPLOADING),
+        & (Vod.upload_state.not_in([UPLOADING, UPLOAD_PROCESSING]) | Vod.upload_state.is_null()),
+        "uploading": pending
+        & (Vod.download_state == DOWNLOADED)
+        & Vod.upload_state.in_([UPLOADING, UPLOAD_PROCESSING]),
         "done": Vod.processed == 1,
         "failed": (Vod.processed == 0) & Vod.processing_error.is_null(False) & (Vod.is_placeholder == 0),
     }
@@ -93,7 +96,7 @@ def stage_of(vod: Vod) -> str:
     if vod.processing_error is not None:
         return "failed"
     if vod.download_state == DOWNLOADED:
-        return "uploading" if vod.upload_state == UPLOADING else "downloaded"
+        return "uploading" if vod.upload_state in (UPLOADING, UPLOAD_PROCESSING) else "downloaded"
     if vod.download_state == DOWNLOADING:
         return "downloading"
     return "discovered"
@@ -149,6 +152,7 @@ def upload_due() -> peewee.Expression:
         & (Vod.is_placeholder == 0)
         & (Vod.download_state == DOWNLOADED)
         & Vod.youtube_url.is_null()
+        & (Vod.upload_state.is_null() | (Vod.upload_state != UPLOAD_PROCESSING))
         & Vod.downloaded_path.is_null(False)
         & (Vod.cancel_requested == 0)
         & (Vod.next_attempt_at.is_null() | (Vod.next_attempt_at <= now))
@@ -746,20 +750,54 @@ def fail_upload(vod_id: int, owner: str, retries: int, error_class: ErrorClass, 
     return _released(vod_id, owner, fields, UPLOAD_STAGE, "error", message, error_class.value)
 
 
-def mark_uploaded(vod_id: int, owner: str, youtube_url: str, size: int) -> bool:
-    """YouTube has the whole file: the VOD is done, its session forgotten.  False if the claim was no
-    longer ours: nothing is marked, and the worker must not touch the file (its new owner uploads it)."""
+def await_processing(vod_id: int, owner: str, size: int, message: str, act: Callable[[], object]) -> bool:
+    """YouTube has every byte: the VOD waits, unleased, for YouTube's processing (`act` records the
+    video, in the same transaction).  False if the claim was no longer ours: nothing is recorded,
+    and the worker must not touch the file (its new owner uploads it)."""
     fields = {
-        "youtube_url": youtube_url,
-        "processed": 1,
-        "upload_state": UPLOAD_DONE,
+        "upload_state": UPLOAD_PROCESSING,
         "upload_session_uri": None,
         "upload_offset": size,
-        "processing_error": None,
         "error_class": None,
         "next_attempt_at": None,
     }
-    return _released(vod_id, owner, fields, UPLOAD_STAGE, "done", youtube_url)
+
+    def record() -> Mapping[str, object]:
+        act()
+        return {}
+
+    return _released(vod_id, owner, fields, UPLOAD_STAGE, "uploaded", message, act=record)
+
+
+def mark_published(vod_id: int, youtube_url: str) -> bool:
+    """YouTube processed every video of the VOD: it is done.  False if it was no longer waiting
+    for processing (an operator reset it meanwhile)."""
+    fields = {"youtube_url": youtube_url, "processed": 1, "upload_state": UPLOAD_DONE, "processing_error": None}
+    return _processing_ended(vod_id, fields, "done", youtube_url, None)
+
+
+def fail_processing(vod_id: int, message: str, error_class: ErrorClass) -> bool:
+    """YouTube rejected or failed a video of the VOD (or never finished it): the VOD is failed
+    until an operator resets it; the file stays."""
+    fields = {
+        "upload_state": None,
+        "error_class": error_class.value,
+        "processing_error": redact(f"youtube processing: {message}"),
+    }
+    return _processing_ended(vod_id, fields, "error", message, error_class.value)
+
+
+def _processing_ended(
+    vod_id: int, fields: Mapping[str, object], kind: str, message: str, error_class: str | None
+) -> bool:
+    def move() -> bool:
+        waiting = (Vod.id == vod_id) & (Vod.upload_state == UPLOAD_PROCESSING)
+        if not Vod.update(**fields, updated_at=utcnow()).where(waiting).execute():
+            return False
+        record_event(vod_id, UPLOAD_STAGE, kind, message, error_class)
+        return True
+
+    return _write(move)
 
 
 def done_without_upload(limit: int = 200) -> list[Vod]:

@@ -536,7 +536,16 @@ class Settings:
     upload_quota_cost: int = option("uploader", "1600", parse_int, "quota units one upload costs")
     upload_quota_daily: int = option("uploader", "10000", parse_int, "quota units available per day")
     upload_delete_local: bool = option(
-        "uploader", "0", parse_bool, "delete the local file once YouTube has confirmed the upload"
+        "uploader", "0", parse_bool, "delete the local file once YouTube has processed the upload"
+    )
+    upload_processing_check: float = option(
+        "uploader", "30s", parse_duration, "first check of YouTube's processing after the upload; doubles to 30m"
+    )
+    upload_processing_max_checks: int = option(
+        "uploader", "60", parse_int, "processing checks per video before it is marked failed", minimum=1
+    )
+    upload_limit_hold: float = option(
+        "uploader", "24h", parse_duration, "how long uploads wait after YouTube's uploadLimitExceeded"
     )
     uploader_http_addr: tuple[str, int] = option(
         "uploader", "127.0.0.1:9743", parse_addr, "uploader /metrics /healthz /readyz address"

@@ -20,7 +20,11 @@ from tests.helpers.processes import run_cli, wait_until
 from tests.integration.operator.runbook import sql_statements
 from vodtender.runtime.models import KV, ChatMessage
 
-RESET, CLEAR_BREAKER = (next(s for s in sql_statements() if s.startswith(verb)) for verb in ("UPDATE", "DELETE"))
+# the runbook's reset and its clearing of the breaker (the runbook has other DELETEs: the holds, the private lock)
+RESET, CLEAR_BREAKER = (
+    next(s for s in sql_statements() if s.startswith(verb) and word in s)
+    for verb, word in (("UPDATE", "youtube_url=NULL"), ("DELETE", "circuit_state"))
+)
 
 
 def sqlite3_shell(stack: Stack, statement: str) -> None:

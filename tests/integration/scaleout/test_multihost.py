@@ -113,6 +113,7 @@ def test_three_downloaders_two_uploaders_on_four_hosts_share_one_postgres(
         "DOWNLOAD_MIN_FREE": "0",
         "DOWNLOAD_BACKOFF_BASE": "1s",
         "UPLOAD_BACKOFF_BASE": "1s",
+        "UPLOAD_PROCESSING_CHECK": "0.2s",
         "UPLOAD_CHUNK_SIZE": "256K",
         "UPLOAD_QUOTA_DAILY": "100000000",
         "YT_CLIENT_ID": youtube.client_id,

@@ -89,6 +89,7 @@ def uploader_env(workdir: Path, db_path: Path, youtube: YouTubeStandIn | None, *
         "UPLOAD_BACKOFF_BASE": "0.2s",
         "UPLOAD_TIMEOUT": "10s",
         "LEASE_DURATION": "30s",
+        "UPLOAD_PROCESSING_CHECK": "0.2s",
     }
     if youtube is not None:
         settings.update(

@@ -70,7 +70,8 @@ def test_200_mb_upload_arrives_byte_exact_with_its_metadata(
         assert row.upload_state == "done" and row.processing_error is None and row.upload_session_uri is None
         wait_until(lambda: youtube.playlist_items, 10, what="playlist item")
         assert youtube.playlist_items[0]["snippet"]["playlistId"] == "PL123"
-        wait_until(lambda: quota_used_today() == 1650, 10, what="quota units counted")
+        # the upload, the playlist item and one videos.list check of its processing
+        wait_until(lambda: quota_used_today() == 1651, 10, what="quota units counted")
         assert metric(uploader, "vodtender_upload_bytes_total") == 200 * MIB + 4321
         assert Path(vod.downloaded_path).exists()  # UPLOAD_DELETE_LOCAL is off by default
 

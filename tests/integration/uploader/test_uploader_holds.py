@@ -12,7 +12,7 @@ from pathlib import Path
 
 import peewee
 
-from tests.helpers.processes import REPO, DaemonProcess, wait_until
+from tests.helpers.processes import REPO, DaemonProcess, run_cli, wait_until
 from tests.integration.uploader.conftest import (
     MIB,
     downloaded_vod,
@@ -26,7 +26,7 @@ from tests.integration.uploader.conftest import (
 )
 from tests.standins.youtube import Fault, YouTubeStandIn
 from vodtender.pipeline.kv import kv_get, kv_set
-from vodtender.runtime.models import OAuthToken, VodEvent
+from vodtender.runtime.models import OAuthToken, SharedLimit, VodEvent
 
 KEY = "a passphrase for the token store"
 
@@ -108,13 +108,57 @@ def test_quota_exceeded_holds_every_upload_until_the_reset(
         for vod in (first, second):
             row = fresh(vod)
             assert (row.processed, row.processing_error, row.error_class) == (0, None, None)
-        assert quota_used_today() == 0  # a refused insert costs nothing
-        kv_set("upload_quota_hold_until", str(time.time() - 1))  # the test's midnight
+        # YouTube's word wins over our count: every number shown is the same 10000 of 10000
+        assert quota_used_today() == 10000
+        assert "quota_used_today=10000 quota_daily=10000" in uploader.log()
+        assert metric(uploader, "vodtender_upload_quota_used_units") == 10000
+        shown = run_cli(workdir, "status", "--color", "never", env=uploader_env(workdir, db_path, youtube)).stdout
+        assert "quota 10000/10000" in shown and "YouTube quota exhausted (10000/10000 units used today)" in shown
+        assert "upload limit" not in uploader_status() and kv_get("upload_limit_hold_until") is None
+        # the test's midnight: the hold ends, and the count starts a new Pacific day
+        SharedLimit.update(period="2000-01-01").where(SharedLimit.name == "youtube_quota").execute()
+        kv_set("upload_quota_hold_until", str(time.time() - 1))
         wait_done(first, uploader)
         wait_done(second, uploader)
         assert metric(uploader, "vodtender_upload_quota_hold_until_timestamp_seconds") == 0
-    assert quota_used_today() == 3200
+    assert 3200 < quota_used_today() <= 3200 + 2  # two uploads, and a videos.list check or two
     assert VodEvent.select().where(VodEvent.kind == "held").count() == 1
+
+
+def test_upload_limit_holds_apart_from_the_quota_for_its_own_time(
+    workdir: Path, db_path: Path, db: peewee.Database
+) -> None:
+    first = downloaded_vod(workdir, MIB, twitch_id="2101", priority=1)
+    second = downloaded_vod(workdir, MIB, twitch_id="2102")
+    with YouTubeStandIn(daily_upload_limit=1) as youtube:
+        store_tokens(youtube)
+        env = uploader_env(workdir, db_path, youtube)
+        with DaemonProcess("uploader", workdir, env=env) as uploader:
+            wait_done(first, uploader)
+            wait_until(lambda: kv_get("upload_limit_hold_until"), 20, what="the upload limit hold")
+            refused_at = time.time()
+            until = float(kv_get("upload_limit_hold_until"))
+            assert refused_at - 30 < until - 24 * 3600 <= refused_at + 1  # UPLOAD_LIMIT_HOLD from the refusal
+            wait_until(lambda: "upload limit reached" in uploader_status(), 20, what="STATUS to show the hold")
+            assert "quota exhausted" not in uploader_status() and "not quota units" in uploader_status()
+            code, body = uploader.http("/readyz")
+            assert code == 503 and "uploadLimitExceeded" in body
+            assert metric(uploader, "vodtender_upload_limit_hold_until_timestamp_seconds") == until
+            assert metric(uploader, "vodtender_upload_quota_hold_until_timestamp_seconds") == 0
+            assert kv_get("upload_quota_hold_until") is None and quota_used_today() < 10000  # units untouched
+            shown = run_cli(workdir, "status", "--color", "never", env=env).stdout
+            assert "upload limit reached, held until" in shown and "quota exhausted" not in shown
+            row = fresh(second)
+            assert (row.processed, row.processing_error, row.error_class) == (0, None, None)
+            kv_set("upload_quota_hold_until", str(time.time() - 1))  # the quota's midnight frees nothing here
+            time.sleep(2.5)  # a loop step or two
+            assert youtube.count("POST", "post") == 2 and fresh(second).processed == 0
+            youtube.daily_upload_limit = None  # YouTube's count has freed
+            kv_set("upload_limit_hold_until", str(time.time() - 1))  # the test's 24 hours later
+            wait_done(second, uploader)
+            assert metric(uploader, "vodtender_upload_limit_hold_until_timestamp_seconds") == 0
+    held = VodEvent.select().where(VodEvent.kind == "held")
+    assert [e.message for e in held] == ["upload limit: uploadLimitExceeded"]
 
 
 def test_download_only_without_credentials(workdir: Path, db_path: Path, db: peewee.Database) -> None:

@@ -210,7 +210,7 @@ def test_a_move_of_a_lost_lease_writes_nothing_and_does_nothing(migrated_db: pee
     assert vods.mark_downloaded(vod.id, "w:1", lambda: published.append("x") or "/data/x.ts", 1, None, "done") is None
     assert published == [], "the file is renamed only while the claim is ours"
     assert not vods.fail_download(vod.id, "w:1", ErrorClass.FATAL, "gone", "gone")
-    assert not vods.mark_uploaded(vod.id, "w:1", "https://www.youtube.com/watch?v=x", 1)
+    assert not vods.await_processing(vod.id, "w:1", 1, "every byte on YouTube", act=lambda: pytest.fail("acted"))
     row = _fresh(vod)
     assert (row.download_state, row.lease_owner, row.muted_segments) == ("downloading", "other:2", "[]")
     assert _events(vod) == []
@@ -469,3 +469,21 @@ def test_stored_errors_and_events_are_redacted(migrated_db: peewee.Database) -> 
     stored = [v.processing_error for v in Vod.select()] + [e.message for e in VodEvent.select()]
     assert len(stored) == 4
     assert all("client_secret=****&access_token=****" in text and "echoed-" not in text for text in stored)
+
+
+def test_a_vod_processing_on_youtube_is_not_due_and_ends_published_or_failed(migrated_db: peewee.Database) -> None:
+    shown = _claimed("1", download_state="downloaded", downloaded_path="/x.ts", upload_state="uploading")
+    refused = _claimed("2", download_state="downloaded", downloaded_path="/y.ts", upload_state="uploading")
+    for vod in (shown, refused):
+        assert vods.await_processing(vod.id, "w:1", 10, "bytes in", act=lambda: None)
+    assert not Vod.select().where(vods.upload_due()).exists()  # nobody holds them, nobody uploads them again
+    assert vods.stage_of(_fresh(shown)) == "uploading"
+    assert vods.mark_published(shown.id, "https://www.youtube.com/watch?v=a")
+    assert vods.fail_processing(refused.id, "video b rejected (duplicate)", ErrorClass.FATAL)
+    assert not vods.mark_published(refused.id, "https://www.youtube.com/watch?v=b")  # no longer processing
+    row = _fresh(shown)
+    assert (row.processed, row.upload_state, row.youtube_url) == (1, "done", "https://www.youtube.com/watch?v=a")
+    row = _fresh(refused)
+    assert (row.processed, row.upload_state, row.youtube_url, row.error_class) == (0, None, None, "fatal")
+    assert row.processing_error == "youtube processing: video b rejected (duplicate)"
+    assert [kind for _, kind, _, _ in _events(refused)] == ["uploaded", "error"]

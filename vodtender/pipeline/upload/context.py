@@ -1,5 +1,6 @@
 """What the uploads of one uploader share (the YouTube client and tokens, limits, stop signal), and
-`connect()`, which builds it: imported only when uploading is on, as it loads the Google client."""
+`connect()`, which builds it (and `processing_follower()`): imported only when uploading is on, as
+it loads the Google client."""
 
 from __future__ import annotations
 
@@ -11,6 +12,8 @@ from vodtender.clients.google_oauth import TokenEndpoint
 from vodtender.clients.youtube import YouTubeClient
 from vodtender.pipeline.breaker import CircuitBreaker
 from vodtender.pipeline.upload.options import UploadOptions
+from vodtender.pipeline.upload.private_lock import PrivateLock
+from vodtender.pipeline.upload.processing import ProcessingFollower
 from vodtender.pipeline.upload.quota import Quota
 from vodtender.pipeline.upload.resumable import RetryPolicy
 from vodtender.pipeline.upload.tokens import AccessTokens, open_token_store
@@ -63,3 +66,10 @@ def connect(
         tokens_key=store.cipher.describe(),
     )
     return UploadContext(options, owner, client, tokens, quota, breaker, stop, wake=wake, clock=clock)
+
+
+def processing_follower(cfg: Config, ctx: UploadContext) -> ProcessingFollower:
+    """The follower of YouTube's processing, with a client of its own: it runs in the loop's thread
+    while a worker's upload uses (and may abort) the context's."""
+    client = YouTubeClient(cfg.youtube_api_url, ctx.tokens.access_token, cfg.upload_timeout)
+    return ProcessingFollower(client, ctx.quota, ctx.options, PrivateLock())

@@ -19,7 +19,24 @@ QUOTA_USED = Gauge("vodtender_upload_quota_used_units", "YouTube quota units use
 QUOTA_HOLD_UNTIL = Gauge(
     "vodtender_upload_quota_hold_until_timestamp_seconds", "uploads held for quota until this unix time (0: no hold)"
 )
+UPLOAD_LIMIT_HOLD_UNTIL = Gauge(
+    "vodtender_upload_limit_hold_until_timestamp_seconds",
+    "uploads held for YouTube's per-channel upload limit (uploadLimitExceeded) until this unix time (0: no hold)",
+)
+PROCESSING_RESULTS = Counter(
+    "vodtender_youtube_processing_total",
+    "videos whose YouTube processing ended, by outcome: processed, rejected, failed, gave_up (still processing)",
+    ["outcome"],
+)
+PROCESSING_CHECKS = Counter("vodtender_youtube_processing_checks_total", "videos.list calls (1 quota unit each)")
+PRIVATE_LOCKED = Gauge(
+    "vodtender_youtube_private_locked",
+    "1 when YouTube locked a processed upload to private against UPLOAD_PRIVACY (an unaudited API project)",
+)
+PROCESSING_OUTCOMES = ("processed", "rejected", "failed", "gave_up")
 
+for _outcome in PROCESSING_OUTCOMES:
+    PROCESSING_RESULTS.labels(_outcome)
 for _result in ("done", "retry", "failed", "held", "paused", "requeued", "stopped", "lost"):
     UPLOAD_RESULTS.labels(_result)  # present from the start, so rate() and alerts see every series
 for _class in (ErrorClass.TRANSIENT, ErrorClass.FATAL, ErrorClass.SYSTEMIC):
@@ -34,3 +51,6 @@ class QuotaMetrics:
 
     def hold_seen(self, until: float) -> None:
         QUOTA_HOLD_UNTIL.set(until)
+
+    def limit_hold_seen(self, until: float) -> None:
+        UPLOAD_LIMIT_HOLD_UNTIL.set(until)

@@ -26,6 +26,9 @@ class UploadOptions:
     playlist: str | None
     delete_local: bool
     data_dir_shared: bool
+    processing_check: float = 30.0  # seconds to the first look at YouTube's processing; doubles per look
+    processing_max_checks: int = 60
+    limit_hold: float = 86400.0  # seconds uploads wait after uploadLimitExceeded
 
     @classmethod
     def from_config(cls, cfg: Config) -> UploadOptions:
@@ -48,4 +51,7 @@ class UploadOptions:
             playlist=cfg.upload_playlist,
             delete_local=cfg.upload_delete_local,
             data_dir_shared=cfg.data_dir_shared,
+            processing_check=cfg.upload_processing_check,
+            processing_max_checks=cfg.upload_processing_max_checks,
+            limit_hold=cfg.upload_limit_hold,
         )

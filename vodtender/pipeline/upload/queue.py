@@ -54,7 +54,11 @@ class UploadQueue:
             return False
         if not vod.upload_session_uri and not self.quota.fits_upload():
             vods.give_back_upload(vod.id, self.owner)
-            self.quota.start_hold(f"UPLOAD_QUOTA_DAILY={self.options.quota_daily} units used today")
+            used = self.quota.used_today()
+            self.quota.start_hold(
+                f"{used} of UPLOAD_QUOTA_DAILY={self.options.quota_daily} units used today, an upload costs "
+                f"{self.options.quota_cost}"
+            )
             return False
         return True
 

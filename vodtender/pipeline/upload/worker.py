@@ -2,9 +2,10 @@
 
 The daemon's loop starts the worker and, while it runs, keeps its lease (`keep_lease`): a chunk
 can take longer than a lease.  The worker stores the session and the confirmed offset after
-every step, so a restart resumes there.  Outcomes: done (then the playlist and, if asked, the
-local file), retry later or failed (by error class and attempts), given back when stopping or
-when every upload must wait (quota, authorisation).  Each is written only if the database confirms
+every step, so a restart resumes there.  Outcomes: done (every byte in: the VOD waits for
+YouTube's processing, `processing.py`; then the playlist), retry later or failed (by error class
+and attempts), given back when stopping or when every upload must wait (quota, upload limit,
+authorisation).  Each is written only if the database confirms
 the claim is still ours (`vods`): an upload that finishes after its lease was taken marks nothing,
 adds nothing to the playlist and deletes nothing.
 """
@@ -16,6 +17,7 @@ import os
 import threading
 from typing import Any
 
+from vodtender.clients.youtube import UPLOAD_LIMIT_REASON, WATCH_URL
 from vodtender.pipeline import vods
 from vodtender.pipeline.errors import ErrorClass, PipelineError
 from vodtender.pipeline.upload.context import UploadContext
@@ -24,13 +26,12 @@ from vodtender.pipeline.upload.metrics import UPLOAD_BYTES, UPLOAD_FAILURES, UPL
 from vodtender.pipeline.upload.quota import PLAYLIST_INSERT_COST
 from vodtender.pipeline.upload.resumable import QuotaExhausted, ResumableUpload, Stopped
 from vodtender.pipeline.upload.tokens import AuthPaused
+from vodtender.pipeline.upload.uploads import record_bytes_in
 from vodtender.runtime.backoff import backoff_delay
 from vodtender.runtime.clock import utcnow
 from vodtender.runtime.logs import get_logger
 from vodtender.runtime.models import Vod
 from vodtender.runtime.speed import SpeedMeter
-
-WATCH_URL = "https://www.youtube.com/watch?v={id}"
 
 log = get_logger("uploader")
 
@@ -127,12 +128,9 @@ class UploadWorker(threading.Thread):
         except Stopped:
             self.given_back("stopped", "upload paused, the session is kept for the next run")
         except QuotaExhausted as exc:
-            ctx.quota.start_hold(exc.reason)
-            self.given_back(
-                "held",
-                f"YouTube quota exhausted ({exc.reason}); waiting for the daily reset",
-                event=f"quota: {exc.reason}",
-            )
+            hold = ctx.quota.start_hold(exc.reason)
+            limit = exc.reason == UPLOAD_LIMIT_REASON
+            self.given_back("held", hold.describe(), event=f"{'upload limit' if limit else 'quota'}: {exc.reason}")
         except AuthPaused as exc:
             self.given_back("paused", str(exc), event=str(exc), error_class=ErrorClass.SYSTEMIC)
         except PipelineError as exc:
@@ -189,22 +187,27 @@ class UploadWorker(threading.Thread):
     def done(self, video: dict[str, Any]) -> None:
         video_id = str(video.get("id") or "")
         UPLOAD_BYTES.inc(max(0, self.size - self.offset))  # the last chunk, answered with the video
-        url = WATCH_URL.format(id=video_id)
-        if not vods.mark_uploaded(self.vod.id, self.ctx.owner, url, self.size):
+        first_check = utcnow() + dt.timedelta(seconds=self.ctx.options.processing_check)
+        recorded = vods.await_processing(
+            self.vod.id,
+            self.ctx.owner,
+            self.size,
+            f"every byte on YouTube as video {video_id}; following its processing",
+            act=lambda: record_bytes_in(self.vod, video_id, self.size, self.path, first_check),
+        )
+        if not recorded:
             # Its new owner uploads it again: the file must stay, and this video is a duplicate to remove.
             UPLOAD_RESULTS.labels("lost").inc()
             self.log.warning(
                 "upload finished but the lease was taken meanwhile; not marking it done, the file stays for the "
                 "VOD's new owner (this upload is a duplicate)",
-                youtube_url=url,
+                youtube_url=WATCH_URL.format(id=video_id),
             )
             return
         UPLOAD_RESULTS.labels("done").inc()
-        self.log.info("upload done", youtube_url=url, size=self.size)
+        self.log.info("upload done", video_id=video_id, size=self.size, next="YouTube processes it")
         self.ctx.breaker.record_success()
         self._add_to_playlist(video_id)
-        if self.ctx.options.delete_local:
-            self._delete_local_file()
 
     def _add_to_playlist(self, video_id: str) -> None:
         playlist = self.ctx.options.playlist
@@ -221,13 +224,3 @@ class UploadWorker(threading.Thread):
             )
             return
         self.ctx.quota.spend(PLAYLIST_INSERT_COST)
-
-    def _delete_local_file(self) -> None:
-        path = self.path
-        try:
-            os.unlink(path)
-        except OSError as exc:
-            self.log.warning("could not delete the uploaded file", path=path, error=str(exc))
-            return
-        self.log.info("local file deleted after confirmed upload (UPLOAD_DELETE_LOCAL)", path=path)
-        vods.record_event(self.vod.id, vods.UPLOAD_STAGE, "file_deleted", path)

@@ -57,3 +57,15 @@ def test_units_counted_per_pacific_day(migrated_db: peewee.Database) -> None:
     day2 = ts(2026, 7, 2, 8)  # 01:00 PDT the next day
     assert quota.used_today(now=day2) == 0 and quota.fits_upload(now=day2)
     assert quota.spend(50, now=day2) == 50
+
+
+def test_upload_limit_holds_for_its_own_time_apart_from_the_units(migrated_db: peewee.Database) -> None:
+    quota = Quota(10000, 1600, QuotaMetrics(), limit_hold=3600)
+    now = ts(2026, 7, 1, 20)
+    hold = quota.start_hold("uploadLimitExceeded", now=now)
+    assert hold.until == now + 3600 and "not quota units" in hold.describe() and "midnight" not in hold.describe()
+    assert quota.hold(now) is None and quota.used_today(now) == 0  # the units are untouched
+    assert [h.reason for h in quota.holds(now + 60)] == ["uploadLimitExceeded"]
+    units = quota.start_hold("quotaExceeded", now=now)
+    assert quota.used_today(now) == 10000  # YouTube's word: the count shows the units gone
+    assert len(quota.holds(now + 3601)) == 1 and quota.holds(units.until + 1) == []

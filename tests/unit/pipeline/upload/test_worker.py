@@ -30,13 +30,15 @@ from vodtender.pipeline.kv import CIRCUIT_FAILURES_KEY, QUOTA_HOLD_UNTIL_KEY, kv
 from vodtender.pipeline.upload.context import UploadContext
 from vodtender.pipeline.upload.metadata import UploadSettings
 from vodtender.pipeline.upload.options import UploadOptions
+from vodtender.pipeline.upload.private_lock import PrivateLock
+from vodtender.pipeline.upload.processing import ProcessingFollower
 from vodtender.pipeline.upload.queue import UploadQueue
 from vodtender.pipeline.upload.quota import Quota
 from vodtender.pipeline.upload.tokens import AccessTokens, TokenCipher, TokenStore
 from vodtender.pipeline.upload.worker import UploadWorker
 from vodtender.runtime.clock import utcnow
 from vodtender.runtime.identity import instance_name
-from vodtender.runtime.models import Vod, VodEvent
+from vodtender.runtime.models import Upload, Vod, VodEvent
 
 MIB = 1024 * 1024
 OPTIONS = UploadOptions(
@@ -129,7 +131,13 @@ def results(result: str) -> float:
     return sample("vodtender_upload_results_total", result=result)
 
 
-def test_done_upload_arrives_whole_and_marks_the_vod_done(stage: Stage) -> None:
+def follow_processing(stage: Stage, ctx: UploadContext, hours: int = 1) -> None:
+    """One round of the processing follower, `hours` ahead: every check due by then is made."""
+    follower = ProcessingFollower(ctx.client, ctx.quota, ctx.options, PrivateLock())
+    follower.run_once(now=utcnow() + dt.timedelta(hours=hours))
+
+
+def test_done_upload_arrives_whole_and_waits_for_youtubes_processing(stage: Stage) -> None:
     ctx = stage.context()
     vod = stage.downloaded(2 * MIB + 123)
     worker = stage.claimed_worker(ctx)
@@ -138,23 +146,42 @@ def test_done_upload_arrives_whole_and_marks_the_vod_done(stage: Stage) -> None:
     (video,) = stage.youtube.videos
     assert video.sha256 == hashlib.sha256(Path(vod.downloaded_path).read_bytes()).hexdigest()
     row = fresh(vod)
-    assert row.youtube_url == f"https://www.youtube.com/watch?v={video.id}"
-    assert (row.processed, row.upload_state, row.upload_session_uri, row.upload_offset) == (1, "done", None, video.size)
-    assert (row.lease_owner, row.processing_error, row.error_class) == (None, None, None)
-    assert events(vod) == [("done", row.youtube_url, None)]
+    assert (row.processed, row.youtube_url, row.upload_state) == (0, None, "processing")
+    assert (row.upload_session_uri, row.upload_offset, row.lease_owner, row.error_class) == (
+        None,
+        video.size,
+        None,
+        None,
+    )
+    assert events(vod) == [("uploaded", f"every byte on YouTube as video {video.id}; following its processing", None)]
+    upload = Upload.get(Upload.vod == vod.id)
+    assert (upload.state, upload.video_id, upload.size, upload.round, upload.polls) == (
+        "processing",
+        video.id,
+        video.size,
+        1,
+        0,
+    )
     assert results("done") == done + 1 and sample("vodtender_upload_bytes_total") == sent + video.size
     assert sample("vodtender_upload_speed_bytes_per_second") == 0
-    assert ctx.quota.used_today() == 1600 and Path(vod.downloaded_path).exists()
+    follow_processing(stage, ctx)
+    row = fresh(vod)
+    assert row.youtube_url == f"https://www.youtube.com/watch?v={video.id}"
+    assert (row.processed, row.upload_state, row.processing_error) == (1, "done", None)
+    assert events(vod)[-1] == ("done", row.youtube_url, None)
+    assert ctx.quota.used_today() == 1601 and Path(vod.downloaded_path).exists()  # the upload and one check
 
 
-def test_done_upload_joins_the_playlist_and_deletes_the_local_file(stage: Stage) -> None:
+def test_done_upload_joins_the_playlist_and_deletes_the_local_file_once_processed(stage: Stage) -> None:
     ctx = stage.context(dataclasses.replace(OPTIONS, playlist="PL123", delete_local=True))
     vod = stage.downloaded(MIB)
     stage.claimed_worker(ctx).run()
     assert stage.youtube.playlist_items[0]["snippet"]["playlistId"] == "PL123"
+    assert Path(vod.downloaded_path).exists()  # YouTube may still reject it
+    follow_processing(stage, ctx)
     assert not Path(vod.downloaded_path).exists()
-    assert [kind for kind, _, _ in events(vod)] == ["done", "file_deleted"]
-    assert ctx.quota.used_today() == 1650
+    assert [kind for kind, _, _ in events(vod)] == ["uploaded", "done", "file_deleted"]
+    assert ctx.quota.used_today() == 1651
 
 
 def test_failed_attempt_is_retried_later_with_its_session_kept(stage: Stage) -> None:
@@ -263,7 +290,11 @@ def test_new_session_that_does_not_fit_todays_quota_holds_uploads(stage: Stage) 
     claimed = queue.claim()
     assert claimed is not None and not queue.startable(claimed)
     assert (fresh(vod).lease_owner, fresh(vod).upload_state) == (None, None)
-    assert kv_get(QUOTA_HOLD_UNTIL_KEY) and "UPLOAD_QUOTA_DAILY=1000" in (ctx.quota.hold() or pytest.fail()).reason
+    reason = (ctx.quota.hold() or pytest.fail()).reason
+    # the number used is the count's, as `vodtender status` shows it, not the daily limit
+    assert (
+        kv_get(QUOTA_HOLD_UNTIL_KEY) and reason == "0 of UPLOAD_QUOTA_DAILY=1000 units used today, an upload costs 1600"
+    )
 
 
 def test_download_only_marks_free_vods_done_and_leaves_held_ones(stage: Stage) -> None:
@@ -317,3 +348,19 @@ def test_progress_is_stored_and_measured_on_the_clock(stage: Stage) -> None:
     worker.confirmed("", 0)  # YouTube forgot the session: a new one starts from 0
     row = fresh(vod)
     assert (row.upload_session_uri, row.upload_offset) == (None, 0) and worker.speed == 0
+
+
+def test_a_refused_processing_check_waits_and_quota_exceeded_holds_the_units(stage: Stage) -> None:
+    ctx = stage.context()
+    vod = stage.downloaded(MIB)
+    stage.claimed_worker(ctx).run()
+    stage.youtube.add_fault(Fault(on="list", status=503, reason="backendError"))
+    follow_processing(stage, ctx)
+    upload = Upload.get(Upload.vod == vod.id)
+    assert (upload.state, upload.polls, fresh(vod).processed) == ("processing", 1, 0)  # checked again later
+    assert upload.next_check_at > utcnow()
+    stage.youtube.add_fault(Fault(on="list", status=403, reason="quotaExceeded"))
+    follow_processing(stage, ctx, hours=2)
+    assert ctx.quota.hold() is not None and ctx.quota.used_today() == ctx.quota.daily_units
+    follow_processing(stage, ctx, hours=3)  # held: no call while the units are gone
+    assert stage.youtube.count("GET", "list") == 2 and fresh(vod).processed == 0
