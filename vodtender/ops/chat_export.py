@@ -3,7 +3,8 @@
 Offsets are `rel_timestamp` (seconds from the VOD's start, already shifted to the real VOD
 by reconciliation).  Both formats show what an archive reader must not miss: messages a
 moderator deleted (kept, marked), timeouts/bans/clears, and the gaps when the recorder was
-not connected (so silence is not mistaken for an empty chat).
+not connected (so silence is not mistaken for an empty chat), and which messages a shared chat
+mirrored from another channel (`[from <source>]`).
 """
 
 from __future__ import annotations
@@ -57,6 +58,14 @@ def gaps(vod: Vod) -> list[Gap]:
     return found
 
 
+def mirrored_from(m: ChatMessage) -> str | None:
+    """The channel a shared chat mirrored this message from (its room id when its login is unknown);
+    None for the channel's own chat."""
+    if not m.mirrored:
+        return None
+    return m.source_channel or (f"room {m.source_room_id}" if m.source_room_id else "another channel")
+
+
 def _json_row(m: ChatMessage) -> dict:
     reply = None
     if m.reply_parent_msg_id:
@@ -87,6 +96,10 @@ def _json_row(m: ChatMessage) -> dict:
         "target_user": m.target_user,
         "ban_duration": m.ban_duration,
         "deleted": bool(m.deleted),
+        "mirrored": bool(m.mirrored),
+        "source_channel": m.source_channel,
+        "source_room_id": m.source_room_id,
+        "source_msg_id": m.source_msg_id,
     }
 
 
@@ -126,6 +139,8 @@ def _cue_text(m: ChatMessage) -> str | None:
         )
     else:  # clearmsg: the original message carries the mark
         return None
+    source = mirrored_from(m)
+    line = f"[from {_escape(source)}] {line}" if source else line
     return f"{line} [deleted by a moderator]" if m.deleted else line
 
 

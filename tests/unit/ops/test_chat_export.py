@@ -66,3 +66,23 @@ def test_jsonl_escapes_the_line_breaks_json_leaves_raw(migrated_db: peewee.Datab
     lines = exported.splitlines()
     assert len(lines) == ChatMessage.select().count() + 1  # and the one gap inside the VOD
     assert [json.loads(line)["text"] for line in lines if '"id": "breaks"' in line] == [text]
+
+
+def test_mirrored_messages_are_marked_with_their_source(migrated_db: peewee.Database) -> None:
+    vod = Vod.create(twitch_vod_id="v1", channel="chan", date=START, duration_seconds=600)
+    shared = {"mirrored": 1, "source_room_id": "1025594235", "source_msg_id": "s-1"}
+    add("m1", 1, username="u", display_name="U", message="hello", source_channel="friend", **shared)
+    add("m2", 2, kind="usernotice", notice_type="announcement", message="news", **shared)
+    add("own", 3, username="o", display_name="O", message="mine")
+    vtt = "\n".join(export_webvtt(vod))
+    assert "[from friend] <v U>hello" in vtt
+    assert "[from room 1025594235] <b>announcement</b> news" in vtt
+    assert "\n<v O>mine" in vtt
+    items = {i["id"]: i for i in map(json.loads, export_jsonl(vod))}
+    assert (items["m1"]["mirrored"], items["m1"]["source_channel"], items["m1"]["source_msg_id"]) == (
+        True,
+        "friend",
+        "s-1",
+    )
+    assert (items["m2"]["source_channel"], items["m2"]["source_room_id"]) == (None, "1025594235")
+    assert items["own"]["mirrored"] is False
