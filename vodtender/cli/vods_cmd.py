@@ -212,13 +212,13 @@ def render_details(d: dict[str, Any], c: Palette) -> str:
             lines.append(f"  at {format_duration(seg['offset'])} for {format_duration(seg.get('duration', 0))}")
         else:
             lines.append(f"  {printable(seg)}")
-    lines.append(c("bold", "gaps") + ("" if d["download_gaps"] else ": none"))
-    lines += [f"  {describe_gap(gap_from_dict(gap))}" for gap in d["download_gaps"]]
     lines.append(c("bold", "chat gaps") + ("" if d["chat_gaps"] else ": none"))
     lines += [
         printable(f"  at {format_duration(g['start'])} for {format_duration(g['end'] - g['start'])}: {g['reason']}")
         for g in d["chat_gaps"]
     ]
+    lines.append(c("bold", "gaps") + ("" if d["download_gaps"] else ": none"))
+    lines += [f"  {describe_gap(gap_from_dict(gap))}" for gap in d["download_gaps"]]
     lines.append(c("bold", "history") + ("" if d["events"] else ": no events"))
     for e in d["events"]:
         kind = c("red", e["kind"]) if e["kind"] in ("error", "failed") else e["kind"]
