@@ -117,8 +117,10 @@ class TwitchIrcStandin:
         ssl_context: ssl.SSLContext | None = None,
         valid_tokens: Iterable[str] | None = None,
         suspended_channels: Iterable[str] = (),
+        room_ids: dict[str, str] | None = None,
     ):
         self.host = host
+        self.room_ids = dict(room_ids or {})  # channel -> its ROOMSTATE room-id (Twitch's user id); else 1
         self.suspended_channels = set(suspended_channels)  # JOIN refused with a NOTICE, like Twitch
         self.port = port
         self.ssl_context = ssl_context
@@ -296,12 +298,13 @@ class TwitchIrcStandin:
                     continue
                 client.channels.add(channel)
                 nick = client.nick
+                room_id = self.room_ids.get(channel, "1")
                 self._reply(
                     client,
                     f":{nick}!{nick}@{nick}.{SERVER} JOIN #{channel}",
                     f":{nick}.{SERVER} 353 {nick} = #{channel} :{nick}",
                     f":{nick}.{SERVER} 366 {nick} #{channel} :End of /NAMES list",
-                    f"@emote-only=0;followers-only=-1;r9k=0;room-id=1;slow=0;subs-only=0 "
+                    f"@emote-only=0;followers-only=-1;r9k=0;room-id={room_id};slow=0;subs-only=0 "
                     f":{SERVER} ROOMSTATE #{channel}",
                     f"@badge-info=;badges=;color=;display-name={nick};emote-sets=0;mod=0;subscriber=0;"
                     f"user-type= :{SERVER} USERSTATE #{channel}",

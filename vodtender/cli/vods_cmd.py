@@ -21,6 +21,7 @@ from vodtender.cli.status_cmd import (
     printable,
     recording_line,
 )
+from vodtender.ops.chat_export.rows import gaps as chat_gaps
 from vodtender.ops.status import recording_summary
 from vodtender.pipeline.download.gap_record import describe_gap, gap_from_dict, gaps_from_json
 from vodtender.pipeline.record import rows as recordings
@@ -134,6 +135,12 @@ def vod_details(v: Vod) -> dict[str, Any]:
     details["chapters"] = _json_list(v.chapters)
     details["download_gaps"] = [gap.as_dict() for gap in gaps_from_json(v.download_gaps)]
     details["chat_messages"] = ChatMessage.select().where(ChatMessage.vod_id == v.twitch_vod_id).count()
+    details["chat_mirrored"] = (
+        ChatMessage.select().where((ChatMessage.vod_id == v.twitch_vod_id) & (ChatMessage.mirrored == 1)).count()
+    )
+    details["chat_gaps"] = [
+        {"start": round(g.start, 1), "end": round(g.end, 1), "reason": g.reason} for g in chat_gaps(v)
+    ]
     recording = recordings.for_stream(v.stream_id)
     details["recording"] = None if recording is None else recording_summary(recording, utcnow())
     details["events"] = [
@@ -185,6 +192,7 @@ def render_details(d: dict[str, Any], c: Palette) -> str:
         "is_placeholder",
         "live_ended_at",
         "chat_messages",
+        "chat_mirrored",
     ):
         if (key in d and d[key] not in (None, "", 0, False)) or key in ("processed", "download_state"):
             lines.append(f"  {key}: {printable(d.get(key))}")
@@ -204,6 +212,11 @@ def render_details(d: dict[str, Any], c: Palette) -> str:
             lines.append(f"  at {format_duration(seg['offset'])} for {format_duration(seg.get('duration', 0))}")
         else:
             lines.append(f"  {printable(seg)}")
+    lines.append(c("bold", "chat gaps") + ("" if d["chat_gaps"] else ": none"))
+    lines += [
+        printable(f"  at {format_duration(g['start'])} for {format_duration(g['end'] - g['start'])}: {g['reason']}")
+        for g in d["chat_gaps"]
+    ]
     lines.append(c("bold", "gaps") + ("" if d["download_gaps"] else ": none"))
     lines += [f"  {describe_gap(gap_from_dict(gap))}" for gap in d["download_gaps"]]
     lines.append(c("bold", "history") + ("" if d["events"] else ": no events"))

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from vodtender.clients.twitch_irc import IrcEndpoint, IrcLogin
 from vodtender.daemons.base import PipelineDaemon
+from vodtender.pipeline.chat.rooms import RoomNames
 from vodtender.pipeline.chat.rows import open_gaps_left_by_a_crash
 from vodtender.pipeline.chat.session import IrcSession
 from vodtender.pipeline.chat.stats import channel_stats
@@ -48,6 +49,7 @@ class ChatRecorder(PipelineDaemon):
             self.writer.put,
             self.stats,
             self.clock,
+            RoomNames.from_catalog(),
         )
         self.session.start()
         self.log.info(

@@ -68,6 +68,13 @@ def _double_precision(db: peewee.Database, columns: dict[str, tuple[str, ...]]) 
                 db.execute_sql(f'ALTER TABLE "{table}" ALTER COLUMN "{name}" TYPE DOUBLE PRECISION')
 
 
+def _chat_ids_unique_per_channel(db: peewee.Database, migrator: SchemaMigrator) -> None:
+    """`chat_messages.msg_id` unique per channel instead of across channels.  Every existing row stays:
+    ids unique across channels are unique per channel.  A fresh database already has the new index."""
+    db.execute_sql("DROP INDEX IF EXISTS chat_messages_msg_id")  # peewee's name, in SQLite and PostgreSQL
+    db.execute_sql("CREATE UNIQUE INDEX IF NOT EXISTS chat_messages_channel_msg_id ON chat_messages (channel, msg_id)")
+
+
 # Append only; never edit or reorder an applied migration.
 MIGRATIONS: list[tuple[str, Migration]] = [
     ("0001_initial", _initial),
@@ -89,6 +96,7 @@ MIGRATIONS: list[tuple[str, Migration]] = [
         "chat_shared_and_replayed",
         add_columns(ChatMessage, "mirrored", "source_room_id", "source_channel", "source_msg_id", "origin"),
     ),
+    ("chat_ids_unique_per_channel", _chat_ids_unique_per_channel),
 ]
 
 

@@ -134,11 +134,12 @@ class Upload(BaseModel):
 
 
 class ChatMessage(BaseModel):
-    """One chat event, keyed by Twitch's message id (a replay is stored once)."""
+    """One chat event, keyed by its channel and Twitch's message id (a replay is stored once per channel;
+    a shared chat's message is stored in each archived channel that received it)."""
 
     id = peewee.AutoField()  # peewee's implicit key, named so the type checker sees it
 
-    msg_id = peewee.TextField(unique=True)
+    msg_id = peewee.TextField()
     channel = peewee.TextField(index=True)
     vod_id = peewee.TextField(null=True, index=True)  # vods.twitch_vod_id (or live-<unix>)
     kind = peewee.TextField(default="message")  # message action usernotice clearchat clearmsg
@@ -176,7 +177,7 @@ class ChatMessage(BaseModel):
 
     class Meta:
         table_name = "chat_messages"
-        indexes = ((("vod_id", "abs_timestamp"), False),)
+        indexes = ((("vod_id", "abs_timestamp"), False), (("channel", "msg_id"), True))
 
 
 class ChatGap(BaseModel):

@@ -15,6 +15,8 @@ import pytest
 from tests.helpers.processes import run_cli, wait_until
 from tests.integration.chat.conftest import CHANNEL, recorder, stored_ids, wait_rows
 from tests.standins.irc import TwitchIrcStandin, load_irc_lines, rewrite
+from vodtender.pipeline.chat.rows import LATE_JOIN_GAP_REASON
+from vodtender.runtime.clock import unix_seconds
 from vodtender.runtime.models import ChatGap, ChatMessage, DaemonHeartbeat, Vod
 
 CHAT_COMMANDS = ("PRIVMSG", "USERNOTICE", "CLEARCHAT", "CLEARMSG")
@@ -186,8 +188,13 @@ def test_export_aligns_to_the_vod_and_marks_deletions_and_gaps(
         wait_until(lambda: irc.joined(CHANNEL) == 0 or missed.done.is_set(), 10, what="drop")
         missed.wait()
         irc.wait_joined(CHANNEL, timeout=60)
-        wait_until(lambda: ChatGap.select().where(ChatGap.ended_at.is_null(False)).count() == 1, 30, what="gap row")
-    gap = ChatGap.get()
+        dropped = ChatGap.reason.startswith("connection lost")
+        wait_until(
+            lambda: ChatGap.select().where(dropped & ChatGap.ended_at.is_null(False)).count() == 1, 30, what="gap row"
+        )
+    gap = ChatGap.get(dropped)
+    # joined before the placeholder (60 s old) was made: the minute before the join is a gap too
+    assert ChatGap.get(ChatGap.reason == LATE_JOIN_GAP_REASON).started_at == unix_seconds(start)
     if missed.missed:  # lines the stand-in sent while nobody listened fall inside the recorded gap
         assert all(gap.started_at - 1 <= at <= gap.ended_at + 1 for at, _ in missed.missed)
     vtt = run_cli(workdir, "chat", "export", "live-1", "--format", "vtt", "--db-dsn", str(db_path))
@@ -196,6 +203,9 @@ def test_export_aligns_to_the_vod_and_marks_deletions_and_gaps(
     assert "<v Alice>hi &lt;all&gt;" in vtt.stdout
     assert "<v Bob>oops [deleted by a moderator]" in vtt.stdout
     assert "[chat not recorded: connection lost" in vtt.stdout
+    assert re.search(
+        rf"00:00:00\.000 --> 00:0[01]:\d\d\.\d{{3}}\n\[chat not recorded: {LATE_JOIN_GAP_REASON}\]", vtt.stdout
+    )
     alice_cue = re.search(r"(\d\d):(\d\d):(\d\d)\.(\d{3}) --> .*\n<v Alice>", vtt.stdout)
     offset = int(alice_cue.group(2)) * 60 + int(alice_cue.group(3))
     assert 55 <= offset <= 120  # about a minute into the VOD

@@ -37,6 +37,8 @@ def _json_row(m: ChatMessage) -> dict:
         "deleted": bool(m.deleted),
         "mirrored": bool(m.mirrored),
         "source_channel": m.source_channel,
+        "source_room_id": m.source_room_id,
+        "source_msg_id": m.source_msg_id,
         "origin": m.origin,
     }
 

@@ -107,7 +107,7 @@ def marks(m: ChatMessage) -> tuple[str, ...]:
     if m.deleted:
         found.append("deleted by a moderator")
     if m.mirrored:
-        found.append(f"shared from #{m.source_channel}" if m.source_channel else "shared from another channel")
+        found.append(f"shared from {mirrored_from(m)}")
     if m.origin == "replay":
         found.append("replayed")
     return tuple(found)
@@ -123,3 +123,10 @@ def reply_to(m: ChatMessage) -> dict | None:
         "display_name": m.reply_parent_display_name,
         "text": m.reply_parent_msg_body,
     }
+
+
+def mirrored_from(m: ChatMessage) -> str:
+    """Where a shared chat mirrored this message from: the channel, else its room id."""
+    if m.source_channel:
+        return f"#{m.source_channel}"
+    return f"room {m.source_room_id}" if m.source_room_id else "another channel"

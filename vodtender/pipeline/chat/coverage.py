@@ -2,7 +2,8 @@
 
 A channel that stops being joined (a drop, the recorder stopping) opens a gap; joining it again
 closes it.  The first join of a run closes the gap the last run left open (a clean stop leaves
-one, and so does start-up after a crash: `rows.open_gaps_left_by_a_crash`).
+one, and so does start-up after a crash: `rows.open_gaps_left_by_a_crash`).  A first join after
+the channel's stream started records the span before it (`rows.record_missed_start`).
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ class ChannelCoverage:
                     log.info("chat gap closed", channel=channel, seconds=f"{now - started:.1f}")
                     self.sink(GapEnd(channel, now))
                 elif channel not in self.ever_joined:  # closes the gap left by the last run's stop
-                    self.sink(GapEnd(channel, now))
+                    self.sink(GapEnd(channel, now, first_of_run=True))
                 self.ever_joined.add(channel)
             elif channel not in covered and channel in self.covered:
                 JOINED.labels(channel).set(0)

@@ -1,11 +1,16 @@
 """One IRC chat event -> one `chat_messages` row (without its VOD binding, added at write time).
 
 Stored kinds: `message`, `action` (/me), `usernotice` (sub, resub, subgift, raid,
-announcement, ... in `notice_type`, with Twitch's `system_message`), `clearchat`
+announcement, ... in `notice_type`, with Twitch's `system_message`; a shared chat's
+`sharedchatnotice` is stored as the event it carries, its `source-msg-id`), `clearchat`
 (`notice_type` timeout/ban/clear) and `clearmsg` (a deleted message: the original row is
 kept and marked `deleted`).  Everything else (ROOMSTATE, USERSTATE, NOTICE, ...) is not chat.
 
-Every row needs a unique id so that a line seen twice (on both connections during a
+Shared chat (several channels in one chat session): a line mirrored from another channel's chat
+carries `source-room-id` (another room than its `room-id`) and `source-id`; the row gets `mirrored`,
+the source room, its login when known (`rooms.RoomNames`) and the source's message id.
+
+Every row needs an id unique in its channel so that a line seen twice (on both connections during a
 RECONNECT, or replayed) is stored once.  Twitch's `id` tag is used when present.  CLEARCHAT
 and CLEARMSG carry no id but do carry `tmi-sent-ts`, and Twitch sends the same bytes to
 every connection, so their id is a hash of the line.  A server without Twitch tags
@@ -25,6 +30,7 @@ import hashlib
 from dataclasses import dataclass
 
 from vodtender.clients.irc_lines import INT_COLUMN_MAX, IrcMessage, bounded_int, raw_tags_of
+from vodtender.pipeline.chat.rooms import RoomNames
 
 CHAT_COMMANDS = frozenset({"PRIVMSG", "USERNOTICE", "CLEARCHAT", "CLEARMSG"})
 KINDS = ("message", "action", "usernotice", "clearchat", "clearmsg")
@@ -49,11 +55,16 @@ DETAIL_COLUMNS = (
     "reply_parent_msg_body",
     "target_user",
     "ban_duration",
+    "mirrored",
+    "source_room_id",
+    "source_channel",
+    "source_msg_id",
 )
 # Every column a row names (every NOT NULL one: peewee's defaults live in Python, not in the schema).
 ROW_COLUMNS = ("msg_id", "channel", "vod_id", "rel_timestamp", "abs_timestamp", "deleted", *DETAIL_COLUMNS, "tags")
 MessageRow = tuple[object, ...]  # values of ROW_COLUMNS, in that order
 _ACTION_START = "\x01ACTION "
+SHARED_NOTICE = "sharedchatnotice"  # a USERNOTICE mirrored from another channel; the event is its source-msg-id
 
 
 @dataclass(slots=True)
@@ -85,10 +96,11 @@ class GapStart:
 
 @dataclass(frozen=True, slots=True)
 class GapEnd:
-    """The channel is joined again (or for the first time in this run)."""
+    """The channel is joined again (or for the first time in this run: `first_of_run`)."""
 
     channel: str
     ended_at: float
+    first_of_run: bool = False
 
 
 ChatItem = ChatEvent | GapStart | GapEnd  # what the session hands the writer
@@ -120,7 +132,8 @@ class _TagNumbers:
 class ChatEventBuilder:
     """Turns parsed lines of one connection into events; holds that connection's occurrence counts."""
 
-    def __init__(self) -> None:
+    def __init__(self, rooms: RoomNames | None = None) -> None:
+        self._rooms = rooms if rooms is not None else RoomNames()
         self._second = -1
         self._seen_this_second: dict[str, int] = {}
 
@@ -147,6 +160,8 @@ class ChatEventBuilder:
         elif command == "USERNOTICE":
             kind = "usernotice"
             notice_type = tags.get("msg-id") or None
+            if notice_type == SHARED_NOTICE:
+                notice_type = tags.get("source-msg-id") or notice_type
             system_message = tags.get("system-msg") or None
             target_user = tags.get("msg-param-recipient-user-name") or tags.get("msg-param-login") or None
         elif command == "CLEARCHAT":
@@ -178,10 +193,19 @@ class ChatEventBuilder:
             tags.get("reply-parent-msg-body") or None,
             target_user,
             ban_duration,
+            *self._shared(tags, channel),
         )
         return ChatEvent(
             msg_id, channel, kind, abs_timestamp, received_at, details, raw_line, deletes, tuple(numbers.refused)
         )
+
+    def _shared(self, tags: dict[str, str], channel: str) -> tuple[int, str | None, str | None, str | None]:
+        """(mirrored, source_room_id, source_channel, source_msg_id); learns the line's own room."""
+        room_id = tags.get("room-id") or None
+        self._rooms.learn(room_id, channel)
+        source_room = tags.get("source-room-id") or None
+        mirrored = (source_room is not None and source_room != room_id) or tags.get("msg-id") == SHARED_NOTICE
+        return int(mirrored), source_room, self._rooms.login(source_room), tags.get("source-id") or None
 
     def _synthetic_id(self, raw_line: str, received_at: float, has_tags: bool) -> str:
         if has_tags:  # identical bytes on every connection: the line is its own id

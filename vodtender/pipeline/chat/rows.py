@@ -1,11 +1,12 @@
 """Every write of `chat_messages` and `chat_gaps`: the one owner of the chat rows' life cycle.
 
-A message row is inserted once per id (a copy seen on both connections during a RECONNECT is
+A message row is inserted once per channel and id (a copy seen on both connections during a RECONNECT is
 skipped), bound to its channel's live placeholder (at insert, or afterwards for rows stored before
 the poller saw the stream), marked `deleted` by a CLEARMSG, re-pointed to the real VOD when
 reconciliation replaces the placeholder, and re-timed when a live recording becomes the VOD's file.
 Chat rows are never deleted.  A gap row is opened when a channel stops being joined (or at start-up,
-after a run that did not stop cleanly) and closed by the next join.
+after a run that did not stop cleanly) and closed by the next join; a first join after the
+stream started records the span from the stream's start as a gap of its own.
 
 Each function runs inside the caller's write transaction, except `open_gaps_left_by_a_crash`,
 which is one on its own.
@@ -25,10 +26,13 @@ from vodtender.runtime.models import ChatGap, ChatMessage, ChatQuarantine, datab
 
 PG_ROWS_PER_STATEMENT = 500
 CRASH_GAP_REASON = "recorder did not stop cleanly"
+LATE_JOIN_GAP_REASON = "joined after the stream started"
+# Ids are unique per channel: a shared chat sends one message to each channel of its session.
+_ON_CONFLICT = " ON CONFLICT (channel, msg_id) DO NOTHING"
 
 
 def insert_messages(rows: Sequence[MessageRow]) -> None:
-    """Insert rows, skipping ids already stored.  SQLite: executemany (in-process, fastest);
+    """Insert rows, skipping ids already stored in their channel.  SQLite: executemany (in-process, fastest);
     PostgreSQL: multi-row VALUES, one round trip per PG_ROWS_PER_STATEMENT rows instead of one per row."""
     if not rows:
         return
@@ -37,12 +41,12 @@ def insert_messages(rows: Sequence[MessageRow]) -> None:
     prefix = f"INSERT INTO chat_messages ({', '.join(ROW_COLUMNS)}) VALUES "
     one_row = "(" + ", ".join([db.param] * len(ROW_COLUMNS)) + ")"
     if not isinstance(db, peewee.PostgresqlDatabase):
-        cursor.executemany(prefix + one_row + " ON CONFLICT (msg_id) DO NOTHING", rows)
+        cursor.executemany(prefix + one_row + _ON_CONFLICT, rows)
         return
     for start in range(0, len(rows), PG_ROWS_PER_STATEMENT):
         chunk = rows[start : start + PG_ROWS_PER_STATEMENT]
         cursor.execute(
-            prefix + ", ".join([one_row] * len(chunk)) + " ON CONFLICT (msg_id) DO NOTHING",
+            prefix + ", ".join([one_row] * len(chunk)) + _ON_CONFLICT,
             [value for row in chunk for value in row],
         )
 
@@ -74,13 +78,14 @@ def bind_offline_messages(channel: str, vod_id: str, start: float) -> None:
     )
 
 
-def mark_deleted(msg_ids: Sequence[str]) -> None:
-    """A moderator deleted these messages (CLEARMSG): the rows stay, marked."""
-    if not msg_ids:
+def mark_deleted(deletions: Sequence[tuple[str, str]]) -> None:
+    """A moderator deleted these (channel, msg_id) messages (CLEARMSG): the rows stay, marked.  Only in the
+    CLEARMSG's channel: a shared chat's copy elsewhere is that channel's moderators' to delete."""
+    if not deletions:
         return
     p = database_proxy.obj.param
     database_proxy.obj.cursor().executemany(
-        f"UPDATE chat_messages SET deleted = 1 WHERE msg_id = {p}", [(msg_id,) for msg_id in msg_ids]
+        f"UPDATE chat_messages SET deleted = 1 WHERE channel = {p} AND msg_id = {p}", deletions
     )
 
 
@@ -91,6 +96,21 @@ def open_gap(channel: str, started_at: float, reason: str) -> None:
 def close_gap(channel: str, ended_at: float) -> None:
     """Ends the channel's open gap; nothing when none is open."""
     ChatGap.update(ended_at=ended_at).where((ChatGap.channel == channel) & ChatGap.ended_at.is_null()).execute()
+
+
+def record_missed_start(channel: str, stream_start: float, joined_at: float) -> bool:
+    """The recorder first joined `channel` at `joined_at`, after its stream started: the chat before is
+    missing.  Recorded as a closed gap unless a gap of the channel already covers part of that span (the
+    last run's stop, a crash): then that run recorded up to it.  True when a gap was added."""
+    overlapping = ChatGap.select().where(
+        (ChatGap.channel == channel)
+        & (ChatGap.started_at < joined_at)
+        & (ChatGap.ended_at.is_null() | (ChatGap.ended_at > stream_start))
+    )
+    if joined_at <= stream_start or overlapping.exists():
+        return False
+    ChatGap.insert(channel=channel, started_at=stream_start, ended_at=joined_at, reason=LATE_JOIN_GAP_REASON).execute()
+    return True
 
 
 def repoint_chat(placeholder_vod_id: str, real_vod_id: str, shift: float, real_start: float) -> int:

@@ -18,6 +18,7 @@ from vodtender.clients.twitch_irc import MAX_LINE_BYTES, IrcEndpoint, IrcLogin, 
 from vodtender.pipeline.chat.coverage import ChannelCoverage
 from vodtender.pipeline.chat.dedupe import RecentIds
 from vodtender.pipeline.chat.events import CHAT_COMMANDS, ChatEvent, ChatEventBuilder, ChatItem
+from vodtender.pipeline.chat.rooms import RoomNames
 from vodtender.pipeline.chat.stats import (
     CONNECTIONS,
     DUPLICATES,
@@ -57,8 +58,10 @@ class IrcSession:
         sink: Callable[[ChatItem], None],
         stats: ChannelStats,
         clock: Clock,
+        rooms: RoomNames | None = None,
     ):
         self.endpoint = endpoint
+        self.rooms = rooms if rooms is not None else RoomNames()
         self.login = login
         self.channels = sorted(set(channels))
         self.stats = stats
@@ -129,7 +132,7 @@ class IrcSession:
             self._schedule_reconnect(f"connect failed: {exc}")
             return
         self.connections.append(conn)
-        self.builders[conn] = ChatEventBuilder()
+        self.builders[conn] = ChatEventBuilder(self.rooms)
         CONNECTIONS.set(len(self.connections))
         log.info(
             "chat connecting",
@@ -227,7 +230,7 @@ class IrcSession:
             self._malformed(line, f"{type(exc).__name__}: {exc}")
 
     def _accept(self, event: ChatEvent) -> None:
-        if not self.seen.add(event.msg_id):
+        if not self.seen.add((event.channel, event.msg_id)):
             DUPLICATES.labels(self.stats.label(event.channel)).inc()
             return
         self.received += 1
@@ -262,7 +265,9 @@ class IrcSession:
             self._on_reconnect(conn)
         elif command == "NOTICE":
             self._on_notice(conn, msg)
-        # ROOMSTATE, USERSTATE, GLOBALUSERSTATE, CAP, numerics, HOSTTARGET, WHISPER, PONG: not chat
+        elif command == "ROOMSTATE":  # names the channel's room id, the source of what it shares
+            self.rooms.learn(msg.tags.get("room-id"), msg.channel)
+        # USERSTATE, GLOBALUSERSTATE, CAP, numerics, HOSTTARGET, WHISPER, PONG: not chat
 
     def _send_joins(self, conn: TwitchConnection) -> None:
         pending = self.pending_joins.get(conn, [])

@@ -3,7 +3,8 @@
 The IRC reader only puts events on the queue; this thread writes them every
 CHAT_BATCH_INTERVAL or CHAT_BATCH_SIZE rows, whichever comes first, in one transaction
 (deletion marks, gap records and the binding of earlier offline rows to a newly seen live
-placeholder included).  A slow or busy database never blocks the reader until the queue
+placeholder included; so is the gap from a stream's start to the first join, known as soon as both
+the join and the channel's live placeholder are).  A slow or busy database never blocks the reader until the queue
 (CHAT_QUEUE_MAX items) is full; then the reader waits (counted in
 `vodtender_chat_queue_full_total`), which pushes back on the socket instead of growing memory
 or dropping rows.  A failed write keeps its batch and retries with backoff, unless the failure
@@ -31,6 +32,7 @@ from vodtender.pipeline.chat.rows import (
     mark_deleted,
     open_gap,
     quarantine,
+    record_missed_start,
 )
 from vodtender.pipeline.chat.throttled_log import ThrottledWarning
 from vodtender.runtime import db as dbmod
@@ -150,6 +152,7 @@ class ChatWriter:
         self.batch_size = max(1, batch_size)
         self._queue: queue.Queue[ChatItem | _Stop] = queue.Queue(maxsize=max(1, queue_max))
         self._binder = PlaceholderBinder()
+        self._first_joins: dict[str, float] = {}  # channel -> its first join of this run
         self._thread = threading.Thread(target=self._run, name="chat-writer", daemon=True)
         self._failing_since: float | None = None
         self._writing_since: float | None = None  # a batch is being written (rows wait) since then
@@ -260,7 +263,8 @@ class ChatWriter:
         new_live = self._binder.refresh()
         bind = self._binder.bind
         rows = [e.row(*bind(e.channel, e.abs_timestamp)) for e in events]
-        deletions = [e.deletes for e in events if e.deletes]
+        deletions = [(e.channel, e.deletes) for e in events if e.deletes]
+        late_joins = self._late_joins(chunk.items, new_live)
 
         def transaction() -> None:
             for channel, (vod_id, start) in new_live.items():
@@ -272,6 +276,8 @@ class ChatWriter:
                     open_gap(item.channel, item.started_at, item.reason)
                 elif isinstance(item, GapEnd):
                     close_gap(item.channel, item.ended_at)
+            for channel, stream_start, joined_at in late_joins:
+                record_missed_start(channel, stream_start, joined_at)
             if chunk.refused is not None:
                 quarantine(*chunk.refused)
 
@@ -290,6 +296,23 @@ class ChatWriter:
         LAST_COMMIT.set(committed)
         if chunk.refused is not None:
             self._quarantined(*chunk.refused)
+
+    def _late_joins(
+        self, items: list[ChatItem], new_live: dict[str, tuple[str, float]]
+    ) -> list[tuple[str, float, float]]:
+        """(channel, stream start, first join) for each channel first joined after its stream started,
+        whose join or placeholder is new in this batch (the other may have come first)."""
+        changed = set(new_live)
+        for item in items:
+            if isinstance(item, GapEnd) and item.first_of_run:
+                self._first_joins.setdefault(item.channel, item.ended_at)
+                changed.add(item.channel)
+        found = []
+        for channel in changed:
+            live, joined_at = self._binder.live.get(channel), self._first_joins.get(channel)
+            if live is not None and joined_at is not None and live[1] < joined_at:
+                found.append((channel, live[1], joined_at))
+        return found
 
     def _quarantined(self, event: ChatEvent, error: str) -> None:
         QUARANTINED.inc()

@@ -81,3 +81,23 @@ def test_a_vod_without_chat_is_refused_in_every_format(migrated_db: peewee.Datab
     for export in FORMATS.values():
         with pytest.raises(NoChat, match="no chat recorded for VOD quiet"):
             export(vod)
+
+
+def test_mirrored_messages_are_marked_with_their_source(migrated_db: peewee.Database) -> None:
+    vod = Vod.create(twitch_vod_id="v1", channel="chan", date=START, duration_seconds=600)
+    shared = {"mirrored": 1, "source_room_id": "1025594235", "source_msg_id": "s-1"}
+    add("m1", 1, username="u", display_name="U", message="hello", source_channel="friend", **shared)
+    add("m2", 2, kind="usernotice", notice_type="announcement", message="news", **shared)
+    add("own", 3, username="o", display_name="O", message="mine")
+    vtt = "\n".join(export_webvtt(vod))
+    assert "<v U>hello [shared from #friend]" in vtt
+    assert "news [shared from room 1025594235]" in vtt
+    assert "\n<v O>mine\n" in vtt
+    items = {i["id"]: i for i in map(json.loads, export_jsonl(vod))}
+    assert (items["m1"]["mirrored"], items["m1"]["source_channel"], items["m1"]["source_msg_id"]) == (
+        True,
+        "friend",
+        "s-1",
+    )
+    assert (items["m2"]["source_channel"], items["m2"]["source_room_id"]) == (None, "1025594235")
+    assert items["own"]["mirrored"] is False

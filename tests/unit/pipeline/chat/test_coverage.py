@@ -20,9 +20,9 @@ def sample(name: str, channel: str) -> float | None:
 def test_the_first_join_closes_the_gap_the_last_run_left() -> None:
     cov, sent = coverage("cov-a", "cov-b")
     cov.update({"cov-a"}, 10.0, "connection lost")
-    assert sent == [GapEnd("cov-a", 10.0)]
+    assert sent == [GapEnd("cov-a", 10.0, first_of_run=True)]
     cov.update({"cov-a", "cov-b"}, 11.0, "connection lost")
-    assert sent[1:] == [GapEnd("cov-b", 11.0)]
+    assert sent[1:] == [GapEnd("cov-b", 11.0, first_of_run=True)]
     assert cov.covered == {"cov-a", "cov-b"} and cov.ever_joined == {"cov-a", "cov-b"}
     assert sample("vodtender_chat_joined", "cov-a") == 1
 
@@ -47,4 +47,4 @@ def test_a_drop_opens_a_gap_per_channel_and_the_rejoin_closes_it() -> None:
 def test_channels_not_recorded_are_ignored() -> None:
     cov, sent = coverage("cov-e")
     cov.update({"cov-e", "elsewhere"}, 1.0, "connection lost")
-    assert sent == [GapEnd("cov-e", 1.0)] and cov.covered == {"cov-e"}
+    assert sent == [GapEnd("cov-e", 1.0, first_of_run=True)] and cov.covered == {"cov-e"}

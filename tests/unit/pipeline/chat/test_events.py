@@ -254,3 +254,60 @@ def test_a_send_time_out_of_range_falls_back_to_the_receive_time(sent: str) -> N
     assert row(f"@id=t;tmi-sent-ts={sent} :u!u@u PRIVMSG #chan :hi", received_at=1_700_000_000.5)["abs_timestamp"] == (
         1_700_000_000.5
     )
+
+
+SHARED = load_irc_lines("shared_chat.txt")
+
+
+def test_shared_chat_lines_carry_their_source_and_a_sharedchatnotice_is_stored_as_its_event() -> None:
+    from vodtender.pipeline.chat.rooms import RoomNames
+
+    builder = ChatEventBuilder(RoomNames({"1025594235": "shared_chat_test_01"}))
+    rows = []
+    for line in SHARED:
+        event = builder.build(parse_line(line), line, 1_700_000_000.5)
+        assert event is not None, line
+        rows.append(dict(zip(ROW_COLUMNS, event.row(None, None), strict=True)))
+    shared = ("mirrored", "source_room_id", "source_channel", "source_msg_id")
+    assert [tuple(r[c] for c in ("channel", "kind", "notice_type", *shared)) for r in rows] == [
+        ("pajlada", "message", None, 1, "1025594235", "shared_chat_test_01", "b97eea45-f9dc-4f0c-8744-f8256c3ed950"),
+        ("pajlada", "message", None, 1, "1025594235", "shared_chat_test_01", "040d1673-826d-48d1-9728-badc945e4a5e"),
+        (
+            "pajlada",
+            "usernotice",
+            "announcement",
+            1,
+            "1025594235",
+            "shared_chat_test_01",
+            "4083dadc-9f20-40f9-ba92-949ebf6bc294",
+        ),
+        (
+            "shared_chat_test_02",
+            "usernotice",
+            "announcement",
+            1,
+            "1025594235",
+            "shared_chat_test_01",
+            "4083dadc-9f20-40f9-ba92-949ebf6bc294",
+        ),
+        # room 1025597036 was learned from the line before (its own room-id)
+        (
+            "shared_chat_test_01",
+            "message",
+            None,
+            1,
+            "1025597036",
+            "shared_chat_test_02",
+            "0b1e60f3-5990-4b26-94e2-885231614e07",
+        ),
+        ("cdawgva", "usernotice", "resub", 1, "92038375", None, "b119fb84-ecb6-4543-99bb-b797a335083c"),
+    ]
+    assert rows[1]["message"] == "shared9Dog"
+
+
+def test_a_line_of_the_channel_itself_in_a_shared_session_is_not_mirrored() -> None:
+    line = "@id=own;room-id=7;source-room-id=7;source-id=own :u!u@u.tmi.twitch.tv PRIVMSG #chan :mine"
+    r = row(line)
+    assert (r["mirrored"], r["source_room_id"], r["source_msg_id"]) == (0, "7", "own")
+    plain = row("@id=p;room-id=7 :u!u@u.tmi.twitch.tv PRIVMSG #chan :plain")
+    assert (plain["mirrored"], plain["source_room_id"], plain["source_channel"]) == (0, None, None)

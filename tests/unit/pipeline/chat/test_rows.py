@@ -8,6 +8,7 @@ from vodtender.clients.irc_lines import parse_line
 from vodtender.pipeline.chat.events import ChatEventBuilder, MessageRow
 from vodtender.pipeline.chat.rows import (
     CRASH_GAP_REASON,
+    LATE_JOIN_GAP_REASON,
     PG_ROWS_PER_STATEMENT,
     bind_offline_messages,
     close_gap,
@@ -15,6 +16,7 @@ from vodtender.pipeline.chat.rows import (
     mark_deleted,
     open_gap,
     open_gaps_left_by_a_crash,
+    record_missed_start,
     repoint_chat,
 )
 from vodtender.runtime.db import write
@@ -76,9 +78,28 @@ def test_offline_rows_since_the_stream_start_join_the_placeholder(migrated_db: p
 
 def test_deleted_messages_are_marked_and_kept(migrated_db: peewee.Database) -> None:
     write(lambda: insert_messages([row("a", START_UNIX), row("b", START_UNIX + 1)]))
-    write(lambda: mark_deleted(["b", "not-stored"]))
+    write(lambda: mark_deleted([("chan", "b"), ("chan", "not-stored")]))
     write(lambda: mark_deleted([]))
     assert {m.msg_id: m.deleted for m in ChatMessage.select()} == {"a": 0, "b": 1}
+
+
+def test_one_id_is_stored_once_per_channel_and_deleted_only_where_it_was(migrated_db: peewee.Database) -> None:
+    # A shared chat sends one message to every channel of its session, sometimes with the same id.
+    write(lambda: insert_messages([row("s", START_UNIX, "chan"), row("s", START_UNIX, "other")]))
+    write(lambda: insert_messages([row("s", START_UNIX + 1, "other")]))
+    write(lambda: mark_deleted([("other", "s")]))
+    rows = {(m.channel, m.msg_id): (m.abs_timestamp, m.deleted) for m in ChatMessage.select()}
+    assert rows == {("chan", "s"): (START_UNIX, 0), ("other", "s"): (START_UNIX, 1)}
+
+
+def test_a_first_join_after_the_stream_started_records_the_span_before_it(migrated_db: peewee.Database) -> None:
+    assert write(lambda: record_missed_start("late", 100.0, 120.0)) is True
+    assert write(lambda: record_missed_start("late", 100.0, 120.0)) is False, "recorded once"
+    assert [(g.started_at, g.ended_at, g.reason) for g in ChatGap.select()] == [(100.0, 120.0, LATE_JOIN_GAP_REASON)]
+    write(lambda: open_gap("stopped", 50.0, "recorder stopped"))  # the last run's stop: it covers the span
+    write(lambda: close_gap("stopped", 120.0))
+    assert write(lambda: record_missed_start("stopped", 100.0, 120.0)) is False
+    assert write(lambda: record_missed_start("early", 130.0, 120.0)) is False, "joined before the stream started"
 
 
 def test_a_gap_is_opened_and_closed_once(migrated_db: peewee.Database) -> None:
