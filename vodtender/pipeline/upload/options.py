@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from vodtender.pipeline.upload.metadata import UploadSettings
+from vodtender.pipeline.upload.parts import DEFAULT_PART_LIMITS, PartLimits
 from vodtender.runtime.config import Config
 
 
@@ -26,6 +27,7 @@ class UploadOptions:
     playlist: str | None
     delete_local: bool
     data_dir_shared: bool
+    part_limits: PartLimits = DEFAULT_PART_LIMITS
 
     @classmethod
     def from_config(cls, cfg: Config) -> UploadOptions:
@@ -48,4 +50,5 @@ class UploadOptions:
             playlist=cfg.upload_playlist,
             delete_local=cfg.upload_delete_local,
             data_dir_shared=cfg.data_dir_shared,
+            part_limits=PartLimits(cfg.upload_max_part, cfg.upload_max_part_bytes),
         )

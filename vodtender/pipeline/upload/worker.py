@@ -14,12 +14,12 @@ from __future__ import annotations
 import datetime as dt
 import os
 import threading
-from typing import Any
 
 from vodtender.pipeline import vods
 from vodtender.pipeline.errors import ErrorClass, PipelineError
+from vodtender.pipeline.upload import uploads
 from vodtender.pipeline.upload.context import UploadContext
-from vodtender.pipeline.upload.metadata import build_metadata
+from vodtender.pipeline.upload.metadata import PartPlace, build_part_metadata
 from vodtender.pipeline.upload.metrics import UPLOAD_BYTES, UPLOAD_FAILURES, UPLOAD_RESULTS, UPLOAD_SPEED
 from vodtender.pipeline.upload.quota import PLAYLIST_INSERT_COST
 from vodtender.pipeline.upload.resumable import QuotaExhausted, ResumableUpload, Stopped
@@ -27,7 +27,7 @@ from vodtender.pipeline.upload.tokens import AuthPaused
 from vodtender.runtime.backoff import backoff_delay
 from vodtender.runtime.clock import utcnow
 from vodtender.runtime.logs import get_logger
-from vodtender.runtime.models import Vod
+from vodtender.runtime.models import Upload, Vod
 from vodtender.runtime.speed import SpeedMeter
 
 WATCH_URL = "https://www.youtube.com/watch?v={id}"
@@ -47,6 +47,7 @@ class UploadWorker(threading.Thread):
         self.log = log.bind(vod_id=vod.twitch_vod_id, channel=vod.channel)
         self.size = os.path.getsize(self.path)
         self.offset = vod.upload_offset or 0
+        self.part: Upload | None = None  # the part in flight; its row takes every step
         self.lost_lease = False
         self.meter = SpeedMeter(clock=ctx.clock)
         self.meter.update(self.offset)
@@ -59,7 +60,8 @@ class UploadWorker(threading.Thread):
 
     def status(self) -> str:
         pct = 100.0 * self.offset / self.size if self.size else 100.0
-        return f"uploading {self.vod.twitch_vod_id} {pct:.0f}% at {self.speed / 2**20:.1f} MiB/s"
+        part = f" part {self.part.part}/{self.part.parts}" if self.part and self.part.parts > 1 else ""
+        return f"uploading {self.vod.twitch_vod_id}{part} {pct:.0f}% at {self.speed / 2**20:.1f} MiB/s"
 
     def keep_lease(self) -> None:
         """Renew the lease every third of its length (called from the daemon's loop)."""
@@ -104,26 +106,19 @@ class UploadWorker(threading.Thread):
     def _renew(self, session_uri: str | None, offset: int) -> None:
         if not vods.renew_upload(self.vod.id, self.ctx.owner, self.ctx.options.lease_seconds, session_uri, offset):
             self.lost_lease = True
+        elif self.part is not None:
+            uploads.store_session(self.part.id, session_uri, offset)
 
     # -- the upload ------------------------------------------------------------------------------
     def run(self) -> None:
-        ctx, vod = self.ctx, self.vod
-        body = build_metadata(vod, ctx.options.metadata).body()
-        resumed = f" from the stored session at {vod.upload_offset} bytes" if vod.upload_session_uri else ""
-        self.log.info("upload started" + resumed, size=self.size, title=body["snippet"]["title"])
-        job = ResumableUpload(
-            ctx.client,
-            ctx.tokens,
-            self.path,
-            body,
-            ctx.options.chunk_bytes,
-            self,
-            ctx.policy,
-            ctx.stop,
-            keep_going=lambda: not self.lost_lease,
-        )
+        ctx = self.ctx
         try:
-            video = job.run(vod.upload_session_uri, vod.upload_offset or 0)
+            rows = uploads.plan_round(self.vod, ctx.options.part_limits)
+            for row in rows:
+                if row.state in uploads.NOT_IN:
+                    self._upload_part(row, rows)
+                    if self.lost_lease:
+                        raise Stopped("lost the lease")
         except Stopped:
             self.given_back("stopped", "upload paused, the session is kept for the next run")
         except QuotaExhausted as exc:
@@ -141,10 +136,39 @@ class UploadWorker(threading.Thread):
             self.log.error("upload crashed", error=f"{type(exc).__name__}: {exc}", exc_info=True)
             self.failed(ErrorClass.TRANSIENT, f"{type(exc).__name__}: {exc}")
         else:
-            self.done(video)
+            self.done(rows)
         finally:
             UPLOAD_SPEED.set(0)
             ctx.wake()
+
+    def _upload_part(self, row: Upload, rows: list[Upload]) -> None:
+        """One part's resumable upload, from its stored session if it has one; its row then says its bytes are in."""
+        assert row.path
+        ctx = self.ctx
+        self.part, self.path, self.size, self.offset = row, row.path, row.size, row.offset or 0
+        self.meter.update(self.offset)
+        earlier = tuple(str(r.video_id) for r in rows if r.part < row.part)
+        place = PartPlace(row.part, row.parts, row.start_seconds, row.start_seconds + row.duration_seconds, earlier)
+        body = build_part_metadata(self.vod, ctx.options.metadata, place, WATCH_URL).body()
+        resumed = f" from the stored session at {row.offset} bytes" if row.session_uri else ""
+        self.log.info("upload started" + resumed, size=self.size, title=body["snippet"]["title"], part=row.part)
+        job = ResumableUpload(
+            ctx.client,
+            ctx.tokens,
+            self.path,
+            body,
+            ctx.options.chunk_bytes,
+            self,
+            ctx.policy,
+            ctx.stop,
+            keep_going=lambda: not self.lost_lease,
+        )
+        video = job.run(row.session_uri, row.offset or 0)
+        UPLOAD_BYTES.inc(max(0, self.size - self.offset))  # the last chunk, answered with the video
+        row.video_id = str(video.get("id") or "")
+        if not self.lost_lease:
+            uploads.bytes_in(row.id, row.video_id, self.size)
+            row.state = uploads.PROCESSING
 
     # -- outcomes --------------------------------------------------------------------------------
     def given_back(
@@ -186,11 +210,11 @@ class UploadWorker(threading.Thread):
         else:
             vods.retry_upload_later(self.vod.id, self.ctx.owner, retries, retry_at, error_class, message)
 
-    def done(self, video: dict[str, Any]) -> None:
-        video_id = str(video.get("id") or "")
-        UPLOAD_BYTES.inc(max(0, self.size - self.offset))  # the last chunk, answered with the video
-        url = WATCH_URL.format(id=video_id)
-        if not vods.mark_uploaded(self.vod.id, self.ctx.owner, url, self.size):
+    def done(self, rows: list[Upload]) -> None:
+        """Every part's bytes are in: the VOD is marked with the first part's video, then the playlist."""
+        url = WATCH_URL.format(id=rows[0].video_id)
+        size = sum(row.size for row in rows) if rows[0].parts > 1 else rows[0].size
+        if not vods.mark_uploaded(self.vod.id, self.ctx.owner, url, size):
             # Its new owner uploads it again: the file must stay, and this video is a duplicate to remove.
             UPLOAD_RESULTS.labels("lost").inc()
             self.log.warning(
@@ -200,9 +224,11 @@ class UploadWorker(threading.Thread):
             )
             return
         UPLOAD_RESULTS.labels("done").inc()
-        self.log.info("upload done", youtube_url=url, size=self.size)
+        self.log.info("upload done", youtube_url=url, size=size, parts=len(rows))
         self.ctx.breaker.record_success()
-        self._add_to_playlist(video_id)
+        uploads.round_finished(self.vod)
+        for row in rows:  # in order, so the playlist plays the stream through
+            self._add_to_playlist(str(row.video_id or ""))
         if self.ctx.options.delete_local:
             self._delete_local_file()
 
@@ -223,7 +249,7 @@ class UploadWorker(threading.Thread):
         self.ctx.quota.spend(PLAYLIST_INSERT_COST)
 
     def _delete_local_file(self) -> None:
-        path = self.path
+        path = self.vod.downloaded_path or ""
         try:
             os.unlink(path)
         except OSError as exc:
