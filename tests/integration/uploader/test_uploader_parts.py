@@ -14,7 +14,7 @@ from pathlib import Path
 import peewee
 import pytest
 
-from tests.helpers.processes import DaemonProcess, wait_until
+from tests.helpers.processes import DaemonProcess, run_cli, wait_until
 from tests.integration.uploader.conftest import fresh, store_tokens, uploader_env, wait_done
 from tests.standins.youtube import Fault, YouTubeStandIn, check_metadata
 from vodtender.pipeline.upload.parts import cut, file_duration
@@ -104,6 +104,10 @@ def test_a_13_hour_vod_is_uploaded_as_two_numbered_parts_that_add_up(
     assert all(check_metadata(v.metadata) is None for v in youtube.videos)
     assert [item["snippet"]["resourceId"]["videoId"] for item in youtube.playlist_items] == [first.id, second.id]
     assert not Path(vod.downloaded_path + ".parts").exists() and Path(vod.downloaded_path).exists()
+    shown = run_cli(workdir, "show", "1001", "--color", "never", env=env).stdout
+    assert f"round 1 part 2/2  processing  https://www.youtube.com/watch?v={second.id}" in shown
+    listed = json.loads(run_cli(workdir, "show", "1001", "--json", env=env).stdout)["uploads"]
+    assert [(u["part"], u["video_id"], u["size"]) for u in listed] == [(p.part, p.video_id, p.size) for p in parts]
 
 
 def test_sigkill_in_part_2_resumes_part_2_and_never_sends_part_1_again(

@@ -13,11 +13,13 @@ the session is gone and the next upload of the VOD plans a new round.
 from __future__ import annotations
 
 import os
+from typing import Any
 
 from vodtender.pipeline.upload.parts import PartLimits, cut, part_count, remove_parts, work_folder
 from vodtender.runtime.db import write
 from vodtender.runtime.models import Upload, Vod, utcnow
 
+WATCH_URL = "https://www.youtube.com/watch?v={id}"
 PENDING, UPLOADING, PROCESSING = "pending", "uploading", "processing"
 NOT_IN = (PENDING, UPLOADING)  # states whose bytes are not all with YouTube
 
@@ -90,6 +92,27 @@ def round_finished(vod: Vod) -> None:
     """The VOD is marked uploaded: the parts' work folder goes (the VOD's own file stays)."""
     if vod.downloaded_path and work_folder(vod.downloaded_path).exists():
         remove_parts(vod.downloaded_path)
+
+
+def summaries(vod_id: int) -> list[dict[str, Any]]:
+    """Every upload of the VOD, each round's parts in order, for `vodtender show` (and its --json)."""
+    rows = Upload.select().where(Upload.vod == vod_id).order_by(Upload.round, Upload.part)
+    return [
+        {
+            "round": row.round,
+            "part": row.part,
+            "parts": row.parts,
+            "state": row.state,
+            "video_id": row.video_id,
+            "youtube_url": WATCH_URL.format(id=row.video_id) if row.video_id else None,
+            "size": row.size,
+            "offset": row.offset,
+            "start_seconds": row.start_seconds,
+            "duration_seconds": row.duration_seconds,
+            "reason": row.reason,
+        }
+        for row in rows
+    ]
 
 
 def _update(upload_id: int, **fields: object) -> None:

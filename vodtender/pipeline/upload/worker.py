@@ -30,8 +30,6 @@ from vodtender.runtime.logs import get_logger
 from vodtender.runtime.models import Upload, Vod
 from vodtender.runtime.speed import SpeedMeter
 
-WATCH_URL = "https://www.youtube.com/watch?v={id}"
-
 log = get_logger("uploader")
 
 
@@ -149,7 +147,7 @@ class UploadWorker(threading.Thread):
         self.meter.update(self.offset)
         earlier = tuple(str(r.video_id) for r in rows if r.part < row.part)
         place = PartPlace(row.part, row.parts, row.start_seconds, row.start_seconds + row.duration_seconds, earlier)
-        body = build_part_metadata(self.vod, ctx.options.metadata, place, WATCH_URL).body()
+        body = build_part_metadata(self.vod, ctx.options.metadata, place, uploads.WATCH_URL).body()
         resumed = f" from the stored session at {row.offset} bytes" if row.session_uri else ""
         self.log.info("upload started" + resumed, size=self.size, title=body["snippet"]["title"], part=row.part)
         job = ResumableUpload(
@@ -212,7 +210,7 @@ class UploadWorker(threading.Thread):
 
     def done(self, rows: list[Upload]) -> None:
         """Every part's bytes are in: the VOD is marked with the first part's video, then the playlist."""
-        url = WATCH_URL.format(id=rows[0].video_id)
+        url = uploads.WATCH_URL.format(id=rows[0].video_id)
         size = sum(row.size for row in rows) if rows[0].parts > 1 else rows[0].size
         if not vods.mark_uploaded(self.vod.id, self.ctx.owner, url, size):
             # Its new owner uploads it again: the file must stay, and this video is a duplicate to remove.
