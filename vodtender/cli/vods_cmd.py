@@ -190,6 +190,8 @@ def render_details(d: dict[str, Any], c: Palette) -> str:
     ):
         if (key in d and d[key] not in (None, "", 0, False)) or key in ("processed", "download_state"):
             lines.append(f"  {key}: {printable(d.get(key))}")
+    lines.append(c("bold", "uploads") + ("" if d["uploads"] else ": none"))
+    lines += [f"  {upload_line(u)}" for u in d["uploads"]]
     rec = d["recording"]
     lines.append(c("bold", "live recording") + ("" if rec else ": none"))
     if rec:
@@ -200,8 +202,6 @@ def render_details(d: dict[str, Any], c: Palette) -> str:
             printable(f"  gap {gap['start']} .. {gap['end']} ({format_duration(gap['seconds'])}, {gap['why']})")
             for gap in rec["gaps"]
         ]
-    lines.append(c("bold", "uploads") + ("" if d["uploads"] else ": none"))
-    lines += [f"  {upload_line(u)}" for u in d["uploads"]]
     lines.append(c("bold", "muted segments") + ("" if d["muted_segments"] else ": none"))
     for seg in d["muted_segments"]:
         if isinstance(seg, dict) and "offset" in seg:
