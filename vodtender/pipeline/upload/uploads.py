@@ -36,11 +36,19 @@ def all_in(rows: list[Upload]) -> bool:
     return bool(rows) and all(row.state not in NOT_IN for row in rows)
 
 
+def _current(vod: Vod, rows: list[Upload]) -> bool:
+    """Does the VOD's upload go on with these rows?  Not once it was marked or sent back (its stored
+    session is gone while a row still has one), nor when its file is no longer the one planned."""
+    if vod.upload_session_uri is None and (all_in(rows) or any(row.session_uri for row in rows)):
+        return False
+    return rows[0].parts > 1 or rows[0].size == os.path.getsize(vod.downloaded_path or "")
+
+
 def plan_round(vod: Vod, limits: PartLimits) -> list[Upload]:
     """The rows this upload of `vod` works through: the current round's, or a new round planned
     (and, for a VOD too long or too large, cut) now."""
     rows = latest_round(vod.id)
-    if rows and (not all_in(rows) or vod.upload_session_uri):
+    if rows and _current(vod, rows):
         if any(row.state in NOT_IN and row.parts > 1 and not os.path.exists(row.path or "") for row in rows):
             _cut_again(vod, rows)  # the work folder went: stream copy cuts the same bytes again
         return rows

@@ -107,6 +107,7 @@ def test_a_whole_vod_gets_one_row_planned_once(migrated_db: peewee.Database, tmp
         "pending",
     )
     uploads.store_session(row.id, "https://upload/session", 500)
+    Vod.update(upload_session_uri="https://upload/session").where(Vod.id == vod.id).execute()  # the lease's copy
     (again,) = uploads.plan_round(Vod.get_by_id(vod.id), DEFAULT_PART_LIMITS)
     assert (again.id, again.state, again.session_uri, again.offset) == (
         row.id,
@@ -134,3 +135,12 @@ def test_an_upload_begun_before_parts_existed_resumes_its_session(migrated_db: p
     vod = downloaded(tmp_path, upload_session_uri="https://upload/old", upload_offset=300)
     (row,) = uploads.plan_round(vod, DEFAULT_PART_LIMITS)
     assert (row.state, row.session_uri, row.offset) == ("uploading", "https://upload/old", 300)
+
+
+def test_a_vod_sent_back_mid_upload_plans_a_new_round(migrated_db: peewee.Database, tmp_path: Path) -> None:
+    vod = downloaded(tmp_path, upload_session_uri="https://upload/old", upload_offset=300)
+    uploads.plan_round(vod, DEFAULT_PART_LIMITS)
+    Path(str(vod.downloaded_path)).write_bytes(b"\1" * 2000)  # downloaded again: another file
+    Vod.update(upload_session_uri=None, upload_offset=0).where(Vod.id == vod.id).execute()
+    (fresh_row,) = uploads.plan_round(Vod.get_by_id(vod.id), DEFAULT_PART_LIMITS)
+    assert (fresh_row.round, fresh_row.size, fresh_row.session_uri, fresh_row.state) == (2, 2000, None, "pending")
