@@ -59,6 +59,7 @@ def plan_round(vod: Vod, limits: PartLimits) -> list[Upload]:
     count = part_count(duration, size, limits)
     new_round = (rows[0].round + 1) if rows else 1
     if count == 1:
+        remove_parts(path)  # an earlier round's parts, left when the VOD was reset
         # A VOD whose upload began before parts existed resumes the session its row stored.
         session = {"state": UPLOADING, "session_uri": vod.upload_session_uri, "offset": vod.upload_offset or 0}
         planned = [
