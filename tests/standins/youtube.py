@@ -71,13 +71,15 @@ class Fault:
     token, playlist, list (videos.list).  `kind`: error (answer `status` with `reason`), drop (close the connection),
     hold (stop reading until release(), then drop), pause (stop reading until release(), then go on).
     `at_offset`: for put, the session offset where it strikes (a chunk is persisted up to there
-    first); None: the next matching request."""
+    first); None: the next matching request.  `session`: for put, only in the Nth session started
+    (1-based: the second part of a VOD cut into parts is the second session)."""
 
     on: str
     kind: str = "error"
     status: int = 503
     reason: str = "backendError"
     at_offset: int | None = None
+    session: int | None = None
     times: int = 1
 
 
@@ -304,10 +306,15 @@ class YouTubeStandIn:
             "scope": "https://www.googleapis.com/auth/youtube.upload https://www.googleapis.com/auth/youtube",
         }
 
-    def _take_fault(self, on: str, start: int | None = None, end: int | None = None) -> Fault | None:
+    def _take_fault(
+        self, on: str, start: int | None = None, end: int | None = None, session: Session | None = None
+    ) -> Fault | None:
         with self.lock:
+            number = list(self.sessions).index(session.upload_id) + 1 if session is not None else None
             for fault in self.faults:
                 if fault.on != on or fault.times <= 0:
+                    continue
+                if fault.session is not None and fault.session != number:
                     continue
                 if on == "put" and fault.at_offset is not None and not (start <= fault.at_offset < end):
                     continue
@@ -519,7 +526,7 @@ class YouTubeStandIn:
                 if session.total < 0 and match.group(3) != "*":
                     session.total = int(match.group(3))
                 session.puts += 1
-                fault = standin._take_fault("put", start, end)
+                fault = standin._take_fault("put", start, end, session)
                 if not authorized or (fault is not None and fault.status == 401 and fault.kind == "error"):
                     if fault is not None:  # the token really is dead: only a refreshed one gets through
                         standin.expire_access_tokens()

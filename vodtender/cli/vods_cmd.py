@@ -25,6 +25,7 @@ from vodtender.ops.chat_export.rows import gaps as chat_gaps
 from vodtender.ops.status import recording_summary
 from vodtender.pipeline.download.gap_record import describe_gap, gap_from_dict, gaps_from_json
 from vodtender.pipeline.record import rows as recordings
+from vodtender.pipeline.upload import uploads
 from vodtender.pipeline.vods import STAGES, stage_conditions, stage_of
 from vodtender.runtime.config import format_duration
 from vodtender.runtime.models import ChatMessage, Vod, VodEvent, utcnow
@@ -143,6 +144,7 @@ def vod_details(v: Vod) -> dict[str, Any]:
     ]
     recording = recordings.for_stream(v.stream_id)
     details["recording"] = None if recording is None else recording_summary(recording, utcnow())
+    details["uploads"] = uploads.summaries(v.id)
     details["events"] = [
         {
             "at": e.at.isoformat() + "Z",
@@ -196,6 +198,8 @@ def render_details(d: dict[str, Any], c: Palette) -> str:
     ):
         if (key in d and d[key] not in (None, "", 0, False)) or key in ("processed", "download_state"):
             lines.append(f"  {key}: {printable(d.get(key))}")
+    lines.append(c("bold", "uploads") + ("" if d["uploads"] else ": none"))
+    lines += [f"  {upload_line(u)}" for u in d["uploads"]]
     rec = d["recording"]
     lines.append(c("bold", "live recording") + ("" if rec else ": none"))
     if rec:
@@ -225,6 +229,16 @@ def render_details(d: dict[str, Any], c: Palette) -> str:
         klass = f" [{e['error_class']}]" if e["error_class"] else ""
         lines.append(f"  {e['at']}  {e['stage']:<9} {kind}{klass}  {printable(e['message'])}")
     return "\n".join(lines) + "\n"
+
+
+def upload_line(u: dict[str, Any]) -> str:
+    """One YouTube video of the VOD: `round 1 part 2/3  processing  <url>  1.2 GiB  6:00:00`."""
+    where = u["youtube_url"] or (f"{human_bytes(u['offset'])} sent" if u["state"] == "uploading" else "")
+    reason = f"  ({u['reason']})" if u["reason"] else ""
+    return printable(
+        f"round {u['round']} part {u['part']}/{u['parts']}  {u['state']}  {where}  {human_bytes(u['size'])}"
+        f"  {format_duration(u['duration_seconds'])}{reason}"
+    )
 
 
 def cmd_show(args: argparse.Namespace, config_argv: list[str]) -> int:

@@ -750,10 +750,10 @@ def fail_upload(vod_id: int, owner: str, retries: int, error_class: ErrorClass, 
     return _released(vod_id, owner, fields, UPLOAD_STAGE, "error", message, error_class.value)
 
 
-def await_processing(vod_id: int, owner: str, size: int, message: str, act: Callable[[], object]) -> bool:
-    """YouTube has every byte: the VOD waits, unleased, for YouTube's processing (`act` records the
-    video, in the same transaction).  False if the claim was no longer ours: nothing is recorded,
-    and the worker must not touch the file (its new owner uploads it)."""
+def await_processing(vod_id: int, owner: str, size: int, message: str) -> bool:
+    """YouTube has every byte (each video's `uploads` row says so): the VOD waits, unleased, for
+    YouTube's processing.  False if the claim was no longer ours: nothing is recorded, and the
+    worker must not touch the file (its new owner uploads it)."""
     fields = {
         "upload_state": UPLOAD_PROCESSING,
         "upload_session_uri": None,
@@ -762,11 +762,7 @@ def await_processing(vod_id: int, owner: str, size: int, message: str, act: Call
         "next_attempt_at": None,
     }
 
-    def record() -> Mapping[str, object]:
-        act()
-        return {}
-
-    return _released(vod_id, owner, fields, UPLOAD_STAGE, "uploaded", message, act=record)
+    return _released(vod_id, owner, fields, UPLOAD_STAGE, "uploaded", message)
 
 
 def mark_published(vod_id: int, youtube_url: str) -> bool:

@@ -522,6 +522,12 @@ class Settings:
         "uploader", "30s", parse_duration, "first retry delay; doubles per attempt, with jitter"
     )
     upload_chunk_size: int = option("uploader", "64M", parse_size, "resumable upload chunk size")
+    upload_max_part: float = option(
+        "uploader", "11h55m", parse_duration, "longer VODs are cut into parts (YouTube refuses over 12 hours)"
+    )
+    upload_max_part_bytes: int = option(
+        "uploader", "250G", parse_size, "larger VODs are cut into parts (YouTube refuses over 256 GB)"
+    )
     upload_privacy: str = option("uploader", "private", parse_str, "private, unlisted or public")
     upload_category: str = option("uploader", "20", parse_str, "YouTube category id (20: Gaming)")
     upload_tags: list[str] = option("uploader", "", parse_list, "tags, comma separated")

@@ -210,7 +210,7 @@ def test_a_move_of_a_lost_lease_writes_nothing_and_does_nothing(migrated_db: pee
     assert vods.mark_downloaded(vod.id, "w:1", lambda: published.append("x") or "/data/x.ts", 1, None, "done") is None
     assert published == [], "the file is renamed only while the claim is ours"
     assert not vods.fail_download(vod.id, "w:1", ErrorClass.FATAL, "gone", "gone")
-    assert not vods.await_processing(vod.id, "w:1", 1, "every byte on YouTube", act=lambda: pytest.fail("acted"))
+    assert not vods.await_processing(vod.id, "w:1", 1, "every byte on YouTube")
     row = _fresh(vod)
     assert (row.download_state, row.lease_owner, row.muted_segments) == ("downloading", "other:2", "[]")
     assert _events(vod) == []
@@ -475,7 +475,7 @@ def test_a_vod_processing_on_youtube_is_not_due_and_ends_published_or_failed(mig
     shown = _claimed("1", download_state="downloaded", downloaded_path="/x.ts", upload_state="uploading")
     refused = _claimed("2", download_state="downloaded", downloaded_path="/y.ts", upload_state="uploading")
     for vod in (shown, refused):
-        assert vods.await_processing(vod.id, "w:1", 10, "bytes in", act=lambda: None)
+        assert vods.await_processing(vod.id, "w:1", 10, "bytes in")
     assert not Vod.select().where(vods.upload_due()).exists()  # nobody holds them, nobody uploads them again
     assert vods.stage_of(_fresh(shown)) == "uploading"
     assert vods.mark_published(shown.id, "https://www.youtube.com/watch?v=a")

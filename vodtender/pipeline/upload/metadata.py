@@ -8,11 +8,11 @@ letting YouTube refuse the upload.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 import string
 import unicodedata
-from dataclasses import dataclass
 from typing import Any
 
 from vodtender.pipeline.download.gap_record import format_clock, gap_span, gaps_from_json, missing_seconds
@@ -29,7 +29,7 @@ _ANGLE = str.maketrans({"<": "‹", ">": "›"})
 log = get_logger("metadata")
 
 
-@dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True)
 class UploadSettings:
     title_template: str
     description_template: str
@@ -39,7 +39,7 @@ class UploadSettings:
     vod_url_template: str = "https://www.twitch.tv/videos/{id}"
 
 
-@dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True)
 class VideoMetadata:
     title: str
     description: str
@@ -126,8 +126,9 @@ def _json_list(raw: str | None) -> list[dict[str, Any]]:
     return [item for item in value if isinstance(item, dict)] if isinstance(value, list) else []
 
 
-def chapters_text(raw: str | None) -> str:
-    """YouTube chapter lines from the stored game/title changes (YouTube needs the first at 0:00)."""
+def chapters_text(raw: str | None, start: float = 0.0, end: float = float("inf")) -> str:
+    """YouTube chapter lines from the stored game/title changes (YouTube needs the first at 0:00);
+    for a part from `start` to `end`, its chapters shifted to it, the one in effect at `start` at 0:00."""
     chapters = []
     for item in _json_list(raw):
         try:
@@ -137,6 +138,10 @@ def chapters_text(raw: str | None) -> str:
         label = " — ".join(str(item[k]) for k in ("game", "title") if item.get(k))
         chapters.append((offset, _clean_text(label, keep_newlines=False) or "Chapter"))
     chapters.sort()
+    if start > 0:
+        before = [chapter for chapter in chapters if chapter[0] <= start]
+        inside = [(offset - start, label) for offset, label in chapters if start < offset < end]
+        chapters = [(0.0, before[-1][1]), *inside] if before else inside
     if len(chapters) < 2:
         return ""
     if chapters[0][0] > 0:
@@ -171,7 +176,45 @@ def gaps_note(raw: str | None) -> str:
     return "\n".join(lines)
 
 
-def build_metadata(vod: Vod, settings: UploadSettings) -> VideoMetadata:
+def part_title(title: str, part: int, parts: int) -> str:
+    """`title (part 1/3)` within YouTube's limit: the suffix always whole, the title cut before it."""
+    suffix = f" (part {part}/{parts})"
+    room = TITLE_MAX_CHARS - len(suffix)
+    if len(title) > room:
+        title = title[: room - 1].rstrip() + "…"
+    return title + suffix
+
+
+@dataclasses.dataclass(frozen=True)
+class PartPlace:
+    """Where a part sits in its VOD: its number, where it starts and ends, the earlier parts' videos."""
+
+    part: int
+    parts: int
+    start: float
+    end: float
+    earlier_video_ids: tuple[str, ...]
+
+    def note(self, watch_url: str) -> str:
+        lines = [f"Part {self.part} of {self.parts} of this stream (from {format_clock(self.start)})."]
+        lines += [f"Part {i}: {watch_url.format(id=vid)}" for i, vid in enumerate(self.earlier_video_ids, 1)]
+        lines += [f"Part {i} follows on this channel." for i in range(self.part + 1, self.parts + 1)]
+        return "\n".join(lines)
+
+
+def build_part_metadata(vod: Vod, settings: UploadSettings, place: PartPlace, watch_url: str) -> VideoMetadata:
+    """A part's metadata: its title numbered, its description linking the other parts, its chapters."""
+    whole = build_metadata(vod, settings, place)
+    description = whole.description
+    if place.parts > 1:
+        description = clean_description(place.note(watch_url) + "\n\n" + description)
+        return dataclasses.replace(
+            whole, title=part_title(whole.title, place.part, place.parts), description=description
+        )
+    return whole
+
+
+def build_metadata(vod: Vod, settings: UploadSettings, place: PartPlace | None = None) -> VideoMetadata:
     date = vod.date.strftime("%Y-%m-%d") if vod.date else ""
     fields = {
         "channel": vod.channel or "",
@@ -183,7 +226,8 @@ def build_metadata(vod: Vod, settings: UploadSettings) -> VideoMetadata:
     }
     title = clean_title(_fill(settings.title_template, fields), fallback=f"{fields['channel']} {date}")
     # The gaps before the chapters: a description too long is cut at its end, and the gaps matter more.
-    notes = (gaps_note(vod.download_gaps), chapters_text(vod.chapters), muted_note(vod.muted_segments))
+    chapters = chapters_text(vod.chapters, place.start, place.end) if place else chapters_text(vod.chapters)
+    notes = (gaps_note(vod.download_gaps), chapters, muted_note(vod.muted_segments))
     extra = [part for part in notes if part]
     description = clean_description("\n\n".join([_fill(settings.description_template, fields), *extra]))
     privacy = settings.privacy if settings.privacy in PRIVACY_VALUES else "private"

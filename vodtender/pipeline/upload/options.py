@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from vodtender.pipeline.upload.metadata import UploadSettings
+from vodtender.pipeline.upload.parts import DEFAULT_PART_LIMITS, PartLimits
 from vodtender.runtime.config import Config
 
 
@@ -29,6 +30,7 @@ class UploadOptions:
     processing_check: float = 30.0  # seconds to the first look at YouTube's processing; doubles per look
     processing_max_checks: int = 60
     limit_hold: float = 86400.0  # seconds uploads wait after uploadLimitExceeded
+    part_limits: PartLimits = DEFAULT_PART_LIMITS
 
     @classmethod
     def from_config(cls, cfg: Config) -> UploadOptions:
@@ -54,4 +56,5 @@ class UploadOptions:
             processing_check=cfg.upload_processing_check,
             processing_max_checks=cfg.upload_processing_max_checks,
             limit_hold=cfg.upload_limit_hold,
+            part_limits=PartLimits(cfg.upload_max_part, cfg.upload_max_part_bytes),
         )

@@ -15,22 +15,21 @@ from __future__ import annotations
 import datetime as dt
 import os
 import threading
-from typing import Any
 
 from vodtender.clients.youtube import UPLOAD_LIMIT_REASON, WATCH_URL
 from vodtender.pipeline import vods
 from vodtender.pipeline.errors import ErrorClass, PipelineError
+from vodtender.pipeline.upload import uploads
 from vodtender.pipeline.upload.context import UploadContext
-from vodtender.pipeline.upload.metadata import build_metadata
+from vodtender.pipeline.upload.metadata import PartPlace, build_part_metadata
 from vodtender.pipeline.upload.metrics import UPLOAD_BYTES, UPLOAD_FAILURES, UPLOAD_RESULTS, UPLOAD_SPEED
 from vodtender.pipeline.upload.quota import PLAYLIST_INSERT_COST
 from vodtender.pipeline.upload.resumable import QuotaExhausted, ResumableUpload, Stopped
 from vodtender.pipeline.upload.tokens import AuthPaused
-from vodtender.pipeline.upload.uploads import record_bytes_in
 from vodtender.runtime.backoff import backoff_delay
 from vodtender.runtime.clock import utcnow
 from vodtender.runtime.logs import get_logger
-from vodtender.runtime.models import Vod
+from vodtender.runtime.models import Upload, Vod
 from vodtender.runtime.speed import SpeedMeter
 
 log = get_logger("uploader")
@@ -48,6 +47,7 @@ class UploadWorker(threading.Thread):
         self.log = log.bind(vod_id=vod.twitch_vod_id, channel=vod.channel)
         self.size = os.path.getsize(self.path)
         self.offset = vod.upload_offset or 0
+        self.part: Upload | None = None  # the part in flight; its row takes every step
         self.lost_lease = False
         self.meter = SpeedMeter(clock=ctx.clock)
         self.meter.update(self.offset)
@@ -60,7 +60,8 @@ class UploadWorker(threading.Thread):
 
     def status(self) -> str:
         pct = 100.0 * self.offset / self.size if self.size else 100.0
-        return f"uploading {self.vod.twitch_vod_id} {pct:.0f}% at {self.speed / 2**20:.1f} MiB/s"
+        part = f" part {self.part.part}/{self.part.parts}" if self.part and self.part.parts > 1 else ""
+        return f"uploading {self.vod.twitch_vod_id}{part} {pct:.0f}% at {self.speed / 2**20:.1f} MiB/s"
 
     def keep_lease(self) -> None:
         """Renew the lease every third of its length (called from the daemon's loop)."""
@@ -105,26 +106,19 @@ class UploadWorker(threading.Thread):
     def _renew(self, session_uri: str | None, offset: int) -> None:
         if not vods.renew_upload(self.vod.id, self.ctx.owner, self.ctx.options.lease_seconds, session_uri, offset):
             self.lost_lease = True
+        elif self.part is not None:
+            uploads.store_session(self.part.id, session_uri, offset)
 
     # -- the upload ------------------------------------------------------------------------------
     def run(self) -> None:
-        ctx, vod = self.ctx, self.vod
-        body = build_metadata(vod, ctx.options.metadata).body()
-        resumed = f" from the stored session at {vod.upload_offset} bytes" if vod.upload_session_uri else ""
-        self.log.info("upload started" + resumed, size=self.size, title=body["snippet"]["title"])
-        job = ResumableUpload(
-            ctx.client,
-            ctx.tokens,
-            self.path,
-            body,
-            ctx.options.chunk_bytes,
-            self,
-            ctx.policy,
-            ctx.stop,
-            keep_going=lambda: not self.lost_lease,
-        )
+        ctx = self.ctx
         try:
-            video = job.run(vod.upload_session_uri, vod.upload_offset or 0)
+            rows = uploads.plan_round(self.vod, ctx.options.part_limits)
+            for row in rows:
+                if row.state in uploads.NOT_IN:
+                    self._upload_part(row, rows)
+                    if self.lost_lease:
+                        raise Stopped("lost the lease")
         except Stopped:
             self.given_back("stopped", "upload paused, the session is kept for the next run")
         except QuotaExhausted as exc:
@@ -139,10 +133,43 @@ class UploadWorker(threading.Thread):
             self.log.error("upload crashed", error=f"{type(exc).__name__}: {exc}", exc_info=True)
             self.failed(ErrorClass.TRANSIENT, f"{type(exc).__name__}: {exc}")
         else:
-            self.done(video)
+            self.done(rows)
         finally:
             UPLOAD_SPEED.set(0)
             ctx.wake()
+
+    def _upload_part(self, row: Upload, rows: list[Upload]) -> None:
+        """One part's resumable upload, from its stored session if it has one; its row then says its bytes are in."""
+        assert row.path
+        ctx = self.ctx
+        self.part, self.path, self.size, self.offset = row, row.path, row.size, row.offset or 0
+        self.meter.update(self.offset)
+        earlier = tuple(str(r.video_id) for r in rows if r.part < row.part)
+        place = PartPlace(row.part, row.parts, row.start_seconds, row.start_seconds + row.duration_seconds, earlier)
+        body = build_part_metadata(self.vod, ctx.options.metadata, place, WATCH_URL).body()
+        resumed = f" from the stored session at {row.offset} bytes" if row.session_uri else ""
+        self.log.info("upload started" + resumed, size=self.size, title=body["snippet"]["title"], part=row.part)
+        job = ResumableUpload(
+            ctx.client,
+            ctx.tokens,
+            self.path,
+            body,
+            ctx.options.chunk_bytes,
+            self,
+            ctx.policy,
+            ctx.stop,
+            keep_going=lambda: not self.lost_lease,
+        )
+        video = job.run(row.session_uri, row.offset or 0)
+        UPLOAD_BYTES.inc(max(0, self.size - self.offset))  # the last chunk, answered with the video
+        row.video_id = str(video.get("id") or "")
+        if not self.lost_lease:
+            uploads.bytes_in(row.id, row.video_id, self.size, self._first_check())
+            row.state = uploads.PROCESSING
+
+    def _first_check(self) -> dt.datetime:
+        """When the processing follower first asks YouTube about a video whose bytes just went in."""
+        return utcnow() + dt.timedelta(seconds=self.ctx.options.processing_check)
 
     # -- outcomes --------------------------------------------------------------------------------
     def given_back(
@@ -184,30 +211,27 @@ class UploadWorker(threading.Thread):
         else:
             vods.retry_upload_later(self.vod.id, self.ctx.owner, retries, retry_at, error_class, message)
 
-    def done(self, video: dict[str, Any]) -> None:
-        video_id = str(video.get("id") or "")
-        UPLOAD_BYTES.inc(max(0, self.size - self.offset))  # the last chunk, answered with the video
-        first_check = utcnow() + dt.timedelta(seconds=self.ctx.options.processing_check)
-        recorded = vods.await_processing(
-            self.vod.id,
-            self.ctx.owner,
-            self.size,
-            f"every byte on YouTube as video {video_id}; following its processing",
-            act=lambda: record_bytes_in(self.vod, video_id, self.size, self.path, first_check),
-        )
-        if not recorded:
-            # Its new owner uploads it again: the file must stay, and this video is a duplicate to remove.
+    def done(self, rows: list[Upload]) -> None:
+        """Every part's bytes are in: the VOD waits, unleased, for YouTube to process its videos (the
+        follower in `processing.py` publishes it); the parts go to the playlist in order."""
+        size = sum(row.size for row in rows) if rows[0].parts > 1 else rows[0].size
+        video_ids = [str(row.video_id or "") for row in rows]
+        message = f"every byte on YouTube as video {', '.join(video_ids)}; following its processing"
+        if not vods.await_processing(self.vod.id, self.ctx.owner, size, message):
+            # Its new owner uploads it again: the file must stay, and these videos are duplicates to remove.
             UPLOAD_RESULTS.labels("lost").inc()
             self.log.warning(
                 "upload finished but the lease was taken meanwhile; not marking it done, the file stays for the "
                 "VOD's new owner (this upload is a duplicate)",
-                youtube_url=WATCH_URL.format(id=video_id),
+                youtube_url=WATCH_URL.format(id=video_ids[0]),
             )
             return
         UPLOAD_RESULTS.labels("done").inc()
-        self.log.info("upload done", video_id=video_id, size=self.size, next="YouTube processes it")
+        self.log.info("upload done", video_id=video_ids[0], size=size, parts=len(rows), next="YouTube processes it")
         self.ctx.breaker.record_success()
-        self._add_to_playlist(video_id)
+        uploads.round_finished(self.vod)
+        for video_id in video_ids:  # in order, so the playlist plays the stream through
+            self._add_to_playlist(video_id)
 
     def _add_to_playlist(self, video_id: str) -> None:
         playlist = self.ctx.options.playlist
