@@ -19,6 +19,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     vod_help = "Twitch VOD id, or the row id as #123"
     r = sub.add_parser("reprocess", help=summary("reprocess"))
     r.add_argument("vod", help=vod_help)
+    r.add_argument(
+        "--reupload",
+        action="store_true",
+        help="a VOD on YouTube is uploaded again as a new video (costs UPLOAD_QUOTA_COST units per part); "
+        "without it, it is only downloaded and verified again",
+    )
     r.set_defaults(func=cmd_reprocess)
     c = sub.add_parser("cancel", help=summary("cancel"))
     c.add_argument("vod", help=vod_help)
@@ -47,7 +53,8 @@ def _run(config_argv: list[str], action: object, *args: object) -> int:
 
 
 def cmd_reprocess(args: argparse.Namespace, config_argv: list[str]) -> int:
-    return _run(config_argv, download_control.reprocess, args.vod)
+    cfg = load_or_exit(config_argv)
+    return _run(config_argv, download_control.reprocess, args.vod, args.reupload, cfg.upload_quota_cost)
 
 
 def cmd_cancel(args: argparse.Namespace, config_argv: list[str]) -> int:

@@ -1,4 +1,5 @@
-"""A thin YouTube Data API client: `videos.insert` as a resumable upload, `playlistItems.insert`.
+"""A thin YouTube Data API client: `videos.insert` as a resumable upload, `playlistItems.insert`,
+`thumbnails.set`.
 
 Built on google-api-python-client, with its traps avoided (see docs/uploader.md):
 - the upload URL ignores `client_options.api_endpoint`, so the packaged discovery document is
@@ -21,7 +22,7 @@ import googleapiclient
 import httplib2
 from googleapiclient.discovery import build_from_document
 from googleapiclient.errors import HttpError, ResumableUploadError
-from googleapiclient.http import HttpRequest, MediaFileUpload
+from googleapiclient.http import HttpRequest, MediaFileUpload, MediaInMemoryUpload
 
 DISCOVERY_DOCUMENT = os.path.join(
     os.path.dirname(googleapiclient.__file__), "discovery_cache", "documents", "youtube.v3.json"
@@ -122,3 +123,8 @@ class YouTubeClient:
     def add_to_playlist(self, playlist_id: str, video_id: str) -> None:
         body = {"snippet": {"playlistId": playlist_id, "resourceId": {"kind": "youtube#video", "videoId": video_id}}}
         self._service.playlistItems().insert(part="snippet", body=body).execute(num_retries=0)
+
+    def set_thumbnail(self, video_id: str, image: bytes, mimetype: str) -> None:
+        """`thumbnails.set`: the image (JPEG or PNG, at most 2 MB) sent in one media request."""
+        media = MediaInMemoryUpload(image, mimetype=mimetype, resumable=False)
+        self._service.thumbnails().set(videoId=video_id, media_body=media).execute(num_retries=0)

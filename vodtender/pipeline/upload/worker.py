@@ -23,6 +23,7 @@ from vodtender.pipeline.upload.metadata import build_metadata
 from vodtender.pipeline.upload.metrics import UPLOAD_BYTES, UPLOAD_FAILURES, UPLOAD_RESULTS, UPLOAD_SPEED
 from vodtender.pipeline.upload.quota import PLAYLIST_INSERT_COST
 from vodtender.pipeline.upload.resumable import QuotaExhausted, ResumableUpload, Stopped
+from vodtender.pipeline.upload.thumbnail import set_thumbnail
 from vodtender.pipeline.upload.tokens import AuthPaused
 from vodtender.runtime.backoff import backoff_delay
 from vodtender.runtime.clock import utcnow
@@ -111,6 +112,7 @@ class UploadWorker(threading.Thread):
         body = build_metadata(vod, ctx.options.metadata).body()
         resumed = f" from the stored session at {vod.upload_offset} bytes" if vod.upload_session_uri else ""
         self.log.info("upload started" + resumed, size=self.size, title=body["snippet"]["title"])
+        self._warn_if_uploaded_before()
         job = ResumableUpload(
             ctx.client,
             ctx.tokens,
@@ -202,9 +204,20 @@ class UploadWorker(threading.Thread):
         UPLOAD_RESULTS.labels("done").inc()
         self.log.info("upload done", youtube_url=url, size=self.size)
         self.ctx.breaker.record_success()
+        set_thumbnail(self.ctx.client, self.ctx.quota, self.vod, video_id)
         self._add_to_playlist(video_id)
         if self.ctx.options.delete_local:
             self._delete_local_file()
+
+    def _warn_if_uploaded_before(self) -> None:
+        """An operator reset a VOD that already had a video: this upload makes another one.  Said once
+        per new upload (a resumed or retried one is not warned again)."""
+        earlier = vods.earlier_video(self.vod.id)
+        if earlier is None or vods.reupload_warned(self.vod.id):
+            return
+        message = f"uploading again: this VOD already has a video at {earlier}; this upload makes a new one"
+        self.log.warning(message, earlier_video=earlier)
+        vods.record_event(self.vod.id, vods.UPLOAD_STAGE, "reupload", message)
 
     def _add_to_playlist(self, video_id: str) -> None:
         playlist = self.ctx.options.playlist
