@@ -13,6 +13,7 @@ from vodtender.cli.commands import summary
 from vodtender.cli.common import load_or_exit, open_migrated
 from vodtender.ops import control as download_control
 from vodtender.pipeline.breaker import CircuitBreaker
+from vodtender.runtime.config import Config
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -42,7 +43,10 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _run(config_argv: list[str], action: object, *args: object) -> int:
-    cfg = load_or_exit(config_argv)
+    return _apply(load_or_exit(config_argv), action, *args)
+
+
+def _apply(cfg: Config, action: object, *args: object) -> int:
     open_migrated(cfg)
     try:
         print(action(*args))  # type: ignore[operator]
@@ -54,7 +58,7 @@ def _run(config_argv: list[str], action: object, *args: object) -> int:
 
 def cmd_reprocess(args: argparse.Namespace, config_argv: list[str]) -> int:
     cfg = load_or_exit(config_argv)
-    return _run(config_argv, download_control.reprocess, args.vod, args.reupload, cfg.upload_quota_cost)
+    return _apply(cfg, download_control.reprocess, args.vod, args.reupload, cfg.upload_quota_cost)
 
 
 def cmd_cancel(args: argparse.Namespace, config_argv: list[str]) -> int:
