@@ -18,6 +18,17 @@ It speaks the real protocols, as google-api-python-client and a browser use them
 - `uploadLimitExceeded`: after `daily_upload_limit` videos, `videos.insert` answers 400 with reason
   uploadLimitExceeded, domain youtube.video (the channel's uploads per day, not quota units).
 - `POST /youtube/v3/playlistItems` (recorded).
+- `POST /upload/youtube/v3/thumbnails/set?videoId=…` (YouTube Data API reference, "Thumbnails: set"):
+  a media upload of the image itself (image/jpeg, image/png or application/octet-stream, at most
+  2 MB), answered with a `youtube#thumbnailSetResponse`; errors as that page lists them: 400
+  `mediaBodyRequired` (no image), 400 `invalidImage` (not an image), 413 `mediaBodyTooLarge`
+  (over 2 MB), 404 `videoNotFound`, and 403 `forbidden` when the channel may not set custom
+  thumbnails (`refuse_thumbnails = True`, or `POST /_control/refuse_thumbnails`).
+  Every call is counted (`thumbnail_calls`); the images set are in `thumbnails` by video id.
+- `status.publishAt` on `videos.insert` (the "Videos" resource reference: "can be set only if the
+  privacy status of the video is private", an ISO 8601 time; "Videos: insert" errors): 400
+  `invalidPublishAt` for a time that is not one, is not in the future, or on a video that is not
+  private.
 - `POST /token`: `refresh_token` and `authorization_code` (PKCE) grants; `invalid_grant` once revoked.
 - `GET /o/oauth2/auth`: consents at once and redirects to the loopback `redirect_uri` with a code.
 - `PUT /raw`: a plain HTTP PUT, hashed the same way (the benchmark's peer).
@@ -38,7 +49,7 @@ In a test: `with YouTubeStandIn() as yt: yt.issue_tokens(); ...; yt.videos[0].sh
 `python -m tests.standins.youtube --port N` and the control API: `GET /_control/state`,
 `POST /_control/fault` (a Fault as JSON), `POST /_control/tokens` (returns new tokens),
 `POST /_control/revoke`, `POST /_control/release`, `POST /_control/expire`, `POST /_control/processing`
-(a Processing as JSON).
+(a Processing as JSON), `POST /_control/refuse_thumbnails`.
 """
 
 from __future__ import annotations
@@ -46,6 +57,7 @@ from __future__ import annotations
 import argparse
 import base64
 import dataclasses
+import datetime as dt
 import hashlib
 import json
 import re
@@ -60,6 +72,9 @@ from urllib.parse import parse_qs, urlencode, urlparse
 from vodtender.runtime.httpserver import HttpServer, QuietHandler
 
 UPLOAD_PATHS = ("/upload/youtube/v3/videos", "/resumable/upload/youtube/v3/videos")
+THUMBNAIL_PATH = "/upload/youtube/v3/thumbnails/set"
+THUMBNAIL_MAX_BYTES = 2 * 2**20
+IMAGE_SIGNATURES = (b"\xff\xd8\xff", b"\x89PNG\r\n\x1a\n")
 READ_BLOCK = 1 << 20
 PRIVACY_VALUES = ("private", "unlisted", "public")
 ERROR_DOMAINS = {"quotaExceeded": "youtube.quota", "uploadLimitExceeded": "youtube.video"}
@@ -179,7 +194,18 @@ def check_metadata(metadata: dict[str, Any]) -> str | None:
     status = metadata.get("status") if isinstance(metadata.get("status"), dict) else {}
     if status.get("privacyStatus", "public") not in PRIVACY_VALUES:
         return "invalidVideoMetadata"
+    if "publishAt" in status and not _valid_publish_at(status):
+        return "invalidPublishAt"
     return None
+
+
+def _valid_publish_at(status: dict[str, Any]) -> bool:
+    """A scheduled publication: an ISO 8601 time in the future, on a private video."""
+    try:
+        at = dt.datetime.fromisoformat(str(status["publishAt"]).replace("Z", "+00:00"))
+    except ValueError:
+        return False
+    return at.tzinfo is not None and at.timestamp() > time.time() and status.get("privacyStatus") == "private"
 
 
 class YouTubeStandIn:
@@ -202,6 +228,10 @@ class YouTubeStandIn:
         self.sessions: dict[str, Session] = {}
         self.videos: list[Video] = []
         self.playlist_items: list[dict[str, Any]] = []
+        self.thumbnails: dict[str, tuple[str, bytes]] = {}  # video id -> (content type, image)
+        self.thumbnail_calls = 0
+        self.list_calls = 0  # videos.list answers given (each costs the caller 1 unit)
+        self.refuse_thumbnails = False  # the channel may not set custom thumbnails: 403 forbidden
         self.access_tokens: dict[str, float] = {}  # token -> expiry (unix)
         self.refresh_tokens: set[str] = set()
         self.revoked: set[str] = set()
@@ -384,6 +414,8 @@ class YouTubeStandIn:
                     self._token({k: v[0] for k, v in parse_qs(self._body().decode()).items()})
                 elif url.path == "/youtube/v3/playlistItems":
                     self._playlist_item()
+                elif url.path == THUMBNAIL_PATH:
+                    self._set_thumbnail(parse_qs(url.query).get("videoId", [""])[0])
                 elif url.path.startswith("/_control/"):
                     self._control(url.path.removeprefix("/_control/"))
                 else:
@@ -605,6 +637,7 @@ class YouTubeStandIn:
                     self._error(400, "badRequest" if ids else "missingRequiredParameter", "list")
                     return
                 with standin.lock:
+                    standin.list_calls += 1
                     items = [v.resource() for v in standin.videos if v.id in ids]
                 page = {"totalResults": len(items), "resultsPerPage": len(items)}
                 self._json(200, {"kind": "youtube#videoListResponse", "items": items, "pageInfo": page}, "list")
@@ -617,6 +650,32 @@ class YouTubeStandIn:
                 with standin.lock:
                     standin.playlist_items.append(item)
                 self._json(200, {"kind": "youtube#playlistItem", "id": secrets.token_urlsafe(8), **item}, "playlist")
+
+            def _set_thumbnail(self, video_id: str) -> None:
+                image = self._body()
+                with standin.lock:
+                    standin.thumbnail_calls += 1
+                    known = any(v.id == video_id for v in standin.videos)
+                if not standin._authorized(self.headers.get("Authorization")):
+                    self._error(401, "authError", "thumbnail", "Invalid Credentials")
+                elif standin.refuse_thumbnails:
+                    message = (
+                        "The authenticated user doesn't have permissions to upload and set custom video thumbnails."
+                    )
+                    self._error(403, "forbidden", "thumbnail", message)
+                elif not known:
+                    self._error(404, "videoNotFound", "thumbnail")
+                elif not image:
+                    self._error(400, "mediaBodyRequired", "thumbnail")
+                elif len(image) > THUMBNAIL_MAX_BYTES:
+                    self._error(413, "mediaBodyTooLarge", "thumbnail")
+                elif not image.startswith(IMAGE_SIGNATURES):
+                    self._error(400, "invalidImage", "thumbnail")
+                else:
+                    with standin.lock:
+                        standin.thumbnails[video_id] = (self.headers.get("Content-Type", ""), image)
+                    answer = {"kind": "youtube#thumbnailSetResponse", "etag": secrets.token_hex(8), "items": []}
+                    self._json(200, answer, "thumbnail")
 
             def _raw_put(self) -> None:
                 hasher, left = hashlib.sha256(), int(self.headers.get("Content-Length") or 0)
@@ -641,6 +700,9 @@ class YouTubeStandIn:
                     self._json(200, {"ok": True}, "control")
                 elif action == "tokens":
                     self._json(200, standin.issue_tokens(), "control")
+                elif action == "refuse_thumbnails":
+                    standin.refuse_thumbnails = True
+                    self._json(200, {"ok": True}, "control")
                 elif action in ("revoke", "release", "expire"):
                     {"revoke": standin.revoke, "release": standin.release, "expire": standin.expire_access_tokens}[
                         action

@@ -38,7 +38,7 @@ COMMANDS: dict[str, tuple[tuple[str, ...], str]] = {  # command -> (modules unde
     "completion": (("completion_cmd",), "print a shell completion script: source <(vodtender completion bash)"),
     "reprocess": (
         ("vod_cmd",),
-        "re-queue a VOD (runbook reset): upload again if its file is there, else download again",
+        "re-queue a VOD: one on YouTube is only verified again unless --reupload (a new video; the cost is said)",
     ),
     "cancel": (("vod_cmd",), "stop a VOD's download (within 2 s) and mark it cancelled"),
     "priority": (("vod_cmd",), "set a VOD's priority (higher first; then oldest first)"),

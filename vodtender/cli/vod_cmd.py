@@ -13,12 +13,19 @@ from vodtender.cli.commands import summary
 from vodtender.cli.common import load_or_exit, open_migrated
 from vodtender.ops import control as download_control
 from vodtender.pipeline.breaker import CircuitBreaker
+from vodtender.runtime.config import Config
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     vod_help = "Twitch VOD id, or the row id as #123"
     r = sub.add_parser("reprocess", help=summary("reprocess"))
     r.add_argument("vod", help=vod_help)
+    r.add_argument(
+        "--reupload",
+        action="store_true",
+        help="a VOD on YouTube is uploaded again as a new video (costs UPLOAD_QUOTA_COST units per part); "
+        "without it, it is only downloaded and verified again",
+    )
     r.set_defaults(func=cmd_reprocess)
     c = sub.add_parser("cancel", help=summary("cancel"))
     c.add_argument("vod", help=vod_help)
@@ -36,7 +43,10 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _run(config_argv: list[str], action: object, *args: object) -> int:
-    cfg = load_or_exit(config_argv)
+    return _apply(load_or_exit(config_argv), action, *args)
+
+
+def _apply(cfg: Config, action: object, *args: object) -> int:
     open_migrated(cfg)
     try:
         print(action(*args))  # type: ignore[operator]
@@ -47,7 +57,8 @@ def _run(config_argv: list[str], action: object, *args: object) -> int:
 
 
 def cmd_reprocess(args: argparse.Namespace, config_argv: list[str]) -> int:
-    return _run(config_argv, download_control.reprocess, args.vod)
+    cfg = load_or_exit(config_argv)
+    return _apply(cfg, download_control.reprocess, args.vod, args.reupload, cfg.upload_quota_cost)
 
 
 def cmd_cancel(args: argparse.Namespace, config_argv: list[str]) -> int:

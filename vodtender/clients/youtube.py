@@ -1,5 +1,5 @@
 """A thin YouTube Data API client: `videos.insert` as a resumable upload, `videos.list` (processing),
-`playlistItems.insert`.
+`playlistItems.insert`, `thumbnails.set`.
 
 Built on google-api-python-client, with its traps avoided (see docs/uploader.md):
 - the upload URL ignores `client_options.api_endpoint`, so the packaged discovery document is
@@ -22,7 +22,7 @@ import googleapiclient
 import httplib2
 from googleapiclient.discovery import build_from_document
 from googleapiclient.errors import HttpError, ResumableUploadError
-from googleapiclient.http import HttpRequest, MediaFileUpload
+from googleapiclient.http import HttpRequest, MediaFileUpload, MediaInMemoryUpload
 
 DISCOVERY_DOCUMENT = os.path.join(
     os.path.dirname(googleapiclient.__file__), "discovery_cache", "documents", "youtube.v3.json"
@@ -135,3 +135,8 @@ class YouTubeClient:
             self._service.videos().list(part="status,processingDetails", id=",".join(video_ids)).execute(num_retries=0)
         )
         return list(answer.get("items") or [])
+
+    def set_thumbnail(self, video_id: str, image: bytes, mimetype: str) -> None:
+        """`thumbnails.set`: the image (JPEG or PNG, at most 2 MB) sent in one media request."""
+        media = MediaInMemoryUpload(image, mimetype=mimetype, resumable=False)
+        self._service.thumbnails().set(videoId=video_id, media_body=media).execute(num_retries=0)

@@ -74,6 +74,7 @@ class Uploader(PipelineDaemon):
                 self.worker.keep_lease()
                 return 1.0
             self.worker = None
+        self.queue.done_already_on_youtube()
         if self.uploads is None:
             self.marked_done += len(self.queue.done_without_upload())
             return 5.0

@@ -35,8 +35,10 @@ def _changes(vod: Vod, fields: Mapping[str, object]) -> str:
     return ", ".join(shown) or "nothing changed"
 
 
-def reprocess(ref: str) -> str:
-    """The runbook's reset, plus the bookkeeping that makes it clean: back to download if the file is gone."""
+def reprocess(ref: str, reupload: bool = False, insert_cost: int = 1600) -> str:
+    """The runbook's reset, plus the bookkeeping that makes it clean: back to download if the file is gone.
+    A VOD that is on YouTube is only downloaded and verified again, unless `reupload` (a new video,
+    costing `insert_cost` units per part); the line says which, and the cost."""
 
     def apply() -> str:
         vod = find_vod(ref)
@@ -45,13 +47,31 @@ def reprocess(ref: str) -> str:
                 f"VOD {vod.twitch_vod_id} is being worked on by {vod.lease_owner} "
                 f"({vods.stage_of(vod)}); cancel it first"
             )
+        cost = _upload_cost(vod, insert_cost)
+        if vod.youtube_url and not reupload:
+            requeued = vods.reverify_at_download(vod.id)
+            return (
+                f"VOD {vod.twitch_vod_id}: queued for {requeued.where}; it stays on YouTube at {vod.youtube_url}; "
+                f"{_changes(vod, requeued.fields)}. To upload a new video instead: "
+                f"reprocess --reupload {vod.twitch_vod_id} ({cost})"
+            )
         have_file = (
             vod.download_state == vods.DOWNLOADED and vod.downloaded_path and os.path.exists(vod.downloaded_path)
         )
         requeued = vods.reprocess_at_upload(vod.id) if have_file else vods.reprocess_at_download(vod.id)
-        return f"VOD {vod.twitch_vod_id}: queued for {requeued.where}; {_changes(vod, requeued.fields)}"
+        line = f"VOD {vod.twitch_vod_id}: queued for {requeued.where}; {_changes(vod, requeued.fields)}"
+        if vod.youtube_url:
+            line += f". It will be uploaded again as a new video ({cost}); {vod.youtube_url} stays on YouTube"
+        return line
 
     return write(apply)
+
+
+def _upload_cost(vod: Vod, insert_cost: int) -> str:
+    parts = vods.parts_of_last_round(vod.id)
+    if parts == 1:
+        return f"{insert_cost} quota units"
+    return f"{parts} parts x {insert_cost} = {parts * insert_cost} quota units"
 
 
 def cancel(ref: str) -> str:

@@ -42,7 +42,7 @@ import peewee
 
 from vodtender.pipeline.errors import ErrorClass
 from vodtender.runtime.db import retry_on_busy, write
-from vodtender.runtime.models import Vod, VodEvent, utcnow
+from vodtender.runtime.models import Upload, Vod, VodEvent, utcnow
 from vodtender.runtime.redact import redact
 
 T = TypeVar("T")
@@ -534,6 +534,13 @@ def reprocess_at_upload(vod_id: int) -> Requeued:
     return _reprocess(vod_id, OPERATOR_RESET, "upload (its file is there)")
 
 
+def reverify_at_download(vod_id: int) -> Requeued:
+    """The operator's reset of a VOD that is on YouTube, without `--reupload`: downloaded and verified
+    again, its `youtube_url` kept, so the uploader does not upload it again (`done_already_on_youtube`)."""
+    kept = {k: v for k, v in OPERATOR_RESET.items() if k != "youtube_url"}
+    return _reprocess(vod_id, {**kept, **BACK_TO_DOWNLOAD}, "download (verify only; not uploaded again)")
+
+
 def _reprocess(vod_id: int, fields: Mapping[str, object], where: str) -> Requeued:
     return Requeued(where, _moved(vod_id, fields, OPERATOR_STAGE, "reprocess", f"queued for {where}"))
 
@@ -794,6 +801,70 @@ def _processing_ended(
         return True
 
     return _write(move)
+
+
+def done_already_on_youtube(limit: int = 200) -> list[Vod]:
+    """VODs downloaded again while their video stays (`reprocess` without `--reupload`): done as they
+    are, with an event naming the video; returns them."""
+
+    def move() -> list[Vod]:
+        now = utcnow()
+        verified = (
+            (Vod.processed == 0)
+            & Vod.processing_error.is_null()
+            & (Vod.download_state == DOWNLOADED)
+            & Vod.youtube_url.is_null(False)
+        )
+        due = list(
+            Vod.select(Vod.id, Vod.twitch_vod_id, Vod.youtube_url).where(verified & lease_free(now)).limit(limit)
+        )
+        for vod in due:
+            _update(vod.id, {"processed": 1, "upload_state": UPLOAD_DONE})
+            record_event(vod.id, UPLOAD_STAGE, "verified", f"downloaded again; stays on YouTube at {vod.youtube_url}")
+        return due
+
+    return _write(move)
+
+
+def earlier_video(vod_id: int) -> str | None:
+    """The YouTube video an earlier upload of this VOD made (its last `done` event's URL), None if none."""
+    done = (
+        VodEvent.select(VodEvent.message)
+        .where((VodEvent.vod == vod_id) & (VodEvent.stage == UPLOAD_STAGE) & (VodEvent.kind == "done"))
+        .order_by(VodEvent.id.desc())
+        .first()
+    )
+    if done is not None:
+        return done.message
+    part = (
+        Upload.select(Upload.video_id)
+        .where((Upload.vod == vod_id) & Upload.video_id.is_null(False))
+        .order_by(Upload.round.desc(), Upload.part)
+        .first()
+    )
+    return f"https://www.youtube.com/watch?v={part.video_id}" if part is not None else None
+
+
+def parts_of_last_round(vod_id: int) -> int:
+    """How many videos the VOD's last upload made (its `uploads` rows of the last round); 1 without any."""
+    last_round = Upload.select(peewee.fn.MAX(Upload.round)).where(Upload.vod == vod_id).scalar()
+    if last_round is None:
+        return 1
+    return max(1, Upload.select().where((Upload.vod == vod_id) & (Upload.round == last_round)).count())
+
+
+def reupload_warned(vod_id: int) -> bool:
+    """A `reupload` warning was recorded since the VOD's last finished upload (it is given once per new upload)."""
+    last_done = (
+        VodEvent.select(peewee.fn.MAX(VodEvent.id))
+        .where((VodEvent.vod == vod_id) & (VodEvent.stage == UPLOAD_STAGE) & (VodEvent.kind == "done"))
+        .scalar()
+    ) or 0
+    return bool(
+        VodEvent.select(VodEvent.id)
+        .where((VodEvent.vod == vod_id) & (VodEvent.kind == "reupload") & (VodEvent.id > last_done))
+        .exists()
+    )
 
 
 def done_without_upload(limit: int = 200) -> list[Vod]:

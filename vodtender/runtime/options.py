@@ -532,6 +532,13 @@ class Settings:
     upload_category: str = option("uploader", "20", parse_str, "YouTube category id (20: Gaming)")
     upload_tags: list[str] = option("uploader", "", parse_list, "tags, comma separated")
     upload_playlist: str | None = option("uploader", None, parse_str, "playlist id to add uploads to")
+    upload_publish_delay: float = option(
+        "uploader",
+        "0",
+        parse_duration,
+        "schedule publication this long after the upload starts (e.g. 24h): uploaded private, "
+        "UPLOAD_PRIVACY from then on; 0: off",
+    )
     upload_title_template: str = option("uploader", "{channel} {date}: {title}", parse_str, "video title template")
     upload_description_template: str = option(
         "uploader",

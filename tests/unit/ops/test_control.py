@@ -64,9 +64,10 @@ def test_reprocess_without_the_file_goes_back_to_download(migrated_db: peewee.Da
         youtube_url="u",
         download_retries=3,
     )
-    line = download_control.reprocess("1")
+    line = download_control.reprocess("1", reupload=True)
     vod = Vod.get()
     assert "queued for download" in line and "processed=0" in line
+    assert "uploaded again as a new video (1600 quota units)" in line
     assert (vod.processed, vod.download_state, vod.downloaded_path, vod.youtube_url, vod.download_retries) == (
         0,
         "discovered",
@@ -82,8 +83,19 @@ def test_reprocess_with_the_file_goes_back_to_upload(migrated_db: peewee.Databas
     file = tmp_path / "x.ts"
     file.write_bytes(b"x")
     _vod(processed=1, download_state="downloaded", downloaded_path=str(file), youtube_url="u")
-    assert "queued for upload" in download_control.reprocess("#1")
+    assert "queued for upload" in download_control.reprocess("#1", reupload=True)
     assert _due() == [] and [v.twitch_vod_id for v in Vod.select().where(upload_due())] == ["1"]
+
+
+def test_reprocess_of_a_vod_on_youtube_only_verifies_it(migrated_db: peewee.Database, tmp_path: Path) -> None:
+    file = tmp_path / "x.ts"
+    file.write_bytes(b"x")
+    _vod(processed=1, download_state="downloaded", downloaded_path=str(file), youtube_url="u")
+    line = download_control.reprocess("1", insert_cost=1600)
+    assert "verify only; not uploaded again" in line and "reprocess --reupload 1 (1600 quota units)" in line
+    vod = Vod.get()
+    assert (vod.processed, vod.download_state, vod.youtube_url) == (0, "discovered", "u")
+    assert _due() == ["1"] and not Vod.select().where(upload_due()).exists()
 
 
 def test_reprocess_refuses_a_vod_being_worked_on(migrated_db: peewee.Database) -> None:

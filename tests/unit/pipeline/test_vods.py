@@ -13,7 +13,7 @@ from vodtender.pipeline import vods
 from vodtender.pipeline.errors import ErrorClass
 from vodtender.pipeline.vods import claim, download_due, release, renew
 from vodtender.runtime.db import write
-from vodtender.runtime.models import Vod, VodEvent, utcnow
+from vodtender.runtime.models import Upload, Vod, VodEvent, utcnow
 
 NOW = dt.datetime(2026, 11, 1, 12, 0, 0, 500000)
 MICROSECOND = dt.timedelta(microseconds=1)
@@ -487,3 +487,27 @@ def test_a_vod_processing_on_youtube_is_not_due_and_ends_published_or_failed(mig
     assert (row.processed, row.upload_state, row.youtube_url, row.error_class) == (0, None, None, "fatal")
     assert row.processing_error == "youtube processing: video b rejected (duplicate)"
     assert [kind for _, kind, _, _ in _events(refused)] == ["uploaded", "error"]
+
+
+def test_an_earlier_video_is_found_from_the_uploads_of_earlier_rounds(migrated_db: peewee.Database) -> None:
+    vod = _vod("1")
+    assert vods.earlier_video(vod.id) is None and vods.parts_of_last_round(vod.id) == 1
+    Upload.create(vod=vod, round=1, part=1, parts=1, video_id="old")
+    Upload.create(vod=vod, round=2, part=1, parts=2, video_id="new1")
+    Upload.create(vod=vod, round=2, part=2, parts=2)
+    assert vods.earlier_video(vod.id) == "https://www.youtube.com/watch?v=new1"
+    assert vods.parts_of_last_round(vod.id) == 2
+
+
+def test_a_reverified_vod_on_youtube_is_done_without_upload_and_warned_reuploads_once(
+    migrated_db: peewee.Database,
+) -> None:
+    vod = _vod("1", download_state="downloaded", downloaded_path="/x.ts", youtube_url="https://y/1")
+    (done,) = vods.done_already_on_youtube()
+    assert done.twitch_vod_id == "1" and _fresh(vod).processed == 1
+    assert [e.kind for e in VodEvent.select()] == ["verified"]
+    assert not vods.done_already_on_youtube()
+    vods.record_event(vod.id, vods.UPLOAD_STAGE, "done", "https://y/1")
+    assert not vods.reupload_warned(vod.id)
+    vods.record_event(vod.id, vods.UPLOAD_STAGE, "reupload", "uploading again")
+    assert vods.reupload_warned(vod.id) and vods.earlier_video(vod.id) == "https://y/1"

@@ -9,6 +9,7 @@ letting YouTube refuse the upload.
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import json
 import re
 import string
@@ -37,6 +38,7 @@ class UploadSettings:
     category: str = "20"
     tags: tuple[str, ...] = ()
     vod_url_template: str = "https://www.twitch.tv/videos/{id}"
+    publish_delay: float = 0.0  # seconds after the upload starts; 0: published as `privacy` at once
 
 
 @dataclasses.dataclass(frozen=True)
@@ -46,13 +48,19 @@ class VideoMetadata:
     tags: list[str]
     category: str
     privacy: str
+    publish_at: dt.datetime | None = None  # scheduled: private until then, `privacy` after
 
     def body(self) -> dict[str, Any]:
         """The `videos.insert` request body (parts snippet and status)."""
         snippet: dict[str, Any] = {"title": self.title, "description": self.description, "categoryId": self.category}
         if self.tags:
             snippet["tags"] = self.tags
-        return {"snippet": snippet, "status": {"privacyStatus": self.privacy, "selfDeclaredMadeForKids": False}}
+        status: dict[str, Any] = {"privacyStatus": self.privacy, "selfDeclaredMadeForKids": False}
+        if self.publish_at is not None:
+            # YouTube takes publishAt only on a private video; at that time it becomes public.
+            status["privacyStatus"] = "private"
+            status["publishAt"] = self.publish_at.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        return {"snippet": snippet, "status": status}
 
 
 class _LenientFormatter(string.Formatter):
@@ -214,7 +222,11 @@ def build_part_metadata(vod: Vod, settings: UploadSettings, place: PartPlace, wa
     return whole
 
 
-def build_metadata(vod: Vod, settings: UploadSettings, place: PartPlace | None = None) -> VideoMetadata:
+def build_metadata(
+    vod: Vod, settings: UploadSettings, place: PartPlace | None = None, started_at: dt.datetime | None = None
+) -> VideoMetadata:
+    """The video's metadata (of one part when `place` is given); `started_at` (aware), when the upload
+    starts, schedules its publication `settings.publish_delay` later."""
     date = vod.date.strftime("%Y-%m-%d") if vod.date else ""
     fields = {
         "channel": vod.channel or "",
@@ -232,4 +244,7 @@ def build_metadata(vod: Vod, settings: UploadSettings, place: PartPlace | None =
     description = clean_description("\n\n".join([_fill(settings.description_template, fields), *extra]))
     privacy = settings.privacy if settings.privacy in PRIVACY_VALUES else "private"
     category = settings.category if settings.category.isdigit() else "20"
-    return VideoMetadata(title, description, clean_tags(settings.tags), category, privacy)
+    publish_at = None
+    if settings.publish_delay > 0 and privacy == "public":  # YouTube publishes a scheduled video as public
+        publish_at = (started_at or dt.datetime.now(dt.UTC)) + dt.timedelta(seconds=settings.publish_delay)
+    return VideoMetadata(title, description, clean_tags(settings.tags), category, privacy, publish_at)

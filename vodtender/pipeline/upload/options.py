@@ -41,6 +41,7 @@ class UploadOptions:
             cfg.upload_category,
             tuple(cfg.upload_tags),
             cfg.twitch_vod_url_template,
+            cfg.upload_publish_delay,
         )
         return cls(
             metadata=metadata,

@@ -62,6 +62,17 @@ class UploadQueue:
             return False
         return True
 
+    def done_already_on_youtube(self) -> list[Vod]:
+        """VODs downloaded again to verify them (`reprocess` without `--reupload`): done, not uploaded again."""
+        marked = vods.done_already_on_youtube()
+        for vod in marked:
+            log.info(
+                "VOD verified, already on YouTube: not uploaded again",
+                vod_id=vod.twitch_vod_id,
+                youtube_url=vod.youtube_url,
+            )
+        return marked
+
     def done_without_upload(self) -> list[Vod]:
         """Download-only mode: mark the due VODs done (logged one by one); returns them."""
         marked = vods.done_without_upload()

@@ -25,6 +25,7 @@ from vodtender.pipeline.upload.metadata import PartPlace, build_part_metadata
 from vodtender.pipeline.upload.metrics import UPLOAD_BYTES, UPLOAD_FAILURES, UPLOAD_RESULTS, UPLOAD_SPEED
 from vodtender.pipeline.upload.quota import PLAYLIST_INSERT_COST
 from vodtender.pipeline.upload.resumable import QuotaExhausted, ResumableUpload, Stopped
+from vodtender.pipeline.upload.thumbnail import set_thumbnail
 from vodtender.pipeline.upload.tokens import AuthPaused
 from vodtender.runtime.backoff import backoff_delay
 from vodtender.runtime.clock import utcnow
@@ -114,6 +115,8 @@ class UploadWorker(threading.Thread):
         ctx = self.ctx
         try:
             rows = uploads.plan_round(self.vod, ctx.options.part_limits)
+            if all(row.state == uploads.PENDING for row in rows):  # a new upload, not a resumed one
+                self._warn_if_uploaded_before()
             for row in rows:
                 if row.state in uploads.NOT_IN:
                     self._upload_part(row, rows)
@@ -231,7 +234,18 @@ class UploadWorker(threading.Thread):
         self.ctx.breaker.record_success()
         uploads.round_finished(self.vod)
         for video_id in video_ids:  # in order, so the playlist plays the stream through
+            set_thumbnail(self.ctx.client, self.ctx.quota, self.vod, video_id)
             self._add_to_playlist(video_id)
+
+    def _warn_if_uploaded_before(self) -> None:
+        """An operator reset a VOD that already had a video: this upload makes another one.  Said once
+        per new upload (a resumed or retried one is not warned again)."""
+        earlier = vods.earlier_video(self.vod.id)
+        if earlier is None or vods.reupload_warned(self.vod.id):
+            return
+        message = f"uploading again: this VOD already has a video at {earlier}; this upload makes a new one"
+        self.log.warning(message, earlier_video=earlier)
+        vods.record_event(self.vod.id, vods.UPLOAD_STAGE, "reupload", message)
 
     def _add_to_playlist(self, video_id: str) -> None:
         playlist = self.ctx.options.playlist

@@ -129,3 +129,14 @@ def test_tags_stay_within_500_characters_without_markup() -> None:
     assert tags[:3] == ["speedrun", "‹b›bold‹/b›", "a b"]
     assert sum(len(t) + (2 if " " in t else 0) for t in tags) + len(tags) - 1 <= 500
     assert check_metadata({"snippet": {"title": "t", "tags": tags}}) is None
+
+
+def test_a_publish_delay_schedules_a_public_video_and_youtube_would_accept_it() -> None:
+    started = dt.datetime.now(dt.UTC).replace(microsecond=0)
+    scheduled = UploadSettings("{title}", "", privacy="public", publish_delay=86400)
+    status = build_metadata(vod("t"), scheduled, started_at=started).body()["status"]
+    expected = (started + dt.timedelta(days=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    assert status["privacyStatus"] == "private" and status["publishAt"] == expected
+    assert check_metadata({"snippet": {"title": "t"}, "status": status}) is None
+    unlisted = UploadSettings("{title}", "", privacy="unlisted", publish_delay=86400)
+    assert "publishAt" not in build_metadata(vod("t"), unlisted, started_at=started).body()["status"]
