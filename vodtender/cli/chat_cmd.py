@@ -15,8 +15,10 @@ from collections.abc import Callable
 from pathlib import Path
 
 from vodtender.cli.common import load_or_exit, open_migrated
+from vodtender.clients.twitch_gql import ReplayRefused, TwitchGql
 from vodtender.ops.chat_export import export_jsonl, export_webvtt
 from vodtender.ops.control import ControlError, find_vod
+from vodtender.pipeline.chat.backfill import VodReplay, backfill, has_live_chat
 
 
 def export_parser() -> argparse.ArgumentParser:
@@ -36,11 +38,16 @@ def register(sub: argparse._SubParsersAction) -> None:
     if chat is None:
         raise RuntimeError("chat_cmd must be registered after daemons_cmd (it extends `vodtender chat`)")
     run_daemon: Callable = chat.get_default("func")
-    chat.description = "Run the chat daemon in the foreground, or `vodtender chat export <vod> [--format vtt]`."
+    chat.description = (
+        "Run the chat daemon in the foreground, `vodtender chat export <vod> [--format vtt]`, "
+        "or `vodtender chat backfill <vod>... [--force]`."
+    )
 
     def dispatch(args: argparse.Namespace, config_argv: list[str]) -> int:
         if config_argv[:1] == ["export"]:
             return cmd_export(config_argv[1:])
+        if config_argv[:1] == ["backfill"]:
+            return cmd_backfill(config_argv[1:])
         return run_daemon(args, config_argv)
 
     chat.set_defaults(func=dispatch)
@@ -64,3 +71,48 @@ def cmd_export(argv: list[str]) -> int:
         except BrokenPipeError:  # `| head`: the reader has what it wanted; keep Python quiet at exit
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
     return 0
+
+
+def backfill_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="vodtender chat backfill",
+        description="Fetch VODs' chat from Twitch's comment replay (stored with origin replay).",
+    )
+    p.add_argument("vods", nargs="+", help="Twitch VOD ids (or #<row id>)")
+    p.add_argument(
+        "--force",
+        action="store_true",
+        help="also a VOD with live-recorded chat (the replay is added next to it), and fetch a finished one again",
+    )
+    return p
+
+
+def cmd_backfill(argv: list[str]) -> int:
+    args, config_argv = backfill_parser().parse_known_args(argv)
+    cfg = load_or_exit(config_argv, quiet_logs=False)
+    open_migrated(cfg)
+    client = TwitchGql(cfg.twitch_gql_url, cfg.twitch_gql_client_id)
+    failed = 0
+    for ref in args.vods:
+        try:
+            vod = find_vod(ref)
+        except ControlError as exc:
+            print(f"vodtender: {exc}", file=sys.stderr)
+            failed += 1
+            continue
+        if has_live_chat(vod.twitch_vod_id) and not args.force:
+            print(
+                f"vodtender: VOD {vod.twitch_vod_id} has live-recorded chat; --force adds the replay", file=sys.stderr
+            )
+            failed += 1
+            continue
+        if args.force:
+            VodReplay(client, vod).restart()
+        try:
+            count = backfill(client, vod, cfg.chat_backfill_pace)
+        except ReplayRefused as exc:
+            print(f"vodtender: chat backfill of VOD {vod.twitch_vod_id} stopped: {exc}", file=sys.stderr)
+            failed += 1
+            continue
+        print(f"VOD {vod.twitch_vod_id}: {count} replay comments fetched")
+    return 1 if failed else 0
