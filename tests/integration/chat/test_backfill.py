@@ -12,6 +12,8 @@ import peewee
 import pytest
 
 from tests.helpers.processes import base_env, run_cli, wait_until
+from tests.integration.chat.conftest import recorder
+from tests.standins.irc import TwitchIrcStandin
 from tests.standins.twitch import TwitchStandin
 from tests.standins.twitch_comments import Comment
 from vodtender.runtime.db import open_database
@@ -30,8 +32,12 @@ def site(tmp_path: Path) -> Iterator[TwitchStandin]:
         yield twitch
 
 
+def gql_settings(site: TwitchStandin, pace: str = "0s") -> dict[str, str]:
+    return {"TWITCH_GQL_URL": f"{site.base_url}/gql", "CHAT_BACKFILL_PACE": pace}
+
+
 def env(workdir: Path, dsn: str, site: TwitchStandin, pace: str = "0s") -> dict[str, str]:
-    return base_env(workdir, DB_DSN=dsn, TWITCH_GQL_URL=f"{site.base_url}/gql", CHAT_BACKFILL_PACE=pace)
+    return base_env(workdir, DB_DSN=dsn, **gql_settings(site, pace))
 
 
 def stored() -> list[tuple[str, float, str]]:
@@ -127,3 +133,16 @@ def test_vod_without_comments_stores_nothing(workdir: Path, sqlite_vod: str, sit
     assert result.returncode == 0, result.stderr
     assert f"VOD {VOD}: 0 replay comments fetched" in result.stdout
     assert ChatMessage.select().count() == 0
+
+
+def test_chat_daemon_backfills_catalog_vods_without_chat(
+    irc: TwitchIrcStandin, workdir: Path, sqlite_vod: str, site: TwitchStandin
+) -> None:
+    Vod.create(twitch_vod_id="2002", channel="chan")
+    site.comments.add("2002", COMMENTS[:5])
+    ChatMessage.create(msg_id="irc-1", channel="chan", vod_id="2002", abs_timestamp=START, origin="live")
+    with recorder(workdir, sqlite_vod, irc.address, CHAT_BACKFILL="1", **gql_settings(site, "50ms")) as chat:
+        chat.wait_for_log("chat backfill finished", timeout=60)
+    assert stored() == EXPECTED
+    assert [r.origin for r in ChatMessage.select().where(ChatMessage.vod_id == "2002")] == ["live"]
+    assert all(q["videoID"] == VOD for q in site.comments.queries)

@@ -18,7 +18,7 @@ from collections.abc import Callable
 import peewee
 from prometheus_client import Counter
 
-from vodtender.clients.twitch_gql import Comment, CursorRefused, TwitchGql
+from vodtender.clients.twitch_gql import Comment, CursorRefused, ReplayRefused, TwitchGql
 from vodtender.pipeline.kv import kv_delete, kv_get, kv_set, kv_with_prefix
 from vodtender.runtime.logs import get_logger
 from vodtender.runtime.models import ChatMessage, Vod, database_proxy
@@ -28,6 +28,7 @@ log = get_logger("chat")
 BACKFILLED = Counter("vodtender_chat_backfilled_total", "comment-replay messages stored by backfill")
 PROGRESS_PREFIX = "chat_backfill:"
 DONE = "done"
+IDLE_RECHECK = 300.0  # seconds between looks at the catalog when every VOD has chat
 MAX_PAGES = 100_000  # a bound on one VOD: some tens of comments a page, millions of comments
 
 
@@ -36,9 +37,11 @@ def has_live_chat(vod_id: str) -> bool:
 
 
 def vods_without_chat() -> list[str]:
-    """Catalog VODs (not live placeholders) with no chat row and no finished backfill."""
+    """Catalog VODs (not live placeholders) with no live-recorded chat and no finished backfill."""
     done = {key for key, value in kv_with_prefix(PROGRESS_PREFIX).items() if value == DONE}
-    with_chat = ChatMessage.select(ChatMessage.id).where(ChatMessage.vod_id == Vod.twitch_vod_id)
+    with_chat = ChatMessage.select(ChatMessage.id).where(
+        (ChatMessage.vod_id == Vod.twitch_vod_id) & (ChatMessage.origin == "live")
+    )
     rows = Vod.select(Vod.twitch_vod_id).where((Vod.is_placeholder == 0) & ~peewee.fn.EXISTS(with_chat))
     return [v.twitch_vod_id for v in rows.order_by(Vod.id) if v.twitch_vod_id not in done]
 
@@ -86,10 +89,10 @@ class VodReplay:
             by_offset = cursor is None and state.get("by_offset", False)
         except CursorRefused as exc:
             log.warning(
-                "chat backfill of VOD %s: cursor paging refused (%s); paging by offset from %.0fs",
-                self.vod.twitch_vod_id,
-                exc,
-                offset,
+                "chat backfill: cursor paging refused, paging by offset",
+                vod=self.vod.twitch_vod_id,
+                reason=str(exc),
+                offset=round(offset),
             )
             page = self.client.comments(self.vod.twitch_vod_id, offset=offset)
             by_offset = True
@@ -117,7 +120,57 @@ def backfill(client: TwitchGql, vod: Vod, pace: float, sleep: Callable[[float], 
         if replay.done:
             break
         total += replay.step()
-        log.info("chat backfill of VOD %s: %d comments so far", vod.twitch_vod_id, total)
+        log.info("chat backfill progress", vod=vod.twitch_vod_id, comments=total)
         if not replay.done:
             sleep(pace)
     return total
+
+
+class CatalogBackfill:
+    """CHAT_BACKFILL=1 in the chat daemon: one page per `run_once()` of the first catalog VOD
+    without chat, at most one page per `pace` seconds.  A VOD Twitch refuses is logged once and
+    left for this run (its progress stays in kv for the next)."""
+
+    def __init__(self, client: TwitchGql, pace: float, clock: Callable[[], float] = time.monotonic):
+        self.client = client
+        self.pace = pace
+        self.clock = clock
+        self.next_at = 0.0
+        self.refused: set[str] = set()
+        self.current: VodReplay | None = None
+        self.fetched = 0
+
+    def run_once(self) -> float:
+        """Seconds until the next page is due."""
+        now = self.clock()
+        if now < self.next_at:
+            return self.next_at - now
+        self.next_at = now + self.pace
+        if self.current is None or self.current.done:
+            self.current = self._next_vod()
+            if self.current is None:
+                self.next_at = now + IDLE_RECHECK
+                return IDLE_RECHECK
+        vod_id = self.current.vod.twitch_vod_id
+        try:
+            self.fetched += self.current.step()
+        except ReplayRefused as exc:
+            log.error("chat backfill stopped: Twitch refused the comment replay", vod=vod_id, reason=str(exc))
+            self.refused.add(vod_id)
+            self.current = None
+            return self.pace
+        if self.current.done:
+            log.info("chat backfill finished", vod=vod_id, comments=self.fetched)
+            self.fetched = 0
+        return self.pace
+
+    def _next_vod(self) -> VodReplay | None:
+        for vod_id in vods_without_chat():
+            if vod_id not in self.refused:
+                return VodReplay(self.client, Vod.get(Vod.twitch_vod_id == vod_id))
+        return None
+
+    def status(self) -> str:
+        if self.current is None or self.current.done:
+            return "chat backfill idle"
+        return f"chat backfill of VOD {self.current.vod.twitch_vod_id}: {self.fetched} comments"
