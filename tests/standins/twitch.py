@@ -12,7 +12,8 @@
 Paths (one port for the three hosts):
     POST /gql                           GraphQL: VideoMetadata, VideoPlayer_ChapterSelectButtonVideo,
                                         VideoPlayer_VODSeekbarPreviewVideo (persisted queries, one list) and
-                                        the videoPlaybackAccessToken query
+                                        the videoPlaybackAccessToken query; VideoCommentsByOffsetOrCursor
+                                        (the comment replay: tests/standins/twitch_comments.py)
     GET  /usher/vod/<id>.m3u8           the master playlist (token and sig checked, supported_codecs honoured)
     GET  /cdn/<vod path>/<rendition>/…  media playlists, segments, init sections, storyboard JSON
     the live side (tests/standins/twitch_live.py): the stream GraphQL operations and token, usher's
@@ -94,6 +95,7 @@ from cryptography.hazmat.primitives import padding
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
 from tests.standins.hls import FaultRules, Rule
+from tests.standins.twitch_comments import CommentReplay
 from tests.standins.twitch_live import LiveSite, LiveSpec, LiveStream, is_ad
 from tests.standins.twitch_media import Layout, Rendition, RenditionMedia, Segment, build_rendition
 from tests.standins.twitch_tokens import signed_token, token_names
@@ -489,6 +491,7 @@ class TwitchStandin(FaultRules):
         self._vods: dict[str, _Vod] = {}
         self._server = HttpServer((host, port), _handler(self), name="twitch-standin", backlog=128, quiet_errors=True)
         self.live = LiveSite(self._server.url, self.media_cache)
+        self.comments = CommentReplay()
 
     @property
     def base_url(self) -> str:
@@ -614,7 +617,7 @@ class TwitchStandin(FaultRules):
         return _json(400, {"error": "Bad Request", "status": 400, "message": "Unexpected request body."})
 
     def _operation(self, op: dict[str, Any]) -> dict[str, Any]:
-        live = self.live.operation(op)
+        live = self.live.operation(op) or self.comments.operation(op)
         if live is not None:
             return live
         token_query = re.search(r'videoPlaybackAccessToken\(\s*id:\s*"(\d+)"', str(op.get("query", "")))

@@ -7,8 +7,10 @@ session again if its thread ended.
 
 from __future__ import annotations
 
+from vodtender.clients.twitch_gql import TwitchGql
 from vodtender.clients.twitch_irc import IrcEndpoint, IrcLogin
 from vodtender.daemons.base import PipelineDaemon
+from vodtender.pipeline.chat.backfill import CatalogBackfill
 from vodtender.pipeline.chat.rooms import RoomNames
 from vodtender.pipeline.chat.rows import open_gaps_left_by_a_crash
 from vodtender.pipeline.chat.session import IrcSession
@@ -29,6 +31,7 @@ class ChatRecorder(PipelineDaemon):
         self.disabled = self.cfg.disabled_reason(self.name)
         self.writer: ChatWriter | None = None
         self.session: IrcSession | None = None
+        self.backfill: CatalogBackfill | None = None
         if self.disabled:
             self.log.warning("chat recorder disabled", reason=str(self.disabled))
             return
@@ -37,6 +40,13 @@ class ChatRecorder(PipelineDaemon):
         self.writer = ChatWriter(self.cfg.chat_batch_interval, self.cfg.chat_batch_size, self.cfg.chat_queue_max)
         self.writer.start()
         self._start_session()
+        self.backfill = (
+            CatalogBackfill(
+                TwitchGql(self.cfg.twitch_gql_url, self.cfg.twitch_gql_client_id), self.cfg.chat_backfill_pace
+            )
+            if self.cfg.chat_backfill
+            else None
+        )
 
     def _start_session(self) -> None:
         assert self.writer is not None
@@ -65,6 +75,8 @@ class ChatRecorder(PipelineDaemon):
         if not self.session.alive() and not self.runtime.stop_event.is_set():
             self.log.error("chat session thread ended; starting it again")
             self._start_session()
+        if self.backfill is not None:  # the low-priority step: the session runs in its own thread
+            return min(1.0, self.backfill.run_once())
         return 1.0
 
     def status(self) -> str:
@@ -73,7 +85,8 @@ class ChatRecorder(PipelineDaemon):
         assert self.session is not None and self.writer is not None
         text = self.session.describe()
         backlog = self.writer.pending()
-        return text + (f", {backlog} queued" if backlog > BACKLOG_SHOWN_FROM else "")
+        text += f", {backlog} queued" if backlog > BACKLOG_SHOWN_FROM else ""
+        return text + (f"; {self.backfill.status()}" if self.backfill is not None else "")
 
     def readiness(self) -> list[str]:
         if self.disabled and self.disabled.env != "CHAT_AUTO_START":

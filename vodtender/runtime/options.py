@@ -573,6 +573,16 @@ class Settings:
     chat_http_addr: tuple[str, int] = option(
         "chat", "127.0.0.1:9744", parse_addr, "chat /metrics /healthz /readyz address"
     )
+    chat_backfill: bool = option(
+        "chat", "0", parse_bool, "fetch the comment replay of catalog VODs that have no recorded chat"
+    )
+    chat_backfill_pace: float = option(
+        "chat", "1s", parse_duration, "wait between two comment-replay pages (Twitch throttles)"
+    )
+    twitch_gql_url: str = option("chat", "https://gql.twitch.tv/gql", parse_str, "Twitch GraphQL endpoint")
+    twitch_gql_client_id: str = option(
+        "chat", "kimne78kx3ncx6brgo4mv6wki5h1ko", parse_str, "Client-ID of Twitch's web player (public)"
+    )
 
     # ---- recorder
     live_record: ChannelSelection = option(
