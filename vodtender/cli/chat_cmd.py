@@ -1,4 +1,5 @@
-"""`vodtender chat export <vod>`: a VOD's chat as JSON lines or a WebVTT subtitle track.
+"""`vodtender chat export <vod>`: a VOD's chat as JSON lines or a WebVTT subtitle track;
+`vodtender chat search TEXT`: messages found by the database's full-text index.
 
 `vodtender chat` itself runs the chat daemon (cli/daemons_cmd.py), whose arguments are
 configuration options (`--twitch-channel a,b`).  A sub-parser there would take an option's
@@ -9,6 +10,8 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import datetime as dt
+import json
 import os
 import sys
 from collections.abc import Callable
@@ -17,6 +20,7 @@ from pathlib import Path
 from vodtender.cli.common import load_or_exit, open_migrated
 from vodtender.ops.chat_export import export_jsonl, export_webvtt
 from vodtender.ops.control import ControlError, find_vod
+from vodtender.pipeline.chat.search import ChatHit, SearchError, SearchFilter, search_chat
 
 
 def export_parser() -> argparse.ArgumentParser:
@@ -31,16 +35,52 @@ def export_parser() -> argparse.ArgumentParser:
     return p
 
 
+def since_date(text: str) -> float:
+    """`2026-03-01` or `2026-03-01T12:00` (UTC unless an offset is given) as unix seconds."""
+    try:
+        moment = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a date: {text!r} (use YYYY-MM-DD or YYYY-MM-DDTHH:MM)") from None
+    return (moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)).timestamp()
+
+
+def positive(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"not a positive whole number: {text!r}")
+    return int(text)
+
+
+def search_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="vodtender chat search",
+        description='Chat messages containing every word of TEXT ("quoted phrases" in that order), '
+        "newest first (in the VOD's order with --vod), found by the database's full-text index.",
+    )
+    p.add_argument("text", nargs="+", help='words and "quoted phrases"; case and punctuation do not matter')
+    p.add_argument("--channel", help="only this channel's chat")
+    p.add_argument("--vod", help="only this VOD's chat (Twitch VOD id, live-<unix>, or #row id)")
+    p.add_argument("--user", help="only this user's messages (login or display name)")
+    p.add_argument("--since", type=since_date, help="only messages sent since this date (UTC)")
+    p.add_argument("--limit", type=positive, default=50, help="at most this many results (default 50)")
+    p.add_argument("--json", action="store_true", help="one JSON object per result")
+    return p
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     chat = sub.choices.get("chat")
     if chat is None:
         raise RuntimeError("chat_cmd must be registered after daemons_cmd (it extends `vodtender chat`)")
     run_daemon: Callable = chat.get_default("func")
-    chat.description = "Run the chat daemon in the foreground, or `vodtender chat export <vod> [--format vtt]`."
+    chat.description = (
+        "Run the chat daemon in the foreground, `vodtender chat export <vod> [--format vtt]`, "
+        "or `vodtender chat search TEXT`."
+    )
 
     def dispatch(args: argparse.Namespace, config_argv: list[str]) -> int:
         if config_argv[:1] == ["export"]:
             return cmd_export(config_argv[1:])
+        if config_argv[:1] == ["search"]:
+            return cmd_search(config_argv[1:])
         return run_daemon(args, config_argv)
 
     chat.set_defaults(func=dispatch)
@@ -64,3 +104,31 @@ def cmd_export(argv: list[str]) -> int:
         except BrokenPipeError:  # `| head`: the reader has what it wanted; keep Python quiet at exit
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
     return 0
+
+
+def cmd_search(argv: list[str]) -> int:
+    args, config_argv = search_parser().parse_known_args(argv)
+    cfg = load_or_exit(config_argv)
+    open_migrated(cfg)
+    try:
+        vod_id = find_vod(args.vod).twitch_vod_id if args.vod else None
+        where = SearchFilter(args.channel, vod_id, args.user, args.since, args.limit)
+        hits = search_chat(" ".join(args.text), where)
+    except (ControlError, SearchError) as exc:
+        print(f"vodtender: {exc}", file=sys.stderr)
+        return 1
+    for hit in hits:
+        print(json.dumps(hit.as_json(), ensure_ascii=False) if args.json else hit_line(hit))
+    if not args.json:
+        print(f"{len(hits)} found" + ("; `vodtender show <vod>` shows a VOD" if hits else ""), file=sys.stderr)
+    return 0
+
+
+def hit_line(hit: ChatHit) -> str:
+    """channel, VOD and offset (or the UTC time of offline chat), who, what; marks after the text."""
+    where = f"{hit.vod_id} {hit.offset()}" if hit.vod_id else f"offline {hit.sent_at()}"
+    marks = ("  [deleted]" if hit.deleted else "") + (
+        f"  [mirrored from {hit.source_channel or 'another channel'}]" if hit.mirrored else ""
+    )
+    action = "* " if hit.kind == "action" else ""
+    return f"{hit.channel}  {where}  {action}{hit.display_name or hit.username}: {hit.message}{marks}"

@@ -68,6 +68,36 @@ def _double_precision(db: peewee.Database, columns: dict[str, tuple[str, ...]]) 
                 db.execute_sql(f'ALTER TABLE "{table}" ALTER COLUMN "{name}" TYPE DOUBLE PRECISION')
 
 
+def _chat_search_index(db: peewee.Database, migrator: SchemaMigrator) -> None:
+    """A full-text index over `chat_messages.message` for `vodtender chat search`, built for every row.
+
+    SQLite: an FTS5 table over the rows (external content: the text is not stored twice, linked by
+    `id`), kept in step by triggers, because the chat writer inserts by raw SQL.  Only a change of
+    `message` touches it: marking a deletion or re-pointing a VOD does not.  PostgreSQL: a GIN index
+    over the 'simple' configuration's tsvector (no stemming, no stop words: any language, emote names),
+    an expression index, so the table is not rewritten and the writer keeps its statements."""
+    if isinstance(db, peewee.PostgresqlDatabase):
+        db.execute_sql(
+            "CREATE INDEX IF NOT EXISTS chat_messages_message_tsv ON chat_messages "
+            "USING GIN (to_tsvector('simple', message))"
+        )
+        return
+    statements = (
+        "CREATE VIRTUAL TABLE IF NOT EXISTS chat_messages_fts USING fts5(message, content='chat_messages', "
+        "content_rowid='id', tokenize='unicode61 remove_diacritics 2')",
+        "CREATE TRIGGER IF NOT EXISTS chat_messages_fts_insert AFTER INSERT ON chat_messages BEGIN "
+        "INSERT INTO chat_messages_fts (rowid, message) VALUES (new.id, new.message); END",
+        "CREATE TRIGGER IF NOT EXISTS chat_messages_fts_delete AFTER DELETE ON chat_messages BEGIN "
+        "INSERT INTO chat_messages_fts (chat_messages_fts, rowid, message) VALUES ('delete', old.id, old.message); END",
+        "CREATE TRIGGER IF NOT EXISTS chat_messages_fts_update AFTER UPDATE OF message ON chat_messages BEGIN "
+        "INSERT INTO chat_messages_fts (chat_messages_fts, rowid, message) VALUES ('delete', old.id, old.message); "
+        "INSERT INTO chat_messages_fts (rowid, message) VALUES (new.id, new.message); END",
+        "INSERT INTO chat_messages_fts (chat_messages_fts) VALUES ('rebuild')",
+    )
+    for statement in statements:
+        db.execute_sql(statement)
+
+
 # Append only; never edit or reorder an applied migration.
 MIGRATIONS: list[tuple[str, Migration]] = [
     ("0001_initial", _initial),
@@ -89,6 +119,7 @@ MIGRATIONS: list[tuple[str, Migration]] = [
         "chat_shared_and_replayed",
         add_columns(ChatMessage, "mirrored", "source_room_id", "source_channel", "source_msg_id", "origin"),
     ),
+    ("chat_search_index", _chat_search_index),
 ]
 
 
