@@ -73,14 +73,16 @@ def _chat_search_index(db: peewee.Database, migrator: SchemaMigrator) -> None:
 
     SQLite: an FTS5 table over the rows (external content: the text is not stored twice, linked by
     `id`), kept in step by triggers, because the chat writer inserts by raw SQL.  Only a change of
-    `message` touches it: marking a deletion or re-pointing a VOD does not.  PostgreSQL: a GIN index
-    over the 'simple' configuration's tsvector (no stemming, no stop words: any language, emote names),
-    an expression index, so the table is not rewritten and the writer keeps its statements."""
+    `message` touches it: marking a deletion or re-pointing a VOD does not.  PostgreSQL: a generated
+    column holding the 'simple' configuration's tsvector (no stemming, no stop words: any language,
+    emote names) under a GIN index; stored, because a phrase is checked against each candidate row's
+    tsvector, which an expression index would compute again for every one of them."""
     if isinstance(db, peewee.PostgresqlDatabase):
         db.execute_sql(
-            "CREATE INDEX IF NOT EXISTS chat_messages_message_tsv ON chat_messages "
-            "USING GIN (to_tsvector('simple', message))"
+            "ALTER TABLE chat_messages ADD COLUMN IF NOT EXISTS message_tsv tsvector "
+            "GENERATED ALWAYS AS (to_tsvector('simple', message)) STORED"
         )
+        db.execute_sql("CREATE INDEX IF NOT EXISTS chat_messages_message_tsv ON chat_messages USING GIN (message_tsv)")
         return
     statements = (
         "CREATE VIRTUAL TABLE IF NOT EXISTS chat_messages_fts USING fts5(message, content='chat_messages', "

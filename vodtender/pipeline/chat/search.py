@@ -104,21 +104,33 @@ _COLUMNS = tuple(field.name for field in dataclasses.fields(ChatHit))
 
 
 def search_chat(text: str, where: SearchFilter = SearchFilter()) -> list[ChatHit]:
-    """Messages matching `text` (see the module), newest first; within one VOD in the VOD's order."""
+    """Messages matching `text` (see the module), the last stored first (an index order, so that a
+    common word stops at `limit` instead of sorting all its rows); within one VOD in the VOD's order."""
     terms = parse_terms(text)
     db = database_proxy.obj
     p = db.param
     columns = ", ".join(f"m.{c}" for c in _COLUMNS)
+    conditions, values = _filters(where, p)
     if isinstance(db, peewee.PostgresqlDatabase):
+        # Materialized: the rows come from the GIN index, never from walking the primary key backwards
+        # hoping to meet `limit` matches soon (the planner's bet for LIMIT, lost on a rare word).
         tsquery = " && ".join([f"phraseto_tsquery('simple', {p})"] * len(terms))
-        source = f"chat_messages m WHERE to_tsvector('simple', m.message) @@ ({tsquery})"
+        order = "rel_timestamp, id" if where.vod_id else "id DESC"
+        sql = (
+            f"WITH hits AS MATERIALIZED (SELECT {columns} FROM chat_messages m WHERE m.message_tsv @@ ({tsquery})"
+            f"{conditions}) SELECT * FROM hits ORDER BY {order} LIMIT {p}"
+        )
         params: list[object] = [*terms]
     else:
-        source = f"chat_messages_fts f JOIN chat_messages m ON m.id = f.rowid WHERE chat_messages_fts MATCH {p}"
+        if where.vod_id:  # the VOD's rows by their index, each looked up in the matches (`+`: not by id)
+            matches = f"SELECT rowid FROM chat_messages_fts WHERE chat_messages_fts MATCH {p}"
+            found = f"chat_messages m WHERE +m.id IN ({matches})"
+            order = "m.rel_timestamp, m.id"
+        else:  # the FTS5 table's own order, newest row first: a common word stops at `limit`, unsorted
+            found = f"chat_messages_fts f JOIN chat_messages m ON m.id = f.rowid WHERE chat_messages_fts MATCH {p}"
+            order = "f.rowid DESC"
+        sql = f"SELECT {columns} FROM {found}{conditions} ORDER BY {order} LIMIT {p}"
         params = [" ".join(fts5_string(term) for term in terms)]
-    conditions, values = _filters(where, p)
-    order = "m.rel_timestamp, m.abs_timestamp, m.id" if where.vod_id else "m.abs_timestamp DESC, m.id DESC"
-    sql = f"SELECT {columns} FROM {source}{conditions} ORDER BY {order} LIMIT {p}"
     cursor = db.execute_sql(sql, [*params, *values, where.limit])
     return [_hit(row) for row in cursor.fetchall()]
 

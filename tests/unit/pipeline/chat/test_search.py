@@ -8,6 +8,7 @@ import time
 import peewee
 import pytest
 
+from tests.helpers.chat_search import drop_chat_search_index
 from vodtender.clients.irc_lines import parse_line
 from vodtender.pipeline.chat.events import ChatEvent, ChatEventBuilder
 from vodtender.pipeline.chat.rows import insert_messages, mark_deleted
@@ -15,7 +16,7 @@ from vodtender.pipeline.chat.search import SearchError, SearchFilter, parse_term
 from vodtender.pipeline.chat.writer import ChatWriter
 from vodtender.runtime.db import write
 from vodtender.runtime.migrations import migrate
-from vodtender.runtime.models import ChatMessage, SchemaMigration
+from vodtender.runtime.models import ChatMessage
 
 START_UNIX = 1772366400.0
 
@@ -95,8 +96,8 @@ def test_filters_channel_vod_user_since_and_limit(migrated_db: peewee.Database) 
     assert found("gg", channel="#Other") == ["other"]
     assert found("gg", user="BOB") == ["v1"]
     assert found("gg", user="Alice", vod_id="100") == ["v2"]
-    assert found("gg", since=START_UNIX) == ["v1", "other", "v2"]
-    assert found("gg", limit=2) == ["v1", "other"]
+    assert found("gg", since=START_UNIX) == ["other", "v2", "v1"]  # the last stored first
+    assert found("gg", limit=2) == ["offline", "other"]
     hit = search_chat("wp")[0]
     assert (hit.channel, hit.vod_id, hit.offset(), hit.username, hit.message) == (
         "chan",
@@ -106,7 +107,7 @@ def test_filters_channel_vod_user_since_and_limit(migrated_db: peewee.Database) 
         "gg wp",
     )
     assert hit.show_command() == "vodtender show 100"
-    assert search_chat("gg", SearchFilter(channel="chan", since=0, user="alice", vod_id=None))[-1].offset() is None
+    assert search_chat("gg", SearchFilter(channel="chan", since=0, user="alice", vod_id=None))[0].offset() is None
 
 
 def test_deletions_are_marked_and_a_clearmsg_is_not_a_second_result(migrated_db: peewee.Database) -> None:
@@ -131,13 +132,7 @@ def test_an_edited_message_is_found_by_its_new_text_only(migrated_db: peewee.Dat
 
 
 def test_the_migration_indexes_rows_stored_before_it(migrated_db: peewee.Database) -> None:
-    if isinstance(migrated_db, peewee.PostgresqlDatabase):
-        migrated_db.execute_sql("DROP INDEX chat_messages_message_tsv")
-    else:
-        for name in ("insert", "delete", "update"):
-            migrated_db.execute_sql(f"DROP TRIGGER chat_messages_fts_{name}")
-        migrated_db.execute_sql("DROP TABLE chat_messages_fts")
-    SchemaMigration.delete().where(SchemaMigration.name == "chat_search_index").execute()
+    drop_chat_search_index(migrated_db)
     store(event("old", "stored before the index", START_UNIX))
     assert migrate(migrated_db) == ["chat_search_index"]
     store(event("new", "stored after the index", START_UNIX + 1))
