@@ -122,15 +122,16 @@ def search_chat(text: str, where: SearchFilter = SearchFilter()) -> list[ChatHit
         )
         params: list[object] = [*terms]
     else:
-        if where.vod_id:  # the VOD's rows by their index, each looked up in the matches (`+`: not by id)
-            matches = f"SELECT rowid FROM chat_messages_fts WHERE chat_messages_fts MATCH {p}"
-            found = f"chat_messages m WHERE +m.id IN ({matches})"
+        found = f"chat_messages_fts f JOIN chat_messages m ON m.id = f.rowid WHERE chat_messages_fts MATCH {p}"
+        params = [" ".join(fts5_string(term) for term in terms)]
+        if where.vod_id:  # only the index's stretch of ids the VOD's rows span, not every match of a common word
+            span = [f"(SELECT {edge}(id) FROM chat_messages WHERE vod_id = {p})" for edge in ("MIN", "MAX")]
+            found += f" AND f.rowid BETWEEN {span[0]} AND {span[1]}"
+            params += [where.vod_id, where.vod_id]
             order = "m.rel_timestamp, m.id"
         else:  # the FTS5 table's own order, newest row first: a common word stops at `limit`, unsorted
-            found = f"chat_messages_fts f JOIN chat_messages m ON m.id = f.rowid WHERE chat_messages_fts MATCH {p}"
             order = "f.rowid DESC"
         sql = f"SELECT {columns} FROM {found}{conditions} ORDER BY {order} LIMIT {p}"
-        params = [" ".join(fts5_string(term) for term in terms)]
     cursor = db.execute_sql(sql, [*params, *values, where.limit])
     return [_hit(row) for row in cursor.fetchall()]
 
