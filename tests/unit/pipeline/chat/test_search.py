@@ -141,7 +141,7 @@ def test_the_migration_indexes_rows_stored_before_it(migrated_db: peewee.Databas
 
 def test_every_committed_message_is_found_while_the_writer_writes(migrated_db: peewee.Database) -> None:
     """The writer's batch path under load, searched between its commits: nothing committed is missing."""
-    total = 3000
+    total = 1500
     writer = ChatWriter(batch_interval=0.01, batch_size=50, queue_max=10_000)
     writer.start()
     feeding = threading.Thread(
