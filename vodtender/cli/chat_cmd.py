@@ -1,4 +1,6 @@
-"""`vodtender chat export <vod>`: a VOD's chat as JSON lines, WebVTT, SRT, ASS or TwitchDownloader JSON.
+"""`vodtender chat export <vod>`: a VOD's chat as JSON lines, WebVTT, SRT, ASS or TwitchDownloader JSON;
+`vodtender chat backfill <vod>...`: chat from Twitch's comment replay;
+`vodtender chat search TEXT`: messages found by the database's full-text index.
 
 `vodtender chat` itself runs the chat daemon (cli/daemons_cmd.py), whose arguments are
 configuration options (`--twitch-channel a,b`).  A sub-parser there would take an option's
@@ -10,6 +12,8 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import datetime as dt
+import json
 import os
 import sys
 from collections.abc import Callable
@@ -20,6 +24,7 @@ from vodtender.clients.twitch_gql import ReplayRefused, TwitchGql
 from vodtender.ops.chat_export import FORMATS, NoChat
 from vodtender.ops.control import ControlError, find_vod
 from vodtender.pipeline.chat.backfill import VodReplay, backfill, has_live_chat
+from vodtender.pipeline.chat.search import ChatHit, SearchError, SearchFilter, search_chat
 
 
 def export_parser() -> argparse.ArgumentParser:
@@ -35,6 +40,37 @@ def export_parser() -> argparse.ArgumentParser:
     return p
 
 
+def since_date(text: str) -> float:
+    """`2026-03-01` or `2026-03-01T12:00` (UTC unless an offset is given) as unix seconds."""
+    try:
+        moment = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a date: {text!r} (use YYYY-MM-DD or YYYY-MM-DDTHH:MM)") from None
+    return (moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)).timestamp()
+
+
+def positive(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"not a positive whole number: {text!r}")
+    return int(text)
+
+
+def search_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="vodtender chat search",
+        description='Chat messages containing every word of TEXT ("quoted phrases" in that order), '
+        "newest first (in the VOD's order with --vod), found by the database's full-text index.",
+    )
+    p.add_argument("text", nargs="+", help='words and "quoted phrases"; case and punctuation do not matter')
+    p.add_argument("--channel", help="only this channel's chat")
+    p.add_argument("--vod", help="only this VOD's chat (Twitch VOD id, live-<unix>, or #row id)")
+    p.add_argument("--user", help="only this user's messages (login or display name)")
+    p.add_argument("--since", type=since_date, help="only messages sent since this date (UTC)")
+    p.add_argument("--limit", type=positive, default=50, help="at most this many results (default 50)")
+    p.add_argument("--json", action="store_true", help="one JSON object per result")
+    return p
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     chat = sub.choices.get("chat")
     if chat is None:
@@ -42,11 +78,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     run_daemon: Callable = chat.get_default("func")
     chat.description = (
         "Run the chat daemon in the foreground, `vodtender chat export <vod> [--format FORMAT]`, "
-        "or `vodtender chat backfill <vod>... [--force]`."
+        "`vodtender chat backfill <vod>... [--force]` or `vodtender chat search TEXT`."
     )
     # Replaces argparse's -h (daemons_cmd lets it), which would answer for the daemon before a subcommand is seen.
     chat.add_argument("-h", "--help", action="store_true", dest="chat_help", help="show this help message and exit")
-    subcommands = {"export": cmd_export, "backfill": cmd_backfill}
+    subcommands = {"export": cmd_export, "backfill": cmd_backfill, "search": cmd_search}
 
     def dispatch(args: argparse.Namespace, config_argv: list[str]) -> int:
         command = subcommands.get(config_argv[0]) if config_argv else None
@@ -123,3 +159,31 @@ def cmd_backfill(argv: list[str]) -> int:
             continue
         print(f"VOD {vod.twitch_vod_id}: {count} replay comments fetched")
     return 1 if failed else 0
+
+
+def cmd_search(argv: list[str]) -> int:
+    args, config_argv = search_parser().parse_known_args(argv)
+    cfg = load_or_exit(config_argv)
+    open_migrated(cfg)
+    try:
+        vod_id = find_vod(args.vod).twitch_vod_id if args.vod else None
+        where = SearchFilter(args.channel, vod_id, args.user, args.since, args.limit)
+        hits = search_chat(" ".join(args.text), where)
+    except (ControlError, SearchError) as exc:
+        print(f"vodtender: {exc}", file=sys.stderr)
+        return 1
+    for hit in hits:
+        print(json.dumps(hit.as_json(), ensure_ascii=False) if args.json else hit_line(hit))
+    if not args.json:
+        print(f"{len(hits)} found" + ("; `vodtender show <vod>` shows a VOD" if hits else ""), file=sys.stderr)
+    return 0
+
+
+def hit_line(hit: ChatHit) -> str:
+    """channel, VOD and offset (or the UTC time of offline chat), who, what; marks after the text."""
+    where = f"{hit.vod_id} {hit.offset()}" if hit.vod_id else f"offline {hit.sent_at()}"
+    marks = ("  [deleted]" if hit.deleted else "") + (
+        f"  [mirrored from {hit.source_channel or 'another channel'}]" if hit.mirrored else ""
+    )
+    action = "* " if hit.kind == "action" else ""
+    return f"{hit.channel}  {where}  {action}{hit.display_name or hit.username}: {hit.message}{marks}"

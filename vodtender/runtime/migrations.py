@@ -75,6 +75,38 @@ def _chat_ids_unique_per_channel(db: peewee.Database, migrator: SchemaMigrator) 
     db.execute_sql("CREATE UNIQUE INDEX IF NOT EXISTS chat_messages_channel_msg_id ON chat_messages (channel, msg_id)")
 
 
+def _chat_search_index(db: peewee.Database, migrator: SchemaMigrator) -> None:
+    """A full-text index over `chat_messages.message` for `vodtender chat search`, built for every row.
+
+    SQLite: an FTS5 table over the rows (external content: the text is not stored twice, linked by
+    `id`), kept in step by triggers, because the chat writer inserts by raw SQL.  Only a change of
+    `message` touches it: marking a deletion or re-pointing a VOD does not.  PostgreSQL: a generated
+    column holding the 'simple' configuration's tsvector (no stemming, no stop words: any language,
+    emote names) under a GIN index; stored, because a phrase is checked against each candidate row's
+    tsvector, which an expression index would compute again for every one of them."""
+    if isinstance(db, peewee.PostgresqlDatabase):
+        db.execute_sql(
+            "ALTER TABLE chat_messages ADD COLUMN IF NOT EXISTS message_tsv tsvector "
+            "GENERATED ALWAYS AS (to_tsvector('simple', message)) STORED"
+        )
+        db.execute_sql("CREATE INDEX IF NOT EXISTS chat_messages_message_tsv ON chat_messages USING GIN (message_tsv)")
+        return
+    statements = (
+        "CREATE VIRTUAL TABLE IF NOT EXISTS chat_messages_fts USING fts5(message, content='chat_messages', "
+        "content_rowid='id', tokenize='unicode61 remove_diacritics 2')",
+        "CREATE TRIGGER IF NOT EXISTS chat_messages_fts_insert AFTER INSERT ON chat_messages BEGIN "
+        "INSERT INTO chat_messages_fts (rowid, message) VALUES (new.id, new.message); END",
+        "CREATE TRIGGER IF NOT EXISTS chat_messages_fts_delete AFTER DELETE ON chat_messages BEGIN "
+        "INSERT INTO chat_messages_fts (chat_messages_fts, rowid, message) VALUES ('delete', old.id, old.message); END",
+        "CREATE TRIGGER IF NOT EXISTS chat_messages_fts_update AFTER UPDATE OF message ON chat_messages BEGIN "
+        "INSERT INTO chat_messages_fts (chat_messages_fts, rowid, message) VALUES ('delete', old.id, old.message); "
+        "INSERT INTO chat_messages_fts (rowid, message) VALUES (new.id, new.message); END",
+        "INSERT INTO chat_messages_fts (chat_messages_fts) VALUES ('rebuild')",
+    )
+    for statement in statements:
+        db.execute_sql(statement)
+
+
 # Append only; never edit or reorder an applied migration.
 MIGRATIONS: list[tuple[str, Migration]] = [
     ("0001_initial", _initial),
@@ -97,6 +129,7 @@ MIGRATIONS: list[tuple[str, Migration]] = [
         add_columns(ChatMessage, "mirrored", "source_room_id", "source_channel", "source_msg_id", "origin"),
     ),
     ("chat_ids_unique_per_channel", _chat_ids_unique_per_channel),
+    ("chat_search_index", _chat_search_index),
 ]
 
 

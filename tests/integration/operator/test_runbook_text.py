@@ -19,11 +19,14 @@ from tests.integration.operator.runbook import (
     vodtender_commands,
 )
 from tests.unit.ops.fixtures import populate_every_state
+from vodtender.cli.chat_cmd import export_parser, search_parser
 from vodtender.cli.main import build_parser
 from vodtender.runtime.config import OPTIONS_BY_ENV, load_config
 from vodtender.runtime.db import open_database
 from vodtender.runtime.migrations import migrate
 from vodtender.runtime.models import KV, Vod, utcnow
+
+CHAT_COMMANDS = {"export": export_parser, "search": search_parser}
 
 
 def test_every_command_parses_with_its_options(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
@@ -51,8 +54,9 @@ def test_every_command_parses_with_its_options(monkeypatch: pytest.MonkeyPatch, 
     parser = build_parser(every=True)
     for argv in commands:
         _args, config_argv = parser.parse_known_args(argv)  # an unknown subcommand or bad choice exits
-        if argv[:2] == ["chat", "export"]:  # `chat export <vod>` is dispatched by the chat command itself
-            config_argv = config_argv[2:]
+        chat_command = CHAT_COMMANDS.get(argv[1]) if argv[:1] == ["chat"] and len(argv) > 1 else None
+        if chat_command is not None:  # `chat export <vod>`, `chat search ...`: dispatched by the chat command itself
+            config_argv = chat_command().parse_known_args(argv[2:])[1]
         problems = [str(p) for p in load_config(config_argv).problems if p.env is None]
         assert not problems, f"`vodtender {' '.join(argv)}`: {problems}"
 
