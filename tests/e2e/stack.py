@@ -32,6 +32,7 @@ FAST_SETTINGS = {
     "VOD_RECONCILE_DELAY": "2s",
     "VOD_RECONCILE_WINDOW": "2m",  # the poller retries every window/10: a missed first look costs 12 s
     "VOD_CATALOG_BACKFILL_INTERVAL": "5s",
+    "HELIX_BACKOFF_BASE": "200ms",  # the poller's retries of failed Helix requests (faults stack up in chaos)
     "HEARTBEAT_INTERVAL": "1s",
     "LEASE_DURATION": "10s",
     "DOWNLOAD_BACKOFF_BASE": "1s",

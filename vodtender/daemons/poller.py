@@ -63,7 +63,7 @@ class Poller(PipelineDaemon):
         ]
         if cfg.chat_auto_start:
             jobs.insert(1, Job("live", self._live_step))
-        self.schedule = HelixSchedule(self.client, jobs, self.clock)
+        self.schedule = HelixSchedule(self.client, jobs, self.clock, cfg.helix_backoff_base)
 
     def run_once(self) -> float:
         return self.schedule.step()

@@ -423,6 +423,9 @@ class Settings:
     vod_reconcile_window: float = option(
         "poller", "15m", parse_duration, "keep looking for the VOD this long, then warn"
     )
+    helix_backoff_base: float = option(
+        "poller", "2s", parse_duration, "first retry delay of a failed Helix request; doubles per failure, with jitter"
+    )
     vod_reconcile_match_window: float = option(
         "poller",
         "10m",

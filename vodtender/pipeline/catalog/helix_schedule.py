@@ -48,10 +48,11 @@ def token_validation(client: HelixClient, clock: Clock) -> Job:
 class HelixSchedule:
     """Runs `jobs` (ties: list order) and, whenever the client has no token, fetches one first."""
 
-    def __init__(self, client: HelixClient, jobs: list[Job], clock: Clock):
+    def __init__(self, client: HelixClient, jobs: list[Job], clock: Clock, backoff_base: float = JOB_BACKOFF_BASE):
         self.client = client
         self.jobs = jobs
         self.clock = clock
+        self.backoff_base = backoff_base
         self.token_job = Job("token", self._fetch_token)
         self.auth_problem: str | None = None  # why Helix refused our credentials, while it does
         self.auth_failures = 0
@@ -97,7 +98,7 @@ class HelixSchedule:
         except HelixError as exc:
             job.failures += 1
             job.last_error = str(exc)
-            retry_in = max(exc.retry_in, backoff_delay(JOB_BACKOFF_BASE, job.failures, JOB_BACKOFF_CAP))
+            retry_in = max(exc.retry_in, backoff_delay(self.backoff_base, job.failures, JOB_BACKOFF_CAP))
             if isinstance(exc, HelixNotFound):
                 retry_in = max(retry_in, NOT_FOUND_RETRY)
             job.due = now + retry_in
