@@ -29,9 +29,6 @@ DISCOVERY_DOCUMENT = os.path.join(
 )
 CHUNK_GRANULARITY = 256 * 1024  # resumable chunks must be multiples of 256 KiB
 SEND_BLOCK = 1024 * 1024
-UPLOAD_LIMIT_REASON = "uploadLimitExceeded"  # the channel's count of uploads per day, not the project's units
-QUOTA_REASONS = ("quotaExceeded", UPLOAD_LIMIT_REASON, "dailyLimitExceeded")
-WATCH_URL = "https://www.youtube.com/watch?v={id}"
 LIST_MAX_IDS = 50  # videos.list takes up to 50 ids per call, for 1 unit
 
 

@@ -19,7 +19,6 @@ from vodtender.pipeline.download.gap_record import gaps_from_json
 from vodtender.pipeline.kv import kv_get
 from vodtender.pipeline.record import rows as recordings
 from vodtender.pipeline.upload import quota
-from vodtender.pipeline.upload.private_lock import private_lock_note
 from vodtender.pipeline.vods import DOWNLOADING, STAGES, UPLOADING, lease_ran_out, stage_conditions, stage_counts
 from vodtender.runtime.clock import from_unix, unix_seconds
 from vodtender.runtime.config import Config
@@ -469,7 +468,7 @@ class StatusReport:
         return until if until > self.now_unix else 0.0
 
     def _private_locked(self) -> str | None:
-        note = private_lock_note()
+        note = kv_get(kv.PRIVATE_LOCKED_KEY)  # the private lock's note (pipeline/upload/private_lock.py)
         if note:
             self.flag(
                 "warning",

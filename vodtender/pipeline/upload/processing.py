@@ -19,7 +19,7 @@ from typing import Any
 
 from googleapiclient.errors import HttpError
 
-from vodtender.clients.youtube import LIST_MAX_IDS, WATCH_URL, YouTubeClient, error_reason
+from vodtender.clients.youtube import LIST_MAX_IDS, YouTubeClient, error_reason
 from vodtender.pipeline import vods
 from vodtender.pipeline.errors import ErrorClass
 from vodtender.pipeline.upload import uploads
@@ -204,7 +204,7 @@ class ProcessingFollower:
         if len(videos) < upload.parts or any(v.state != uploads.PROCESSED for v in videos):
             bound.info("video processed, waiting for the VOD's other parts", video_id=upload.video_id)
             return
-        url = WATCH_URL.format(id=videos[0].video_id)
+        url = uploads.WATCH_URL.format(id=videos[0].video_id)
         if not vods.mark_published(vod.id, url):
             bound.info("video processed, but the VOD was reset meanwhile: not marking it done", youtube_url=url)
             return

@@ -16,11 +16,11 @@ import datetime as dt
 import os
 from typing import Any
 
-from vodtender.clients.youtube import WATCH_URL
 from vodtender.pipeline.upload.parts import PartLimits, cut, part_count, remove_parts, work_folder
 from vodtender.runtime.db import write
 from vodtender.runtime.models import Upload, Vod, utcnow
 
+WATCH_URL = "https://www.youtube.com/watch?v={id}"  # a video's page (`vods.youtube_url` is part 1's)
 PENDING, UPLOADING, PROCESSING = "pending", "uploading", "processing"
 NOT_IN = (PENDING, UPLOADING)  # states whose bytes are not all with YouTube
 
