@@ -9,16 +9,8 @@ PYTEST_ARGS ?=
 run: venv                      ## set up and run the four daemons in the foreground
 	$(BIN)/vodtender run $(ARGS)
 
-# The system tier (the .deb built, a Debian root made, containers booted: mostly waiting on dpkg, the
-# mirror and the disk) runs beside the other tiers, niced, its output kept apart and printed when
-# both are done; `make test` fails if either does (5: PYTEST_ARGS selected none of that side's tests).
 test: deps venv lint           ## set up and run every test tier
-	@system_log=$$(mktemp); \
-	nice -n 10 $(BIN)/python -m pytest -m system -p no:cacheprovider $(PYTEST_ARGS) >"$$system_log" 2>&1 & system=$$!; \
-	$(BIN)/python -m pytest -m "not system" $(PYTEST_ARGS); others=$$?; \
-	wait $$system; system_status=$$?; \
-	echo "== the system tier (run beside the others)"; cat "$$system_log"; rm -f "$$system_log"; \
-	case "$$others $$system_status" in "5 5") exit 5;; [05]" "[05]) ;; *) exit 1;; esac
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 unit integration e2e system: venv  ## one tier (markers come from the folder: tests/unit, tests/integration/e2e, ...)
 	$(BIN)/python -m pytest -m $@ $(PYTEST_ARGS)
