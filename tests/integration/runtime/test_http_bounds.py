@@ -21,8 +21,11 @@ CPU_WINDOW = 3.0
 
 
 def sockets_held(pid: int) -> int:
-    fds = Path(f"/proc/{pid}/fd")
-    return sum(1 for fd in fds.iterdir() if os.readlink(fd).startswith("socket:"))
+    held = 0
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        with contextlib.suppress(FileNotFoundError):  # closed between the listing and the look: not held
+            held += os.readlink(fd).startswith("socket:")
+    return held
 
 
 def cpu_seconds(pid: int) -> float:
