@@ -180,6 +180,14 @@ def test_install_comes_up_idle_without_configuration_and_nothing_fails(box: Cont
         assert box.show(unit, "NRestarts") == "0", box.journal(unit)
     assert box.run("vodtender", "--version").stdout.startswith("vodtender ")
     assert box.run("zcat", "/usr/share/man/man1/vodtender.1.gz").stdout.startswith(".TH VODTENDER 1")
+    # bash completes the installed command, its subcommands included.
+    completed = box.run(
+        "bash",
+        "-c",
+        "source /usr/share/bash-completion/completions/vodtender; COMP_WORDS=(vodtender chat export 1 --format ''); "
+        "COMP_CWORD=5; _vodtender; printf '%s\\n' \"${COMPREPLY[@]}\"",
+    )
+    assert "twitchdownloader" in completed.stdout.split(), completed.stdout
 
 
 def test_package_files_account_and_secret_file_permissions(box: Container) -> None:

@@ -22,6 +22,7 @@ from pathlib import Path
 from vodtender.cli.common import load_or_exit, open_migrated
 from vodtender.clients.twitch_gql import ReplayRefused, TwitchGql
 from vodtender.ops.chat_export import FORMATS, NoChat
+from vodtender.ops.chat_export.rows import mirrored_from
 from vodtender.ops.control import ControlError, find_vod
 from vodtender.pipeline.chat.backfill import VodReplay, backfill, has_live_chat
 from vodtender.pipeline.chat.search import ChatHit, SearchError, SearchFilter, search_chat
@@ -83,6 +84,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     # Replaces argparse's -h (daemons_cmd lets it), which would answer for the daemon before a subcommand is seen.
     chat.add_argument("-h", "--help", action="store_true", dest="chat_help", help="show this help message and exit")
     subcommands = {"export": cmd_export, "backfill": cmd_backfill, "search": cmd_search}
+    # Read by `vodtender completion bash`, which cannot see subcommands argparse does not know.
+    word_subcommands = {"export": export_parser, "backfill": backfill_parser, "search": search_parser}
 
     def dispatch(args: argparse.Namespace, config_argv: list[str]) -> int:
         command = subcommands.get(config_argv[0]) if config_argv else None
@@ -93,7 +96,7 @@ def register(sub: argparse._SubParsersAction) -> None:
             return 0
         return run_daemon(args, config_argv)
 
-    chat.set_defaults(func=dispatch)
+    chat.set_defaults(func=dispatch, word_subcommands=word_subcommands)
 
 
 def cmd_export(argv: list[str]) -> int:
@@ -182,8 +185,6 @@ def cmd_search(argv: list[str]) -> int:
 def hit_line(hit: ChatHit) -> str:
     """channel, VOD and offset (or the UTC time of offline chat), who, what; marks after the text."""
     where = f"{hit.vod_id} {hit.offset()}" if hit.vod_id else f"offline {hit.sent_at()}"
-    marks = ("  [deleted]" if hit.deleted else "") + (
-        f"  [mirrored from {hit.source_channel or 'another channel'}]" if hit.mirrored else ""
-    )
+    marks = ("  [deleted]" if hit.deleted else "") + (f"  [mirrored from {mirrored_from(hit)}]" if hit.mirrored else "")
     action = "* " if hit.kind == "action" else ""
     return f"{hit.channel}  {where}  {action}{hit.display_name or hit.username}: {hit.message}{marks}"

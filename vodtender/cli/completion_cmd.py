@@ -22,10 +22,12 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _subparsers(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:
+    """argparse's subcommands, or those a command recognises by its first word (`chat export`,
+    cli/chat_cmd.py) and names, with a parser factory each, in its `word_subcommands` default."""
     for action in parser._actions:
         if isinstance(action, argparse._SubParsersAction):
             return dict(action.choices)
-    return {}
+    return {name: make() for name, make in (parser.get_default("word_subcommands") or {}).items()}
 
 
 def _walk(
@@ -56,7 +58,9 @@ def bash_script(parser: argparse.ArgumentParser) -> str:
             if not a.option_strings and a.choices and not isinstance(a, argparse._SubParsersAction)
             for c in a.choices
         ]
-        leaf_flags = [config_flags] if path and not children else []
+        # Every command reads the configuration options; a group of subcommands (`db`) is not one.
+        runnable = not children or node.get_default("func") is not None  # `chat` is a daemon with subcommands
+        leaf_flags = [config_flags] if path and runnable else []
         offered = " ".join(children + positional_choices + flags + leaf_flags)
         words.append(f'        "{key}") words={shlex.quote(offered)};;')
     choice_cases = [

@@ -27,6 +27,10 @@ class ReplayRefused(Exception):
     """Twitch answered, but not with comments: an error, a 4xx/5xx, a shape this client does not know."""
 
 
+class ReplayUnavailable(ReplayRefused):
+    """Twitch could not be reached, or answered 429 or 5xx: worth asking again later."""
+
+
 class CursorRefused(ReplayRefused):
     """Cursor paging was refused (integrity check); offset paging may still work."""
 
@@ -97,7 +101,9 @@ class TwitchGql:
                 self.url, json=body, headers={"Client-ID": self.client_id}, timeout=REQUEST_TIMEOUT
             )
         except requests.RequestException as exc:
-            raise ReplayRefused(f"comment replay of VOD {vod_id}: {type(exc).__name__}") from exc
+            raise ReplayUnavailable(f"comment replay of VOD {vod_id}: {type(exc).__name__}") from exc
+        if response.status_code == 429 or response.status_code >= 500:
+            raise ReplayUnavailable(f"comment replay of VOD {vod_id}: HTTP {response.status_code}")
         if response.status_code != 200:
             raise ReplayRefused(f"comment replay of VOD {vod_id}: HTTP {response.status_code}")
         if len(response.content) > MAX_RESPONSE_BYTES:

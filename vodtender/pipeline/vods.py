@@ -40,6 +40,7 @@ from typing import NamedTuple, TypeVar
 
 import peewee
 
+from vodtender.clients.youtube_terms import WATCH_URL
 from vodtender.pipeline.errors import ErrorClass
 from vodtender.runtime.db import retry_on_busy, write
 from vodtender.runtime.models import Upload, Vod, VodEvent, utcnow
@@ -842,7 +843,7 @@ def earlier_video(vod_id: int) -> str | None:
         .order_by(Upload.round.desc(), Upload.part)
         .first()
     )
-    return f"https://www.youtube.com/watch?v={part.video_id}" if part is not None else None
+    return WATCH_URL.format(id=part.video_id) if part is not None else None
 
 
 def parts_of_last_round(vod_id: int) -> int:

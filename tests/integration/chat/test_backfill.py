@@ -101,6 +101,16 @@ def test_cursor_refused_falls_back_to_offset_paging(workdir: Path, sqlite_vod: s
     assert stored() == EXPECTED
 
 
+def test_twitch_unavailable_is_asked_again_later_and_nothing_is_lost(
+    workdir: Path, sqlite_vod: str, site: TwitchStandin
+) -> None:
+    site.add_rule("gql", status=503, times=1)
+    result = backfill(workdir, sqlite_vod, site)
+    assert result.returncode == 0, result.stderr
+    assert result.stderr.count("Twitch unavailable, asking again") == 1
+    assert stored() == EXPECTED
+
+
 def test_every_query_refused_is_one_clear_line_and_keeps_what_is_stored(
     workdir: Path, sqlite_vod: str, site: TwitchStandin
 ) -> None:
@@ -141,7 +151,9 @@ def test_chat_daemon_backfills_catalog_vods_without_chat(
     Vod.create(twitch_vod_id="2002", channel="chan")
     site.comments.add("2002", COMMENTS[:5])
     ChatMessage.create(msg_id="irc-1", channel="chan", vod_id="2002", abs_timestamp=START, origin="live")
+    site.add_rule("gql", status=502, times=1)  # a passing fault: the VOD is asked for again, not left
     with recorder(workdir, sqlite_vod, irc.address, CHAT_BACKFILL="1", **gql_settings(site, "50ms")) as chat:
+        chat.wait_for_log("chat backfill: Twitch unavailable, asking again", timeout=30)
         chat.wait_for_log("chat backfill finished", timeout=60)
     assert stored() == EXPECTED
     assert [r.origin for r in ChatMessage.select().where(ChatMessage.vod_id == "2002")] == ["live"]

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import peewee
 
+from tests.helpers.chat_search import START_UNIX, event, store
 from tests.helpers.processes import base_env, run_cli
 from tests.unit.ops.fixtures import vod
-from tests.unit.pipeline.chat.test_search import START_UNIX, event, store
 from vodtender.pipeline.chat.rows import mark_deleted
 from vodtender.runtime.db import write
 

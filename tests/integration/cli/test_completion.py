@@ -47,6 +47,20 @@ def test_subcommands_and_options(script: Path) -> None:
     assert "--twitch-channel" in complete(script, "vods", "--tw")  # config options after any command
 
 
+def test_chat_subcommands_which_argparse_does_not_know(script: Path) -> None:
+    assert set(complete(script, "chat", "")) >= {"export", "backfill", "search", "--twitch-channel"}
+    assert {"--format", "--output", "--db-dsn"} <= set(complete(script, "chat", "export", "--"))
+    assert set(complete(script, "chat", "export", "123", "--format", "")) == {
+        "jsonl",
+        "vtt",
+        "srt",
+        "ass",
+        "twitchdownloader",
+    }
+    assert {"--vod", "--user", "--since", "--json"} <= set(complete(script, "chat", "search", "--"))
+    assert "--force" in complete(script, "chat", "backfill", "--f")
+
+
 def test_option_values(script: Path) -> None:
     assert set(complete(script, "vods", "--state", "")) == {
         "live",

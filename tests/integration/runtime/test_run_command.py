@@ -55,6 +55,16 @@ def _children(pid: int) -> list[int]:
     return [int(child) for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
 
 
+def _cmdline(pid: int) -> list[bytes]:
+    return Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+
+
+def _started_children(pid: int) -> list[int]:
+    """The children once each has exec'd: a child forked but not yet exec'd still shows `run`'s own argv."""
+    children = _children(pid)
+    return [child for child in children if _cmdline(child) != _cmdline(pid)] if len(children) == 2 else []
+
+
 def test_run_hands_settings_to_its_children_in_the_environment_never_on_their_command_line(workdir: Path) -> None:
     secret, token = "run-client-secret-0123456789", "oauth:run-chat-token-abcdefghij"
     settings = ["--twitch-client-secret", secret, f"--twitch-oauth-token={token}", "--twitch-bot-username", "bot"]
@@ -67,9 +77,11 @@ def test_run_hands_settings_to_its_children_in_the_environment_never_on_their_co
         stderr=subprocess.STDOUT,
     )
     try:
-        children = wait_until(lambda: len(_children(proc.pid)) == 2 and _children(proc.pid), timeout=30, what="both")
+        children = wait_until(
+            lambda: len(_started_children(proc.pid)) == 2 and _started_children(proc.pid), timeout=30, what="both"
+        )
         for child in children:
-            argv = Path(f"/proc/{child}/cmdline").read_bytes().split(b"\0")
+            argv = _cmdline(child)
             assert not [arg for arg in argv if secret.encode() in arg or b"run-chat-token" in arg], argv
             environ = Path(f"/proc/{child}/environ").read_bytes().split(b"\0")
             assert f"TWITCH_CLIENT_SECRET={secret}".encode() in environ  # readable by its own user only

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import signal
 import socket
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import peewee
@@ -114,6 +115,22 @@ def wait_done(vod: Vod, uploader: DaemonProcess, timeout: float = 60) -> Vod:
         return row if row.processed == 1 else None
 
     return wait_until(done, timeout, 0.1, what=f"VOD {vod.twitch_vod_id} processed")  # type: ignore[return-value]
+
+
+def kill_while_held(
+    workdir: Path, env: dict[str, str], youtube: YouTubeStandIn, what: str, timeout: float, check: Callable[[], None]
+) -> None:
+    """Start an uploader, wait until the stand-in holds its upload (a Fault of kind "hold"), `check`
+    what is stored at that moment, then SIGKILL the uploader mid-upload and let the stand-in go."""
+    first = DaemonProcess("uploader", workdir, env=env).start()
+    try:
+        wait_until(youtube.holding.is_set, timeout, what=what)
+        check()
+        first.signal(signal.SIGKILL)
+        first.proc.wait(10)
+    finally:
+        first.kill()
+        youtube.release()
 
 
 def uploader_status() -> str:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import signal
 from pathlib import Path
 
 import peewee
@@ -14,6 +13,7 @@ from tests.integration.uploader.conftest import (
     MIB,
     downloaded_vod,
     fresh,
+    kill_while_held,
     metric,
     quota_used_today,
     store_tokens,
@@ -84,16 +84,12 @@ def test_sigkill_at_half_then_restart_resends_less_than_a_chunk(
     store_tokens(youtube)
     youtube.add_fault(Fault(on="put", kind="hold", at_offset=10 * MIB + 300_000))  # server stops reading mid-chunk
     env = uploader_env(workdir, db_path, youtube)
-    first = DaemonProcess("uploader", workdir, env=env).start()
-    try:
-        wait_until(youtube.holding.is_set, 60, what="upload to reach 50%")
+
+    def confirmed_up_to_the_last_chunk() -> None:
         stored = fresh(vod)
-        assert stored.upload_session_uri and stored.upload_offset == 10 * MIB  # the last confirmed chunk
-        first.signal(signal.SIGKILL)
-        first.proc.wait(10)
-    finally:
-        first.kill()
-        youtube.release()
+        assert stored.upload_session_uri and stored.upload_offset == 10 * MIB
+
+    kill_while_held(workdir, env, youtube, "upload to reach 50%", 60, confirmed_up_to_the_last_chunk)
     with DaemonProcess("uploader", workdir, env=env) as second:
         wait_done(vod, second)
         second.wait_for_log(r"upload started from the stored session at 10485760 bytes")

@@ -6,7 +6,6 @@ import datetime as dt
 import hashlib
 import json
 import shutil
-import signal
 import socket
 import subprocess
 from pathlib import Path
@@ -15,7 +14,7 @@ import peewee
 import pytest
 
 from tests.helpers.processes import DaemonProcess, run_cli, wait_until
-from tests.integration.uploader.conftest import fresh, store_tokens, uploader_env, wait_done
+from tests.integration.uploader.conftest import fresh, kill_while_held, store_tokens, uploader_env, wait_done
 from tests.standins.youtube import Fault, YouTubeStandIn, check_metadata
 from vodtender.pipeline.upload.parts import cut, file_duration
 from vodtender.runtime.models import Upload, Vod
@@ -117,16 +116,12 @@ def test_sigkill_in_part_2_resumes_part_2_and_never_sends_part_1_again(
     store_tokens(youtube)
     youtube.add_fault(Fault(on="put", kind="hold", at_offset=270_000, session=2))
     env = uploader_env(workdir, db_path, youtube, UPLOAD_MAX_PART="30s", UPLOAD_CHUNK_SIZE="256K")
-    first = DaemonProcess("uploader", workdir, env=env).start()
-    try:
-        wait_until(youtube.holding.is_set, 20, what="part 2 to reach 270 kB")
+
+    def part_2_confirmed_up_to_its_last_chunk() -> None:
         part2 = Upload.get((Upload.vod == vod.id) & (Upload.part == 2))
         assert part2.state == "uploading" and part2.session_uri and part2.offset == 256 * 1024
-        first.signal(signal.SIGKILL)
-        first.proc.wait(10)
-    finally:
-        first.kill()
-        youtube.release()
+
+    kill_while_held(workdir, env, youtube, "part 2 to reach 270 kB", 20, part_2_confirmed_up_to_its_last_chunk)
     with DaemonProcess("uploader", workdir, env=env) as second:
         wait_done(vod, second)
         second.wait_for_log(r"upload started from the stored session at 262144 bytes")

@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
+from vodtender.pipeline.chat.search import ChatHit
 from vodtender.runtime.clock import unix_seconds
 from vodtender.runtime.models import ChatGap, ChatMessage, Vod
 
@@ -125,7 +126,7 @@ def reply_to(m: ChatMessage) -> dict | None:
     }
 
 
-def mirrored_from(m: ChatMessage) -> str:
+def mirrored_from(m: ChatMessage | ChatHit) -> str:
     """Where a shared chat mirrored this message from: the channel, else its room id."""
     if m.source_channel:
         return f"#{m.source_channel}"

@@ -18,7 +18,7 @@ from collections.abc import Callable
 import peewee
 from prometheus_client import Counter
 
-from vodtender.clients.twitch_gql import Comment, CursorRefused, ReplayRefused, TwitchGql
+from vodtender.clients.twitch_gql import Comment, CursorRefused, ReplayRefused, ReplayUnavailable, TwitchGql
 from vodtender.pipeline.kv import kv_delete, kv_get, kv_set, kv_with_prefix
 from vodtender.runtime.logs import get_logger
 from vodtender.runtime.models import ChatMessage, Vod, database_proxy
@@ -26,6 +26,15 @@ from vodtender.runtime.models import ChatMessage, Vod, database_proxy
 log = get_logger("chat")
 
 BACKFILLED = Counter("vodtender_chat_backfilled_total", "comment-replay messages stored by backfill")
+STOPPED = Counter(
+    "vodtender_chat_backfill_failures_total",
+    "comment-replay pages not fetched: unavailable (asked again later) or refused (the VOD is left)",
+    ["reason"],
+)
+for _reason in ("unavailable", "refused"):
+    STOPPED.labels(_reason)
+RETRY_MAX = 600.0  # seconds: the longest wait before asking an unavailable Twitch again
+CLI_RETRIES = 4  # `vodtender chat backfill` asks an unavailable Twitch this many times more (2+4+8+16 s)
 PROGRESS_PREFIX = "chat_backfill:"
 DONE = "done"
 IDLE_RECHECK = 300.0  # seconds between looks at the catalog when every VOD has chat
@@ -112,14 +121,32 @@ class VodReplay:
         return len(page.comments)
 
 
+def retry_delay(vod_id: str, exc: ReplayUnavailable, pace: float, failures: int) -> float:
+    """Count and log an unavailable answer; the seconds before asking again after `failures` of them
+    in a row: doubling, bounded."""
+    STOPPED.labels("unavailable").inc()
+    delay = min(max(pace, 1.0) * 2**failures, RETRY_MAX)
+    log.warning("chat backfill: Twitch unavailable, asking again", vod=vod_id, reason=str(exc), retry_in=delay)
+    return delay
+
+
 def backfill(client: TwitchGql, vod: Vod, pace: float, sleep: Callable[[float], None] = time.sleep) -> int:
-    """Run one VOD's replay to its end; the comments fetched."""
+    """Run one VOD's replay to its end; the comments fetched.  An unavailable Twitch is asked again
+    CLI_RETRIES times, then ReplayUnavailable is raised (what is stored stays, and a rerun resumes)."""
     replay = VodReplay(client, vod)
-    total = 0
+    total = failures = 0
     for _ in range(MAX_PAGES):
         if replay.done:
             break
-        total += replay.step()
+        try:
+            total += replay.step()
+        except ReplayUnavailable as exc:
+            failures += 1
+            if failures > CLI_RETRIES:
+                raise
+            sleep(retry_delay(vod.twitch_vod_id, exc, 0.0, failures))
+            continue
+        failures = 0
         log.info("chat backfill progress", vod=vod.twitch_vod_id, comments=total)
         if not replay.done:
             sleep(pace)
@@ -129,7 +156,8 @@ def backfill(client: TwitchGql, vod: Vod, pace: float, sleep: Callable[[float], 
 class CatalogBackfill:
     """CHAT_BACKFILL=1 in the chat daemon: one page per `run_once()` of the first catalog VOD
     without chat, at most one page per `pace` seconds.  A VOD Twitch refuses is logged once and
-    left for this run (its progress stays in kv for the next)."""
+    left for this run (its progress stays in kv for the next); while Twitch is unavailable (no
+    connection, 429, 5xx) the same page is asked for again, later each time (retry_delay)."""
 
     def __init__(self, client: TwitchGql, pace: float, clock: Callable[[], float] = time.monotonic):
         self.client = client
@@ -139,6 +167,7 @@ class CatalogBackfill:
         self.refused: set[str] = set()
         self.current: VodReplay | None = None
         self.fetched = 0
+        self.failures = 0  # unavailable answers in a row
 
     def run_once(self) -> float:
         """Seconds until the next page is due."""
@@ -154,11 +183,19 @@ class CatalogBackfill:
         vod_id = self.current.vod.twitch_vod_id
         try:
             self.fetched += self.current.step()
+        except ReplayUnavailable as exc:
+            self.failures += 1
+            delay = retry_delay(vod_id, exc, self.pace, self.failures)
+            self.next_at = now + delay
+            return delay
         except ReplayRefused as exc:
+            STOPPED.labels("refused").inc()
+            self.failures = 0
             log.error("chat backfill stopped: Twitch refused the comment replay", vod=vod_id, reason=str(exc))
             self.refused.add(vod_id)
             self.current = None
             return self.pace
+        self.failures = 0
         if self.current.done:
             log.info("chat backfill finished", vod=vod_id, comments=self.fetched)
             self.fetched = 0

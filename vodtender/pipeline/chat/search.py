@@ -15,6 +15,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 from collections.abc import Sequence
+from typing import Any
 
 import peewee
 
@@ -67,6 +68,7 @@ class ChatHit:
     deleted: bool
     mirrored: bool
     source_channel: str | None
+    source_room_id: str | None
 
     def offset(self) -> str | None:
         """h:mm:ss into the VOD; None for chat sent while the channel was offline."""
@@ -96,11 +98,13 @@ class ChatHit:
             "deleted": self.deleted,
             "mirrored": self.mirrored,
             "source_channel": self.source_channel,
+            "source_room_id": self.source_room_id,
             "show": self.show_command(),
         }
 
 
 _COLUMNS = tuple(field.name for field in dataclasses.fields(ChatHit))
+_SELECTED = ", ".join(f"m.{column}" for column in _COLUMNS)
 
 
 def search_chat(text: str, where: SearchFilter = SearchFilter()) -> list[ChatHit]:
@@ -109,18 +113,11 @@ def search_chat(text: str, where: SearchFilter = SearchFilter()) -> list[ChatHit
     terms = parse_terms(text)
     db = database_proxy.obj
     p = db.param
-    columns = ", ".join(f"m.{c}" for c in _COLUMNS)
     conditions, values = _filters(where, p)
     if isinstance(db, peewee.PostgresqlDatabase):
-        # Materialized: the rows come from the GIN index, never from walking the primary key backwards
-        # hoping to meet `limit` matches soon (the planner's bet for LIMIT, lost on a rare word).
-        tsquery = " && ".join([f"phraseto_tsquery('simple', {p})"] * len(terms))
-        order = "rel_timestamp, id" if where.vod_id else "id DESC"
-        sql = (
-            f"WITH hits AS MATERIALIZED (SELECT {columns} FROM chat_messages m WHERE m.message_tsv @@ ({tsquery})"
-            f"{conditions}) SELECT * FROM hits ORDER BY {order} LIMIT {p}"
-        )
-        params: list[object] = [*terms]
+        if not where.vod_id:
+            return _newest_postgres_hits(terms, conditions, values, where.limit)
+        sql, params = _postgres_query(terms, conditions, "rel_timestamp, id")
     else:
         found = f"chat_messages_fts f JOIN chat_messages m ON m.id = f.rowid WHERE chat_messages_fts MATCH {p}"
         params = [" ".join(fts5_string(term) for term in terms)]
@@ -131,9 +128,44 @@ def search_chat(text: str, where: SearchFilter = SearchFilter()) -> list[ChatHit
             order = "m.rel_timestamp, m.id"
         else:  # the FTS5 table's own order, newest row first: a common word stops at `limit`, unsorted
             order = "f.rowid DESC"
-        sql = f"SELECT {columns} FROM {found}{conditions} ORDER BY {order} LIMIT {p}"
-    cursor = db.execute_sql(sql, [*params, *values, where.limit])
-    return [_hit(row) for row in cursor.fetchall()]
+        sql = f"SELECT {_SELECTED} FROM {found}{conditions} ORDER BY {order} LIMIT {p}"
+    return _hits(db.execute_sql(sql, [*params, *values, where.limit]))
+
+
+# The first stretch of newest ids a PostgreSQL search looks in; each next one is this many times longer.
+FIRST_ID_WINDOW = 65_536
+WINDOW_GROWTH = 4
+
+
+def _postgres_query(terms: list[str], conditions: str, order: str) -> tuple[str, list[object]]:
+    """Materialized: the rows come from the GIN index, never from walking the primary key backwards
+    hoping to meet `limit` matches soon (the planner's bet for LIMIT, lost on a rare word)."""
+    p = database_proxy.obj.param
+    tsquery = " && ".join([f"phraseto_tsquery('simple', {p})"] * len(terms))
+    sql = (
+        f"WITH hits AS MATERIALIZED (SELECT {_SELECTED} FROM chat_messages m WHERE m.message_tsv @@ ({tsquery})"
+        f"{conditions}) SELECT * FROM hits ORDER BY {order} LIMIT {p}"
+    )
+    return sql, [*terms]
+
+
+def _newest_postgres_hits(terms: list[str], conditions: str, values: list[object], limit: int) -> list[ChatHit]:
+    """The newest matches, looked for in stretches of ids from the newest back, each WINDOW_GROWTH
+    times the last: a common word is done within the first stretch instead of fetching and sorting
+    its every row (hundreds of ms at a million rows); a rare one costs a few index lookups more."""
+    db = database_proxy.obj
+    p = db.param
+    lowest, highest = db.execute_sql("SELECT MIN(id), MAX(id) FROM chat_messages").fetchone()
+    if highest is None:
+        return []
+    sql, params = _postgres_query(terms, f"{conditions} AND m.id >= {p} AND m.id < {p}", "id DESC")
+    found: list[ChatHit] = []
+    upper, window = highest + 1, FIRST_ID_WINDOW
+    while len(found) < limit and upper > lowest:
+        lower = max(lowest, upper - window)
+        found += _hits(db.execute_sql(sql, [*params, *values, lower, upper, limit - len(found)]))
+        upper, window = lower, window * WINDOW_GROWTH
+    return found
 
 
 def fts5_string(term: str) -> str:
@@ -158,6 +190,10 @@ def _filters(where: SearchFilter, p: str) -> tuple[str, list[object]]:
         clauses.append(f"m.abs_timestamp >= {p}")
         values.append(where.since)
     return "".join(f" AND {clause}" for clause in clauses), values
+
+
+def _hits(cursor: Any) -> list[ChatHit]:
+    return [_hit(row) for row in cursor.fetchall()]
 
 
 def _hit(row: Sequence[object]) -> ChatHit:

@@ -4,7 +4,8 @@ A video whose every byte is in is not published yet: YouTube processes it and ma
 `rejected` (duplicate, length, copyright, ...) or `failed` (codec, conversion, ...).  The
 uploader's loop calls `ProcessingFollower.run_once()` at every step, also while a worker uploads:
 it asks `videos.list` (`part=status,processingDetails`, up to 50 videos a call, 1 quota unit) about
-the `uploads` rows in state processing whose `next_check_at` has come, and checks again after
+the `uploads` rows in state processing whose `next_check_at` has come (each claimed first, so two
+uploaders never ask about one video at once: uploads.claim_processing_due), and checks again after
 `UPLOAD_PROCESSING_CHECK`, doubling up to 30 minutes, at most `UPLOAD_PROCESSING_MAX_CHECKS`
 times.  Only when every video of the VOD's round is processed is the VOD done (`youtube_url` =
 part 1's); a rejected or failed one fails the VOD with YouTube's reason, the file kept.
@@ -20,6 +21,7 @@ from typing import Any
 from googleapiclient.errors import HttpError
 
 from vodtender.clients.youtube import LIST_MAX_IDS, YouTubeClient, error_reason
+from vodtender.clients.youtube_terms import WATCH_URL
 from vodtender.pipeline import vods
 from vodtender.pipeline.errors import ErrorClass
 from vodtender.pipeline.upload import uploads
@@ -133,7 +135,7 @@ class ProcessingFollower:
         self._held = self.quota.hold() is not None
         if self._held:  # videos.list costs units too
             return
-        due = uploads.processing_due(LIST_MAX_IDS, now)
+        due = uploads.claim_processing_due(LIST_MAX_IDS, now)
         if not due:
             return
         try:
@@ -204,7 +206,7 @@ class ProcessingFollower:
         if len(videos) < upload.parts or any(v.state != uploads.PROCESSED for v in videos):
             bound.info("video processed, waiting for the VOD's other parts", video_id=upload.video_id)
             return
-        url = uploads.WATCH_URL.format(id=videos[0].video_id)
+        url = WATCH_URL.format(id=videos[0].video_id)
         if not vods.mark_published(vod.id, url):
             bound.info("video processed, but the VOD was reset meanwhile: not marking it done", youtube_url=url)
             return

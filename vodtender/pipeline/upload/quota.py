@@ -20,7 +20,7 @@ import zoneinfo
 from dataclasses import dataclass
 from typing import Protocol
 
-from vodtender.clients.youtube_errors import UPLOAD_LIMIT_REASON
+from vodtender.clients.youtube_terms import UPLOAD_LIMIT_REASON
 from vodtender.pipeline.kv import (
     QUOTA_HOLD_REASON_KEY,
     QUOTA_HOLD_UNTIL_KEY,

@@ -24,7 +24,7 @@ from googleapiclient.http import HttpRequest
 
 from vodtender.clients.google_oauth import OAuthError
 from vodtender.clients.youtube import YouTubeClient, error_reason
-from vodtender.clients.youtube_errors import QUOTA_REASONS
+from vodtender.clients.youtube_terms import QUOTA_REASONS
 from vodtender.pipeline.errors import FatalError, SystemicError, TransientError
 from vodtender.pipeline.upload.tokens import AccessTokens
 from vodtender.runtime.backoff import backoff_delay

@@ -13,14 +13,18 @@ the session is gone and the next upload of the VOD plans a new round.
 from __future__ import annotations
 
 import datetime as dt
+import functools
+import operator
 import os
 from typing import Any
 
+import peewee
+
+from vodtender.clients.youtube_terms import WATCH_URL
 from vodtender.pipeline.upload.parts import PartLimits, cut, part_count, remove_parts, work_folder
 from vodtender.runtime.db import write
 from vodtender.runtime.models import Upload, Vod, utcnow
 
-WATCH_URL = "https://www.youtube.com/watch?v={id}"  # a video's page (`vods.youtube_url` is part 1's)
 PENDING, UPLOADING, PROCESSING = "pending", "uploading", "processing"
 NOT_IN = (PENDING, UPLOADING)  # states whose bytes are not all with YouTube
 
@@ -134,10 +138,26 @@ def _update(upload_id: int, **fields: object) -> None:
 PROCESSED, REJECTED, FAILED = "processed", "rejected", "failed"
 
 
-def processing_due(limit: int, now: dt.datetime | None = None) -> list[Upload]:
-    """Videos whose processing is to be checked now, the longest waiting first."""
-    due = (Upload.state == PROCESSING) & (Upload.next_check_at.is_null() | (Upload.next_check_at <= (now or utcnow())))
-    return list(Upload.select().where(due).order_by(Upload.next_check_at.asc(nulls="FIRST"), Upload.id).limit(limit))
+CHECK_CLAIM = dt.timedelta(minutes=2)  # a check claimed by one follower; if it dies, another takes it after this
+
+
+def claim_processing_due(limit: int, now: dt.datetime | None = None) -> list[Upload]:
+    """Videos whose processing is to be checked now, the longest waiting first, each claimed for the
+    caller: its `next_check_at` moved CHECK_CLAIM on, only where no other uploader's follower moved it
+    first, so two uploaders never spend a unit each on the same check."""
+    now = now or utcnow()
+    due = (Upload.state == PROCESSING) & (Upload.next_check_at.is_null() | (Upload.next_check_at <= now))
+    found = Upload.select().where(due).order_by(Upload.next_check_at.asc(nulls="FIRST"), Upload.id).limit(limit)
+    claimed = []
+    for upload in found:
+        unmoved = (
+            Upload.next_check_at.is_null()
+            if upload.next_check_at is None
+            else (Upload.next_check_at == upload.next_check_at)
+        )
+        if _set(upload, unmoved, next_check_at=now + CHECK_CLAIM) == 1:
+            claimed.append(upload)
+    return claimed
 
 
 def next_check_at() -> dt.datetime | None:
@@ -174,7 +194,7 @@ def round_of(upload: Upload) -> list[Upload]:
     return list(Upload.select().where(same).order_by(Upload.part))
 
 
-def _set(upload: Upload, **fields: object) -> int:
-    """Write `fields` on the row while it is still processing; returns the rows written (0 or 1)."""
-    processing = (Upload.id == upload.id) & (Upload.state == PROCESSING)
+def _set(upload: Upload, *only_if: peewee.Expression, **fields: object) -> int:
+    """Write `fields` on the row while it is still processing (and `only_if` holds); the rows written (0 or 1)."""
+    processing = functools.reduce(operator.and_, only_if, (Upload.id == upload.id) & (Upload.state == PROCESSING))
     return int(write(lambda: Upload.update(**fields, updated_at=utcnow()).where(processing).execute()))

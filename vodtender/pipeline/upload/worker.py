@@ -16,7 +16,7 @@ import datetime as dt
 import os
 import threading
 
-from vodtender.clients.youtube_errors import UPLOAD_LIMIT_REASON
+from vodtender.clients.youtube_terms import UPLOAD_LIMIT_REASON, WATCH_URL
 from vodtender.pipeline import vods
 from vodtender.pipeline.errors import ErrorClass, PipelineError
 from vodtender.pipeline.upload import uploads
@@ -149,7 +149,7 @@ class UploadWorker(threading.Thread):
         self.meter.update(self.offset)
         earlier = tuple(str(r.video_id) for r in rows if r.part < row.part)
         place = PartPlace(row.part, row.parts, row.start_seconds, row.start_seconds + row.duration_seconds, earlier)
-        body = build_part_metadata(self.vod, ctx.options.metadata, place, uploads.WATCH_URL).body()
+        body = build_part_metadata(self.vod, ctx.options.metadata, place, WATCH_URL).body()
         resumed = f" from the stored session at {row.offset} bytes" if row.session_uri else ""
         self.log.info("upload started" + resumed, size=self.size, title=body["snippet"]["title"], part=row.part)
         job = ResumableUpload(
@@ -226,7 +226,7 @@ class UploadWorker(threading.Thread):
             self.log.warning(
                 "upload finished but the lease was taken meanwhile; not marking it done, the file stays for the "
                 "VOD's new owner (this upload is a duplicate)",
-                youtube_url=uploads.WATCH_URL.format(id=video_ids[0]),
+                youtube_url=WATCH_URL.format(id=video_ids[0]),
             )
             return
         UPLOAD_RESULTS.labels("done").inc()

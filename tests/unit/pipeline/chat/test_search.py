@@ -8,32 +8,16 @@ import time
 import peewee
 import pytest
 
-from tests.helpers.chat_search import drop_chat_search_index
+from tests.helpers.chat_search import START_UNIX, drop_chat_search_index, event, store
 from vodtender.clients.irc_lines import parse_line
-from vodtender.pipeline.chat.events import ChatEvent, ChatEventBuilder
-from vodtender.pipeline.chat.rows import insert_messages, mark_deleted
+from vodtender.pipeline.chat import search
+from vodtender.pipeline.chat.events import ChatEventBuilder
+from vodtender.pipeline.chat.rows import mark_deleted
 from vodtender.pipeline.chat.search import SearchError, SearchFilter, parse_terms, search_chat
 from vodtender.pipeline.chat.writer import ChatWriter
 from vodtender.runtime.db import write
 from vodtender.runtime.migrations import migrate
 from vodtender.runtime.models import ChatMessage
-
-START_UNIX = 1772366400.0
-
-
-def event(msg_id: str, text: str, at: float = START_UNIX, channel: str = "chan", user: str = "alice") -> ChatEvent:
-    line = (
-        f"@id={msg_id};display-name={user.title()};tmi-sent-ts={int(at * 1000)} "
-        f":{user}!{user}@{user}.tmi.twitch.tv PRIVMSG #{channel} :{text}"
-    )
-    built = ChatEventBuilder().build(parse_line(line), line, at)
-    assert built is not None
-    return built
-
-
-def store(*events: ChatEvent, vod_id: str | None = None) -> None:
-    rows = [e.row(vod_id, None if vod_id is None else e.abs_timestamp - START_UNIX) for e in events]
-    write(lambda: insert_messages(rows))
 
 
 def found(text: str, **where: object) -> list[str]:
@@ -108,6 +92,20 @@ def test_filters_channel_vod_user_since_and_limit(migrated_db: peewee.Database) 
     )
     assert hit.show_command() == "vodtender show 100"
     assert search_chat("gg", SearchFilter(channel="chan", since=0, user="alice", vod_id=None))[0].offset() is None
+
+
+def test_the_newest_matches_come_first_however_far_back_they_lie(
+    migrated_db: peewee.Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Stretches of 2, 8, 32 ids: PostgreSQL looks back window by window; the answer must not change.
+    monkeypatch.setattr(search, "FIRST_ID_WINDOW", 2)
+    old = [event(f"old{n}", "rare find" if n in (0, 3) else "filler") for n in range(30)]
+    new = [event(f"new{n}", "rare find" if n == 5 else "filler") for n in range(10)]
+    store(*old, *new)
+    assert found("rare") == ["new5", "old3", "old0"]
+    assert found("rare", limit=2) == ["new5", "old3"]
+    assert found("filler", limit=3) == ["new9", "new8", "new7"]
+    assert found("absent") == []
 
 
 def test_deletions_are_marked_and_a_clearmsg_is_not_a_second_result(migrated_db: peewee.Database) -> None:

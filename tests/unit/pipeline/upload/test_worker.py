@@ -27,6 +27,7 @@ from vodtender.clients.youtube import YouTubeClient
 from vodtender.pipeline import vods
 from vodtender.pipeline.breaker import CircuitBreaker
 from vodtender.pipeline.kv import CIRCUIT_FAILURES_KEY, QUOTA_HOLD_UNTIL_KEY, kv_get
+from vodtender.pipeline.upload import uploads
 from vodtender.pipeline.upload.context import UploadContext
 from vodtender.pipeline.upload.metadata import UploadSettings
 from vodtender.pipeline.upload.options import UploadOptions
@@ -364,3 +365,16 @@ def test_a_refused_processing_check_waits_and_quota_exceeded_holds_the_units(sta
     assert ctx.quota.hold() is not None and ctx.quota.used_today() == ctx.quota.daily_units
     follow_processing(stage, ctx, hours=3)  # held: no call while the units are gone
     assert stage.youtube.count("GET", "list") == 2 and fresh(vod).processed == 0
+
+
+def test_two_uploaders_never_check_the_same_video_at_once(stage: Stage) -> None:
+    ctx = stage.context()
+    stage.downloaded(MIB)
+    stage.claimed_worker(ctx).run()
+    later = utcnow() + dt.timedelta(hours=1)
+    (claimed,) = uploads.claim_processing_due(50, later)
+    assert uploads.claim_processing_due(50, later) == []  # another uploader's follower finds it taken
+    ProcessingFollower(ctx.client, ctx.quota, ctx.options, PrivateLock()).run_once(now=later)
+    assert stage.youtube.count("GET", "list") == 0  # nor does a whole follower ask about it
+    # the claimant died mid-check: once the claim runs out, the check is anyone's again
+    assert [u.id for u in uploads.claim_processing_due(50, later + uploads.CHECK_CLAIM)] == [claimed.id]

@@ -1,5 +1,0 @@
-"""YouTube's error reasons the pipeline tells apart, without loading the Google client (~20 MB):
-`vodtender status` and a download-only uploader read them too."""
-
-UPLOAD_LIMIT_REASON = "uploadLimitExceeded"  # the channel's count of uploads per day, not the project's units
-QUOTA_REASONS = ("quotaExceeded", UPLOAD_LIMIT_REASON, "dailyLimitExceeded")
