@@ -3,6 +3,10 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN = $(VENV)/bin
 PYTEST_ARGS ?=
+# Test workers (pytest-xdist) for every tier but the system one: the tests mostly wait on daemons and
+# peers, so two workers on two cores halve the wall time (tests/conftest.py keeps the heaviest files
+# apart).  The system tier builds the .deb and boots containers: it runs after, on its own.
+TEST_WORKERS ?= 2
 
 .PHONY: run test unit integration e2e system deps venv lock lint deb bench clean
 
@@ -10,7 +14,8 @@ run: venv                      ## set up and run the four daemons in the foregro
 	$(BIN)/vodtender run $(ARGS)
 
 test: deps venv lint           ## set up and run every test tier
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadgroup -m "not system" --durations=25 $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -m system --durations=10 $(PYTEST_ARGS)
 
 unit integration e2e system: venv  ## one tier (markers come from the folder: tests/unit, tests/integration/e2e, ...)
 	$(BIN)/python -m pytest -m $@ $(PYTEST_ARGS)

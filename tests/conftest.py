@@ -28,6 +28,25 @@ def folders_of(item: pytest.Item) -> tuple[str, ...]:
     return path.relative_to(TESTS).parts[:-1] if path.is_relative_to(TESTS) else ()
 
 
+# `make test` runs the suite on two pytest-xdist workers (--dist loadgroup).  Each file's tests stay
+# on one worker (its module and session fixtures are built once), and the files that load the
+# machine most (whole stacks, several hosts, many daemons at once) run one after another in one
+# group, beside the lighter files on the other worker: never two of them at the same time.
+SERIAL_GROUP = "serial"
+SERIAL_FILES = (
+    "integration/e2e/",
+    "integration/scaleout/",
+    "integration/recorder/test_recorder.py",
+    "integration/runtime/test_sqlite_contention.py",
+)
+
+
+def xdist_group(item: pytest.Item) -> str:
+    path = Path(item.path).resolve()
+    file = path.relative_to(TESTS).as_posix() if path.is_relative_to(TESTS) else str(path)
+    return SERIAL_GROUP if file.startswith(SERIAL_FILES) else file
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         folders = folders_of(item)
@@ -35,6 +54,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(getattr(pytest.mark, folders[0]))
         if "e2e" in folders:
             item.add_marker(pytest.mark.e2e)
+        item.add_marker(pytest.mark.xdist_group(xdist_group(item)))
 
 
 class InProcessGuard:

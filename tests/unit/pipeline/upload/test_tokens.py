@@ -54,7 +54,9 @@ def test_plaintext_without_any_key(migrated_db: peewee.Database) -> None:
 
 
 @pytest.mark.parametrize(
-    ("key", "prefix"), [("a long passphrase", "enc:v2:"), (Fernet.generate_key().decode(), "enc:v1:")]
+    ("key", "prefix"),
+    [("a long passphrase", "enc:v2:"), (Fernet.generate_key().decode(), "enc:v1:")],
+    ids=["passphrase", "fernet-key"],
 )
 def test_encrypted_with_a_key_and_unreadable_without(migrated_db: peewee.Database, key: str, prefix: str) -> None:
     TokenStore(TokenCipher(key)).save(TokenGrant("access-1234567890", time.time() + 60, "refresh-1234567890", "s"))
