@@ -16,6 +16,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(name: str, config_argv: list[str]) -> int:
+    from vodtender.runtime.supervision import follow_supervisor
+
+    follow_supervisor()  # under `vodtender run`: die with it
     from vodtender.runtime.daemon import run_daemon  # the runtime and only this daemon's modules
 
     return run_daemon(daemon_class(name), config_argv)

@@ -19,6 +19,7 @@ import configargparse
 
 from vodtender.runtime.children import process_environment
 from vodtender.runtime.options import (
+    COMMAND_LINE,
     OPTIONS,
     OPTIONS_BY_ENV,
     ConfigError,
@@ -88,6 +89,22 @@ class Config(Settings):
         """Why daemon `name` runs disabled with this configuration (chat: CHAT_AUTO_START=0, ...), or None."""
         return DAEMON_NEEDS[name].disabled_reason(self)
 
+    def command_line_problems(self, daemons: Sequence[str]) -> list[Problem]:
+        """What is wrong with the flags given: unknown ones, bad values, and values given there that
+        leave one of these daemons idle."""
+        problems = [p for p in self.problems if p.origin == COMMAND_LINE]
+        for name in daemons:
+            problems += [
+                p for p in DAEMON_NEEDS[name].idle_problems(self) if self.from_command_line(p) and p not in problems
+            ]
+        return problems
+
+    def from_command_line(self, problem: Problem) -> bool:
+        """Whether the value `problem` is about was given as a flag."""
+        if problem.origin is not None or problem.env is None:
+            return problem.origin == COMMAND_LINE
+        return self.sources.get(OPTIONS_BY_ENV[problem.env].dest) == COMMAND_LINE
+
     def all_problems(self) -> list[Problem]:
         """What `config check` reports: parse problems, then every daemon's unmet needs, each once."""
         problems = list(self.problems)
@@ -141,6 +158,7 @@ def _build_parser() -> configargparse.ArgParser:
         default_config_files=default_config_files(),
         ignore_unknown_config_file_keys=False,
         add_help=False,
+        allow_abbrev=False,  # `--twitch-chan` is a typo to report, not --twitch-channel
     )
     parser.add_argument("-c", "--config", is_config_file=True, help="extra config file")
     for o in OPTIONS:
@@ -174,18 +192,21 @@ def load_config(argv: Sequence[str] = ()) -> Config:
     try:
         namespace, unknown = parser.parse_known_args(list(argv), env_vars=process_environment())
     except ConfigError as exc:
-        return Config(**unset_settings(), problems=[Problem(str(exc))])
+        return Config(**unset_settings(), problems=[Problem(str(exc), origin=_failing_layer(argv))])
+    given = _flags_given(argv)
     for index, extra in enumerate(unknown):
         if not extra.startswith("-"):
             if index == 0 or not unknown[index - 1].startswith("-"):  # else: an unknown option's value
-                problems.append(Problem(f"unexpected argument {extra!r}"))
+                problems.append(Problem(f"unexpected argument {extra!r}", origin=COMMAND_LINE))
         else:
             flag = extra.split("=", 1)[0]
-            where = "" if flag in argv else f" (key {flag[2:]!r} in a config file)"
+            on_command_line = flag in given
+            where = "" if on_command_line else f" (key {flag[2:]!r} in a config file)"
             problems.append(
                 Problem(
                     f"unknown option {flag!r}{where}: the known ones are listed in "
-                    "etc/vodtender.conf and by `vodtender config check`"
+                    "etc/vodtender.conf and by `vodtender config check`",
+                    origin=COMMAND_LINE if on_command_line else "config file",
                 )
             )
     credentials = _credentials()
@@ -203,7 +224,8 @@ def load_config(argv: Sequence[str] = ()) -> Config:
         try:
             values[o.dest] = o.value_of(raw)
         except ConfigError as exc:
-            problems.append(Problem(f"{o.env}: {exc} (from {source})", o.env))
+            named = o.flag if source == COMMAND_LINE else o.env  # as the operator wrote it
+            problems.append(Problem(f"{named}: {exc} (from {source})", o.env, source))
             values[o.dest] = o.unset_value()
         sources[o.dest] = source
     return Config(**values, problems=problems, sources=sources)
@@ -213,9 +235,24 @@ def _raise_config_error(message: str) -> None:
     raise ConfigError(message)
 
 
+def _flags_given(argv: Sequence[str]) -> set[str]:
+    return {arg.split("=", 1)[0] for arg in argv if arg.startswith("--")}
+
+
+def _failing_layer(argv: Sequence[str]) -> str | None:
+    """Where a parse error lies: on the command line when the other layers parse without it."""
+    parser = _build_parser()
+    parser.error = _raise_config_error
+    try:
+        parser.parse_known_args([], env_vars=process_environment())
+    except ConfigError:
+        return None
+    return COMMAND_LINE
+
+
 def _sources(parser: configargparse.ArgParser, argv: Sequence[str]) -> dict[str, str]:
     """Which layer set each option, for `config check` and problem lines (later layers win)."""
-    given = {arg.split("=", 1)[0] for arg in argv if arg.startswith("--")}
+    given = _flags_given(argv)
     by_key = {o.key: o for o in OPTIONS}
     sources: dict[str, str] = {}
     for origin, settings in parser.get_source_to_settings_dict().items():
@@ -226,7 +263,7 @@ def _sources(parser: configargparse.ArgParser, argv: Sequence[str]) -> dict[str,
     environment = process_environment()
     for o in OPTIONS:
         if o.flag in given:
-            sources[o.dest] = "command line"
+            sources[o.dest] = COMMAND_LINE
         elif o.env in environment:
             sources[o.dest] = "environment"
     return sources

@@ -101,11 +101,17 @@ class IdleDaemon(Daemon):
         return 3600.0
 
     def status(self) -> str:
-        return (
-            "idle: "
-            + "; ".join(str(p) for p in self.problems)
-            + f" (set it in {config_dir()}/vodtender.conf or the environment, then reload)"
-        )
+        return "idle: " + "; ".join(str(p) for p in self.problems) + f" ({self._how_to_fix()})"
+
+    def _how_to_fix(self) -> str:
+        """Where to fix it: a value given as a flag is not in the config file, and a reload reads the same flags."""
+        in_files = f"{config_dir()}/vodtender.conf or the environment, then reload"
+        flagged = [p for p in self.problems if self.cfg.from_command_line(p)]
+        if not flagged:
+            return f"set it in {in_files}"
+        if len(flagged) == len(self.problems):
+            return "correct it on the command line, then restart"
+        return f"correct the command line's, then restart; set the others in {in_files}"
 
     def readiness(self) -> list[str]:
         return [f"configuration: {p}" for p in self.problems]

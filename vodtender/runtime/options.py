@@ -23,12 +23,16 @@ class ConfigError(ValueError):
     """A value that cannot be parsed; the message is shown to the operator as is."""
 
 
+COMMAND_LINE = "command line"  # the source of a value given as a flag
+
+
 @dataclasses.dataclass(frozen=True)
 class Problem:
     """One configuration problem, shown to the operator as one line."""
 
     message: str
     env: str | None = None  # the option it concerns, if any
+    origin: str | None = None  # where the offending value was given: COMMAND_LINE, ...; None: nowhere in particular
 
     def __str__(self) -> str:
         return self.message

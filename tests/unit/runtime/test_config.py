@@ -101,6 +101,28 @@ def test_bad_values_become_problems_not_exceptions(config_env: ConfigEnv) -> Non
     assert cfg.vod_reconcile_delay == 120  # the default stands in, so nothing downstream breaks
 
 
+def test_the_command_line_s_own_problems_are_told_apart_from_the_other_layers(config_env: ConfigEnv) -> None:
+    (config_env(VOD_RECONCILE_DELAY="soon") / "vodtender.conf").write_text("no-such-key = 1\n")
+    flags = ["--twitch-chanel=foo", "--twitch-chan", "x", "--download-timeout", "never"]
+    cfg = load_config([*flags, "--twitch-vod-url-template", "http://vods/"])
+    assert [str(p) for p in cfg.command_line_problems(["downloader"])] == [
+        "unknown option '--twitch-chanel': the known ones are listed in etc/vodtender.conf and by "
+        "`vodtender config check`",  # `=value` or not, a flag is the command line's, not a config file's
+        "unknown option '--twitch-chan': the known ones are listed in etc/vodtender.conf and by "
+        "`vodtender config check`",  # an abbreviation is no flag
+        "--download-timeout: bad duration 'never' (use e.g. 30s, 5m, 6h, 1h30m) (from command line)",
+        "TWITCH_VOD_URL_TEMPLATE must contain {id}",  # a value given as a flag that idles the downloader
+    ]
+    others = [str(p) for p in cfg.problems if not cfg.from_command_line(p)]
+    assert (
+        len(others) == 2 and "(key 'no-such-key' in a config file)" in others[0] and "(from environment)" in others[1]
+    )
+    assert load_config(["--twitch-channel"]).command_line_problems([]) != []  # a flag without its value
+    assert (
+        load_config(["--twitch-channel", "a"]).command_line_problems(["poller"]) == []
+    )  # no Twitch app: not the flag's
+
+
 def test_mask_shows_at_most_four_characters() -> None:
     assert mask("abcdefghijklmnop") == "****mnop"
     assert mask("short") == "****"

@@ -313,6 +313,16 @@ def test_incomplete_configuration_comes_up_idle(make_runtime: MakeRuntime) -> No
     assert metric("vodtender_daemon_ready") == 0
 
 
+def test_a_bad_value_on_the_command_line_is_not_blamed_on_the_config_file(make_runtime: MakeRuntime) -> None:
+    runtime = make_runtime(stub(), "--upload-backoff-base", "whenever")
+    runtime.start()
+    (status,) = notifications(runtime, "STATUS=")
+    assert status == (
+        "STATUS=idle: --upload-backoff-base: bad duration 'whenever' (use e.g. 30s, 5m, 6h, 1h30m) "
+        "(from command line) (correct it on the command line, then restart)"
+    )
+
+
 def test_reload_with_a_bad_value_idles_and_a_corrected_one_resumes(
     make_runtime: MakeRuntime, config_env: ConfigEnv
 ) -> None:

@@ -158,6 +158,6 @@ def test_live_record_is_all_some_channels_or_none(config_env: ConfigEnv) -> None
     assert (some.live_record.channels(), some.masked()["LIVE_RECORD"]) == (("alpha", "beta"), "alpha,beta")
     mixed = load_config(["--live-record", "all,alpha"])
     assert [str(p) for p in mixed.problems] == [
-        "LIVE_RECORD: bad channel list 'all,alpha' (use all, or channel logins a,b; not both) (from command line)"
+        "--live-record: bad channel list 'all,alpha' (use all, or channel logins a,b; not both) (from command line)"
     ]
     assert mixed.live_record.empty  # the default stands in: nothing is recorded
