@@ -45,11 +45,10 @@ def make_private(path: Path) -> None:
 
 
 def private_database(path: str) -> None:
-    """Before SQLite opens `path`: its folder exists, it is created private, an older one is narrowed."""
+    """Before SQLite opens `path` (in a folder that exists): it is created private, an older one is narrowed."""
     if path == ":memory:" or path.startswith("file:"):
         return
     file = Path(path)
-    file.parent.mkdir(parents=True, exist_ok=True, mode=0o777 & ~private_mask())
     os.close(os.open(file, os.O_CREAT | os.O_WRONLY, 0o666 & ~private_mask()))  # SQLite takes an empty file
     for companion in (file, *(Path(f"{file}{suffix}") for suffix in SQLITE_COMPANIONS)):
         make_private(companion)
