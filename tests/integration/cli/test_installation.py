@@ -113,4 +113,7 @@ def writes_as_the_owner(root: Path, elsewhere: Path) -> None:
     os.chown(state, 65534, 65534)  # as the package's vodtender user owns /var/lib/vodtender
     migrated = run_cli(elsewhere, "db", "migrate", env=installed_env(root, elsewhere))
     assert migrated.returncode == 0, migrated.stderr
-    assert {(p.stat().st_uid, p.stat().st_gid) for p in state.iterdir()} == {(65534, 65534)}
+    # and as the units would have made it: group vodtender reads, others never
+    assert {(p.stat().st_uid, p.stat().st_gid, p.stat().st_mode & 0o777) for p in state.iterdir()} == {
+        (65534, 65534, 0o640)
+    }
