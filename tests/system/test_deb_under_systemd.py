@@ -249,6 +249,17 @@ def test_configured_target_starts_all_four_ready_with_status(box: Container) -> 
     assert "TWITCH_CLIENT_SECRET" not in status_text(box, "poller")
     assert "TWITCH_CHANNEL" not in status_text(box, "poller")
     assert failed_units(box) == ""
+    # The operator's commands see the running service without flags, from any directory, as root or
+    # as vodtender, and leave nothing behind where they were run.
+    listing = "ls -A / /root"
+    before = box.sh(listing).stdout
+    report = json.loads(box.sh("cd / && vodtender status --json", check=False).stdout)
+    assert report["read"]["database"] == "/var/lib/vodtender/vodtender.db"
+    assert "/etc/vodtender/vodtender.env" in report["read"]["config_files"]
+    states = {d["name"]: d["state"] for d in report["daemons"]}
+    assert set(states) == set(DAEMONS) and "down" not in states.values(), states  # idle: no token, no LIVE_RECORD
+    assert box.sh("cd /root && runuser -u vodtender -- vodtender vods", check=False).returncode == 0
+    assert box.sh(listing).stdout == before
 
 
 def secrets_seen(box: Container, daemon: str) -> set[str]:

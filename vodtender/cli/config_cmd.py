@@ -20,7 +20,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def cmd_check(args: argparse.Namespace, config_argv: list[str]) -> int:
     cfg = load_config(config_argv)
-    print("# config files read (later ones win): " + " ".join(default_config_files()))
+    read = " ".join(cfg.files_read) or "none (looked for " + " ".join(default_config_files()) + ")"
+    print("# config files read (later ones win): " + read)
     register_config_secrets(cfg)
     shown: dict[str, str] = redact_data(cfg.masked())  # DB_DSN's password too
     width = max(len(env) for env in shown)

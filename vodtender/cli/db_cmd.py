@@ -4,15 +4,19 @@
 from __future__ import annotations
 
 import argparse
+import sqlite3
 import sys
 from urllib.parse import urlparse
+
+import peewee
 
 from vodtender.cli.commands import summary
 from vodtender.cli.common import load_or_exit
 from vodtender.ops.db_copy import CopyError, copy_database
-from vodtender.runtime.db import open_database
+from vodtender.runtime.db import DatabaseUnavailable, describe_dsn, open_database
 from vodtender.runtime.logs import register_secret
 from vodtender.runtime.migrations import migrate, pending
+from vodtender.runtime.redact import redact
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -43,12 +47,17 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def cmd_migrate(args: argparse.Namespace, config_argv: list[str]) -> int:
     cfg = load_or_exit(config_argv)
-    db = open_database(cfg.db_dsn)
-    if args.dry_run:
-        names = pending(db)
-        print("\n".join(names) if names else "schema is up to date")
-        return 0
-    applied = migrate(db)
+    try:
+        db = open_database(cfg.db_dsn)
+        if args.dry_run:
+            names = pending(db)
+            print("\n".join(names) if names else "schema is up to date")
+            return 0
+        applied = migrate(db)
+    except (peewee.PeeweeException, sqlite3.Error, OSError) as exc:
+        reason = str(exc) if isinstance(exc, DatabaseUnavailable) else f"{describe_dsn(cfg.db_dsn)}: {exc}"
+        print(redact(f"vodtender db migrate: {reason}"), file=sys.stderr)
+        return 1
     print(f"applied {len(applied)} migration(s): {', '.join(applied)}" if applied else "schema is up to date")
     return 0
 

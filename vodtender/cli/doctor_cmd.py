@@ -20,12 +20,13 @@ from pathlib import Path
 
 import peewee
 
+from vodtender.cli.common import DatabaseMissing, load_as_operator, open_existing
 from vodtender.cli.status_cmd import Palette, add_color_option, human_bytes
 from vodtender.clients.google_oauth import CredentialsRevoked, OAuthError, TokenEndpoint
 from vodtender.clients.helix import HelixClient, HelixError
 from vodtender.pipeline.upload.tokens import TokenCipher, TokenStore, TokenUnreadable
 from vodtender.runtime.children import child_environment
-from vodtender.runtime.config import Config, config_dir, load_config
+from vodtender.runtime.config import Config, config_dir
 from vodtender.runtime.db import open_database, sqlite_path
 from vodtender.runtime.logs import setup_logging
 from vodtender.runtime.migrations import pending
@@ -130,7 +131,10 @@ class Doctor:
         cfg = self.cfg
         if not (cfg.yt_client_id and cfg.yt_client_secret):
             return Result("youtube token", None, "YouTube not configured: download-only")
-        open_database(cfg.db_dsn)
+        try:
+            open_existing(cfg)
+        except DatabaseMissing as exc:
+            return Result("youtube token", False, str(exc), "start the daemons once (they create it)")
         fix = "run vodtender auth youtube"
         try:
             token = TokenStore(TokenCipher.for_config(cfg)).load()
@@ -176,15 +180,16 @@ class Doctor:
         return Result("ffmpeg", True, ", ".join(found))
 
     def data_dir(self) -> Result:
-        folder = self.cfg.data_dir
+        folder = self.cfg.data_dir.absolute()
         fix = f"create {folder} writable by the vodtender user, or set DATA_DIR in {CONF}"
+        # A folder not made yet is the downloader's to create: try its nearest existing parent, create nothing.
+        existing = next(p for p in (folder, *folder.parents) if p.exists())
         try:
-            folder.mkdir(parents=True, exist_ok=True)
-            with tempfile.NamedTemporaryFile(dir=folder, prefix=".doctor-"):
+            with tempfile.NamedTemporaryFile(dir=existing, prefix=".doctor-"):
                 pass
         except OSError as exc:
-            return Result("data dir", False, f"{folder}: {exc.strerror or exc}", fix)
-        free, need = shutil.disk_usage(folder).free, int(self.cfg.download_min_free or 0)
+            return Result("data dir", False, f"{existing}: {exc.strerror or exc}", fix)
+        free, need = shutil.disk_usage(existing).free, int(self.cfg.download_min_free or 0)
         if free < need:
             return Result(
                 "data dir",
@@ -192,7 +197,8 @@ class Doctor:
                 f"{folder}: only {human_bytes(free)} free, DOWNLOAD_MIN_FREE is {human_bytes(need)}",
                 "free space, or set RETENTION_MIN_FREE (see OPERATIONS.md)",
             )
-        return Result("data dir", True, f"{folder.resolve()} writable, {human_bytes(free)} free")
+        created = "" if existing == folder else f" (not there yet: the downloader creates it; {existing} is writable)"
+        return Result("data dir", True, f"{folder}{created or ' writable'}, {human_bytes(free)} free")
 
     def database(self) -> Result:
         dsn = self.cfg.db_dsn
@@ -202,7 +208,7 @@ class Doctor:
                 "database",
                 False,
                 f"no database at {Path(path).resolve()}",
-                "start the daemons once (they create it) or run vodtender db migrate; check DB_DSN",
+                "check DB_DSN, or start the daemons once: they create it",
             )
         try:
             db = open_database(dsn)
@@ -256,7 +262,7 @@ def render(results: list[Result], c: Palette) -> str:
 
 
 def cmd_doctor(args: argparse.Namespace, config_argv: list[str]) -> int:
-    cfg = load_config(config_argv)  # problems are a check's result here, not a reason to stop
+    cfg = load_as_operator(config_argv)  # problems are a check's result here, not a reason to stop
     setup_logging("error")
     register_config_secrets(cfg)
     results = Doctor(cfg).run()

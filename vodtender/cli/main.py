@@ -10,12 +10,15 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 from collections.abc import Sequence
 
 from vodtender import __version__
 from vodtender.cli.commands import COMMANDS
 from vodtender.runtime.files import restrict_umask
+
+EXIT_SIGPIPE = 128 + 13  # what a shell reports for a command killed by SIGPIPE
 
 
 def build_parser(command: str | None = None, *, every: bool = False) -> argparse.ArgumentParser:
@@ -46,4 +49,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     words = sys.argv[1:] if argv is None else list(argv)
     parser = build_parser(words[0] if words else None)
     args, config_argv = parser.parse_known_args(words)
-    return int(args.func(args, config_argv) or 0)
+    try:
+        code = int(args.func(args, config_argv) or 0)
+        sys.stdout.flush()  # a reader gone before the last buffered line shows here, not at exit
+    except BrokenPipeError:
+        return reader_gone()
+    return code
+
+
+def reader_gone() -> int:
+    """`vodtender config check | head -1`: the reader has what it wanted; stop quietly, as a tool
+    killed by SIGPIPE does, and keep Python's flush at exit from writing into the closed pipe."""
+    os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    return EXIT_SIGPIPE

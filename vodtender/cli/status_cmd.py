@@ -15,10 +15,10 @@ from typing import Any, ClassVar, TextIO
 import peewee
 
 from vodtender.cli.commands import summary
-from vodtender.cli.common import load_or_exit, open_migrated
+from vodtender.cli.common import load_or_exit, open_existing
 from vodtender.ops.status import gather_status, to_json
 from vodtender.runtime.config import Config, format_duration
-from vodtender.runtime.db import sqlite_path
+from vodtender.runtime.db import describe_dsn
 from vodtender.runtime.redact import redact
 
 EXIT_OK, EXIT_ATTENTION, EXIT_UNUSABLE = 0, 1, 2
@@ -101,6 +101,9 @@ def render(report: dict[str, Any], c: Palette) -> str:
     lines: list[str] = []
     verdict = c("green", "all well") if report["ok"] else c("red", "needs attention")
     lines.append(c("bold", "vodtender status") + f"  {report['generated_at']}  {verdict}")
+    read = report["read"]
+    files = " ".join(read["config_files"]) or "none"
+    lines.append(c("bold", "read") + f"     database {read['database']}; configuration {files}")
 
     lines.append(c("bold", "daemons"))
     for d in report["daemons"]:
@@ -196,23 +199,17 @@ def render(report: dict[str, Any], c: Palette) -> str:
     return "\n".join(lines) + "\n"
 
 
-class DatabaseMissing(OSError):
-    pass
-
-
-def open_existing(cfg: Config) -> peewee.Database:
-    """The database of a running installation; a missing SQLite file is an error, not created."""
-    path = sqlite_path(cfg.db_dsn)
-    if path is not None and not os.path.exists(path):
-        raise DatabaseMissing(f"no database at {os.path.abspath(path)}")
-    return open_migrated(cfg)
+def what_was_read(cfg: Config) -> dict[str, Any]:
+    """Which database and configuration files this answer comes from (an operator in the wrong
+    directory, or with the wrong DB_DSN, sees it at once)."""
+    return {"database": describe_dsn(cfg.db_dsn), "config_files": cfg.files_read}
 
 
 def cmd_status(args: argparse.Namespace, config_argv: list[str]) -> int:
     cfg = load_or_exit(config_argv)
     try:
         open_existing(cfg)
-        report = gather_status(cfg)
+        report = gather_status(cfg) | {"read": what_was_read(cfg)}
     except (peewee.PeeweeException, ValueError, OSError) as exc:
         print(
             redact(f"vodtender status: cannot read the database: {exc} (is DB_DSN right? try vodtender doctor)"),

@@ -1,5 +1,8 @@
 """Configuration: defaults < config files < systemd credentials < environment < command line.
 
+Run by hand on an installed system, the installation's env file and credential store take the
+place of what systemd gives the units (runtime/installation.py).
+
 Every option has one environment name (the original service's names are kept), one
 command-line flag and one config-file key (the flag without its dashes); the options and
 their types are declared once, in `runtime/options.py`.  Values are parsed here, once, into
@@ -10,6 +13,7 @@ come up idle and say what is wrong instead of crash-looping.
 from __future__ import annotations
 
 import dataclasses
+import glob
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -18,6 +22,8 @@ from typing import Any
 import configargparse
 
 from vodtender.runtime.children import process_environment
+from vodtender.runtime.installation import Installation, this_installation
+from vodtender.runtime.installation import root as installation_root
 from vodtender.runtime.options import (
     COMMAND_LINE,
     OPTIONS,
@@ -57,11 +63,11 @@ __all__ = [
 ]
 
 CONFIG_DIR_ENV = "VODTENDER_CONFIG_DIR"
-DEFAULT_CONFIG_DIR = "/etc/vodtender"
 
 
 def config_dir() -> Path:
-    return Path(os.environ.get(CONFIG_DIR_ENV, DEFAULT_CONFIG_DIR))
+    """VODTENDER_CONFIG_DIR, else /etc/vodtender (under VODTENDER_ROOT: see runtime/installation.py)."""
+    return Path(os.environ.get(CONFIG_DIR_ENV) or installation_root() / "etc/vodtender")
 
 
 def default_config_files() -> list[str]:
@@ -75,6 +81,7 @@ class Config(Settings):
 
     problems: list[Problem] = dataclasses.field(default_factory=list)
     sources: dict[str, str] = dataclasses.field(default_factory=dict)  # dest -> where the value came from
+    files_read: list[str] = dataclasses.field(default_factory=list)  # config, env and credential files
 
     def problems_for(self, sections: Sequence[str]) -> list[Problem]:
         """Parse problems of options in these sections (unknown options concern no daemon)."""
@@ -167,21 +174,29 @@ def _build_parser() -> configargparse.ArgParser:
     return parser
 
 
-def _credentials() -> dict[str, str]:
-    """systemd LoadCredential=: a file per secret, named like the config key."""
+def _credentials(installation: Installation | None) -> dict[str, tuple[str, Path]]:
+    """Secrets by option: systemd LoadCredential= (a file per secret, named like the config key), or,
+    run by hand, the installation's credential store the units load them from."""
     folder = process_environment().get("CREDENTIALS_DIRECTORY")
-    found: dict[str, str] = {}
-    if not folder:
-        return found
+    found: dict[str, tuple[str, Path]] = {}
     for o in OPTIONS:
         if not o.secret:
             continue
-        for name in (o.key, o.env):
-            path = Path(folder, name)
-            if path.is_file():
-                found[o.dest] = path.read_text().strip()
-                break
+        if folder:
+            for name in (o.key, o.env):
+                path = Path(folder, name)
+                if path.is_file():
+                    found[o.dest] = path.read_text().strip(), path
+                    break
+        elif installation and (stored := installation.credential(o.key)):
+            found[o.dest] = stored
     return found
+
+
+def _config_files_read(given: str | None) -> list[str]:
+    """The config files that exist among the defaults, then the --config one."""
+    files = [path for pattern in default_config_files() for path in sorted(glob.glob(pattern))]
+    return files + ([str(Path(given).absolute())] if given else [])
 
 
 def load_config(argv: Sequence[str] = ()) -> Config:
@@ -189,11 +204,17 @@ def load_config(argv: Sequence[str] = ()) -> Config:
     parser = _build_parser()
     problems: list[Problem] = []
     parser.error = _raise_config_error
+    installation = this_installation()
+    env_file = installation.environment() if installation else {}
+    environment = {**env_file, **process_environment()}  # as the units: the env file under their own
     try:
-        namespace, unknown = parser.parse_known_args(list(argv), env_vars=process_environment())
+        namespace, unknown = parser.parse_known_args(list(argv), env_vars=environment)
     except ConfigError as exc:
-        return Config(**unset_settings(), problems=[Problem(str(exc), origin=_failing_layer(argv))])
+        return Config(**unset_settings(), problems=[Problem(str(exc), origin=_failing_layer(argv, environment))])
     given = _flags_given(argv)
+    files_read = _config_files_read(namespace.config)
+    if installation and env_file:
+        files_read.append(str(installation.env_file))
     for index, extra in enumerate(unknown):
         if not extra.startswith("-"):
             if index == 0 or not unknown[index - 1].startswith("-"):  # else: an unknown option's value
@@ -209,14 +230,16 @@ def load_config(argv: Sequence[str] = ()) -> Config:
                     origin=COMMAND_LINE if on_command_line else "config file",
                 )
             )
-    credentials = _credentials()
-    sources = _sources(parser, argv)
+    credentials = _credentials(installation)
+    sources = _sources(parser, argv, env_file, installation)
     values: dict[str, Any] = {}  # each of its field's type: `option()` ties a field's type to its parser's
     for o in OPTIONS:
         raw = getattr(namespace, o.dest)
         source = sources.get(o.dest, "default")
         if o.dest in credentials and (source == "default" or source.startswith("config file")):
-            raw, source = credentials[o.dest], "credential"
+            raw, path = credentials[o.dest]
+            source = "credential" if installation is None else f"credential {path}"
+            files_read.append(str(path))
         if raw is None or (raw == "" and o.default is None):
             values[o.dest] = o.unset_value()
             sources[o.dest] = "default"
@@ -228,7 +251,7 @@ def load_config(argv: Sequence[str] = ()) -> Config:
             problems.append(Problem(f"{named}: {exc} (from {source})", o.env, source))
             values[o.dest] = o.unset_value()
         sources[o.dest] = source
-    return Config(**values, problems=problems, sources=sources)
+    return Config(**values, problems=problems, sources=sources, files_read=files_read)
 
 
 def _raise_config_error(message: str) -> None:
@@ -239,18 +262,23 @@ def _flags_given(argv: Sequence[str]) -> set[str]:
     return {arg.split("=", 1)[0] for arg in argv if arg.startswith("--")}
 
 
-def _failing_layer(argv: Sequence[str]) -> str | None:
+def _failing_layer(argv: Sequence[str], environment: dict[str, str]) -> str | None:
     """Where a parse error lies: on the command line when the other layers parse without it."""
     parser = _build_parser()
     parser.error = _raise_config_error
     try:
-        parser.parse_known_args([], env_vars=process_environment())
+        parser.parse_known_args([], env_vars=environment)
     except ConfigError:
         return None
     return COMMAND_LINE
 
 
-def _sources(parser: configargparse.ArgParser, argv: Sequence[str]) -> dict[str, str]:
+def _sources(
+    parser: configargparse.ArgParser,
+    argv: Sequence[str],
+    env_file: dict[str, str],
+    installation: Installation | None,
+) -> dict[str, str]:
     """Which layer set each option, for `config check` and problem lines (later layers win)."""
     given = _flags_given(argv)
     by_key = {o.key: o for o in OPTIONS}
@@ -260,10 +288,12 @@ def _sources(parser: configargparse.ArgParser, argv: Sequence[str]) -> dict[str,
             for key in settings:
                 if key in by_key:
                     sources[by_key[key].dest] = "config file " + origin.split("|", 1)[1]
-    environment = process_environment()
+    own = process_environment()
     for o in OPTIONS:
         if o.flag in given:
             sources[o.dest] = COMMAND_LINE
-        elif o.env in environment:
+        elif o.env in own:
             sources[o.dest] = "environment"
+        elif o.env in env_file and installation:
+            sources[o.dest] = f"environment file {installation.env_file}"
     return sources

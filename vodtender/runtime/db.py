@@ -105,11 +105,46 @@ def is_postgres(dsn: str) -> bool:
     return dsn.startswith(("postgres://", "postgresql://"))
 
 
-def open_database(dsn: str | None) -> peewee.Database:
-    """Connect the models to the database named by `dsn` and return it (connected)."""
-    dsn = dsn or default_db_dsn()
+class DatabaseUnavailable(peewee.OperationalError):
+    """The database named by DB_DSN cannot be opened; the message names it (never with its password)."""
+
+
+def describe_dsn(dsn: str) -> str:
+    """The database as an error message names it: a SQLite file's absolute path, a URL without password."""
     path = sqlite_path(dsn)
     if path is not None:
+        return str(Path(path).absolute())
+    url = urlparse(dsn)
+    if url.password is None:
+        return dsn
+    host = url.netloc.rsplit("@", 1)[1]
+    return url._replace(netloc=f"{url.username}@{host}" if url.username else host).geturl()
+
+
+def open_database(dsn: str | None) -> peewee.Database:
+    """Connect the models to the database named by `dsn` and return it (connected).
+
+    Raises `DatabaseUnavailable`, naming the database, when it cannot be opened; a SQLite file's
+    folder is never created (a typo in DB_DSN must not become a new, empty archive somewhere)."""
+    dsn = dsn or default_db_dsn()
+    try:
+        return _connect(dsn)
+    except (peewee.OperationalError, OSError) as exc:
+        if isinstance(exc, DatabaseUnavailable):
+            raise
+        raise DatabaseUnavailable(f"cannot open the database {describe_dsn(dsn)}: {_reason(exc)}") from exc
+
+
+def _reason(exc: BaseException) -> str:
+    return exc.strerror if isinstance(exc, OSError) and exc.strerror else _first_line(exc)
+
+
+def _connect(dsn: str) -> peewee.Database:
+    path = sqlite_path(dsn)
+    if path is not None:
+        folder = Path(path).absolute().parent
+        if path != ":memory:" and not path.startswith("file:") and not folder.is_dir():
+            raise DatabaseUnavailable(f"no such directory {folder} for the database {Path(path).absolute()}")
         private_database(path)
         db: peewee.Database = BoundedSqliteDatabase(
             path,
@@ -125,7 +160,7 @@ def open_database(dsn: str | None) -> peewee.Database:
     elif is_postgres(dsn):
         db = ReconnectingPostgresqlDatabase(**postgres_params(dsn))
     else:
-        raise ValueError(f"unsupported DB_DSN {dsn.split('://')[0]!r}: use a SQLite path or postgresql://")
+        raise ValueError(f"unsupported DB_DSN {dsn.split('://', maxsplit=1)[0]!r}: use a SQLite path or postgresql://")
     database_proxy.initialize(db)
     db.connect(reuse_if_open=True)
     return db

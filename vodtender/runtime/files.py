@@ -2,7 +2,8 @@
 
 Outside systemd they are 0600 / 0700: only the user the service runs as reads them.  Under systemd
 (`STATE_DIRECTORY` set; the units run as `User=vodtender`, `Group=vodtender`, `UMask=0027`) they
-are 0640 / 0750: group vodtender reads them too, others never.  The process umask is narrowed once
+are 0640 / 0750: group vodtender reads them too, others never; so are those of a command run by
+hand on an installed system (runtime/installation.py).  The process umask is narrowed once
 at start-up, so every file is covered, those of ffmpeg and of the backups included; the database
 gets its mode explicitly as well, because SQLite gives -wal and -shm the mode of the database file,
 not the umask's (so an older install's 0644 database is narrowed too).
@@ -13,6 +14,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from vodtender.runtime.installation import this_installation
 from vodtender.runtime.logs import get_logger
 
 PRIVATE_MASK = 0o077  # only the owner
@@ -23,8 +25,9 @@ log = get_logger("files")
 
 
 def private_mask() -> int:
-    """The permission bits no file of ours may have: group vodtender may read under systemd only."""
-    return SERVICE_MASK if os.environ.get("STATE_DIRECTORY") else PRIVATE_MASK
+    """The permission bits no file of ours may have: group vodtender may read under systemd, and
+    where a command run by hand works on the installation's files, only."""
+    return SERVICE_MASK if os.environ.get("STATE_DIRECTORY") or this_installation() else PRIVATE_MASK
 
 
 def restrict_umask() -> None:
@@ -45,11 +48,10 @@ def make_private(path: Path) -> None:
 
 
 def private_database(path: str) -> None:
-    """Before SQLite opens `path`: its folder exists, it is created private, an older one is narrowed."""
+    """Before SQLite opens `path` (in a folder that exists): it is created private, an older one is narrowed."""
     if path == ":memory:" or path.startswith("file:"):
         return
     file = Path(path)
-    file.parent.mkdir(parents=True, exist_ok=True, mode=0o777 & ~private_mask())
     os.close(os.open(file, os.O_CREAT | os.O_WRONLY, 0o666 & ~private_mask()))  # SQLite takes an empty file
     for companion in (file, *(Path(f"{file}{suffix}") for suffix in SQLITE_COMPANIONS)):
         make_private(companion)

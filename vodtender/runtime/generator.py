@@ -17,6 +17,7 @@ from pathlib import Path
 
 from vodtender.runtime.config import config_dir, load_config
 from vodtender.runtime.db import sqlite_path
+from vodtender.runtime.installation import env_file_values
 
 UNIT = "vodtender-maintenance.service"
 DROP_IN = "50-private-network.conf"
@@ -26,22 +27,6 @@ PRIVATE_NETWORK = """\
 [Service]
 PrivateNetwork=yes
 """
-
-
-def env_file_values(path: Path) -> dict[str, str]:
-    """systemd's EnvironmentFile= lines: VAR=value, optionally quoted; # and ; start comments."""
-    values: dict[str, str] = {}
-    if not path.is_file():
-        return values
-    for raw in path.read_text(errors="replace").splitlines():
-        line = raw.strip()
-        if not line or line[0] in "#;" or "=" not in line:
-            continue
-        name, value = (part.strip() for part in line.split("=", 1))
-        if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
-            value = value[1:-1]
-        values[name] = value
-    return values
 
 
 def needs_no_network() -> bool:

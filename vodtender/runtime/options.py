@@ -16,6 +16,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar, cast, dataclass_transform
 
+from vodtender.runtime.installation import this_installation
+
 T = TypeVar("T")
 
 
@@ -236,23 +238,27 @@ def parse_path(text: str) -> Path:
 
 
 def state_directory() -> Path:
-    """systemd's StateDirectory= (/var/lib/vodtender) when run by systemd, else the working directory."""
+    """systemd's StateDirectory= when run by systemd, the installation's (/var/lib/vodtender) when run
+    by hand on a host where the package is installed, else the working directory (a checkout)."""
     state = os.environ.get("STATE_DIRECTORY")
-    return Path(state.split(":")[0]) if state else Path(".")
+    if state:
+        return Path(state.split(":")[0])
+    installation = this_installation()
+    return installation.state_dir if installation else Path(".")
 
 
 def default_db_dsn() -> str:
-    """DB_DSN when it is not set: $STATE_DIRECTORY/vodtender.db, or ./vodtender.db."""
+    """DB_DSN when it is not set: vodtender.db in `state_directory()`."""
     return str(state_directory() / "vodtender.db")
 
 
 def default_key_file() -> Path:
-    """ENCRYPTION_KEY_FILE when it is not set: $STATE_DIRECTORY/encryption.key, or ./encryption.key."""
+    """ENCRYPTION_KEY_FILE when it is not set: encryption.key in `state_directory()`."""
     return state_directory() / "encryption.key"
 
 
 def default_data_dir() -> Path:
-    """DATA_DIR when it is not set: $STATE_DIRECTORY/data, or ./data."""
+    """DATA_DIR when it is not set: data/ in `state_directory()`."""
     return state_directory() / "data"
 
 
@@ -338,14 +344,14 @@ class Settings:
         None,
         parse_str,
         "database: a SQLite path, sqlite:///path or postgresql://user:pw@host/db "
-        "(default: vodtender.db in the working directory, $STATE_DIRECTORY/vodtender.db under systemd)",
+        "(default: /var/lib/vodtender/vodtender.db where the package is installed, else ./vodtender.db)",
         fallback=default_db_dsn,
     )
     data_dir: Path = option(
         "general",
         None,
         parse_path,
-        "where downloaded videos go (default: ./data, $STATE_DIRECTORY/data under systemd)",
+        "where downloaded videos go (default: /var/lib/vodtender/data where the package is installed, else ./data)",
         fallback=default_data_dir,
     )
     data_dir_shared: bool = option(
@@ -365,7 +371,7 @@ class Settings:
         None,
         parse_path,
         "the key generated (mode 0600) at first use when ENCRYPTION_KEY is not set "
-        "(default: encryption.key in the working directory, $STATE_DIRECTORY/encryption.key under systemd)",
+        "(default: /var/lib/vodtender/encryption.key where the package is installed, else ./encryption.key)",
         fallback=default_key_file,
     )
 

@@ -121,6 +121,7 @@ def test_missing_database_and_youtube_off(workdir: Path, helix: HelixStandin) ->
     result = run_cli(workdir, "doctor", env=env)
     found = lines(result.stdout)
     assert result.returncode == 1
-    assert found["database"].startswith("FAIL") and "vodtender db migrate" in found["database"]
+    # not `vodtender db migrate`: in the wrong directory that makes an empty archive the daemons never see
+    assert found["database"].startswith("FAIL") and "fix: check DB_DSN" in found["database"]
     assert found["youtube token"].startswith("SKIP") and "download-only" in found["youtube token"]
     assert not (workdir / "nowhere.db").exists()
