@@ -8,10 +8,13 @@ PYTEST_ARGS ?=
 # apart).  The system tier builds the .deb and boots containers: it runs after, on its own.
 TEST_WORKERS ?= 2
 
-.PHONY: run test unit integration e2e system deps venv lock lint deb bench clean
+.PHONY: run run-deps test unit integration e2e system deps venv lock lint deb bench clean
 
-run: venv                      ## set up and run the four daemons in the foreground
+run: run-deps venv             ## set up and run the daemons in the foreground
 	$(BIN)/vodtender run $(ARGS)
+
+run-deps:                      ## the Debian packages the running service needs (ffmpeg), not the test tools
+	scripts/install-deps --service
 
 test: deps venv lint           ## set up and run every test tier
 	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadgroup -m "not system" --durations=25 $(PYTEST_ARGS)
