@@ -17,7 +17,7 @@ run-deps:                      ## the Debian packages the running service needs 
 	scripts/install-deps --service
 
 test: deps venv lint           ## set up and run every test tier
-	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadgroup -m "not system" --durations=25 $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) -m "not system" --durations=25 $(PYTEST_ARGS)
 	$(BIN)/python -m pytest -m system --durations=10 $(PYTEST_ARGS)
 
 unit integration e2e system: venv  ## one tier (markers come from the folder: tests/unit, tests/integration/e2e, ...)

@@ -28,25 +28,6 @@ def folders_of(item: pytest.Item) -> tuple[str, ...]:
     return path.relative_to(TESTS).parts[:-1] if path.is_relative_to(TESTS) else ()
 
 
-# `make test` runs the suite on two pytest-xdist workers (--dist loadgroup).  Each file's tests stay
-# on one worker (its module and session fixtures are built once), and the files that load the
-# machine most (whole stacks, several hosts, many daemons at once) run one after another in one
-# group, beside the lighter files on the other worker: never two of them at the same time.
-SERIAL_GROUP = "serial"
-SERIAL_FILES = (
-    "integration/e2e/",
-    "integration/scaleout/",
-    "integration/recorder/test_recorder.py",
-    "integration/runtime/test_sqlite_contention.py",
-)
-
-
-def xdist_group(item: pytest.Item) -> str:
-    path = Path(item.path).resolve()
-    file = path.relative_to(TESTS).as_posix() if path.is_relative_to(TESTS) else str(path)
-    return SERIAL_GROUP if file.startswith(SERIAL_FILES) else file
-
-
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         folders = folders_of(item)
@@ -54,7 +35,38 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(getattr(pytest.mark, folders[0]))
         if "e2e" in folders:
             item.add_marker(pytest.mark.e2e)
-        item.add_marker(pytest.mark.xdist_group(xdist_group(item)))
+
+
+# `make test` runs the suite on two pytest-xdist workers.  Each file's tests go to one worker (its
+# module and session fixtures are built once), and the files that load the machine most (whole
+# stacks, several hosts, many daemons at once) go, as one unit, to one worker, one after another,
+# beside the lighter files on the other: never two of them at the same time.  (A scheduler of our
+# own: xdist's `--dist loadgroup` marks do not reach pytest 9's node ids.)
+SERIAL_UNIT = "serial"
+SERIAL_FILES = (
+    "tests/integration/e2e/",
+    "tests/integration/scaleout/",
+    "tests/integration/recorder/test_recorder.py",
+    "tests/integration/runtime/test_sqlite_contention.py",
+)
+
+
+def scheduling_unit(nodeid: str) -> str:
+    """The unit of work a test is sent to a worker in: its file, or SERIAL_UNIT."""
+    file = nodeid.split("::", 1)[0]
+    return SERIAL_UNIT if file.startswith(SERIAL_FILES) else file
+
+
+def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> object:
+    from xdist.scheduler import LoadScopeScheduling  # only under `pytest -n`
+
+    class FileScheduling(LoadScopeScheduling):
+        """xdist's scope scheduling (largest unit first) over `scheduling_unit`."""
+
+        def _split_scope(self, nodeid: str) -> str:
+            return scheduling_unit(nodeid)
+
+    return FileScheduling(config, log)
 
 
 class InProcessGuard:
