@@ -19,6 +19,7 @@ import subprocess
 import tempfile
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from vodtender.runtime.children import child_environment
@@ -49,11 +50,13 @@ class ToolFinder:
         return [f"{problem}: {INSTALL}" for problem in self.check()]
 
     def check(self) -> list[str]:
-        """What is wrong (the fix for every one of them: INSTALL)."""
-        return [problem for name in self.names if (problem := self._look_for(name))]
+        """What is wrong (the fix for every one of them: INSTALL).  The tools are looked for side by side: reading
+        a version starts the tool, which takes a while on a busy host, and a daemon's start waits for it."""
+        with ThreadPoolExecutor(len(self.names)) as pool:
+            return [problem for problem in pool.map(self._look_for, self.names) if problem]
 
     def versions(self) -> str:
-        return ", ".join(tool.version for tool in self.found.values())
+        return ", ".join(self.found[name].version for name in self.names if name in self.found)
 
     def _look_for(self, name: str) -> str | None:
         path = shutil.which(name, path=child_environment().get("PATH", os.defpath))
