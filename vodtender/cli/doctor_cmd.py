@@ -10,7 +10,6 @@ import email.utils
 import os
 import shutil
 import sqlite3
-import subprocess
 import sys
 import tempfile
 import time
@@ -24,8 +23,8 @@ from vodtender.cli.common import DatabaseMissing, load_as_operator, open_existin
 from vodtender.cli.status_cmd import Palette, add_color_option, human_bytes
 from vodtender.clients.google_oauth import CredentialsRevoked, OAuthError, TokenEndpoint
 from vodtender.clients.helix import HelixClient, HelixError
+from vodtender.pipeline.download.preflight import INSTALL, ToolFinder
 from vodtender.pipeline.upload.tokens import TokenCipher, TokenStore, TokenUnreadable
-from vodtender.runtime.children import child_environment
 from vodtender.runtime.config import Config, config_dir
 from vodtender.runtime.db import open_database, sqlite_path
 from vodtender.runtime.logs import setup_logging
@@ -168,16 +167,11 @@ class Doctor:
         return Result("yt-dlp", True, f"version {version}")
 
     def ffmpeg(self) -> Result:
-        found = []
-        for tool in ("ffmpeg", "ffprobe"):
-            path = shutil.which(tool)
-            if path is None:
-                return Result("ffmpeg", False, f"{tool} not found on PATH", "apt install ffmpeg")
-            out = subprocess.run(
-                [path, "-version"], capture_output=True, text=True, timeout=30, env=child_environment()
-            ).stdout
-            found.append(" ".join(out.split()[:3]) if out else tool)
-        return Result("ffmpeg", True, ", ".join(found))
+        tools = ToolFinder()  # the downloader's and the recorder's own check
+        problems = tools.check()
+        if problems:
+            return Result("ffmpeg", False, "; ".join(problems), INSTALL)
+        return Result("ffmpeg", True, tools.versions())
 
     def data_dir(self) -> Result:
         folder = self.cfg.data_dir.absolute()

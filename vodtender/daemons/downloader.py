@@ -1,9 +1,10 @@
 """The downloader: claims VODs, downloads them (yt-dlp / own HLS fetcher), checks the result.
 
 `run_once` only supervises: it reaps finished workers, starts new ones while fewer than
-MAX_CONCURRENT_DOWNLOADS run and the circuit breaker allows, and (every minute) re-queues
-downloaded VODs whose file has gone (`pipeline/download/sweep.py`).  Each download runs in its
-own thread (`pipeline/download/job.py`).
+MAX_CONCURRENT_DOWNLOADS run, the circuit breaker allows and ffmpeg, ffprobe and DATA_DIR are
+usable (`pipeline/download/preflight.py`: otherwise it claims nothing and says what to fix),
+and (every minute) re-queues downloaded VODs whose file has gone (`pipeline/download/sweep.py`).
+Each download runs in its own thread (`pipeline/download/job.py`).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from vodtender.pipeline import vods
 from vodtender.pipeline.breaker import BreakerState, CircuitBreaker
 from vodtender.pipeline.download.fetcher import share_malloc_arenas
 from vodtender.pipeline.download.job import DownloadJob, DownloadSettings, publish_progress
+from vodtender.pipeline.download.preflight import Preflight
 from vodtender.pipeline.download.sweep import MissingFileSweep
 from vodtender.pipeline.metrics import BreakerMetrics
 from vodtender.runtime.daemon import Runtime
@@ -37,16 +39,19 @@ class Downloader(PipelineDaemon):
             self.cfg.circuit_failure_threshold, self.cfg.circuit_open_cooldown, BreakerMetrics()
         )
         self.ytdlp = YtDlp.from_settings(self.cfg)
-        self.workers: Workers[DownloadJob] = Workers(runtime.wake)
+        self.workers: Workers[DownloadJob] = Workers(runtime.wake, self._ended)
         self.breaker_state: BreakerState = self.breaker.current()
         self.sweep = MissingFileSweep(self.cfg.data_dir_shared, self.clock)
-        self.log.info(
-            "downloader working",
-            data_dir=str(self.settings.data_dir),
-            max_concurrent=self.cfg.max_concurrent_downloads,
-            fragment_concurrency=self.settings.concurrency,
-            codecs=",".join(self.cfg.download_codecs),
-        )
+        self.preflight = Preflight(self.settings.data_dir, self.settings.min_free, self.log, self.clock.monotonic)
+        if self.preflight.ready():
+            self.log.info(
+                "downloader working",
+                data_dir=str(self.settings.data_dir),
+                max_concurrent=self.cfg.max_concurrent_downloads,
+                fragment_concurrency=self.settings.concurrency,
+                codecs=",".join(self.cfg.download_codecs),
+                tools=self.preflight.tools.versions(),
+            )
 
     def run_once(self) -> float:
         self.workers.reap()
@@ -54,7 +59,7 @@ class Downloader(PipelineDaemon):
         self.breaker_state = self.breaker.current()
         self.sweep.run_if_due()
         while self.workers.has_room(self.cfg.max_concurrent_downloads):
-            if self.breaker_state.blocking(self.clock.time()):
+            if self.breaker_state.blocking(self.clock.time()) or not self.preflight.ready():
                 break
             if not self._start_next():
                 break
@@ -72,20 +77,27 @@ class Downloader(PipelineDaemon):
         self.workers.start(vod.id, job, f"download-{vod.twitch_vod_id}")
         return True
 
+    def _ended(self, _job: DownloadJob, outcome: str) -> None:
+        if outcome != "done":
+            self.preflight.recheck()
+
     def status(self) -> str:
         state = self.breaker_state
         if state.blocking(self.clock.time()):
             return f"circuit open until {time.strftime('%H:%M', time.localtime(state.open_until))}"
+        if self.preflight.problems and not self.workers:
+            return self.preflight.status()
         return self.workers.status(idle="idle: nothing to download")
 
     def readiness(self) -> list[str]:
         state = self.breaker_state
+        problems = list(self.preflight.problems)
         if state.blocking(self.clock.time()):
-            return [
+            problems.append(
                 f"circuit open until {time.strftime('%H:%M:%S', time.localtime(state.open_until))} "
                 f"after {state.failures} systemic failures"
-            ]
-        return []
+            )
+        return problems
 
     def shutdown(self) -> None:
         self.workers.stop(STOP_GRACE)

@@ -1,7 +1,8 @@
 """The recorder: records the live streams of the channels in LIVE_RECORD as they happen.
 
 `run_once` only supervises: it reaps finished workers, publishes their progress as metrics and
-starts new ones while fewer than LIVE_RECORD_MAX run: each claims one live stream the poller has
+starts new ones while fewer than LIVE_RECORD_MAX run and ffmpeg, ffprobe and DATA_DIR are usable (the
+downloader's check, `pipeline/download/preflight.py`): each claims one live stream the poller has
 seen (`pipeline/record/rows.py`) and records it in its own thread (`pipeline/record/job.py`).
 Every KEEP_INTERVAL it decides what becomes of this host's finished recordings once their VOD has
 settled (`pipeline/record/keep.py`, LIVE_RECORD_KEEP): kept, removed, or the stream's archive.
@@ -14,6 +15,7 @@ from vodtender.clients.ytdlp import YtDlp
 from vodtender.daemons.base import PipelineDaemon
 from vodtender.daemons.workers import Workers
 from vodtender.pipeline.download.fetcher import share_malloc_arenas
+from vodtender.pipeline.download.preflight import Preflight
 from vodtender.pipeline.record import rows
 from vodtender.pipeline.record.job import RecordJob, RecordSettings
 from vodtender.pipeline.record.keep import Keeper
@@ -62,13 +64,16 @@ class Recorder(PipelineDaemon):
             end_grace=self.cfg.live_record_end_grace,
         )
         self.ytdlp = YtDlp.from_settings(self.cfg)
-        self.log.info(
-            "recorder working",
-            channels=str(self.cfg.live_record),
-            max_concurrent=self.cfg.live_record_max,
-            keep=self.cfg.live_record_keep,
-            data_dir=str(self.settings.data_dir),
-        )
+        self.preflight = Preflight(self.settings.data_dir, self.settings.min_free, self.log, self.clock.monotonic)
+        if self.preflight.ready():
+            self.log.info(
+                "recorder working",
+                channels=str(self.cfg.live_record),
+                max_concurrent=self.cfg.live_record_max,
+                keep=self.cfg.live_record_keep,
+                data_dir=str(self.settings.data_dir),
+                tools=self.preflight.tools.versions(),
+            )
 
     def run_once(self) -> float:
         if self.disabled:
@@ -79,7 +84,7 @@ class Recorder(PipelineDaemon):
             self.next_keep = self.clock.monotonic() + KEEP_INTERVAL
         for rec_id in self.workers.reap():
             self.metrics.forget(rec_id)
-        while self.workers.has_room(self.cfg.live_record_max):
+        while self.workers.has_room(self.cfg.live_record_max) and self.preflight.ready():
             if not self._start_next():
                 break
         return 1.0 if self.workers else IDLE_POLL
@@ -102,7 +107,12 @@ class Recorder(PipelineDaemon):
     def status(self) -> str:
         if self.disabled:
             return f"idle: {self.disabled}"
+        if self.preflight.problems and not self.workers:
+            return self.preflight.status()
         return self.workers.status(idle="idle: no live stream to record")
+
+    def readiness(self) -> list[str]:
+        return [] if self.disabled else list(self.preflight.problems)
 
     def shutdown(self) -> None:
         self.workers.stop(STOP_GRACE)  # each job writes what it has, releases its recording and keeps the part

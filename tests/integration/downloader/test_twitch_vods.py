@@ -104,6 +104,7 @@ def test_sigkill_during_an_fmp4_hevc_download_always_resumes_byte_identical(twit
     for kill in range(kills):
         daemon = twitch.downloader(DOWNLOAD_FRAGMENT_CONCURRENCY=str(concurrency)).start()
         if kill == 0:  # fragment 0 is held back 3 s: the next ones are asked for meanwhile, concurrently
+            wait_until(lambda: _segment_requests(twitch, "0.mp4") >= 1, 30, 0.02, "fragment 0 asked for")
             wait_until(lambda: _segment_requests(twitch, "3.mp4") >= 1, 2.5, 0.02, "fragment 3 while 0 is in flight")
         wait_until(lambda: twitch.vod("2202")["download_state"] == "downloading", 30, 0.02, "the claim")
         time.sleep(rng.uniform(0.5, 3.0))

@@ -13,6 +13,7 @@ import pytest
 from tests.helpers.clock import ManualClock
 from tests.helpers.notify import RecordingNotifier
 from vodtender.daemons.recorder import Recorder
+from vodtender.pipeline.download.preflight import ToolFinder
 from vodtender.runtime.config import OPTIONS, load_config
 from vodtender.runtime.daemon import Runtime
 from vodtender.runtime.models import Recording, Vod
@@ -26,6 +27,9 @@ def recorder(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[MakeRe
     set but `flags`."""
     for option in OPTIONS:
         monkeypatch.delenv(option.env, raising=False)
+    # Reading ffmpeg's version starts a process: the tool check is the integration tier's
+    # (tests/integration/downloader/test_preflight.py); here the tools count as found.
+    monkeypatch.setattr(ToolFinder, "check", lambda _self: [])
     (tmp_path / "etc").mkdir()
     monkeypatch.setenv("VODTENDER_CONFIG_DIR", str(tmp_path / "etc"))
     made: list[Runtime] = []

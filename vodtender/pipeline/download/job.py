@@ -180,6 +180,11 @@ class DownloadJob:
         return f"downloading {self.vod.twitch_vod_id}{percent}{speed}{eta}"
 
     # -- the attempt ---------------------------------------------------------------------------------
+    @property
+    def attempt(self) -> int:
+        """This attempt's number: one more than the attempts the VOD's row has counted (`download_retries`)."""
+        return self.vod.download_retries + 1
+
     def run(self) -> str:
         vod = self.vod
         DOWNLOADS_ACTIVE.inc()
@@ -187,9 +192,7 @@ class DownloadJob:
             if vod.cancel_requested:
                 raise Cancelled()
             DOWNLOAD_ATTEMPTS.inc()
-            log.info(
-                "download started", vod_id=vod.twitch_vod_id, channel=vod.channel, attempt=vod.download_retries + 1
-            )
+            log.info("download started", vod_id=vod.twitch_vod_id, channel=vod.channel, attempt=self.attempt)
             self._finish(self._with_lease())
             outcome = "done"
         except StillRecording as exc:
@@ -499,14 +502,14 @@ class DownloadJob:
         elif isinstance(exc, SystemicError):
             # Most likely not this VOD's fault, so it never fails for it; but the attempt counts and
             # backs off, so one VOD that keeps failing cannot hold the head of the queue.
-            retries = vod.download_retries + 1
+            retries = self.attempt
             delay = backoff_delay(self.settings.backoff_base, retries, cap=SYSTEMIC_RETRY_CAP)
             message = f"{message} (retry {retries} in {_short_duration(delay)})"
             vods.retry_download_later(
                 vod.id, self.owner, retries, utcnow() + dt.timedelta(seconds=delay), exc.error_class, message
             )
         else:
-            retries = vod.download_retries + 1
+            retries = self.attempt
             if retries >= self.settings.max_attempts:
                 vods.fail_download(
                     vod.id,
@@ -531,6 +534,7 @@ class DownloadJob:
             vod_id=vod.twitch_vod_id,
             error_class=exc.error_class.value,
             error=message,
+            attempt=self.attempt,
         )
 
     def _release_unchanged(self, why: str) -> None:
