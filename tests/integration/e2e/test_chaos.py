@@ -135,7 +135,7 @@ def chaos(
         streams = [world.plan_stream(alice, live_for=180), world.plan_stream(bob, live_for=120)]
         try:
             with stack.database():
-                broadcast(world, streams, CHAT_RATE, CHAT_SECONDS, seed, timeout=180)
+                broadcast(world, streams, CHAT_RATE, CHAT_SECONDS, seed, timeout=360)  # a poller killed every few s
                 wait_archived(streams, timeout=300)
                 driver.stop()
                 unclean = stack.stop_all()
