@@ -31,6 +31,7 @@ from vodtender.runtime.models import (
     Upload,
     Vod,
 )
+from vodtender.runtime.schema_defaults import add_database_defaults
 
 log = get_logger("db")
 
@@ -130,6 +131,7 @@ MIGRATIONS: list[tuple[str, Migration]] = [
     ),
     ("chat_ids_unique_per_channel", _chat_ids_unique_per_channel),
     ("chat_search_index", _chat_search_index),
+    ("database_defaults", lambda db, m: add_database_defaults(db, ALL_MODELS)),
 ]
 
 
