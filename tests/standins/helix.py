@@ -186,7 +186,7 @@ class HelixStandin:
             return str(self._next_id)
 
     # -- scripting: data -------------------------------------------------------------------------
-    def add_user(self, login: str, user_id: str | None = None) -> str:
+    def add_user(self, login: str, user_id: str | None = None, broadcaster_type: str = "") -> str:
         user_id = user_id or self._new_id()
         with self.lock:
             self.users[user_id] = {
@@ -194,7 +194,7 @@ class HelixStandin:
                 "login": login.lower(),
                 "display_name": login,
                 "type": "",
-                "broadcaster_type": "",
+                "broadcaster_type": broadcaster_type,  # partner, affiliate or ""
                 "description": "",
                 "created_at": "2015-01-01T00:00:00Z",
             }

@@ -23,7 +23,9 @@ from vodtender.cli.status_cmd import (
 )
 from vodtender.ops.chat_export.rows import gaps as chat_gaps
 from vodtender.ops.status import recording_summary
+from vodtender.pipeline.catalog.expiry import describe_rule
 from vodtender.pipeline.download.gap_record import describe_gap, gap_from_dict, gaps_from_json
+from vodtender.pipeline.kv import broadcaster_type_key, kv_get
 from vodtender.pipeline.record import rows as recordings
 from vodtender.pipeline.upload import uploads
 from vodtender.pipeline.vods import STAGES, stage_conditions, stage_of
@@ -131,6 +133,8 @@ def vod_details(v: Vod) -> dict[str, Any]:
     for parsed in ("muted_segments", "chapters", "download_gaps"):
         details.pop(parsed)
     details["stage"] = stage_of(v)
+    broadcaster_type = kv_get(broadcaster_type_key(v.channel))
+    details["deletion_rule"] = None if broadcaster_type is None else describe_rule(broadcaster_type)
     details["file_exists"] = bool(v.downloaded_path and os.path.exists(v.downloaded_path))
     details["muted_segments"] = _json_list(v.muted_segments)
     details["chapters"] = _json_list(v.chapters)
@@ -165,6 +169,8 @@ def render_details(d: dict[str, Any], c: Palette) -> str:
     ]
     for key in (
         "date",
+        "deletion_deadline",
+        "deletion_rule",
         "duration_seconds",
         "type",
         "priority",

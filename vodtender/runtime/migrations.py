@@ -51,6 +51,13 @@ def add_column(db: peewee.Database, migrator: SchemaMigrator, model: type[BaseMo
         run_operations(migrator.add_column(table, field.column_name, field))
 
 
+def _indexed_column(db: peewee.Database, migrator: SchemaMigrator, model: type[BaseModel], name: str) -> None:
+    """`add_column`, and the field's index as the first migration would create it on a fresh database."""
+    add_column(db, migrator, model, name)
+    table, column = model._meta.table_name, model._meta.fields[name].column_name
+    db.execute_sql(f'CREATE INDEX IF NOT EXISTS "{table}_{column}" ON "{table}" ("{column}")')
+
+
 def add_columns(model: type[BaseModel], *names: str) -> Migration:
     """A migration adding these fields of `model` (each unless the table already has it)."""
 
@@ -132,6 +139,7 @@ MIGRATIONS: list[tuple[str, Migration]] = [
     ("chat_ids_unique_per_channel", _chat_ids_unique_per_channel),
     ("chat_search_index", _chat_search_index),
     ("database_defaults", lambda db, m: add_database_defaults(db, ALL_MODELS)),
+    ("vod_deletion_deadline", lambda db, m: _indexed_column(db, m, Vod, "deletion_deadline")),
 ]
 
 

@@ -13,7 +13,8 @@ from collections.abc import Sequence
 
 from vodtender.clients.helix import MAX_PAGE_SIZE, HelixClient
 from vodtender.pipeline import vods
-from vodtender.pipeline.catalog.helix_records import VideoRecord, parse_video
+from vodtender.pipeline.catalog.expiry import record_broadcaster_type
+from vodtender.pipeline.catalog.helix_records import VideoRecord, parse_user, parse_video
 from vodtender.pipeline.catalog.sync import upsert_videos
 from vodtender.runtime.db import write
 from vodtender.runtime.models import Vod
@@ -64,6 +65,11 @@ def request_vods(client: HelixClient, vod_ids: Sequence[str], priority: int | No
             record = parse_video(item)  # an unreadable item is logged there and counts as unknown
             if record is not None and record.user_login:
                 found[record.id] = record
+    # How long Twitch keeps them: the channels' broadcaster types, as the poller keeps them for its own.
+    user_ids = list(dict.fromkeys(r.user_id for r in found.values()))
+    for start in range(0, len(user_ids), MAX_PAGE_SIZE):
+        for user in filter(None, map(parse_user, client.users(ids=user_ids[start : start + MAX_PAGE_SIZE]))):
+            record_broadcaster_type(user.login, user.broadcaster_type)
 
     def store() -> list[Requested]:
         known = {v.twitch_vod_id: v for v in Vod.select().where(Vod.twitch_vod_id.in_(list(found)))}

@@ -25,8 +25,10 @@ from prometheus_client import Counter, Gauge
 from vodtender.clients.helix import HelixClient, HelixNotFound
 from vodtender.pipeline import vods
 from vodtender.pipeline.catalog.channels import ChannelDirectory
+from vodtender.pipeline.catalog.expiry import deletion_deadline
 from vodtender.pipeline.catalog.helix_records import VideoRecord, parse_video
 from vodtender.pipeline.kv import (
+    broadcaster_type_key,
     catalog_cursor_key,
     catalog_last_sync_key,
     catalog_run_key,
@@ -58,8 +60,10 @@ VODS_MISSING = Counter(
 def upsert_videos(records: Sequence[VideoRecord], channel: str) -> int:
     """Insert new VODs, refresh the metadata of known ones; returns how many were new.
 
-    Call inside a `write()` transaction.  Pipeline columns of known VODs are never touched.
+    Call inside a `write()` transaction.  Pipeline columns of known VODs are never touched.  The
+    deletion deadline comes from the channel's broadcaster type as last seen on Helix (none if never).
     """
+    broadcaster_type = kv_get(broadcaster_type_key(channel))
     return vods.store_listed(
         channel,
         [
@@ -75,6 +79,7 @@ def upsert_videos(records: Sequence[VideoRecord], channel: str) -> int:
                 "vod_url": r.url,
                 "thumbnail_url": r.thumbnail_url,
                 "muted_segments": r.muted_segments,
+                "deletion_deadline": deletion_deadline(r.type, r.created_at, broadcaster_type),
             }
             for r in records
         ],
