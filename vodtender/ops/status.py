@@ -402,7 +402,7 @@ class StatusReport:
         if disabled and chat_daemon["state"] == "up":
             self.flag("warning", "chat", f"{disabled[0]} (see OPERATIONS.md, Chat not recording)")
         out = []
-        for channel in self.cfg.twitch_channel or []:
+        for channel in self.cfg.channels_with("chat_record"):
             # `channel || ''` keeps the planner off the channel index: walking the time index from
             # the newest row is what makes these cheap on a table of millions of messages.
             of_channel = ChatMessage.channel.concat("") == channel

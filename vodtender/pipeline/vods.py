@@ -911,12 +911,19 @@ def reupload_warned(vod_id: int) -> bool:
     )
 
 
-def done_without_upload(limit: int = 200) -> list[Vod]:
-    """Download-only mode: up to `limit` VODs due for upload that nobody holds are done as they are."""
+def of_channels(default: bool, exceptions: Sequence[str]) -> peewee.ColumnBase:
+    """VODs of the channels for which a yes/no option is yes: `default` unless a channel is an exception."""
+    return Vod.channel.not_in(list(exceptions)) if default else Vod.channel.in_(list(exceptions))
+
+
+def done_without_upload(limit: int = 200, which: peewee.ColumnBase | None = None) -> list[Vod]:
+    """Download-only mode (for every VOD, or `which`): up to `limit` VODs due for upload that nobody
+    holds are done as they are."""
 
     def move() -> list[Vod]:
         now = utcnow()
-        due = list(Vod.select(Vod.id, Vod.twitch_vod_id).where(upload_due() & lease_free(now)).limit(limit))
+        cond = upload_due() & lease_free(now) & (which if which is not None else peewee.SQL("1 = 1"))
+        due = list(Vod.select(Vod.id, Vod.twitch_vod_id).where(cond).limit(limit))
         if due:
             Vod.update(processed=1, upload_state=UPLOAD_SKIPPED, updated_at=now).where(
                 Vod.id.in_([vod.id for vod in due])
