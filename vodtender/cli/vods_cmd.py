@@ -29,7 +29,7 @@ from vodtender.pipeline.kv import broadcaster_type_key, kv_get
 from vodtender.pipeline.record import rows as recordings
 from vodtender.pipeline.upload import uploads
 from vodtender.pipeline.vods import STAGES, stage_conditions, stage_of
-from vodtender.runtime.config import format_duration
+from vodtender.runtime.config import OPTIONS, Config, format_duration
 from vodtender.runtime.models import ChatMessage, Vod, VodEvent, utcnow
 
 PENDING = "pending"  # every VOD not done yet (processed=0), whatever its stage
@@ -204,6 +204,10 @@ def render_details(d: dict[str, Any], c: Palette) -> str:
     ):
         if (key in d and d[key] not in (None, "", 0, False)) or key in ("processed", "download_state"):
             lines.append(f"  {key}: {printable(d.get(key))}")
+    own = d.get("channel_settings")
+    if own:
+        settings = ", ".join(f"{key} = {value}" for key, value in own.items())
+        lines.append(f"  [channel {d['channel']}] sets: {printable(settings)}")
     lines.append(c("bold", "uploads") + ("" if d["uploads"] else ": none"))
     lines += [f"  {upload_line(u)}" for u in d["uploads"]]
     rec = d["recording"]
@@ -247,12 +251,23 @@ def upload_line(u: dict[str, Any]) -> str:
     )
 
 
+def channel_settings(cfg: Config, channel: str) -> dict[str, str]:
+    """The options the channel's own [channel] section sets, as `config check` shows them."""
+    own = cfg.channels.get(channel)
+    if own is None:
+        return {}
+    shown = cfg.for_channel(channel).masked()
+    return {o.key: shown[o.env] for o in OPTIONS if o.dest in own.values}
+
+
 def cmd_show(args: argparse.Namespace, config_argv: list[str]) -> int:
     cfg = load_or_exit(config_argv)
     try:
         open_existing(cfg)
         vod = find_vod(args.vod)
         details = vod_details(vod) if vod else None
+        if vod and details:
+            details["channel_settings"] = channel_settings(cfg, vod.channel)
     except (peewee.PeeweeException, OSError) as exc:
         print(f"vodtender show: cannot read the database: {exc}", file=sys.stderr)
         return EXIT_UNUSABLE

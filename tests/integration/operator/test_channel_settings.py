@@ -50,5 +50,8 @@ def test_each_channels_section_chooses_how_its_vods_are_uploaded(world: FakeTwit
     assert check.returncode == 0, check.stderr
     alice = check.stdout.split("# ---- channel alice", 1)[1].split("# ----", 1)[0]
     assert "UPLOAD_PRIVACY" in alice and "unlisted" in alice and "[channel alice])" in alice
+    shown = run_cli(stack.workdir, "show", streams["alice"].vod_id, env=stack.env).stdout
+    alice_title = "upload-title-template = Alice archive: {title}"
+    assert f"[channel alice] sets: upload-privacy = unlisted, {alice_title}" in shown
     report = json.loads(run_cli(stack.workdir, "status", "--json", env=stack.env).stdout)
     assert report["queue"]["done"] == 3
