@@ -7,7 +7,9 @@
 Implements:
 - `POST /oauth2/token` (client credentials; 400/403 for a wrong id/secret), `GET /oauth2/validate`;
 - `GET /helix/users` (`login`, `id`), `GET /helix/videos` (`user_id`, `type`, `first`, opaque
-  `after` cursor; newest first), `GET /helix/streams` (`user_id`/`user_login`, `type=live`);
+  `after` cursor; newest first; or up to 100 `id`s: the reference's Get Videos, whose 404 means that
+  none of the ids was found, an unknown one among known ones being left out),
+  `GET /helix/streams` (`user_id`/`user_login`, `type=live`);
 - `Ratelimit-Limit/-Remaining/-Reset` from a real token bucket (`limit` points, refilled over
   `window` seconds); a request finding the bucket empty gets 429 and counts as a *violation*;
 - 401 for an unknown or expired token (`expire_tokens()`), scripted failures (`fail_next`),
@@ -184,7 +186,7 @@ class HelixStandin:
             return str(self._next_id)
 
     # -- scripting: data -------------------------------------------------------------------------
-    def add_user(self, login: str, user_id: str | None = None) -> str:
+    def add_user(self, login: str, user_id: str | None = None, broadcaster_type: str = "") -> str:
         user_id = user_id or self._new_id()
         with self.lock:
             self.users[user_id] = {
@@ -192,7 +194,7 @@ class HelixStandin:
                 "login": login.lower(),
                 "display_name": login,
                 "type": "",
-                "broadcaster_type": "",
+                "broadcaster_type": broadcaster_type,  # partner, affiliate or ""
                 "description": "",
                 "created_at": "2015-01-01T00:00:00Z",
             }
@@ -479,7 +481,20 @@ class HelixStandin:
             return self._videos(params)
         return 404, {"error": "Not Found", "status": 404, "message": ""}
 
+    def _videos_by_id(self, ids: list[str], params: dict[str, list[str]]) -> tuple[int, dict[str, Any]]:
+        """Get Videos by `id` (repeated, at most 100), exclusive of `user_id`/`game_id`: the known ones in
+        any order; an unknown id is left out, and 404 comes only when none is known."""
+        if len(ids) > 100 or "user_id" in params or "game_id" in params:
+            return 400, {"error": "Bad Request", "status": 400, "message": "Malformed query params."}
+        items = {entry[1]: entry[2] for entries in self.videos.values() for entry in entries}
+        found = [items[i] for i in dict.fromkeys(ids) if i in items]
+        if not found:
+            return 404, {"error": "Not Found", "status": 404, "message": "Not Found"}
+        return 200, {"data": found, "pagination": {}}
+
     def _videos(self, params: dict[str, list[str]]) -> tuple[int, dict[str, Any]]:
+        if "id" in params:
+            return self._videos_by_id(params["id"], params)
         user_id = params.get("user_id", [""])[0]
         if user_id not in self.videos:
             return 400, {"status": 400, "message": "invalid user_id"}

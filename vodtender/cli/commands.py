@@ -36,6 +36,10 @@ COMMANDS: dict[str, tuple[tuple[str, ...], str]] = {  # command -> (modules unde
         "check configuration, credentials, tools, disk, database and clock; print the fix for each failure",
     ),
     "completion": (("completion_cmd",), "print a shell completion script: source <(vodtender completion bash)"),
+    "add": (
+        ("add_cmd",),
+        "archive these VODs too (ids or twitch.tv/videos/ addresses): any channel, highlights, uploads, old ones",
+    ),
     "reprocess": (
         ("vod_cmd",),
         "re-queue a VOD: one on YouTube is only verified again unless --reupload (a new video; the cost is said)",

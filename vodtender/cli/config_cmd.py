@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from vodtender.runtime.config import OPTIONS, default_config_files, load_config
+from vodtender.runtime.channel_settings import PER_CHANNEL
+from vodtender.runtime.config import OPTIONS, Config, default_config_files, load_config
 from vodtender.runtime.redact import redact, redact_data, register_config_secrets
 
 
@@ -27,6 +28,7 @@ def cmd_check(args: argparse.Namespace, config_argv: list[str]) -> int:
     width = max(len(env) for env in shown)
     for o in OPTIONS:
         print(f"{o.env:<{width}} = {shown[o.env]:<40} ({cfg.sources.get(o.dest, 'default')})")
+    print_channels(cfg, width)
     if not cfg.yt_client_id and not cfg.yt_client_secret:
         print("# note: no YouTube credentials: VODs are archived locally, not uploaded")
     problems = cfg.all_problems()
@@ -37,6 +39,23 @@ def cmd_check(args: argparse.Namespace, config_argv: list[str]) -> int:
         return 1
     print("configuration OK")
     return 0
+
+
+def print_channels(cfg: Config, width: int) -> None:
+    """Each channel's value of every per-channel option, and where it comes from."""
+    for login in dict.fromkeys([*cfg.twitch_channel, *cfg.channels]):
+        own = cfg.for_channel(login)
+        shown = redact_data(own.masked())
+        sources = cfg.channel_sources(login)
+        print(f"# ---- channel {login} (the options a [channel {login}] section may set)")
+        for o in OPTIONS:
+            if o.dest in PER_CHANNEL:
+                value = (
+                    ("yes" if login in (own.live_record.channels() or [login]) else "no")
+                    if o.dest == "live_record"
+                    else shown[o.env]
+                )
+                print(f"{o.env:<{width}} = {value:<40} ({sources.get(o.dest, 'default')})")
 
 
 def example_text() -> str:
@@ -57,6 +76,19 @@ def example_text() -> str:
         lines.append(f"# {o.help}" + (" [secret]" if o.secret else ""))
         lines.append(f"# env: {o.env}")
         lines.append(f"#{o.key} = {o.default if o.default is not None else ''}".rstrip())
+    keys = [o.key for o in OPTIONS if o.dest in PER_CHANNEL]
+    lines += [
+        "",
+        "# ---- per channel " + "-" * 49,
+        "# A [channel <login>] section, after every global option of its file, sets for that channel",
+        "# (over every other layer) any of these options, live-record as yes/no for the channel:",
+        *("#   " + ", ".join(keys[i : i + 4]) for i in range(0, len(keys), 4)),
+        "# `vodtender config check` shows each channel's values and where they come from.",
+        "#[channel alice]",
+        "#download-quality = 720p60/best",
+        "#upload-privacy = unlisted",
+        "#live-record = 1",
+    ]
     return "\n".join(lines) + "\n"
 
 

@@ -148,11 +148,14 @@ def print_plan(plan: Plan, dry_run: bool) -> None:
 
 
 def run_retention(cfg: Config, dry_run: bool, results: Results) -> None:
-    policy = Policy.from_config(cfg)
-    if not policy.active:
+    if not Policy.any_active(cfg):
         log.info("retention off (RETENTION_KEEP_DAYS, RETENTION_KEEP_COUNT and RETENTION_MIN_FREE are 0)")
         return
-    retention = Retention(policy, cfg.data_dir)
+
+    def channel_policy(channel: str) -> Policy:
+        return Policy.from_config(cfg.for_channel(channel))
+
+    retention = Retention(Policy.from_config(cfg), cfg.data_dir, channel_policy=channel_policy)
     plan = retention.plan()
     print_plan(plan, dry_run)
     if dry_run:

@@ -23,11 +23,13 @@ from vodtender.cli.status_cmd import (
 )
 from vodtender.ops.chat_export.rows import gaps as chat_gaps
 from vodtender.ops.status import recording_summary
+from vodtender.pipeline.catalog.expiry import describe_rule
 from vodtender.pipeline.download.gap_record import describe_gap, gap_from_dict, gaps_from_json
+from vodtender.pipeline.kv import broadcaster_type_key, kv_get
 from vodtender.pipeline.record import rows as recordings
 from vodtender.pipeline.upload import uploads
 from vodtender.pipeline.vods import STAGES, stage_conditions, stage_of
-from vodtender.runtime.config import format_duration
+from vodtender.runtime.config import OPTIONS, Config, format_duration
 from vodtender.runtime.models import ChatMessage, Vod, VodEvent, utcnow
 
 PENDING = "pending"  # every VOD not done yet (processed=0), whatever its stage
@@ -131,6 +133,8 @@ def vod_details(v: Vod) -> dict[str, Any]:
     for parsed in ("muted_segments", "chapters", "download_gaps"):
         details.pop(parsed)
     details["stage"] = stage_of(v)
+    broadcaster_type = kv_get(broadcaster_type_key(v.channel))
+    details["deletion_rule"] = None if broadcaster_type is None else describe_rule(broadcaster_type)
     details["file_exists"] = bool(v.downloaded_path and os.path.exists(v.downloaded_path))
     details["muted_segments"] = _json_list(v.muted_segments)
     details["chapters"] = _json_list(v.chapters)
@@ -165,6 +169,8 @@ def render_details(d: dict[str, Any], c: Palette) -> str:
     ]
     for key in (
         "date",
+        "deletion_deadline",
+        "deletion_rule",
         "duration_seconds",
         "type",
         "priority",
@@ -198,6 +204,10 @@ def render_details(d: dict[str, Any], c: Palette) -> str:
     ):
         if (key in d and d[key] not in (None, "", 0, False)) or key in ("processed", "download_state"):
             lines.append(f"  {key}: {printable(d.get(key))}")
+    own = d.get("channel_settings")
+    if own:
+        settings = ", ".join(f"{key} = {value}" for key, value in own.items())
+        lines.append(f"  [channel {d['channel']}] sets: {printable(settings)}")
     lines.append(c("bold", "uploads") + ("" if d["uploads"] else ": none"))
     lines += [f"  {upload_line(u)}" for u in d["uploads"]]
     rec = d["recording"]
@@ -241,12 +251,23 @@ def upload_line(u: dict[str, Any]) -> str:
     )
 
 
+def channel_settings(cfg: Config, channel: str) -> dict[str, str]:
+    """The options the channel's own [channel] section sets, as `config check` shows them."""
+    own = cfg.channels.get(channel)
+    if own is None:
+        return {}
+    shown = cfg.for_channel(channel).masked()
+    return {o.key: shown[o.env] for o in OPTIONS if o.dest in own.values}
+
+
 def cmd_show(args: argparse.Namespace, config_argv: list[str]) -> int:
     cfg = load_or_exit(config_argv)
     try:
         open_existing(cfg)
         vod = find_vod(args.vod)
         details = vod_details(vod) if vod else None
+        if vod and details:
+            details["channel_settings"] = channel_settings(cfg, vod.channel)
     except (peewee.PeeweeException, OSError) as exc:
         print(f"vodtender show: cannot read the database: {exc}", file=sys.stderr)
         return EXIT_UNUSABLE

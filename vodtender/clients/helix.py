@@ -18,6 +18,7 @@ import dataclasses
 import math
 import time
 from collections.abc import Callable, Iterable, Sequence
+from http import HTTPStatus
 from typing import Any, Protocol
 
 import requests
@@ -65,6 +66,10 @@ class HelixAuthError(HelixError):
 
 class HelixNotFound(HelixError):
     """4xx other than 401/429 for this request: retrying the same request will not help."""
+
+    def __init__(self, message: str, status: int):
+        super().__init__(message)
+        self.status = status
 
 
 @dataclasses.dataclass
@@ -300,7 +305,7 @@ class HelixClient:
         if status >= 500:
             raise HelixUnavailable(f"{endpoint}: HTTP {status}")
         if status != 200:
-            raise HelixNotFound(f"{endpoint}: HTTP {status} {_message(resp)}")
+            raise HelixNotFound(f"{endpoint}: HTTP {status} {_message(resp)}", status)
         body = _json(resp)
         if not isinstance(body.get("data"), list):
             raise HelixUnavailable(f"{endpoint}: response without a data list")
@@ -324,6 +329,16 @@ class HelixClient:
         pagination = body.get("pagination")
         cursor = pagination.get("cursor") if isinstance(pagination, dict) else None
         return body["data"], (cursor if isinstance(cursor, str) and cursor else None)
+
+    def videos_by_id(self, video_ids: Sequence[str]) -> list[Any]:
+        """The videos of these ids (up to 100) that Twitch knows.  Helix leaves out an unknown id, and
+        answers 404 when it knows none of them: both give the ones found, maybe none."""
+        try:
+            return self.get("videos", [("id", i) for i in video_ids[:MAX_PAGE_SIZE]])["data"]
+        except HelixNotFound as exc:
+            if exc.status == HTTPStatus.NOT_FOUND:
+                return []
+            raise
 
     def streams(self, user_ids: Sequence[str]) -> list[Any]:
         """The live streams among these users (up to 100 per request)."""

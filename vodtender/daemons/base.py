@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from vodtender.pipeline.metrics import export_queue_length
+from vodtender.pipeline.metrics import export_pipeline_metrics
 from vodtender.runtime.daemon import Daemon
 
 
@@ -11,4 +11,4 @@ class PipelineDaemon(Daemon):
 
     @classmethod
     def export_metrics(cls) -> None:
-        export_queue_length()
+        export_pipeline_metrics()

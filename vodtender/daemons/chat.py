@@ -16,6 +16,7 @@ from vodtender.pipeline.chat.rows import open_gaps_left_by_a_crash
 from vodtender.pipeline.chat.session import IrcSession
 from vodtender.pipeline.chat.stats import channel_stats
 from vodtender.pipeline.chat.writer import STALL_AFTER, ChatWriter
+from vodtender.runtime.config import Problem
 from vodtender.runtime.daemon import Runtime
 
 SHUTDOWN_FLUSH_TIMEOUT = 60.0
@@ -29,13 +30,16 @@ class ChatRecorder(PipelineDaemon):
         super().__init__(runtime)
         self.stats = channel_stats()
         self.disabled = self.cfg.disabled_reason(self.name)
+        self.channels = self.cfg.channels_with("chat_record")  # [channel] sections may turn one off
+        if not self.disabled and not self.channels:
+            self.disabled = Problem("CHAT_RECORD is 0 for every channel", "CHAT_RECORD")
         self.writer: ChatWriter | None = None
         self.session: IrcSession | None = None
         self.backfill: CatalogBackfill | None = None
         if self.disabled:
             self.log.warning("chat recorder disabled", reason=str(self.disabled))
             return
-        for channel in open_gaps_left_by_a_crash(self.cfg.twitch_channel):
+        for channel in open_gaps_left_by_a_crash(self.channels):
             self.log.warning("chat gap opened: the last run did not stop cleanly", channel=channel)
         self.writer = ChatWriter(self.cfg.chat_batch_interval, self.cfg.chat_batch_size, self.cfg.chat_queue_max)
         self.writer.start()
@@ -55,7 +59,7 @@ class ChatRecorder(PipelineDaemon):
         self.session = IrcSession(
             IrcEndpoint(host, port, self.cfg.twitch_irc_tls),
             login,
-            self.cfg.twitch_channel,
+            self.channels,
             self.writer.put,
             self.stats,
             self.clock,
@@ -89,7 +93,7 @@ class ChatRecorder(PipelineDaemon):
         return text + (f"; {self.backfill.status()}" if self.backfill is not None else "")
 
     def readiness(self) -> list[str]:
-        if self.disabled and self.disabled.env != "CHAT_AUTO_START":
+        if self.disabled and self.disabled.env not in ("CHAT_AUTO_START", "CHAT_RECORD"):  # off on purpose
             return [f"chat recorder disabled: {self.disabled}"]
         if self.writer is None:
             return []

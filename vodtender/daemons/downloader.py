@@ -38,7 +38,6 @@ class Downloader(PipelineDaemon):
         self.breaker = CircuitBreaker(
             self.cfg.circuit_failure_threshold, self.cfg.circuit_open_cooldown, BreakerMetrics()
         )
-        self.ytdlp = YtDlp.from_settings(self.cfg)
         self.workers: Workers[DownloadJob] = Workers(runtime.wake, self._ended)
         self.breaker_state: BreakerState = self.breaker.current()
         self.sweep = MissingFileSweep(self.cfg.data_dir_shared, self.clock)
@@ -73,7 +72,9 @@ class Downloader(PipelineDaemon):
             vods.release(vod.id, self.owner)
             self.breaker_state = self.breaker.current()
             return False
-        job = DownloadJob(vod, self.settings, self.ytdlp, self.breaker, self.owner, self.workers.stopping)
+        own = self.cfg.for_channel(vod.channel)  # a [channel] section may choose its quality, codecs, file names
+        settings = DownloadSettings.from_config(own, self.settings.data_dir)
+        job = DownloadJob(vod, settings, YtDlp.from_settings(own), self.breaker, self.owner, self.workers.stopping)
         self.workers.start(vod.id, job, f"download-{vod.twitch_vod_id}")
         return True
 

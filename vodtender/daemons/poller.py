@@ -14,7 +14,7 @@ from vodtender.clients.helix import HelixClient
 from vodtender.daemons.base import PipelineDaemon
 from vodtender.pipeline.catalog.channels import ChannelDirectory
 from vodtender.pipeline.catalog.helix_schedule import HelixSchedule, Job, token_validation
-from vodtender.pipeline.catalog.sync import CatalogSync
+from vodtender.pipeline.catalog.sync import CatalogLimits, CatalogSync
 from vodtender.pipeline.live.reconcile import Reconciler
 from vodtender.pipeline.live.watcher import LiveWatcher, live_stream_ids
 from vodtender.pipeline.shared_limits import helix_bucket
@@ -42,9 +42,7 @@ class Poller(PipelineDaemon):
         self.catalog = CatalogSync(
             self.client,
             self.directory,
-            cfg.vod_catalog_types,
-            cfg.vod_catalog_max,
-            cfg.vod_catalog_max_age_days,
+            lambda channel: CatalogLimits.of(self.cfg.for_channel(channel)),
             live_stream_ids,
         )
         self.watcher = LiveWatcher(self.client, self.directory)

@@ -14,6 +14,7 @@ import time
 from typing import TYPE_CHECKING
 
 from vodtender.daemons.base import PipelineDaemon
+from vodtender.pipeline import vods
 from vodtender.pipeline.breaker import CircuitBreaker
 from vodtender.pipeline.metrics import BreakerMetrics
 from vodtender.pipeline.upload.metrics import UPLOAD_ENABLED, QuotaMetrics
@@ -42,7 +43,8 @@ class Uploader(PipelineDaemon):
         self.stop = threading.Event()
         self.breaker = CircuitBreaker(cfg.circuit_failure_threshold, cfg.circuit_open_cooldown, BreakerMetrics())
         self.quota = Quota(options.quota_daily, options.quota_cost, QuotaMetrics(), options.limit_hold)
-        self.queue = UploadQueue(options, owner, self.quota)
+        uploading = vods.of_channels(cfg.upload_enabled, cfg.channels_overriding("upload_enabled"))
+        self.queue = UploadQueue(options, owner, self.quota, uploading)
         self.uploads: UploadContext | None = None  # None: download-only
         self.follower: ProcessingFollower | None = None
         self.worker: UploadWorker | None = None
@@ -75,8 +77,8 @@ class Uploader(PipelineDaemon):
                 return 1.0
             self.worker = None
         self.queue.done_already_on_youtube()
+        self.marked_done += len(self.queue.done_without_upload(every=self.uploads is None))
         if self.uploads is None:
-            self.marked_done += len(self.queue.done_without_upload())
             return 5.0
         self.blocked = self._why_blocked(self.uploads.tokens)
         if self.blocked:

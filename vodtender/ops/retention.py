@@ -55,6 +55,13 @@ class Policy:
     def active(self) -> bool:
         return bool(self.keep_days or self.keep_count or self.min_free)
 
+    @classmethod
+    def any_active(cls, cfg: Config) -> bool:
+        """Whether retention has anything to do: globally, or in some channel's section."""
+        return Policy.from_config(cfg).active or any(
+            Policy.from_config(cfg.for_channel(login)).active for login in cfg.channels
+        )
+
 
 @dataclass
 class Removal:
@@ -98,8 +105,18 @@ def _file_size(path: str) -> int:
 
 
 class Retention:
-    def __init__(self, policy: Policy, data_dir: Path, free_bytes: Callable[[], int] | None = None):
+    """`policy` is the global one (RETENTION_MIN_FREE is for the whole DATA_DIR); `channel_policy(channel)`
+    gives a channel's age, count and without-upload rules (a `[channel]` section may set its own)."""
+
+    def __init__(
+        self,
+        policy: Policy,
+        data_dir: Path,
+        free_bytes: Callable[[], int] | None = None,
+        channel_policy: Callable[[str], Policy] | None = None,
+    ):
         self.policy = policy
+        self.channel_policy = channel_policy or (lambda channel: policy)
         self.data_dir = data_dir
         self.free_bytes = free_bytes or (lambda: shutil.disk_usage(self._existing(data_dir)).free)
 
@@ -132,24 +149,24 @@ class Retention:
         plan = Plan(free_before=self.free_bytes())
         chosen: dict[int, str] = {}  # vod id -> reason
 
-        if self.policy.keep_days:
-            cutoff = now - dt.timedelta(days=self.policy.keep_days)
-            for v in vods:
-                if v.date is not None and v.date < cutoff:
-                    chosen.setdefault(v.id, f"older than {self.policy.keep_days} days")
-        if self.policy.keep_count:
-            by_channel: dict[str, list[Vod]] = {}
-            for v in vods:
-                by_channel.setdefault(v.channel, []).append(v)
-            for channel_vods in by_channel.values():
-                for v in channel_vods[: -self.policy.keep_count]:  # all but the newest N
-                    chosen.setdefault(v.id, f"more than {self.policy.keep_count} files in channel")
+        for v in vods:
+            keep_days = self.channel_policy(v.channel).keep_days
+            if keep_days and v.date is not None and v.date < now - dt.timedelta(days=keep_days):
+                chosen.setdefault(v.id, f"older than {keep_days} days")
+        by_channel: dict[str, list[Vod]] = {}
+        for v in vods:
+            by_channel.setdefault(v.channel, []).append(v)
+        for channel, channel_vods in by_channel.items():
+            keep_count = self.channel_policy(channel).keep_count
+            if keep_count:
+                for v in channel_vods[:-keep_count]:  # all but the newest N
+                    chosen.setdefault(v.id, f"more than {keep_count} files in channel")
 
         projected = plan.free_before
         for v in vods:
             if v.id not in chosen:
                 continue
-            if safe_to_delete(v, self.policy, now):
+            if safe_to_delete(v, self.channel_policy(v.channel), now):
                 plan.removals.append(self._removal(v, chosen[v.id]))
                 projected += plan.removals[-1].size
             else:
@@ -162,7 +179,7 @@ class Retention:
                     break
                 if v.id in planned:
                     continue
-                if safe_to_delete(v, self.policy, now):
+                if safe_to_delete(v, self.channel_policy(v.channel), now):
                     plan.removals.append(self._removal(v, f"free space below {self.policy.min_free} bytes"))
                     projected += plan.removals[-1].size
                 elif v.twitch_vod_id not in plan.kept_not_uploaded:

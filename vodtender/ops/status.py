@@ -15,11 +15,21 @@ from typing import Any
 
 from vodtender.pipeline import kv
 from vodtender.pipeline.breaker import CircuitBreaker
+from vodtender.pipeline.catalog.expiry import EXPIRING_WITHIN
 from vodtender.pipeline.download.gap_record import gaps_from_json
 from vodtender.pipeline.kv import kv_get
 from vodtender.pipeline.record import rows as recordings
 from vodtender.pipeline.upload import quota
-from vodtender.pipeline.vods import DOWNLOADING, STAGES, UPLOADING, lease_ran_out, stage_conditions, stage_counts
+from vodtender.pipeline.vods import (
+    DOWNLOADING,
+    STAGES,
+    UPLOADING,
+    expiring_before,
+    lease_ran_out,
+    stage_conditions,
+    stage_counts,
+    stage_of,
+)
 from vodtender.runtime.clock import from_unix, unix_seconds
 from vodtender.runtime.config import Config
 from vodtender.runtime.models import ChatGap, ChatMessage, DaemonHeartbeat, OAuthToken, Recording, Vod, utcnow
@@ -58,6 +68,10 @@ def catalog_last_sync(channel: str) -> float | None:
         return float(kv_get(kv.catalog_last_sync_key(channel)) or "") or None
     except ValueError:
         return None
+
+
+def _hours(seconds: float) -> str:
+    return f"{seconds / 3600:.0f} h" if seconds >= 3600 else f"{max(seconds, 0) / 60:.0f} min"
 
 
 def _age(now: dt.datetime, then: dt.datetime | None) -> float | None:
@@ -110,6 +124,7 @@ class StatusReport:
             "generated_at": iso(self.now),
             "daemons": self.daemon_states,
             "queue": self.queue(),
+            "expiring": self.expiring(),
             "in_flight": self.in_flight(),
             "recordings": self.recordings(),
             "breaker": self.breaker(),
@@ -178,6 +193,35 @@ class StatusReport:
                 f"{counts['failed']} VOD(s) failed: vodtender vods --state failed, then vodtender show <id>",
             )
         return {stage: counts.get(stage, 0) for stage in STAGES}
+
+    def expiring(self) -> list[dict[str, Any]]:
+        """VODs Twitch may delete within EXPIRING_WITHIN that are not downloaded yet, soonest first."""
+        rows = expiring_before(self.now + EXPIRING_WITHIN)
+        if rows:
+            first = rows[0]
+            left = self._seconds_left(first)
+            self.flag(
+                "warning",
+                "expiring",
+                f"{len(rows)} VOD(s) not downloaded yet may be deleted by Twitch within "
+                f"{_hours(EXPIRING_WITHIN.total_seconds())}, the first {first.twitch_vod_id} ({first.channel}) "
+                + (f"in {_hours(left)}" if left > 0 else "any time now")
+                + ": vodtender priority <id> 10 puts one first",
+            )
+        return [
+            {
+                "twitch_vod_id": v.twitch_vod_id,
+                "channel": v.channel,
+                "deletion_deadline": iso(v.deletion_deadline),
+                "seconds_left": round(self._seconds_left(v)),
+                "state": stage_of(v),
+            }
+            for v in rows
+        ]
+
+    def _seconds_left(self, v: Vod) -> float:
+        assert v.deletion_deadline is not None  # expiring_before() lists only VODs that have one
+        return (v.deletion_deadline - self.now).total_seconds()
 
     def in_flight(self) -> list[dict[str, Any]]:
         conds = stage_conditions()
@@ -358,7 +402,7 @@ class StatusReport:
         if disabled and chat_daemon["state"] == "up":
             self.flag("warning", "chat", f"{disabled[0]} (see OPERATIONS.md, Chat not recording)")
         out = []
-        for channel in self.cfg.twitch_channel or []:
+        for channel in self.cfg.channels_with("chat_record"):
             # `channel || ''` keeps the planner off the channel index: walking the time index from
             # the newest row is what makes these cheap on a table of millions of messages.
             of_channel = ChatMessage.channel.concat("") == channel

@@ -54,6 +54,11 @@ def channel_user_id_key(login: str) -> str:
     return f"channel_user_id:{login}"
 
 
+def broadcaster_type_key(login: str) -> str:
+    """The channel's Helix `broadcaster_type` (partner, affiliate or empty): how long Twitch keeps its VODs."""
+    return f"channel_broadcaster_type:{login}"
+
+
 # Per reconciled placeholder: where its chat went, for chat rows written for it late.
 RECONCILED_PREFIX = "reconciled:"
 

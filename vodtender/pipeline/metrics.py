@@ -10,7 +10,8 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import REGISTRY, Collector
 
 from vodtender.pipeline.breaker import STATE_VALUE
-from vodtender.pipeline.vods import STAGES, stage_counts
+from vodtender.pipeline.vods import STAGES, soonest_deletions, stage_counts
+from vodtender.runtime.clock import utcnow
 
 CIRCUIT_STATE = Gauge("vodtender_circuit_state", "circuit breaker: 0 closed, 1 half-open, 2 open")
 CIRCUIT_OPENED = Counter("vodtender_circuit_opened_total", "times the circuit breaker opened")
@@ -30,9 +31,30 @@ class QueueCollector(Collector):
         yield family
 
 
+class DeletionCollector(Collector):
+    """`vodtender_vod_deletion_seconds{channel}`: the time left before Twitch may delete the channel's
+    soonest VOD not downloaded yet (negative: past it; absent: none with a known deadline)."""
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        family = GaugeMetricFamily(
+            "vodtender_vod_deletion_seconds",
+            "seconds until Twitch may delete the channel's soonest VOD that is not downloaded yet",
+            labels=["channel"],
+        )
+        try:
+            soonest = soonest_deletions()
+        except Exception:  # database unavailable: /readyz says so; leave the series absent
+            return
+        now = utcnow()
+        for channel, deadline in sorted(soonest.items()):
+            family.add_metric([channel], (deadline - now).total_seconds())
+        yield family
+
+
 @functools.cache  # once per process: a second registration would be refused as a duplicate
-def export_queue_length() -> None:
+def export_pipeline_metrics() -> None:
     REGISTRY.register(QueueCollector())
+    REGISTRY.register(DeletionCollector())
 
 
 class BreakerMetrics:

@@ -35,8 +35,8 @@ from __future__ import annotations
 import datetime as dt
 import os
 import socket
-from collections.abc import Callable, Mapping, Sequence
-from typing import NamedTuple, TypeVar
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import NamedTuple, TypeVar, cast
 
 import peewee
 
@@ -101,6 +101,35 @@ def stage_of(vod: Vod) -> str:
     if vod.download_state == DOWNLOADING:
         return "downloading"
     return "discovered"
+
+
+def not_downloaded() -> peewee.Expression:
+    """VODs still to download (waiting or in progress), and still listed by Helix."""
+    conds = stage_conditions()
+    return (conds["discovered"] | conds["downloading"]) & (Vod.helix_missing == 0)
+
+
+def expiring_before(moment: dt.datetime) -> list[Vod]:
+    """VODs not downloaded yet that Twitch may delete before `moment`, the soonest first."""
+    cond = not_downloaded() & (Vod.deletion_deadline < moment)
+    return list(Vod.select().where(cond).order_by(Vod.deletion_deadline, Vod.id))
+
+
+def soonest_deletions() -> dict[str, dt.datetime]:
+    """channel -> the earliest deletion deadline among its VODs not downloaded yet."""
+    soonest = peewee.fn.MIN(Vod.deletion_deadline)
+    query = (
+        Vod.select(Vod.channel, soonest)
+        .where(not_downloaded() & Vod.deletion_deadline.is_null(False))
+        .group_by(Vod.channel)
+    )
+    rows = cast(Iterable[tuple[str, object]], query.tuples())  # the stubs type rows as models
+    return {channel: _as_datetime(deadline) for channel, deadline in rows}
+
+
+def _as_datetime(value: object) -> dt.datetime:
+    """An aggregate's value: SQLite gives the stored text back (peewee converts only plain columns)."""
+    return value if isinstance(value, dt.datetime) else dt.datetime.fromisoformat(str(value))
 
 
 def stage_counts() -> dict[str, int]:
@@ -171,7 +200,8 @@ def reachable_files(data_dir_shared: bool, host: str | None = None) -> peewee.Co
 def claim(
     due: peewee.Expression, owner: str, lease_seconds: float, extra: peewee.ColumnBase | None = None, **fields: object
 ) -> Vod | None:
-    """Take the next due VOD (priority DESC, date ASC); set `fields` on it too.  None if none is due."""
+    """Take the next due VOD (priority DESC, deletion deadline ASC, date ASC); set `fields` on it too.
+    None if none is due."""
 
     def take() -> Vod | None:
         now = utcnow()
@@ -184,7 +214,9 @@ def claim(
         cond = due & free
         if extra is not None:
             cond = cond & extra
-        query = Vod.select().where(cond).order_by(Vod.priority.desc(), Vod.date.asc(nulls="LAST"), Vod.id).limit(1)
+        # Of equal priority, the one Twitch deletes first; then (no deadline known) the oldest.
+        order = (Vod.priority.desc(), Vod.deletion_deadline.asc(nulls="LAST"), Vod.date.asc(nulls="LAST"), Vod.id)
+        query = Vod.select().where(cond).order_by(*order).limit(1)
         if isinstance(Vod._meta.database.obj, peewee.PostgresqlDatabase):
             query = query.for_update(skip_locked=True)
         vod = query.first()
@@ -560,6 +592,16 @@ def set_priority(vod_id: int, priority: int) -> None:
     _write(lambda: _update(vod_id, {"priority": priority}))
 
 
+def set_deletion_deadlines(deadlines: Mapping[int, dt.datetime | None]) -> None:
+    """New deadlines (by VOD row id), after the channel's broadcaster type changed."""
+
+    def apply() -> None:
+        for vod_id, deadline in deadlines.items():
+            Vod.update(deletion_deadline=deadline).where(Vod.id == vod_id).execute()
+
+    _write(apply)
+
+
 # -- catalog moves ----------------------------------------------------------------------------
 LISTED_COLUMNS = (
     Vod.user_id,
@@ -572,6 +614,7 @@ LISTED_COLUMNS = (
     Vod.vod_url,
     Vod.thumbnail_url,
     Vod.muted_segments,
+    Vod.deletion_deadline,
 )
 """What Helix says about a VOD: refreshed on every listing.  Nothing else of a known VOD is, and
 `muted_segments` only when Helix names some: the muted segments a download found stay (Helix may list
@@ -868,12 +911,19 @@ def reupload_warned(vod_id: int) -> bool:
     )
 
 
-def done_without_upload(limit: int = 200) -> list[Vod]:
-    """Download-only mode: up to `limit` VODs due for upload that nobody holds are done as they are."""
+def of_channels(default: bool, exceptions: Sequence[str]) -> peewee.ColumnBase:
+    """VODs of the channels for which a yes/no option is yes: `default` unless a channel is an exception."""
+    return Vod.channel.not_in(list(exceptions)) if default else Vod.channel.in_(list(exceptions))
+
+
+def done_without_upload(limit: int = 200, which: peewee.ColumnBase | None = None) -> list[Vod]:
+    """Download-only mode (for every VOD, or `which`): up to `limit` VODs due for upload that nobody
+    holds are done as they are."""
 
     def move() -> list[Vod]:
         now = utcnow()
-        due = list(Vod.select(Vod.id, Vod.twitch_vod_id).where(upload_due() & lease_free(now)).limit(limit))
+        cond = upload_due() & lease_free(now) & (which if which is not None else peewee.SQL("1 = 1"))
+        due = list(Vod.select(Vod.id, Vod.twitch_vod_id).where(cond).limit(limit))
         if due:
             Vod.update(processed=1, upload_state=UPLOAD_SKIPPED, updated_at=now).where(
                 Vod.id.in_([vod.id for vod in due])

@@ -21,6 +21,14 @@ from typing import Any
 
 import configargparse
 
+from vodtender.runtime.channel_settings import (
+    ChannelOverrides,
+    GlobalPartParser,
+    applied,
+    effective_live_record,
+    read_channel_sections,
+    sources_for,
+)
 from vodtender.runtime.children import process_environment
 from vodtender.runtime.installation import Installation, this_installation
 from vodtender.runtime.installation import root as installation_root
@@ -63,6 +71,7 @@ __all__ = [
 ]
 
 CONFIG_DIR_ENV = "VODTENDER_CONFIG_DIR"
+_NO_SECTION = ChannelOverrides()
 
 
 def config_dir() -> Path:
@@ -82,6 +91,26 @@ class Config(Settings):
     problems: list[Problem] = dataclasses.field(default_factory=list)
     sources: dict[str, str] = dataclasses.field(default_factory=dict)  # dest -> where the value came from
     files_read: list[str] = dataclasses.field(default_factory=list)  # config, env and credential files
+    channels: dict[str, ChannelOverrides] = dataclasses.field(default_factory=dict)  # [channel <login>] sections
+
+    def for_channel(self, login: str) -> Config:
+        """The settings as they apply to `login`'s VODs, recordings and chat: its section over the rest."""
+        overrides = applied(login, self.channels.get(login))
+        return dataclasses.replace(self, **overrides) if overrides else self  # type: ignore[arg-type]
+
+    def channels_with(self, dest: str) -> list[str]:
+        """The TWITCH_CHANNEL channels for which the yes/no option `dest` is yes (globally or in their section)."""
+        base = getattr(self, dest)
+        return [login for login in self.twitch_channel if self.channels.get(login, _NO_SECTION).values.get(dest, base)]
+
+    def channels_overriding(self, dest: str) -> list[str]:
+        """The channels whose section gives option `dest` another value than the global one."""
+        base = getattr(self, dest)
+        return sorted(login for login, o in self.channels.items() if o.values.get(dest, base) != base)
+
+    def channel_sources(self, login: str) -> dict[str, str]:
+        """Where each option's value for `login` comes from (`config check --channel`)."""
+        return sources_for(login, self.channels, self.sources)
 
     def problems_for(self, sections: Sequence[str]) -> list[Problem]:
         """Parse problems of options in these sections (unknown options concern no daemon)."""
@@ -125,8 +154,9 @@ class Config(Settings):
         return needs.http_addr(self) if needs else None
 
     def as_dict(self) -> dict[str, object]:
-        """Every option's value by field name (what a reload compares)."""
-        return {o.dest: getattr(self, o.dest) for o in OPTIONS}
+        """Every option's value by field name, and the channels' own (what a reload compares)."""
+        own = {login: overrides.values for login, overrides in self.channels.items()}
+        return {**{o.dest: getattr(self, o.dest) for o in OPTIONS}, "channels": own}
 
     def secrets(self) -> list[str]:
         return [str(value) for o in OPTIONS if o.secret and (value := getattr(self, o.dest))]
@@ -164,6 +194,7 @@ def _build_parser() -> configargparse.ArgParser:
         prog="vodtender",
         default_config_files=default_config_files(),
         ignore_unknown_config_file_keys=False,
+        config_file_parser_class=GlobalPartParser,  # [channel <login>] sections: read_channel_sections()
         add_help=False,
         allow_abbrev=False,  # `--twitch-chan` is a typo to report, not --twitch-channel
     )
@@ -213,6 +244,8 @@ def load_config(argv: Sequence[str] = ()) -> Config:
         return Config(**unset_settings(), problems=[Problem(str(exc), origin=_failing_layer(argv, environment))])
     given = _flags_given(argv)
     files_read = _config_files_read(namespace.config)
+    channels, section_problems = read_channel_sections(files_read)
+    problems += section_problems
     if installation and env_file:
         files_read.append(str(installation.env_file))
     for index, extra in enumerate(unknown):
@@ -251,7 +284,11 @@ def load_config(argv: Sequence[str] = ()) -> Config:
             problems.append(Problem(f"{named}: {exc} (from {source})", o.env, source))
             values[o.dest] = o.unset_value()
         sources[o.dest] = source
-    return Config(**values, problems=problems, sources=sources, files_read=files_read)
+    live = effective_live_record(values["live_record"], values["twitch_channel"], channels)
+    if live != values["live_record"]:
+        values["live_record"] = live
+        sources["live_record"] += " and [channel] sections"
+    return Config(**values, problems=problems, sources=sources, files_read=files_read, channels=channels)
 
 
 def _raise_config_error(message: str) -> None:

@@ -31,6 +31,7 @@ from vodtender.runtime.models import (
     Upload,
     Vod,
 )
+from vodtender.runtime.schema_defaults import add_database_defaults
 
 log = get_logger("db")
 
@@ -48,6 +49,13 @@ def add_column(db: peewee.Database, migrator: SchemaMigrator, model: type[BaseMo
     if name not in {c.name for c in db.get_columns(table)}:
         field = model._meta.fields[name]
         run_operations(migrator.add_column(table, field.column_name, field))
+
+
+def _indexed_column(db: peewee.Database, migrator: SchemaMigrator, model: type[BaseModel], name: str) -> None:
+    """`add_column`, and the field's index as the first migration would create it on a fresh database."""
+    add_column(db, migrator, model, name)
+    table, column = model._meta.table_name, model._meta.fields[name].column_name
+    db.execute_sql(f'CREATE INDEX IF NOT EXISTS "{table}_{column}" ON "{table}" ("{column}")')
 
 
 def add_columns(model: type[BaseModel], *names: str) -> Migration:
@@ -130,6 +138,8 @@ MIGRATIONS: list[tuple[str, Migration]] = [
     ),
     ("chat_ids_unique_per_channel", _chat_ids_unique_per_channel),
     ("chat_search_index", _chat_search_index),
+    ("database_defaults", lambda db, m: add_database_defaults(db, ALL_MODELS)),
+    ("vod_deletion_deadline", lambda db, m: _indexed_column(db, m, Vod, "deletion_deadline")),
 ]
 
 

@@ -43,6 +43,7 @@ class Vod(BaseModel):
     live_ended_at = peewee.DateTimeField(null=True)
     helix_missing = peewee.IntegerField(default=0)  # vanished from Helix before download
     helix_seen_at = peewee.DateTimeField(null=True)  # last catalog run that listed it (poller)
+    deletion_deadline = peewee.DateTimeField(null=True, index=True)  # the earliest Twitch may delete it
 
     priority = peewee.IntegerField(default=0)
     processed = peewee.IntegerField(default=0, index=True)

@@ -541,6 +541,9 @@ class Settings:
     upload_max_part_bytes: int = option(
         "uploader", "250G", parse_size, "larger VODs are cut into parts (YouTube refuses over 256 GB)"
     )
+    upload_enabled: bool = option(
+        "uploader", "1", parse_bool, "upload VODs when YouTube is configured (0: download only); per channel too"
+    )
     upload_privacy: str = option("uploader", "private", parse_str, "private, unlisted or public")
     upload_category: str = option("uploader", "20", parse_str, "YouTube category id (20: Gaming)")
     upload_tags: list[str] = option("uploader", "", parse_list, "tags, comma separated")
@@ -578,6 +581,9 @@ class Settings:
     )
 
     # ---- chat
+    chat_record: bool = option(
+        "chat", "1", parse_bool, "record the chat of the channels in TWITCH_CHANNEL (0: none); per channel too"
+    )
     chat_batch_interval: float = option("chat", "250ms", parse_duration, "chat rows are written at least this often")
     chat_batch_size: int = option(
         "chat", "2000", parse_int, "or when this many rows are waiting (bigger batches catch up faster)"

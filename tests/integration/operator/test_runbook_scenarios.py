@@ -20,10 +20,11 @@ from tests.helpers.processes import run_cli, wait_until
 from tests.integration.operator.runbook import sql_statements
 from vodtender.runtime.models import KV, ChatMessage
 
-# the runbook's reset and its clearing of the breaker (the runbook has other DELETEs: the holds, the private lock)
-RESET, CLEAR_BREAKER = (
+# the runbook's reset, its clearing of the breaker (the runbook has other DELETEs: the holds, the private
+# lock) and its queueing of a VOD by hand
+RESET, CLEAR_BREAKER, QUEUE = (
     next(s for s in sql_statements() if s.startswith(verb) and word in s)
-    for verb, word in (("UPDATE", "youtube_url=NULL"), ("DELETE", "circuit_state"))
+    for verb, word in (("UPDATE", "youtube_url=NULL"), ("DELETE", "circuit_state"), ("INSERT", "INTO vods"))
 )
 
 
@@ -93,6 +94,19 @@ def test_reset_by_sql_processes_the_vod_again(world: FakeTwitch, make_stack) -> 
             what="the download and third upload",
         )
         assert Path(vod_row(stream.vod_id).downloaded_path).exists()
+    assert_clean_logs(stack)
+
+
+def test_a_vod_queued_by_the_runbooks_insert_is_archived(world: FakeTwitch, make_stack) -> None:
+    world.add_channel("alice")
+    stack = make_stack()
+    stack.start_all(("downloader", "uploader"))  # no poller: only the INSERT queues the VOD
+    stream = publish(world, "alice")
+    queue = QUEUE.replace("'<id>'", f"'{stream.vod_id}'").replace("'channel'", "'alice'")
+    sqlite3_shell(stack, queue.replace("'title'", f"'{stream.title}'"))
+    with stack.database():
+        wait_archived([stream], timeout=120)
+    assert len(world.uploads_of(stream)) == 1
     assert_clean_logs(stack)
 
 

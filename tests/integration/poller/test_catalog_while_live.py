@@ -10,7 +10,7 @@ import peewee
 from tests.standins.helix import HelixStandin
 from vodtender.clients.helix import HelixClient
 from vodtender.pipeline.catalog.channels import ChannelDirectory
-from vodtender.pipeline.catalog.sync import CatalogSync
+from vodtender.pipeline.catalog.sync import CatalogLimits, CatalogSync
 from vodtender.pipeline.live.watcher import live_stream_ids
 from vodtender.runtime.models import Vod
 
@@ -19,7 +19,7 @@ def run_round(helix: HelixStandin) -> None:
     client = HelixClient(helix.client_id, helix.client_secret, helix.helix_url, helix.auth_url)
     directory = ChannelDirectory(["alice"])
     directory.resolve(client)
-    catalog = CatalogSync(client, directory, ["archive"], 0, 0, live_stream_ids)
+    catalog = CatalogSync(client, directory, lambda channel: CatalogLimits(), live_stream_ids)
     catalog.start_round()
     while not catalog.step():
         pass

@@ -170,3 +170,14 @@ def test_a_file_already_gone_only_clears_the_path(data: Path) -> None:
     retention = Retention(Policy(keep_days=1), data)
     assert retention.apply(retention.plan()) == []
     assert Vod.get_by_id(vod.id).downloaded_path is None and VodEvent.select().count() == 0
+
+
+def test_a_channels_own_rules_apply_to_its_files_only(data: Path) -> None:
+    make(data, "alpha-old", 40, channel="alpha")
+    make(data, "beta-old", 40, channel="beta")  # [channel beta] retention-keep-days = 60
+    make(data, "beta-older", 70, channel="beta")
+    own = {"beta": Policy(keep_days=60)}
+    retention = Retention(Policy(keep_days=30), data, channel_policy=lambda c: own.get(c, Policy(keep_days=30)))
+    done = retention.apply(retention.plan())
+    assert sorted(r.twitch_vod_id for r in done) == ["alpha-old", "beta-older"]
+    assert files(data) == {"beta-old"}

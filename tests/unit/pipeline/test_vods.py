@@ -48,6 +48,15 @@ def test_claims_follow_priority_then_oldest_first(migrated_db: peewee.Database) 
     assert claim(download_due(), "w:1", 60) is None
 
 
+def test_of_equal_priority_the_vod_twitch_deletes_first_is_claimed_first(migrated_db: peewee.Database) -> None:
+    _vod("partner-old", 1, deletion_deadline=dt.datetime(2026, 12, 31))  # 60 days
+    _vod("regular-new", 20, deletion_deadline=dt.datetime(2026, 11, 27))  # 7 days: sooner, though newer
+    _vod("highlight", 2)  # no deadline: after every one that has one
+    _vod("urgent", 25, priority=5, deletion_deadline=dt.datetime(2027, 1, 1))
+    order = [claim(download_due(), "w:1", 60).twitch_vod_id for _ in range(4)]
+    assert order == ["urgent", "regular-new", "partner-old", "highlight"]
+
+
 def test_a_held_lease_is_not_claimed_twice_until_it_expires(migrated_db: peewee.Database) -> None:
     _vod("1", 1)
     first = claim(download_due(), "hostA:1", 0.2)

@@ -23,7 +23,7 @@ from tests.helpers.notify import RecordingNotifier
 from tests.helpers.processes import free_port
 from tests.unit.runtime.conftest import ConfigEnv
 from vodtender.daemons.uploader import Uploader
-from vodtender.pipeline.metrics import export_queue_length
+from vodtender.pipeline.metrics import export_pipeline_metrics
 from vodtender.runtime.clock import from_unix
 from vodtender.runtime.config import load_config
 from vodtender.runtime.daemon import BUSY_RETRY, Daemon, IdleDaemon, Runtime
@@ -375,7 +375,7 @@ def test_metrics_are_complete_when_healthz_first_answers(make_runtime: MakeRunti
 
         @classmethod
         def export_metrics(cls) -> None:  # as the pipeline's daemons do (daemons/base.py)
-            export_queue_length()
+            export_pipeline_metrics()
 
         def __init__(self, runtime: Runtime):
             try:

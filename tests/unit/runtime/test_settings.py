@@ -50,7 +50,7 @@ def test_config_is_the_settings_plus_what_loading_found(config_env: ConfigEnv) -
     config_env(LOG_LEVEL="debug")
     cfg = load_config()
     assert isinstance(cfg, Settings)
-    assert cfg.as_dict()["log_level"] == "debug" and set(cfg.as_dict()) == {o.dest for o in OPTIONS}
+    assert cfg.as_dict()["log_level"] == "debug" and set(cfg.as_dict()) == {o.dest for o in OPTIONS} | {"channels"}
     assert cfg == load_config() and cfg.as_dict() != load_config(["--log-level", "info"]).as_dict()
 
 

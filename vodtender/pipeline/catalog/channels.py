@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from vodtender.clients.helix import HelixClient
+from vodtender.pipeline.catalog.expiry import record_broadcaster_type
 from vodtender.pipeline.catalog.helix_records import parse_user
 from vodtender.pipeline.kv import channel_user_id_key, kv_get, kv_set
 from vodtender.runtime.logs import get_logger
@@ -46,6 +47,7 @@ class ChannelDirectory:
         found_ids = {u.id for u in users}
         for user in users:
             configured = by_id.get(user.id)
+            record_broadcaster_type(configured or user.login, user.broadcaster_type)
             if configured is None and user.login in unknown:
                 self._ids[user.login] = user.id
                 kv_set(channel_user_id_key(user.login), user.id)

@@ -17,6 +17,7 @@ from typing import Any
 
 from prometheus_client import Counter
 
+from vodtender.pipeline.catalog.expiry import BROADCASTER_TYPES
 from vodtender.runtime.logs import get_logger
 
 log = get_logger("poller")
@@ -58,6 +59,7 @@ class StreamRecord:
 class UserRecord:
     id: str
     login: str
+    broadcaster_type: str = ""  # partner, affiliate, or "" (how long Twitch keeps the channel's VODs)
 
 
 def parse_twitch_duration(text: str) -> int | None:
@@ -187,4 +189,8 @@ def parse_user(item: Any) -> UserRecord | None:
     if user_id is None or not isinstance(login, str) or not login:
         _skip("users", "missing or malformed id or login", item)
         return None
-    return UserRecord(id=user_id, login=login.lower())
+    kind = item.get("broadcaster_type") or ""
+    if kind not in BROADCASTER_TYPES:  # a new kind Twitch adds: the shortest storage, the safe guess
+        log.warning("helix user has an unknown broadcaster_type; kept as a regular channel", user_id=user_id)
+        kind = ""
+    return UserRecord(id=user_id, login=login.lower(), broadcaster_type=kind)

@@ -25,8 +25,10 @@ from prometheus_client import Counter, Gauge
 from vodtender.clients.helix import HelixClient, HelixNotFound
 from vodtender.pipeline import vods
 from vodtender.pipeline.catalog.channels import ChannelDirectory
+from vodtender.pipeline.catalog.expiry import deletion_deadline
 from vodtender.pipeline.catalog.helix_records import VideoRecord, parse_video
 from vodtender.pipeline.kv import (
+    broadcaster_type_key,
     catalog_cursor_key,
     catalog_last_sync_key,
     catalog_run_key,
@@ -38,6 +40,7 @@ from vodtender.runtime.clock import from_unix
 from vodtender.runtime.db import write
 from vodtender.runtime.logs import get_logger
 from vodtender.runtime.models import Vod, utcnow
+from vodtender.runtime.options import Settings
 
 log = get_logger("poller")
 
@@ -58,8 +61,10 @@ VODS_MISSING = Counter(
 def upsert_videos(records: Sequence[VideoRecord], channel: str) -> int:
     """Insert new VODs, refresh the metadata of known ones; returns how many were new.
 
-    Call inside a `write()` transaction.  Pipeline columns of known VODs are never touched.
+    Call inside a `write()` transaction.  Pipeline columns of known VODs are never touched.  The
+    deletion deadline comes from the channel's broadcaster type as last seen on Helix (none if never).
     """
+    broadcaster_type = kv_get(broadcaster_type_key(channel))
     return vods.store_listed(
         channel,
         [
@@ -75,6 +80,7 @@ def upsert_videos(records: Sequence[VideoRecord], channel: str) -> int:
                 "vod_url": r.url,
                 "thumbnail_url": r.thumbnail_url,
                 "muted_segments": r.muted_segments,
+                "deletion_deadline": deletion_deadline(r.type, r.created_at, broadcaster_type),
             }
             for r in records
         ],
@@ -110,24 +116,42 @@ class ChannelRun:
             return cls(started=time.time())
 
 
+@dataclasses.dataclass(frozen=True)
+class CatalogLimits:
+    """What one channel's run lists: VOD_CATALOG_TYPES, VOD_CATALOG_MAX, VOD_CATALOG_MAX_AGE_DAYS (0: no limit)."""
+
+    types: tuple[str, ...] = ("archive",)
+    max_vods: int = 0
+    max_age_days: int = 0
+
+    @classmethod
+    def of(cls, settings: Settings) -> CatalogLimits:
+        return cls(
+            tuple(settings.vod_catalog_types) or ("archive",),
+            settings.vod_catalog_max,
+            settings.vod_catalog_max_age_days,
+        )
+
+    @property
+    def helix_type(self) -> str:
+        return self.types[0] if len(self.types) == 1 else "all"
+
+
 class CatalogSync:
-    """One round = one run per channel; `step()` fetches and stores one page."""
+    """One round = one run per channel; `step()` fetches and stores one page.  `limits_for(channel)`:
+    that channel's limits (a `[channel]` section may set its own)."""
 
     def __init__(
         self,
         client: HelixClient,
         directory: ChannelDirectory,
-        types: Sequence[str],
-        max_vods: int,
-        max_age_days: int,
+        limits_for: Callable[[str], CatalogLimits],
         live_stream_ids: Callable[[], set[str]],
         page_size: int = 100,
     ):
         self.client = client
         self.directory = directory
-        self.types = list(types) or ["archive"]
-        self.max_vods = max_vods
-        self.max_age_days = max_age_days
+        self.limits_for = limits_for
         self.live_stream_ids = live_stream_ids
         self.page_size = page_size
         self.pending: list[str] = []
@@ -139,10 +163,6 @@ class CatalogSync:
             if last:
                 self.synced_at[login] = float(last)
                 LAST_SYNC.labels(login).set(float(last))
-
-    @property
-    def helix_type(self) -> str:
-        return self.types[0] if len(self.types) == 1 else "all"
 
     def start_round(self) -> None:
         self.pending = list(self.directory.known())
@@ -170,13 +190,14 @@ class CatalogSync:
         if user_id is None:
             self.pending.pop(0)
             return not self.pending
+        limits = self.limits_for(channel)
         cursor_key = catalog_cursor_key(channel)
         cursor = kv_get(cursor_key)
         run = ChannelRun.load(channel)
         if cursor is None and run.pages == 0:
             log.info("catalog sync started", channel=channel)
         try:
-            items, next_cursor = self.client.videos(user_id, self.helix_type, self.page_size, cursor)
+            items, next_cursor = self.client.videos(user_id, limits.helix_type, self.page_size, cursor)
         except HelixNotFound:
             if cursor is None:
                 raise
@@ -185,7 +206,7 @@ class CatalogSync:
             kv_delete(cursor_key)
             kv_set(catalog_run_key(channel), json.dumps(dataclasses.asdict(ChannelRun(started=run.started))))
             return False
-        records, cut = self._select(items, run)
+        records, cut = self._select(items, run, limits)
         finished = cut or next_cursor is None or not items
         run.pages += 1
         run.seen += len(records)
@@ -207,28 +228,28 @@ class CatalogSync:
         run.added += added
         VODS_ADDED.labels(channel).inc(added)
         if finished:
-            missing = self._mark_missing(channel, run, cut)
+            missing = self._mark_missing(channel, run, cut, limits.types)
             self._finish(channel, run, missing)
         return not self.pending
 
-    def _select(self, items: list, run: ChannelRun) -> tuple[list[VideoRecord], bool]:
+    def _select(self, items: list, run: ChannelRun, limits: CatalogLimits) -> tuple[list[VideoRecord], bool]:
         """The page's usable, wanted VODs; `cut` when the run must stop here (max count or age reached)."""
-        cutoff = utcnow() - dt.timedelta(days=self.max_age_days) if self.max_age_days > 0 else None
+        cutoff = utcnow() - dt.timedelta(days=limits.max_age_days) if limits.max_age_days > 0 else None
         live = self.live_stream_ids()
         out: list[VideoRecord] = []
         for record in map(parse_video, items):
-            if record is None or record.type not in self.types:
+            if record is None or record.type not in limits.types:
                 continue
             if cutoff is not None and record.created_at < cutoff:
                 return out, True
-            if self.max_vods > 0 and run.seen + len(out) >= self.max_vods:
+            if limits.max_vods > 0 and run.seen + len(out) >= limits.max_vods:
                 return out, True
             if record.stream_id and record.stream_id in live:
                 continue  # still being recorded: reconciliation inserts it once the stream has ended
             out.append(record)
         return out, False
 
-    def _mark_missing(self, channel: str, run: ChannelRun, cut: bool) -> int:
+    def _mark_missing(self, channel: str, run: ChannelRun, cut: bool, types: Sequence[str]) -> int:
         """Mark VODs this run should have listed but did not; a cut run judges only the range it covered."""
         if cut and run.oldest is None:
             return 0
@@ -239,7 +260,7 @@ class CatalogSync:
             & (Vod.helix_missing == 0)
             & (Vod.processed == 0)
             & (Vod.download_state != vods.DOWNLOADED)
-            & Vod.type.in_(self.types)
+            & Vod.type.in_(list(types))
             & (Vod.helix_seen_at.is_null() | (Vod.helix_seen_at < started))
             & vods.lease_free()
         )

@@ -37,6 +37,11 @@ class UploadContext:
     stop: threading.Event
     wake: Callable[[], None]  # makes the daemon's loop look at a finished upload at once
     clock: Clock = field(default_factory=SystemClock)
+    # A channel's own: its [channel] section may set the privacy, playlist, title and description.
+    channel_options: Callable[[str], UploadOptions] | None = None
+
+    def options_for(self, channel: str) -> UploadOptions:
+        return self.channel_options(channel) if self.channel_options else self.options
 
     @property
     def policy(self) -> RetryPolicy:
@@ -65,11 +70,22 @@ def connect(
         privacy=options.metadata.privacy,
         tokens_key=store.cipher.describe(),
     )
-    return UploadContext(options, owner, client, tokens, quota, breaker, stop, wake=wake, clock=clock)
+    return UploadContext(
+        options,
+        owner,
+        client,
+        tokens,
+        quota,
+        breaker,
+        stop,
+        wake=wake,
+        clock=clock,
+        channel_options=lambda channel: UploadOptions.from_config(cfg.for_channel(channel)),
+    )
 
 
 def processing_follower(cfg: Config, ctx: UploadContext) -> ProcessingFollower:
     """The follower of YouTube's processing, with a client of its own: it runs in the loop's thread
     while a worker's upload uses (and may abort) the context's."""
     client = YouTubeClient(cfg.youtube_api_url, ctx.tokens.access_token, cfg.upload_timeout)
-    return ProcessingFollower(client, ctx.quota, ctx.options, PrivateLock())
+    return ProcessingFollower(client, ctx.quota, ctx.options, PrivateLock(), ctx.options_for)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -122,11 +123,19 @@ def earlier_video(upload: Upload) -> str | None:
 class ProcessingFollower:
     """Asks YouTube about videos still processing, and ends each VOD when YouTube has."""
 
-    def __init__(self, client: YouTubeClient, quota: Quota, options: UploadOptions, private_lock: PrivateLock):
+    def __init__(
+        self,
+        client: YouTubeClient,
+        quota: Quota,
+        options: UploadOptions,
+        private_lock: PrivateLock,
+        options_for: Callable[[str], UploadOptions] | None = None,
+    ):
         self.client = client
         self.quota = quota
         self.options = options
         self.private_lock = private_lock
+        self.options_for = options_for or (lambda channel: options)  # the privacy asked: per channel
         self._failing: str | None = None  # the last failed check's error, said once
         self._held = False  # the units are held: no check until the hold ends
 
@@ -199,9 +208,9 @@ class ProcessingFollower:
         uploads.check_again(upload, now + dt.timedelta(seconds=delay))
 
     def _processed(self, upload: Upload, found: Verdict) -> None:
-        self.private_lock.observe(self.options.metadata.privacy, found.privacy, upload.video_id)
         videos = uploads.round_of(upload)
         vod = Vod.get_by_id(uploads.vod_of(upload))
+        self.private_lock.observe(self.options_for(vod.channel).metadata.privacy, found.privacy, upload.video_id)
         bound = log.bind(vod_id=vod.twitch_vod_id, channel=vod.channel)
         if len(videos) < upload.parts or any(v.state != uploads.PROCESSED for v in videos):
             bound.info("video processed, waiting for the VOD's other parts", video_id=upload.video_id)

@@ -23,13 +23,16 @@ log = get_logger("uploader")
 
 
 class UploadQueue:
-    def __init__(self, options: UploadOptions, owner: str, quota: Quota):
+    """`uploading`: the VODs whose channel uploads (UPLOAD_ENABLED, and [channel] sections)."""
+
+    def __init__(self, options: UploadOptions, owner: str, quota: Quota, uploading: peewee.ColumnBase):
         self.options = options
         self.owner = owner
         self.quota = quota
+        self.uploading = uploading
 
     def _reachable(self) -> peewee.ColumnBase:
-        return vods.reachable_files(self.options.data_dir_shared)
+        return vods.reachable_files(self.options.data_dir_shared) & self.uploading
 
     def has_due(self) -> bool:
         return bool(Vod.select(Vod.id).where(vods.upload_due() & self._reachable()).exists())
@@ -73,9 +76,10 @@ class UploadQueue:
             )
         return marked
 
-    def done_without_upload(self) -> list[Vod]:
-        """Download-only mode: mark the due VODs done (logged one by one); returns them."""
-        marked = vods.done_without_upload()
+    def done_without_upload(self, every: bool) -> list[Vod]:
+        """Download-only mode (for `every` VOD, else for the channels that do not upload): mark the due
+        VODs done (logged one by one); returns them."""
+        marked = vods.done_without_upload(which=None if every else ~self.uploading)
         for vod in marked:
             log.info("VOD done without upload (download-only)", vod_id=vod.twitch_vod_id)
         return marked

@@ -43,6 +43,7 @@ class UploadWorker(threading.Thread):
         super().__init__(name=f"upload-{vod.twitch_vod_id}", daemon=True)
         self.ctx = ctx
         self.vod = vod
+        self.options = ctx.options_for(vod.channel)
         assert vod.downloaded_path, "the queue starts only VODs whose file is there"
         self.path: str = vod.downloaded_path
         self.log = log.bind(vod_id=vod.twitch_vod_id, channel=vod.channel)
@@ -67,10 +68,10 @@ class UploadWorker(threading.Thread):
     def keep_lease(self) -> None:
         """Renew the lease every third of its length (called from the daemon's loop)."""
         now = self.ctx.clock.monotonic()
-        if now - self._lease_renewed < self.ctx.options.lease_seconds / 3:
+        if now - self._lease_renewed < self.options.lease_seconds / 3:
             return
         self._lease_renewed = now
-        if not vods.renew(self.vod.id, self.ctx.owner, self.ctx.options.lease_seconds):
+        if not vods.renew(self.vod.id, self.ctx.owner, self.options.lease_seconds):
             self.lost_lease = True
             log.warning("lost the lease of the VOD being uploaded, stopping it", vod_id=self.vod.twitch_vod_id)
 
@@ -105,7 +106,7 @@ class UploadWorker(threading.Thread):
         )
 
     def _renew(self, session_uri: str | None, offset: int) -> None:
-        if not vods.renew_upload(self.vod.id, self.ctx.owner, self.ctx.options.lease_seconds, session_uri, offset):
+        if not vods.renew_upload(self.vod.id, self.ctx.owner, self.options.lease_seconds, session_uri, offset):
             self.lost_lease = True
         elif self.part is not None:
             uploads.store_session(self.part.id, session_uri, offset)
@@ -114,7 +115,7 @@ class UploadWorker(threading.Thread):
     def run(self) -> None:
         ctx = self.ctx
         try:
-            rows = uploads.plan_round(self.vod, ctx.options.part_limits)
+            rows = uploads.plan_round(self.vod, self.options.part_limits)
             if all(row.state == uploads.PENDING for row in rows):  # a new upload, not a resumed one
                 self._warn_if_uploaded_before()
             for row in rows:
@@ -149,7 +150,7 @@ class UploadWorker(threading.Thread):
         self.meter.update(self.offset)
         earlier = tuple(str(r.video_id) for r in rows if r.part < row.part)
         place = PartPlace(row.part, row.parts, row.start_seconds, row.start_seconds + row.duration_seconds, earlier)
-        body = build_part_metadata(self.vod, ctx.options.metadata, place, WATCH_URL).body()
+        body = build_part_metadata(self.vod, self.options.metadata, place, WATCH_URL).body()
         resumed = f" from the stored session at {row.offset} bytes" if row.session_uri else ""
         self.log.info("upload started" + resumed, size=self.size, title=body["snippet"]["title"], part=row.part)
         job = ResumableUpload(
@@ -157,7 +158,7 @@ class UploadWorker(threading.Thread):
             ctx.tokens,
             self.path,
             body,
-            ctx.options.chunk_bytes,
+            self.options.chunk_bytes,
             self,
             ctx.policy,
             ctx.stop,
@@ -172,7 +173,7 @@ class UploadWorker(threading.Thread):
 
     def _first_check(self) -> dt.datetime:
         """When the processing follower first asks YouTube about a video whose bytes just went in."""
-        return utcnow() + dt.timedelta(seconds=self.ctx.options.processing_check)
+        return utcnow() + dt.timedelta(seconds=self.options.processing_check)
 
     # -- outcomes --------------------------------------------------------------------------------
     def given_back(
@@ -189,7 +190,7 @@ class UploadWorker(threading.Thread):
     def failed(self, error_class: ErrorClass, message: str) -> None:
         UPLOAD_RESULTS.labels("failed").inc()
         UPLOAD_FAILURES.labels(error_class.value).inc()
-        options = self.ctx.options
+        options = self.options
         retries = (self.vod.upload_retries or 0) + 1
         retry_at: dt.datetime | None = None
         # A systemic failure is not this VOD's fault: it waits (and counts for the breaker), never fails.
@@ -248,7 +249,7 @@ class UploadWorker(threading.Thread):
         vods.record_event(self.vod.id, vods.UPLOAD_STAGE, "reupload", message)
 
     def _add_to_playlist(self, video_id: str) -> None:
-        playlist = self.ctx.options.playlist
+        playlist = self.options.playlist
         if not playlist or not video_id:
             return
         try:

@@ -83,15 +83,15 @@ class Stage:
             clock=self.clock,
         )
 
-    def queue(self, ctx: UploadContext) -> UploadQueue:
-        return UploadQueue(ctx.options, ctx.owner, ctx.quota)
+    def queue(self, ctx: UploadContext, not_uploading: tuple[str, ...] = ()) -> UploadQueue:
+        return UploadQueue(ctx.options, ctx.owner, ctx.quota, vods.of_channels(True, not_uploading))
 
     def downloaded(self, size: int, twitch_id: str = "1001", **fields: object) -> Vod:
         path = self.data / f"{twitch_id}.mp4"
         path.write_bytes(os.urandom(size))
+        fields.setdefault("channel", "somechannel")
         return Vod.create(
             twitch_vod_id=twitch_id,
-            channel="somechannel",
             title="A stream",
             date=dt.datetime(2026, 3, 1, 18, 5),
             download_state="downloaded",
@@ -298,6 +298,18 @@ def test_new_session_that_does_not_fit_todays_quota_holds_uploads(stage: Stage) 
     )
 
 
+def test_a_channel_that_does_not_upload_is_done_without_upload_and_the_others_are_uploaded(stage: Stage) -> None:
+    ctx = stage.context()
+    quiet = stage.downloaded(1000, twitch_id="3001", channel="quiet")  # [channel quiet] upload-enabled = 0
+    loud = stage.downloaded(1000, twitch_id="3002", channel="loud")
+    queue = stage.queue(ctx, not_uploading=("quiet",))
+    assert [v.twitch_vod_id for v in queue.done_without_upload(every=False)] == ["3001"]
+    assert (fresh(quiet).processed, fresh(quiet).upload_state) == (1, "skipped")
+    claimed = queue.claim()
+    assert claimed is not None and claimed.id == loud.id
+    assert queue.claim() is None
+
+
 def test_download_only_marks_free_vods_done_and_leaves_held_ones(stage: Stage) -> None:
     ctx = stage.context()
     free = stage.downloaded(1000, twitch_id="2001")
@@ -307,7 +319,7 @@ def test_download_only_marks_free_vods_done_and_leaves_held_ones(stage: Stage) -
     held = stage.downloaded(
         1000, twitch_id="2003", lease_owner="elsewhere:1", lease_until=utcnow() + dt.timedelta(minutes=1)
     )
-    marked = stage.queue(ctx).done_without_upload()
+    marked = stage.queue(ctx).done_without_upload(every=True)
     assert sorted(v.twitch_vod_id for v in marked) == ["2001", "2002"]
     for vod in (free, ran_out):
         row = fresh(vod)
