@@ -40,7 +40,7 @@ def _walk(
 
 
 def bash_script(parser: argparse.ArgumentParser) -> str:
-    config_flags = " ".join(o.flag for o in OPTIONS)
+    config_flags = " ".join(["-c", "--config", *(o.flag for o in OPTIONS)])  # runtime/config.py parses these
     nodes = _walk(parser)
     transitions, words, value_choices = [], [], {}
     for path, node in nodes:
