@@ -355,7 +355,7 @@ class Settings:
         "general",
         None,
         parse_str,
-        "database: a SQLite path, sqlite:///path or postgresql://user:pw@host/db "
+        "database: a SQLite path, sqlite:///relative/path, sqlite:////absolute/path or postgresql://user:pw@host/db "
         "(default: /var/lib/vodtender/vodtender.db where the package is installed, else ./vodtender.db)",
         fallback=default_db_dsn,
     )
