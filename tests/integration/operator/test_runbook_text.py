@@ -148,15 +148,31 @@ def test_the_man_page_names_every_command_and_only_real_ones() -> None:
     assert not unknown, f"options in the man page no command has: {sorted(unknown)}"
 
 
-def test_every_help_names_real_commands_and_options(a_config_dir: None) -> None:
+def test_every_help_names_real_commands_options_and_settings(a_config_dir: None) -> None:
     known = all_flags()
+    code = "\n".join(p.read_text() for p in (REPO / "vodtender").rglob("*.py"))
     for path, parser in command_tree(build_parser(every=True)):
         text = parser.format_help()
         unknown = flags_named(text) - known
         assert not unknown, f"`vodtender {' '.join(path)} --help` names {sorted(unknown)}"
+        settings = set(re.findall(r"\b[A-Z][A-Z0-9]*(?:_[A-Z0-9]+)+\b", text)) - set(OPTIONS_BY_ENV)
+        unread = {name for name in settings if f'"{name}"' not in code}  # NO_COLOR: read, not ours
+        assert not unread, f"`vodtender {' '.join(path)} --help` names settings nothing reads: {sorted(unread)}"
         assert_parse(vodtender_commands(text), f"`vodtender {' '.join(path)} --help`")
         if path and (parser.get_default("func") is not None or path[0] == "chat"):
             assert "--config" in text, f"`vodtender {' '.join(path)} --help` does not say -c/--config"
+
+
+def test_the_docs_run_the_checkouts_python_and_keep_local_conf_out_of_git() -> None:
+    docs = {"README.md": README, **{f"docs/{p.name}": p.read_text() for p in (REPO / "docs").glob("*.md")}}
+    bare = [
+        f"{name}: {m.group(0)}"
+        for name, text in docs.items()
+        for m in re.finditer(r"(?<![/\w])python3? -m (tests|pytest)\b", text)
+    ]
+    assert not bare, f"the system's python has none of the venv's packages: {bare}"
+    ignored = subprocess.run(["git", "check-ignore", "-q", "local.conf"], cwd=REPO)  # the runbook's file of secrets
+    assert ignored.returncode == 0, "local.conf is not in .gitignore"
 
 
 def test_every_log_line_it_quotes_is_logged_by_the_code() -> None:
