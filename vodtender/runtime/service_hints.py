@@ -49,7 +49,7 @@ def maintenance_schedule() -> str:
 def settings_place(config_dir: Path, *, secret: bool = False) -> str:
     """Where a setting goes; on an installation, a secret not in vodtender.conf."""
     if not installed():
-        return "a --config file (local.conf, kept out of git) or the environment"
+        return f"{config_dir}/vodtender.conf or a --config file (local.conf, kept out of git)"
     if secret:
         return f"{config_dir / 'vodtender.env'} (or a credential in /etc/credstore)"
     return f"{config_dir}/vodtender.conf"

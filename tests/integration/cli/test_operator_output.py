@@ -107,3 +107,19 @@ def test_doctor_on_an_installation_puts_a_secret_in_the_env_file_and_restarts(tm
     (fix,) = [line for line in result.stdout.splitlines() if "fix:" in line and "TWITCH_CLIENT_SECRET" in line][:1]
     assert f"set TWITCH_CLIENT_SECRET in {tmp_path}/etc/vodtender.env" in fix
     assert "then systemctl restart vodtender.target" in fix and "vodtender.conf" not in fix
+
+
+def test_config_check_names_the_files_it_read_and_where_each_value_came_from(tmp_path: Path) -> None:
+    (tmp_path / "etc").mkdir()
+    alone = run_cli(tmp_path, "config", "check").stdout.splitlines()
+    assert alone[0] == f"# config files read (later ones win): none (looked for {tmp_path}/etc/vodtender.conf " + (
+        f"{tmp_path}/etc/conf.d/*.conf)"
+    )
+    (tmp_path / "local.conf").write_text("twitch-client-id = id\n")
+    given = run_cli(tmp_path, "config", "check", "--config", "local.conf", "--twitch-channel", "a").stdout
+    assert given.splitlines()[0] == f"# config files read (later ones win): {tmp_path}/local.conf"
+    sources = dict(re.findall(r"^([A-Z_0-9]+) += .*\((.+)\)$", given, re.M))
+    assert (
+        sources.pop("TWITCH_CHANNEL") == "command line" and sources.pop("TWITCH_CLIENT_ID") == "config file local.conf"
+    )
+    assert set(sources.values()) == {"default"}
