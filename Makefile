@@ -8,9 +8,9 @@ PYTEST_ARGS ?=
 # apart).  The system tier builds the .deb and boots containers: it runs after, on its own.
 TEST_WORKERS ?= 2
 
-.PHONY: run run-deps test unit integration e2e system deps venv lock lint deb bench clean
+.PHONY: run run-deps run-venv test unit integration e2e system deps venv lock lint deb bench clean
 
-run: run-deps venv             ## set up and run the daemons in the foreground
+run: run-deps run-venv         ## set up and run the daemons in the foreground
 	$(BIN)/vodtender run $(ARGS)
 
 run-deps:                      ## the Debian packages the running service needs (ffmpeg), not the test tools
@@ -30,12 +30,23 @@ deps:                          ## Debian packages (real peers, build tools)
 # (--clear: none left from an older lock), pip and setuptools first, then the service's and the
 # tests' packages built with those (no isolated build fetching its own), then the project itself,
 # editable; its dependencies are all in the lock already.
-venv: $(BIN)/.installed
-$(BIN)/.installed: pyproject.toml requirements-build.lock requirements-test.lock
+define fresh-venv
 	$(PYTHON) -m venv --clear $(VENV)
 	$(BIN)/pip install -q --require-hashes -r requirements-build.lock
-	$(BIN)/pip install -q --require-hashes --no-build-isolation -r requirements-test.lock
+	$(BIN)/pip install -q --require-hashes --no-build-isolation -r $(1)
 	$(BIN)/pip install -q --no-build-isolation --no-deps -e .
+endef
+
+venv: $(BIN)/.installed
+$(BIN)/.installed: pyproject.toml requirements-build.lock requirements-test.lock
+	$(call fresh-venv,requirements-test.lock)
+	touch $@
+
+# `make run`'s venv: the service's lock alone (what the .deb installs), no test tools; a venv
+# `make venv` made (it has them all) is only brought up to date, by its own rule.
+run-venv: $(BIN)/.service-installed
+$(BIN)/.service-installed: pyproject.toml requirements-build.lock requirements.lock $(wildcard $(BIN)/.installed)
+	$(if $(wildcard $(BIN)/.installed),,$(call fresh-venv,requirements.lock))
 	touch $@
 
 lock:                          ## refresh the locks after a change to pyproject.toml's dependencies

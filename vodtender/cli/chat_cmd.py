@@ -19,6 +19,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+from vodtender.cli.commands import COMMAND_EPILOG
 from vodtender.cli.common import load_or_exit, open_migrated
 from vodtender.clients.twitch_gql import ReplayRefused, TwitchGql
 from vodtender.ops.chat_export import FORMATS, NoChat
@@ -31,6 +32,7 @@ from vodtender.pipeline.chat.search import ChatHit, SearchError, SearchFilter, s
 def export_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="vodtender chat export",
+        epilog=COMMAND_EPILOG,
         description="A VOD's chat aligned to the VOD, with deleted messages, timeouts and bans, recording "
         "gaps, shared-chat and replayed messages marked: JSON lines (default), WebVTT or SRT subtitles, an "
         "ASS chat overlay to burn in (ffmpeg -vf ass=FILE), or TwitchDownloader's chat JSON.",
@@ -59,6 +61,7 @@ def positive(text: str) -> int:
 def search_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="vodtender chat search",
+        epilog=COMMAND_EPILOG,
         description='Chat messages containing every word of TEXT ("quoted phrases" in that order), '
         "newest first (in the VOD's order with --vod), found by the database's full-text index.",
     )
@@ -122,6 +125,7 @@ def cmd_export(argv: list[str]) -> int:
 def backfill_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="vodtender chat backfill",
+        epilog=COMMAND_EPILOG,
         description="Fetch VODs' chat from Twitch's comment replay (stored with origin replay).",
     )
     p.add_argument("vods", nargs="+", help="Twitch VOD ids (or #<row id>)")

@@ -50,6 +50,12 @@ COMMANDS: dict[str, tuple[tuple[str, ...], str]] = {  # command -> (modules unde
     "auth": (("auth_cmd",), "authorize access to an account (YouTube uploads)"),
 }
 
+# Every runnable command's --help ends with it: these flags are parsed by runtime/config.py, not argparse.
+COMMAND_EPILOG = (
+    "Configuration: -c/--config FILE reads one more config file, and every option "
+    "`vodtender config check` lists may be given as a flag (--twitch-channel a,b)."
+)
+
 
 def summary(command: str) -> str:
     return COMMANDS[command][1]

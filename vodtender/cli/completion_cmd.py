@@ -30,18 +30,19 @@ def _subparsers(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentP
     return {name: make() for name, make in (parser.get_default("word_subcommands") or {}).items()}
 
 
-def _walk(
+def command_tree(
     parser: argparse.ArgumentParser, path: tuple[str, ...] = ()
 ) -> list[tuple[tuple[str, ...], argparse.ArgumentParser]]:
+    """Every command and subcommand under `parser`, by its words (`("chat", "export")`), with its parser."""
     out = [(path, parser)]
     for name, child in _subparsers(parser).items():
-        out += _walk(child, (*path, name))
+        out += command_tree(child, (*path, name))
     return out
 
 
 def bash_script(parser: argparse.ArgumentParser) -> str:
-    config_flags = " ".join(o.flag for o in OPTIONS)
-    nodes = _walk(parser)
+    config_flags = " ".join(["-c", "--config", *(o.flag for o in OPTIONS)])  # runtime/config.py parses these
+    nodes = command_tree(parser)
     transitions, words, value_choices = [], [], {}
     for path, node in nodes:
         key = " ".join(path)

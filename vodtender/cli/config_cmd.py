@@ -31,6 +31,11 @@ def cmd_check(args: argparse.Namespace, config_argv: list[str]) -> int:
     print_channels(cfg, width)
     if not cfg.yt_client_id and not cfg.yt_client_secret:
         print("# note: no YouTube credentials: VODs are archived locally, not uploaded")
+    if cfg.twitch_oauth_token and not cfg.twitch_bot_username:
+        print(
+            "# note: TWITCH_OAUTH_TOKEN without TWITCH_BOT_USERNAME: chat is read anonymously; "
+            "the token serves only sub-only VOD downloads (set TWITCH_BOT_USERNAME to log chat in with it)"
+        )
     problems = cfg.all_problems()
     for problem in problems:
         print(redact(f"problem: {problem}"), file=sys.stderr)

@@ -25,6 +25,7 @@ from vodtender.clients.google_oauth import CredentialsRevoked, OAuthError, Token
 from vodtender.clients.helix import HelixClient, HelixError
 from vodtender.pipeline.download.preflight import INSTALL, ToolFinder
 from vodtender.pipeline.upload.tokens import TokenCipher, TokenStore, TokenUnreadable
+from vodtender.runtime import service_hints as hints
 from vodtender.runtime.config import Config, config_dir
 from vodtender.runtime.db import open_database, sqlite_path
 from vodtender.runtime.logs import setup_logging
@@ -32,7 +33,6 @@ from vodtender.runtime.migrations import pending
 from vodtender.runtime.redact import redact, register_config_secrets, register_secret
 
 MAX_CLOCK_SKEW = 60.0  # seconds; OAuth and Helix tolerate about this much
-CONF = f"{config_dir()}/vodtender.conf"
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -92,8 +92,8 @@ class Doctor:
                 "configuration",
                 False,
                 "; ".join(map(str, problems)),
-                f"set the values in {CONF} (or the environment), check with vodtender config check, "
-                "then systemctl reload vodtender.target",
+                hints.how_to_set([p.env for p in problems if p.env], config_dir())
+                + " (check with vodtender config check first)",
             )
         return Result("configuration", True, "no problems")
 
@@ -104,7 +104,8 @@ class Doctor:
                 "helix token",
                 False,
                 "TWITCH_CLIENT_ID/TWITCH_CLIENT_SECRET not set",
-                f"register an application at the Twitch developer console and set both in {CONF}",
+                "register an application at the Twitch developer console and "
+                + hints.how_to_set(["TWITCH_CLIENT_ID", "TWITCH_CLIENT_SECRET"], config_dir()),
             )
         client = HelixClient(cfg.twitch_client_id, cfg.twitch_client_secret, cfg.twitch_helix_url, cfg.twitch_auth_url)
         hook = lambda resp, *a, **k: self._note_date(resp)  # noqa: E731
@@ -175,7 +176,7 @@ class Doctor:
 
     def data_dir(self) -> Result:
         folder = self.cfg.data_dir.absolute()
-        fix = f"create {folder} writable by the vodtender user, or set DATA_DIR in {CONF}"
+        fix = f"create {folder} writable by the vodtender user, or " + hints.how_to_set(["DATA_DIR"], config_dir())
         # A folder not made yet is the downloader's to create: try its nearest existing parent, create nothing.
         existing = next(p for p in (folder, *folder.parents) if p.exists())
         try:

@@ -15,7 +15,7 @@ import sys
 from collections.abc import Sequence
 
 from vodtender import __version__
-from vodtender.cli.commands import COMMANDS
+from vodtender.cli.commands import COMMAND_EPILOG, COMMANDS
 from vodtender.runtime.files import restrict_umask
 
 EXIT_SIGPIPE = 128 + 13  # what a shell reports for a command killed by SIGPIPE
@@ -26,7 +26,8 @@ def build_parser(command: str | None = None, *, every: bool = False) -> argparse
     parser = argparse.ArgumentParser(
         prog="vodtender",
         description="Archive Twitch channels: VODs to disk and YouTube, chat aligned with the VOD.",
-        epilog="Any configuration option may follow the command, e.g. `vodtender poller --twitch-channel a,b`; "
+        epilog="Any configuration option may follow the command, e.g. `vodtender poller --twitch-channel a,b`, "
+        "and `-c/--config FILE` reads one more config file; "
         "`vodtender config check` lists them all with their current values.",
     )
     parser.add_argument("--version", action="version", version=f"vodtender {__version__}")
@@ -41,7 +42,20 @@ def build_parser(command: str | None = None, *, every: bool = False) -> argparse
             if module not in loaded:
                 importlib.import_module(f"vodtender.cli.{module}").register(sub)
                 loaded.add(module)
+    _explain_commands(parser)
     return parser
+
+
+def _explain_commands(parser: argparse.ArgumentParser) -> None:
+    """What argparse leaves out: a runnable command's --help names the configuration flags it takes,
+    and a group alone (`vodtender circuit`) names its subcommands, not the internal `circuit_command`."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            action.metavar = action.metavar or "{" + ",".join(action.choices) + "}"
+            for child in action.choices.values():
+                if child.get_default("func") is not None and child.epilog is None:
+                    child.epilog = COMMAND_EPILOG
+                _explain_commands(child)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

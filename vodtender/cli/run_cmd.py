@@ -60,7 +60,7 @@ class Output:
             if self._gone:
                 return
             try:
-                sys.stdout.write(f"{name:<10} | {text}\n")
+                sys.stdout.write(f"{time.strftime('%Y-%m-%d %H:%M:%S')} {name:<10} | {text}\n")
                 sys.stdout.flush()
             except OSError:
                 self._gone = True

@@ -113,7 +113,7 @@ def render(report: dict[str, Any], c: Palette) -> str:
             if inst
             else "no heartbeat"
         )
-        lines.append(f"  {d['name']:<11}{c.state(d['state']):<6} {detail}")
+        lines.append(f"  {d['name']:<11}{c.state(d['state'])}{' ' * (6 - len(d['state']))} {detail}")
 
     q = report["queue"]
     lines.append(

@@ -31,7 +31,11 @@ def find_vod(ref: str) -> Vod:
 
 
 def _changes(vod: Vod, fields: Mapping[str, object]) -> str:
-    shown = [f"{k}={v!r}" for k, v in fields.items() if getattr(vod, k) != v and k != "updated_at"]
+    shown = [
+        f"{k} cleared" if v is None else f"{k}={v!r}"  # not `youtube_url=None`
+        for k, v in fields.items()
+        if getattr(vod, k) != v and k != "updated_at"
+    ]
     return ", ".join(shown) or "nothing changed"
 
 

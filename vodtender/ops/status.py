@@ -30,6 +30,7 @@ from vodtender.pipeline.vods import (
     stage_counts,
     stage_of,
 )
+from vodtender.runtime import service_hints as hints
 from vodtender.runtime.clock import from_unix, unix_seconds
 from vodtender.runtime.config import Config
 from vodtender.runtime.models import ChatGap, ChatMessage, DaemonHeartbeat, OAuthToken, Recording, Vod, utcnow
@@ -155,13 +156,13 @@ class StatusReport:
                 self.flag(
                     "warning" if name == "recorder" and self.cfg.live_record.empty else "problem",
                     "daemons",
-                    f"{name} is down ({why}): systemctl status vodtender-{name}; journalctl -u vodtender-{name}",
+                    f"{name} is down ({why}): {hints.daemon_state(name)}",
                 )
             elif any(i["state"] == "up" for i in live):
                 state = "up"
             else:
                 state = "idle"
-                self.flag("problem", "daemons", f"{name} is idle: {live[0]['status']}")
+                self.flag("problem", "daemons", f"{name} is idle: {live[0]['status'].removeprefix('idle: ')}")
             out.append({"name": name, "state": state, "instances": live or instances[:1]})
         return out
 
@@ -241,7 +242,7 @@ class StatusReport:
                 "problem",
                 "in_flight",
                 f"download of {v.twitch_vod_id} has made no progress for "
-                f"{progress_age:.0f}s: check the network, the disk and journalctl -u vodtender-downloader",
+                f"{progress_age:.0f}s: check the network, the disk and {hints.daemon_logs('downloader')}",
             )
         elif lease_expired:
             self.flag(
@@ -283,7 +284,7 @@ class StatusReport:
                 "problem",
                 "recordings",
                 f"live recording of {r.channel} (stream {r.stream_id}) has made no progress for "
-                f"{age:.0f}s: journalctl -u vodtender-recorder",
+                f"{age:.0f}s: {hints.daemon_logs('recorder')}",
             )
         if r.state == recordings.FAILED:
             self.flag(
@@ -310,8 +311,7 @@ class StatusReport:
             self.flag(
                 "problem",
                 "recordings",
-                f"{v.channel} is live (stream {v.stream_id}) but not being recorded: "
-                "systemctl status vodtender-recorder",
+                f"{v.channel} is live (stream {v.stream_id}) but not being recorded: " + hints.daemon_state("recorder"),
             )
 
     def breaker(self) -> dict[str, Any]:
@@ -322,7 +322,7 @@ class StatusReport:
                 "problem",
                 "breaker",
                 f"circuit breaker open after {state.failures} failure(s), until "
-                f"{iso(open_until)}: find the cause with journalctl -g 'circuit opened', then "
+                f"{iso(open_until)}: find the cause in {hints.log_search('circuit opened')}, then "
                 "vodtender circuit reset",
             )
         elif state.state == "half_open":
@@ -547,9 +547,7 @@ class StatusReport:
     def maintenance(self) -> dict[str, Any]:
         last, integrity = kv_get(kv.MAINTENANCE_LAST_RUN_KEY), kv_get(kv.MAINTENANCE_INTEGRITY_KEY)
         if last and (self.now - dt.datetime.fromisoformat(last.rstrip("Z"))).total_seconds() > MAINTENANCE_LATE:
-            self.flag(
-                "warning", "maintenance", f"maintenance last ran {last}: systemctl status vodtender-maintenance.timer"
-            )
+            self.flag("warning", "maintenance", f"maintenance last ran {last}: {hints.maintenance_schedule()}")
         if integrity not in (None, "ok"):
             self.flag(
                 "problem",

@@ -50,6 +50,7 @@ from vodtender.runtime.migrations import migrate
 from vodtender.runtime.models import DaemonHeartbeat
 from vodtender.runtime.notify import Notifier
 from vodtender.runtime.redact import redact, register_config_secrets
+from vodtender.runtime.service_hints import how_to_set
 
 ERROR_BACKOFF_BASE = 1.0  # seconds after the first failed step; doubles per failure in a row
 MAX_ERROR_BACKOFF = 60.0
@@ -105,13 +106,13 @@ class IdleDaemon(Daemon):
 
     def _how_to_fix(self) -> str:
         """Where to fix it: a value given as a flag is not in the config file, and a reload reads the same flags."""
-        in_files = f"{config_dir()}/vodtender.conf or the environment, then reload"
         flagged = [p for p in self.problems if self.cfg.from_command_line(p)]
+        in_files = how_to_set([p.env for p in self.problems if p not in flagged and p.env], config_dir())
         if not flagged:
-            return f"set it in {in_files}"
+            return in_files
         if len(flagged) == len(self.problems):
             return "correct it on the command line, then restart"
-        return f"correct the command line's, then restart; set the others in {in_files}"
+        return f"correct the command line's, then restart; {in_files}"
 
     def readiness(self) -> list[str]:
         return [f"configuration: {p}" for p in self.problems]

@@ -11,6 +11,7 @@ Every line, whatever logged it (a library included), passes through the one reda
 from __future__ import annotations
 
 import logging
+import os
 import sys
 from collections.abc import MutableMapping
 from typing import TYPE_CHECKING, Any, TextIO
@@ -18,7 +19,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 from vodtender.runtime.redact import redact, register_secret
 
 # register_secret lives in runtime/redact.py; callers that log have always found it here.
-__all__ = ["ContextLogger", "JournalFormatter", "get_logger", "register_secret", "setup_logging"]
+__all__ = ["ContextLogger", "JournalFormatter", "TerminalFormatter", "get_logger", "register_secret", "setup_logging"]
 
 if TYPE_CHECKING:
     from types import TracebackType
@@ -57,6 +58,20 @@ class JournalFormatter(logging.Formatter):
             # Keep a traceback in one journal entry: newlines escaped, priority kept.
             text += " exc=" + _format_value(self.formatException(record.exc_info))
         return f"<{priority}>{name}: " + text.replace("\n", "\\n")
+
+
+class TerminalFormatter(JournalFormatter):
+    """For a person at a terminal: the priority as a word, and only from warnings up, not `<6>`."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        line = super().format(record)
+        body = line[line.index(">") + 1 :]
+        return body if record.levelno < logging.WARNING else f"{record.levelname.lower()}: {body}"
+
+
+def _on_terminal() -> bool:
+    """stderr is a terminal and not journald's stream (JOURNAL_STREAM names the one systemd gave)."""
+    return sys.stderr.isatty() and not os.environ.get("JOURNAL_STREAM")
 
 
 class ContextLogger(logging.LoggerAdapter[logging.Logger]):
@@ -111,7 +126,7 @@ def setup_logging(level: str = "info") -> None:
     for handler in list(root.handlers):
         root.removeHandler(handler)
     handler = _StderrHandler()
-    handler.setFormatter(JournalFormatter())
+    handler.setFormatter(TerminalFormatter() if _on_terminal() else JournalFormatter())
     root.addHandler(handler)
     root.setLevel(logging.getLevelName(level.upper()) if level.upper() in logging._nameToLevel else logging.INFO)
     # Chatty libraries stay at warning unless we debug.

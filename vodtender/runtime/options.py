@@ -120,6 +120,18 @@ def parse_list(text: str) -> list[str]:
     return [part.strip().lower().lstrip("#") for part in text.split(",") if part.strip()]
 
 
+TWITCH_LOGIN = re.compile(r"[a-z0-9_]{1,25}")  # what Twitch allows in a login (lowered)
+
+
+def parse_logins(text: str) -> list[str]:
+    """`parse_list` of Twitch logins: `a b` or `a;b` is a mistake to report, not a channel."""
+    names = parse_list(text)
+    bad = [name for name in names if not TWITCH_LOGIN.fullmatch(name)]
+    if bad:
+        raise ConfigError(f"not a Twitch login: {bad[0]!r} (letters, digits and _; separate logins with commas)")
+    return names
+
+
 def parse_addr(text: str) -> tuple[str, int]:
     """`host:port` or `[v6]:port` -> (host, port)."""
     m = re.fullmatch(r"\[?([^\]]*?)\]?:(\d{1,5})", text.strip())
@@ -210,7 +222,7 @@ class ChannelSelection:
 
 def parse_channel_selection(text: str) -> ChannelSelection:
     """`all`, `a,b` (logins, lowered) or empty -> a ChannelSelection; `all` cannot be mixed with names."""
-    names = parse_list(text)
+    names = parse_logins(text)
     if "all" not in names:
         return ChannelSelection(tuple(dict.fromkeys(names)))
     if len(names) > 1:
@@ -343,7 +355,7 @@ class Settings:
         "general",
         None,
         parse_str,
-        "database: a SQLite path, sqlite:///path or postgresql://user:pw@host/db "
+        "database: a SQLite path, sqlite:///relative/path, sqlite:////absolute/path or postgresql://user:pw@host/db "
         "(default: /var/lib/vodtender/vodtender.db where the package is installed, else ./vodtender.db)",
         fallback=default_db_dsn,
     )
@@ -377,7 +389,7 @@ class Settings:
 
     # ---- twitch
     twitch_channel: list[str] = option(
-        "twitch", None, parse_list, "channel logins to archive, comma separated: a,b,c", fallback=list
+        "twitch", None, parse_logins, "channel logins to archive, comma separated: a,b,c", fallback=list
     )
     twitch_client_id: str | None = option("twitch", None, parse_str, "Twitch application client id (Helix)")
     twitch_client_secret: str | None = option(

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from tests.helpers.processes import run_cli
+from vodtender.cli.commands import COMMANDS
 
 
 @pytest.fixture(scope="module")
@@ -38,6 +39,12 @@ def test_commands(script: Path) -> None:
         complete(script, "")
     )
     assert complete(script, "sta") == ["status"]
+
+
+def test_every_command_and_the_config_file_flag(script: Path) -> None:
+    assert set(COMMANDS) <= set(complete(script, ""))  # `add` too
+    for words in (["status"], ["chat", "export", "1"], ["run"], ["add", "1"]):
+        assert {"--config", "-c"} <= set(complete(script, *words, "-")), words
 
 
 def test_subcommands_and_options(script: Path) -> None:

@@ -44,6 +44,9 @@ def test_make_run_installs_only_what_the_service_needs(tmp_path: Path) -> None:
     assert install.split()[-len(SERVICE) :] == SERVICE  # and no test tool (promtool, inspircd, ...)
     plan = subprocess.run(["make", "-n", "-C", str(REPO), "run"], capture_output=True, text=True, check=True).stdout
     assert plan.index("scripts/install-deps --service") < plan.index("vodtender run")  # `make run` does it first
+    fresh = f"VENV={tmp_path / 'venv'}"  # no venv yet: `make run` makes one with the service's lock, no test tools
+    plan = subprocess.run(["make", "-n", "-C", str(REPO), "run", fresh], capture_output=True, text=True, check=True)
+    assert "-r requirements.lock" in plan.stdout and "requirements-test.lock" not in plan.stdout
 
 
 def test_without_root_or_sudo_it_names_the_packages_and_stops(tmp_path: Path) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import socket
 import sqlite3
@@ -54,6 +55,7 @@ def test_run_starts_every_daemon_as_its_own_process_and_stops_them(workdir: Path
     for name in DAEMONS:
         assert f"{name:<10} | {name}: {name} ready" in output
         assert f"{name:<10} | {name}: {name} stopped" in output
+    assert all(re.match(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d \S+ +\| ", line) for line in output.splitlines())  # when
     assert heartbeats() == []  # each daemon removed its heartbeat on a clean stop
 
 

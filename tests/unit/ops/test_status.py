@@ -131,7 +131,7 @@ def test_idle_daemon_needs_attention(cfg: Config, now: dt.datetime) -> None:
         DaemonHeartbeat.daemon == "chat"
     ).execute()
     report = gather_status(cfg, now)
-    assert any("chat is idle: idle: TWITCH_CHANNEL" in p for p in problems(report))
+    assert any("chat is idle: TWITCH_CHANNEL" in p for p in problems(report))  # not "idle: idle:"
 
 
 def test_open_breaker_needs_attention(cfg: Config, now: dt.datetime) -> None:
@@ -231,11 +231,15 @@ def test_a_live_recording_without_progress_needs_attention(cfg: Config, now: dt.
     assert report["recordings"][0]["live"] is False and report["ok"]
 
 
-def test_a_wanted_live_stream_nobody_records_needs_attention(tmp_path: Path, now: dt.datetime) -> None:
+def test_a_wanted_live_stream_nobody_records_needs_attention(
+    tmp_path: Path, now: dt.datetime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("STATE_DIRECTORY", str(tmp_path))  # as the units run: systemd's hints
     vod("live-2", 27, channel="beta", is_placeholder=1, stream_id="s2", created_at=now - dt.timedelta(minutes=6))
     vod("live-3", 27, channel="gamma", is_placeholder=1, stream_id="s3", created_at=now - dt.timedelta(minutes=1))
     assert problems(gather_status(recording_cfg(tmp_path, "all"), now)) == [
-        "beta is live (stream s2) but not being recorded: systemctl status vodtender-recorder"
+        "beta is live (stream s2) but not being recorded: systemctl status vodtender-recorder; "
+        "journalctl -u vodtender-recorder"
     ]  # gamma went live a minute ago: the recorder has not had its chance yet
     assert problems(gather_status(recording_cfg(tmp_path, "gamma"), now)) == []
     assert gather_status(recording_cfg(tmp_path, ""), now)["ok"]  # nothing is to be recorded
