@@ -102,7 +102,7 @@ def test_a_vod_queued_by_the_runbooks_insert_is_archived(world: FakeTwitch, make
     stack = make_stack()
     stack.start_all(("downloader", "uploader"))  # no poller: only the INSERT queues the VOD
     stream = publish(world, "alice")
-    queue = QUEUE.replace("'<id>'", f"'{stream.vod_id}'").replace("'channel'", "'alice'")
+    queue = QUEUE.replace("'...'", f"'{stream.vod_id}'").replace("'channel'", "'alice'")
     sqlite3_shell(stack, queue.replace("'title'", f"'{stream.title}'"))
     with stack.database():
         wait_archived([stream], timeout=120)
