@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from vodtender.runtime.daemon import Daemon, Runtime
+from vodtender.daemons.base import PipelineDaemon
+from vodtender.runtime.daemon import Runtime
 from vodtender.web.app import create_app
 from vodtender.web.server import WebServer
 
@@ -23,7 +24,9 @@ class ServerStopped(RuntimeError):
     """The web server's thread ended under the daemon."""
 
 
-class WebViewer(Daemon):
+class WebViewer(PipelineDaemon):
+    """Serves the viewer's app at WEB_ADDR (its /metrics has the queue length, as every daemon's)."""
+
     name = "web"
 
     @classmethod
