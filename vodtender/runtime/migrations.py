@@ -140,6 +140,12 @@ MIGRATIONS: list[tuple[str, Migration]] = [
     ("chat_search_index", _chat_search_index),
     ("database_defaults", lambda db, m: add_database_defaults(db, ALL_MODELS)),
     ("vod_deletion_deadline", lambda db, m: _indexed_column(db, m, Vod, "deletion_deadline")),
+    (
+        "chat_window_index",
+        lambda db, m: db.execute_sql(
+            "CREATE INDEX IF NOT EXISTS chat_messages_vod_id_rel_timestamp ON chat_messages (vod_id, rel_timestamp)"
+        ),
+    ),
 ]
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from typing import Protocol
 
 from vodtender.pipeline.chat.search import ChatHit
 from vodtender.runtime.clock import unix_seconds
@@ -38,6 +39,29 @@ class Line:
     text: str  # a notice's system message, a moderation's words
     marks: tuple[str, ...]  # e.g. "deleted by a moderator", "shared from #other"
     said: str = ""  # the message a user sent with a notice (a resub's text)
+
+
+class StoredEvent(Protocol):
+    """What `flags` and `reply_to` read of a chat event: a ChatMessage, or a row of just these columns."""
+
+    @property
+    def kind(self) -> str: ...
+    @property
+    def notice_type(self) -> str | None: ...
+    @property
+    def deleted(self) -> int: ...
+    @property
+    def mirrored(self) -> int: ...
+    @property
+    def origin(self) -> str: ...
+    @property
+    def reply_parent_msg_id(self) -> str | None: ...
+    @property
+    def reply_parent_user_login(self) -> str | None: ...
+    @property
+    def reply_parent_display_name(self) -> str | None: ...
+    @property
+    def reply_parent_msg_body(self) -> str | None: ...
 
 
 def vod_window(vod: Vod) -> tuple[float, float]:
@@ -103,18 +127,28 @@ def describe(m: ChatMessage) -> Line | None:
     return None
 
 
-def marks(m: ChatMessage) -> tuple[str, ...]:
+def flags(m: StoredEvent) -> tuple[str, ...]:
+    """What is marked on one event, a word each: deleted, timeout / ban / clear (a CLEARCHAT), mirrored,
+    replayed.  The web viewer shows these words; `marks` says the ones a line's text does not in full."""
     found = []
     if m.deleted:
-        found.append("deleted by a moderator")
+        found.append("deleted")
+    if m.kind == "clearchat":
+        found.append(m.notice_type if m.notice_type in ("timeout", "ban") else "clear")
     if m.mirrored:
-        found.append(f"shared from {mirrored_from(m)}")
+        found.append("mirrored")
     if m.origin == "replay":
         found.append("replayed")
     return tuple(found)
 
 
-def reply_to(m: ChatMessage) -> dict | None:
+def marks(m: ChatMessage) -> tuple[str, ...]:
+    """The flags a subtitle line adds to its text (a CLEARCHAT's own words already say what it did)."""
+    words = {"deleted": "deleted by a moderator", "mirrored": f"shared from {mirrored_from(m)}", "replayed": "replayed"}
+    return tuple(words[flag] for flag in flags(m) if flag in words)
+
+
+def reply_to(m: StoredEvent) -> dict | None:
     """The message this one replies to, as Twitch's `reply-parent-*` tags name it."""
     if not m.reply_parent_msg_id:
         return None
