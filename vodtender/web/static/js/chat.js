@@ -24,9 +24,9 @@ export class ChatBuffer {
   // Makes sure the buffer will hold time t: a reload after a seek, else a fetch further ahead.
   want(t) {
     const start = Math.max(0, t - this.behind);
-    const covered = this.from <= start && t <= this.to;
+    const covered = this.from <= start && t < this.to; // windows are [from, to)
     if (!covered) {
-      if (!(this.loading && this.loading.reload && this.loading.from <= start && t <= this.loading.to)) {
+      if (!(this.loading && this.loading.reload && this.loading.from <= start && t < this.loading.to)) {
         this.fetch(start, t + this.ahead, true);
       }
     } else if (this.to - t < REFILL_BEFORE_END && !this.loading) {
@@ -117,7 +117,12 @@ function system(m) {
 }
 
 const SAID = new Set(["message", "action"]);
-const SHOWN_ELSEWHERE = new Set(["deleted", "timeout", "ban"]);
+const SHOWN_ELSEWHERE = new Set(["deleted", "timeout", "ban", "clear"]); // said by the row's own words
+
+function markWords(name, m) {
+  if (name === "mirrored") return m.source_channel ? `shared from #${m.source_channel}` : "shared from another channel";
+  return name;
+}
 
 // One chat event as a row; null for what shows nothing (a CLEARMSG: the deleted message carries the mark).
 export function chatRow(m) {
@@ -141,7 +146,7 @@ export function chatRow(m) {
     row.classList.add("deleted");
     row.append(" ", mark("deleted", "mark-deleted"));
   }
-  for (const name of m.marks || []) if (!SHOWN_ELSEWHERE.has(name)) row.append(" ", mark(name));
+  for (const name of m.marks || []) if (!SHOWN_ELSEWHERE.has(name)) row.append(" ", mark(markWords(name, m)));
   return row;
 }
 
@@ -186,10 +191,12 @@ export class ChatPane {
     if (!this.status.isConnected) this.pane.before(this.status);
   }
 
+  // A gap's line shows from its start until `behind` seconds after its end.  The page's list of gaps,
+  // with those the windows report (a live recording's newer ones).
   gapsAt(t) {
     const behind = this.buffer.behind;
-    const gaps = this.buffer.gaps.length ? this.buffer.gaps : this.knownGaps;
-    return gaps.filter((g) => g.offset <= t && t - behind <= g.offset + g.duration);
+    const all = new Map([...this.knownGaps, ...this.buffer.gaps].map((g) => [g.offset, g]));
+    return [...all.values()].filter((g) => g.offset <= t && t - behind <= g.offset + g.duration);
   }
 
   show(t) {
