@@ -2,82 +2,102 @@
 //
 // Only the messages of the last `behind` seconds up to the current time are in the pane, at most
 // `maxRows` of them, so a VOD with a million messages costs the page no more than a quiet one.  The
-// buffer holds [t - behind, t + ahead]; it grows ahead while the video plays and is fetched anew on a
-// seek outside it.
+// buffer holds [t - behind, t + ahead); it grows ahead while the video plays and is fetched anew on a
+// seek outside it.  In a busy chat the part before t is narrowed to a span that still fills the pane,
+// and the part ahead ends where a full answer ends.
 import { clock, el, fetchJSON } from "./common.js";
 
-const FETCH_LIMIT = 2000; // the API's maximum per answer; a busier window is fetched page by page
-const MAX_PAGES = 20;
-const REFILL_BEFORE_END = 20; // seconds: fetch more when the buffer ends closer than this ahead
+const FETCH_LIMIT = 2000; // the API's largest answer
+const MAX_ROUNDS = 6; // fetches at most to find the rows just before a time
+const REFILL_BEFORE_END = 20; // seconds: fetch further ahead when the buffer ends closer than this
 const NEAR_BOTTOM_PX = 40;
 
 export class ChatBuffer {
-  constructor(vodId, behind, ahead, onLoaded, onError) {
-    Object.assign(this, { vodId, behind, ahead, onLoaded, onError });
-    this.from = 0;
-    this.to = -1; // nothing loaded
+  constructor(vodId, behind, ahead, rows, onLoaded, onError) {
+    Object.assign(this, { vodId, behind, ahead, rows, onLoaded, onError });
+    this.from = 0; // the buffer holds every message with from <= offset < to
+    this.to = 0;
     this.messages = [];
     this.gaps = [];
-    this.loading = null; // {controller, reload}
+    this.loading = null; // the fetch under way: {controller, reload, from, to}
   }
 
-  // Makes sure the buffer will hold time t: a reload after a seek, else a fetch further ahead.
+  // Makes sure the buffer holds time t: fetched anew after a seek, else extended ahead while playing.
   want(t) {
     const start = Math.max(0, t - this.behind);
-    const covered = this.from <= start && t < this.to; // windows are [from, to)
-    if (!covered) {
-      if (!(this.loading && this.loading.reload && this.loading.from <= start && t < this.loading.to)) {
-        this.fetch(start, t + this.ahead, true);
-      }
-    } else if (this.to - t < REFILL_BEFORE_END && !this.loading) {
-      this.fetch(this.to, t + this.ahead, false, start);
+    const job = this.loading;
+    if (!(this.from <= start && t < this.to)) {
+      if (!(job && job.reload && job.from <= t && t < job.to)) this.run(true, t, (signal) => this.reload(t, start, signal));
+    } else if (this.to - t < REFILL_BEFORE_END && !job) {
+      this.run(false, t, (signal) => this.extend(start, signal));
     }
   }
 
-  // A reload replaces the buffer with [from, to]; an extension adds (from, to] and drops what is
-  // before `keepFrom`, so the buffer stays the window's size.
-  async fetch(from, to, reload, keepFrom = from) {
+  async run(reload, t, task) {
     if (this.loading) this.loading.controller.abort();
-    const controller = new AbortController();
-    const job = { controller, reload, from, to };
+    const job = { controller: new AbortController(), reload, from: t, to: t + this.ahead };
     this.loading = job;
     try {
-      const { messages, gaps } = await this.pages(from, to, controller.signal);
+      await task(job.controller.signal);
       if (this.loading !== job) return;
-      if (reload) {
-        this.messages = messages;
-      } else {
-        const keep = this.messages.filter((m) => m.offset >= keepFrom);
-        const known = new Set(keep.map((m) => m.id));
-        this.messages = keep.concat(messages.filter((m) => !known.has(m.id)));
-      }
-      this.from = keepFrom;
-      this.to = to;
-      this.gaps = gaps;
       this.loading = null;
       this.onLoaded();
     } catch (exc) {
-      if (exc.name === "AbortError") return;
-      if (this.loading === job) this.loading = null;
+      if (exc.name === "AbortError" || this.loading !== job) return;
+      this.loading = null;
       this.onError(exc);
     }
   }
 
-  async pages(from, to, signal) {
-    const byId = new Map();
-    let gaps = [];
-    let start = from;
-    for (let page = 0; page < MAX_PAGES; page++) {
-      const url = `/api/vods/${this.vodId}/chat?from=${start}&to=${to}&limit=${FETCH_LIMIT}`;
-      const answer = await fetchJSON(url, signal);
-      for (const m of answer.messages) byId.set(m.id, m);
-      gaps = answer.gaps || gaps;
-      const last = answer.messages.length ? answer.messages[answer.messages.length - 1].offset : start;
-      if (!answer.truncated || last <= start) break; // whole, or a page of one instant: keep what came
-      start = last;
+  window(from, to, signal) {
+    return fetchJSON(`/api/vods/${this.vodId}/chat?from=${from}&to=${to}&limit=${FETCH_LIMIT}`, signal);
+  }
+
+  // The messages before t that the pane shows: those of [t - behind, t), or, in a busy chat, of a shorter
+  // span just before t that still holds the pane's rows (found from how many the first answer held).
+  async before(t, start, signal) {
+    let from = start;
+    let answer = null;
+    for (let round = 0; round < MAX_ROUNDS && from < t; round++) {
+      answer = await this.window(from, t, signal);
+      const n = answer.messages.length;
+      if (!answer.truncated) {
+        if (n >= this.rows || from === start) return { from, answer };
+        from = Math.max(start, t - (t - from) * 4); // a span too short after all: widen it
+        continue;
+      }
+      const span = answer.messages[n - 1].offset - from;
+      if (span <= 0) break; // a whole answer at one instant: show what came
+      from = Math.max(from, t - (span * 2 * this.rows) / n);
     }
-    const messages = [...byId.values()].sort((a, b) => a.offset - b.offset || a.id - b.id);
-    return { messages, gaps };
+    return { from, answer: answer || { messages: [], gaps: [] } };
+  }
+
+  async reload(t, start, signal) {
+    const [behind, ahead] = await Promise.all([this.before(t, start, signal), this.window(t, t + this.ahead, signal)]);
+    this.messages = behind.answer.messages.filter((m) => m.offset < t).concat(ahead.messages);
+    this.from = behind.from;
+    this.to = this.end(ahead, t + this.ahead);
+    this.gaps = ahead.gaps || [];
+  }
+
+  async extend(keepFrom, signal) {
+    const from = this.to;
+    const ahead = await this.window(from, from + this.ahead, signal);
+    const keep = this.messages.filter((m) => m.offset >= keepFrom);
+    const known = new Set(keep.map((m) => m.id));
+    this.messages = keep.concat(ahead.messages.filter((m) => !known.has(m.id)));
+    this.from = Math.max(this.from, keepFrom);
+    this.to = this.end(ahead, from + this.ahead);
+    this.gaps = ahead.gaps || this.gaps;
+  }
+
+  // Where an answer's messages end: its `to`, or for a truncated one its last offset (the next window
+  // starts there again; rows already held are not added twice).
+  end(answer, to) {
+    if (!answer.truncated || !answer.messages.length) return to;
+    const last = answer.messages[answer.messages.length - 1].offset;
+    return last > answer.from ? last : to;
   }
 
   // The messages with offset in [t - behind, t], the last `count` of them.
@@ -173,6 +193,7 @@ export class ChatPane {
       vod.id,
       Number(pane.dataset.behindSeconds),
       Number(pane.dataset.aheadSeconds),
+      this.maxRows,
       () => this.show(this.time),
       (exc) => this.failed(exc),
     );

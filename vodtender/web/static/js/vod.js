@@ -34,9 +34,23 @@ function attach() {
   player.load();
 }
 
+const position = document.getElementById("chat-position");
+
 function seek(offset) {
-  if (playable) video.currentTime = offset;
-  else chat.at(offset);
+  if (playable) {
+    video.currentTime = offset;
+    return;
+  }
+  position.value = String(offset);
+  position.dispatchEvent(new Event("input"));
+}
+
+function followPosition() {
+  const shown = document.getElementById("chat-position-time");
+  position.addEventListener("input", () => {
+    shown.textContent = clock(Number(position.value));
+    chat.at(Number(position.value));
+  });
 }
 
 function followVideo() {
@@ -95,5 +109,7 @@ searchChat();
 if (playable) {
   followVideo();
   attach();
+} else {
+  followPosition();
 }
 chat.at(0);
