@@ -76,8 +76,13 @@ def run_cli(
     )
 
 
+def addr_flag(daemon: str) -> str:
+    """The flag of the address a daemon serves /metrics /healthz /readyz at (the web viewer's pages too)."""
+    return "--web-addr" if daemon == "web" else f"--{daemon}-http-addr"
+
+
 class DaemonProcess:
-    """`python -m vodtender <daemon>` with its own log file and HTTP port."""
+    """`python -m vodtender <daemon>` with its own log file and HTTP port (on `http_host`, loopback unless told)."""
 
     def __init__(
         self,
@@ -86,11 +91,13 @@ class DaemonProcess:
         args: list[str] | None = None,
         env: dict[str, str] | None = None,
         http_port: int | None = None,
+        http_host: str = "127.0.0.1",
     ):
         self.daemon = daemon
         self.workdir = workdir
+        self.http_host = http_host
         self.http_port = http_port or free_port()
-        self.args = [f"--{daemon}-http-addr", f"127.0.0.1:{self.http_port}", *(args or [])]
+        self.args = [addr_flag(daemon), f"{http_host}:{self.http_port}", *(args or [])]
         self.env = env if env is not None else base_env(workdir)
         self.log_path = workdir / f"{daemon}-{self.http_port}.log"
         self.proc: subprocess.Popen | None = None
@@ -120,7 +127,7 @@ class DaemonProcess:
 
     def http(self, path: str, timeout: float = 5.0) -> tuple[int, str]:
         try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{self.http_port}{path}", timeout=timeout) as r:
+            with urllib.request.urlopen(f"http://{self.http_host}:{self.http_port}{path}", timeout=timeout) as r:
                 return r.status, r.read().decode()
         except urllib.error.HTTPError as exc:
             return exc.code, exc.read().decode()

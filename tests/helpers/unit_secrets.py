@@ -8,5 +8,6 @@ OWN_SECRETS: dict[str, set[str]] = {
     "recorder": {"twitch-oauth-token"},
     "chat": {"twitch-oauth-token"},  # the IRC login
     "uploader": {"yt-client-secret", "encryption-key"},
+    "web": {"web-token"},  # the bearer token of WEB_AUTH=token
     "maintenance": set(),
 }

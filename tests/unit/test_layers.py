@@ -1,9 +1,9 @@
 """The floors of the package hold: a lower floor never imports a higher one, and no modules import each other.
 
-runtime (1) < clients (2) < pipeline (3) < ops, daemons (4) < cli (5).  ops and daemons share a floor
-and do not import each other.  Inside pipeline, a stage folder (catalog, live, download, upload, chat, record)
-builds on the shared modules (pipeline/*.py), which never import a stage.  Every import counts,
-wherever it is written (inside a function or under TYPE_CHECKING too).
+runtime (1) < clients (2) < pipeline (3) < ops, daemons (4) < cli, web (5).  ops and daemons share a
+floor and do not import each other, nor do cli and web.  Inside pipeline, a stage folder (catalog, live,
+download, upload, chat, record) builds on the shared modules (pipeline/*.py), which never import a stage.
+Every import counts, wherever it is written (inside a function or under TYPE_CHECKING too).
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import pytest
 
 PACKAGE = "vodtender"
 ROOT = Path(__file__).resolve().parents[2]
-FLOORS = {"runtime": 1, "clients": 2, "pipeline": 3, "ops": 4, "daemons": 4, "cli": 5}
+FLOORS = {"runtime": 1, "clients": 2, "pipeline": 3, "ops": 4, "daemons": 4, "cli": 5, "web": 5}
 ROOT_PACKAGE_FLOOR = 0  # vodtender/__init__.py: the version, importable from anywhere
 ENTRY_POINT_FLOOR = 6  # vodtender/__main__.py: above everything
 STAGES = ("catalog", "live", "download", "upload", "chat", "record")

@@ -13,6 +13,7 @@ COMMANDS: dict[str, tuple[tuple[str, ...], str]] = {  # command -> (modules unde
     "uploader": (("daemons_cmd",), "run the uploader daemon in the foreground"),
     "chat": (("daemons_cmd", "chat_cmd"), "run the chat daemon in the foreground"),
     "recorder": (("daemons_cmd",), "run the live recorder daemon in the foreground (LIVE_RECORD)"),
+    "web": (("daemons_cmd",), "run the web viewer in the foreground: the archive, VODs with their chat, a JSON API"),
     "run": (("run_cmd",), "run all daemons in the foreground (a checkout's way to run the service)"),
     "config": (("config_cmd",), "check or document the configuration"),
     "db": (("db_cmd",), "database schema"),

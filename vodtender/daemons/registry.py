@@ -19,6 +19,7 @@ DAEMONS: dict[str, str] = {  # command name -> "module:class"
     "uploader": "vodtender.daemons.uploader:Uploader",
     "chat": "vodtender.daemons.chat:ChatRecorder",
     "recorder": "vodtender.daemons.recorder:Recorder",
+    "web": "vodtender.web.daemon:WebViewer",
 }
 
 

@@ -25,7 +25,8 @@ from vodtender.runtime.config import Config
 from vodtender.runtime.models import ChatGap, ChatMessage, DaemonHeartbeat, OAuthToken, Recording, Vod, utcnow
 from vodtender.runtime.redact import redact_data, register_config_secrets
 
-DAEMON_NAMES = ("poller", "downloader", "uploader", "chat", "recorder")
+DAEMON_NAMES = ("poller", "downloader", "uploader", "chat", "recorder", "web")
+OPTIONAL_DAEMONS = ("web",)  # down, they are a warning: the archive goes on without them
 SCHEMA_VERSION = 1
 STALL_AFTER = 300.0  # seconds without download progress before an in-flight VOD counts as stuck
 LAST_MESSAGE_HORIZON = 7 * 86400  # `last_message_at` looks back this far (null beyond)
@@ -137,8 +138,9 @@ class StatusReport:
                 state = "down"
                 seen = instances[0]["updated_at"] if instances else None
                 why = f"last heartbeat {seen}" if seen else "no heartbeat ever recorded"
+                optional = name in OPTIONAL_DAEMONS or (name == "recorder" and self.cfg.live_record.empty)
                 self.flag(
-                    "warning" if name == "recorder" and self.cfg.live_record.empty else "problem",
+                    "warning" if optional else "problem",
                     "daemons",
                     f"{name} is down ({why}): systemctl status vodtender-{name}; journalctl -u vodtender-{name}",
                 )

@@ -25,7 +25,7 @@ import signal
 import socket
 import threading
 from collections.abc import Callable, Sequence
-from typing import ClassVar
+from typing import ClassVar, Protocol
 
 import peewee
 
@@ -35,7 +35,6 @@ from vodtender.runtime.children import withhold_from_children
 from vodtender.runtime.clock import Clock, SystemClock, from_unix
 from vodtender.runtime.config import Config, Problem, config_dir, load_config
 from vodtender.runtime.health import health_server
-from vodtender.runtime.httpserver import HttpServer
 from vodtender.runtime.identity import instance_name
 from vodtender.runtime.logs import ContextLogger, get_logger, setup_logging
 from vodtender.runtime.metrics import (
@@ -58,6 +57,17 @@ LOOP_LOCK_WAIT = 10.0  # seconds the loop may wait for a database lock at most (
 BUSY_RETRY = 1.0  # seconds before a step that found the database busy is tried again
 
 
+class HttpEndpoint(Protocol):
+    """What a daemon serves at its address: bound when made, serving once started (runtime/httpserver.py)."""
+
+    @property
+    def address(self) -> tuple[str, int]: ...
+
+    def start(self) -> object: ...
+
+    def stop(self) -> None: ...
+
+
 class Daemon:
     """One daemon's job.  Subclasses set `name`, prepare in `__init__` and implement `run_once`."""
 
@@ -72,6 +82,12 @@ class Daemon:
     @classmethod
     def export_metrics(cls) -> None:
         """Register the daemon's own metrics; called before the endpoint serves, so the first scrape has them."""
+
+    @classmethod
+    def http_endpoint(cls, runtime: Runtime, addr: tuple[str, int]) -> HttpEndpoint:
+        """What serves at the daemon's address, bound now (an address in use raises OSError): /metrics /healthz
+        /readyz with `runtime.readiness`.  A daemon with pages of its own serves them beside these."""
+        return health_server(addr, runtime.readiness)
 
     def run_once(self) -> float:
         """One short step of work; returns the seconds to wait before the next step."""
@@ -154,7 +170,7 @@ class Runtime:
         self._step_error: str | None = None  # the last step's failure, shown while the daemon cannot start
         self._failed_steps = 0  # in a row
         self._busy_since: float | None = None  # when steps began to find the database busy
-        self._http: HttpServer | None = None
+        self._http: HttpEndpoint | None = None
         self._last_heartbeat: float | None = None
         export_daemon_metrics(self.name)  # before anything serves: the first scrape sees every series
         daemon_cls.export_metrics()
@@ -286,6 +302,11 @@ class Runtime:
     def _starting(self) -> str:
         return f"starting failed, will retry: {self._step_error}" if self._step_error else "starting"
 
+    @property
+    def http(self) -> HttpEndpoint | None:
+        """The endpoint serving at the daemon's address, once started (None if it could not bind)."""
+        return self._http
+
     def http_address(self) -> str | None:
         if self._http is None:
             return None
@@ -339,11 +360,12 @@ class Runtime:
         if addr is None:
             return
         try:
-            self._http = health_server(addr, self.readiness)
+            http = self.daemon_cls.http_endpoint(self, addr)
         except OSError as exc:
             self.log.error("cannot serve /metrics", addr=f"{addr[0]}:{addr[1]}", error=str(exc))
             return
-        self._http.start()
+        http.start()
+        self._http = http
         self.log.info("serving /metrics /healthz /readyz", addr=self.http_address())
 
     # -- one step --------------------------------------------------------------------------------

@@ -130,6 +130,12 @@ MIGRATIONS: list[tuple[str, Migration]] = [
     ),
     ("chat_ids_unique_per_channel", _chat_ids_unique_per_channel),
     ("chat_search_index", _chat_search_index),
+    (
+        "chat_window_index",
+        lambda db, m: db.execute_sql(
+            "CREATE INDEX IF NOT EXISTS chat_messages_vod_id_rel_timestamp ON chat_messages (vod_id, rel_timestamp)"
+        ),
+    ),
 ]
 
 

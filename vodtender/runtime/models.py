@@ -177,7 +177,11 @@ class ChatMessage(BaseModel):
 
     class Meta:
         table_name = "chat_messages"
-        indexes = ((("vod_id", "abs_timestamp"), False), (("channel", "msg_id"), True))
+        indexes = (
+            (("vod_id", "abs_timestamp"), False),
+            (("channel", "msg_id"), True),
+            (("vod_id", "rel_timestamp"), False),  # a window of a VOD's chat (the web viewer's replay)
+        )
 
 
 class ChatGap(BaseModel):

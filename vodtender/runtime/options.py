@@ -630,6 +630,24 @@ class Settings:
         "recorder", "127.0.0.1:9745", parse_addr, "recorder /metrics /healthz /readyz address"
     )
 
+    # ---- web
+    web_addr: tuple[str, int] = option(
+        "web",
+        "127.0.0.1:9746",
+        parse_addr,
+        "web viewer address (pages, API, /metrics /healthz /readyz); without WEB_AUTH only a loopback one is served",
+    )
+    web_auth: str | None = option(
+        "web",
+        None,
+        parse_str,
+        "who may use the web viewer: the path of an htpasswd file (bcrypt, scrypt or pbkdf2 hashes), or `token` "
+        "for the bearer token WEB_TOKEN; empty: nobody signs in (loopback only, no operator actions)",
+    )
+    web_token: str | None = option(
+        "web", None, parse_str, "the bearer token of WEB_AUTH=token (credential web-token)", secret=True
+    )
+
     # ---- maintenance
     backup_dir: str | None = option(
         "maintenance", None, parse_str, "where database backups go (default: backups/ beside the database)"

@@ -9,6 +9,7 @@ itself (the runbook quotes the chat recorder's line).
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 from collections.abc import Callable, Sequence
 
 from vodtender.runtime.options import OPTIONS, Problem, Settings
@@ -79,6 +80,34 @@ def chat_switched_on(s: Settings) -> list[Problem]:
     return []
 
 
+def is_loopback(host: str) -> bool:
+    """Whether `host` (an address or `localhost`) is reachable from this machine only."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False  # a host name: it may resolve to anything
+
+
+def needs_safe_web_access(s: Settings) -> list[Problem]:
+    """The web viewer is open to anyone who reaches it: without WEB_AUTH, only on loopback."""
+    if s.web_auth:
+        if s.web_auth == "token" and not s.web_token:
+            return [Problem("WEB_AUTH=token but WEB_TOKEN (credential web-token) is not set", "WEB_TOKEN")]
+        return []
+    host = s.web_addr[0]
+    if is_loopback(host):
+        return []
+    return [
+        Problem(
+            f"WEB_ADDR {host}:{s.web_addr[1]} is not a loopback address: set WEB_AUTH (an htpasswd file, or token) "
+            "to serve it, or use 127.0.0.1",
+            "WEB_AUTH",
+        )
+    ]
+
+
 def range_problems(s: Settings, sections: Sequence[str]) -> list[Problem]:
     """Values outside the range their option allows (`option(minimum=...)`), for options in these sections."""
     found = (o.range_problem(getattr(s, o.dest)) for o in OPTIONS if o.section in sections)
@@ -131,4 +160,5 @@ DAEMON_NEEDS: dict[str, DaemonNeeds] = {
         rules=(needs_channel_in_live_url, needs_vod_id_in_url),
         switch=live_recording_switched_on,
     ),
+    "web": DaemonNeeds(("general", "web"), lambda s: s.web_addr, rules=(needs_safe_web_access,)),
 }

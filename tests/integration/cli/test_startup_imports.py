@@ -55,6 +55,7 @@ def test_status_imports_only_the_database_layer(workdir: Path) -> None:
         ("uploader", {"yt_dlp", "googleapiclient", "irc"}),  # the Google client: only when uploading is on
         ("chat", {"yt_dlp", "googleapiclient", "cryptography"}),
         ("recorder", {"yt_dlp", "googleapiclient", "irc", "cryptography"}),  # yt-dlp: at the first live stream
+        ("web", {"yt_dlp", "googleapiclient", "irc", "cryptography"}),
     ],
 )
 def test_a_daemon_imports_only_what_it_runs(workdir: Path, daemon: str, not_needed: set[str]) -> None:

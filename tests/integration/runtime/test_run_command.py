@@ -14,14 +14,14 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers.processes import base_env, free_port, run_cli, wait_until
+from tests.helpers.processes import addr_flag, base_env, free_port, run_cli, wait_until
 from tests.integration.runtime.test_daemon_lifecycle import COMPLETE
 from vodtender.daemons.registry import DAEMONS
 
 
 def test_run_starts_every_daemon_as_its_own_process_and_stops_them(workdir: Path) -> None:
     ports = {name: free_port() for name in DAEMONS}
-    args = [arg for name, port in ports.items() for arg in (f"--{name}-http-addr", f"127.0.0.1:{port}")]
+    args = [arg for name, port in ports.items() for arg in (addr_flag(name), f"127.0.0.1:{port}")]
     log = open(workdir / "run.log", "wb")  # noqa: SIM115 (closed in the finally below)
     proc = subprocess.Popen(
         [sys.executable, "-m", "vodtender", "run", *args],

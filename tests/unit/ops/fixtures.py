@@ -34,7 +34,7 @@ def vod(vod_id: str, day: int, **fields: object) -> Vod:
 
 
 def populate_every_state(now: dt.datetime, data_dir: str = "/nonexistent") -> None:
-    for name in ("poller", "downloader", "uploader", "chat", "recorder"):
+    for name in ("poller", "downloader", "uploader", "chat", "recorder", "web"):
         heartbeat(name, now)
     host = socket.gethostname()
     placeholder = vod(f"live-{int(now.timestamp()) - 600}", 27, is_placeholder=1, stream_id=LIVE_STREAM)

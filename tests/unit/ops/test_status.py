@@ -63,7 +63,7 @@ def test_counts_every_stage_and_all_is_well(cfg: Config, now: dt.datetime) -> No
     assert validate(report, SCHEMA) == []
     assert report["queue"] == EXPECTED_QUEUE
     assert report["ok"], problems(report)
-    assert [d["state"] for d in report["daemons"]] == ["up"] * 5
+    assert [d["state"] for d in report["daemons"]] == ["up"] * 6
     assert report["breaker"]["state"] == "closed"
     # failed VODs are shown, but do not page anyone
     assert [f["level"] for f in report["attention"]] == ["warning"]
@@ -254,3 +254,10 @@ def test_the_recorder_down_is_a_problem_only_when_live_record_names_channels(tmp
     unused = gather_status(recording_cfg(tmp_path, ""), now)
     assert unused["ok"] and any("recorder is down" in f["message"] for f in unused["attention"])
     assert any("recorder is down" in p for p in problems(gather_status(recording_cfg(tmp_path, CHANNEL), now)))
+
+
+def test_the_web_viewer_down_is_a_warning_only(tmp_path: Path, now: dt.datetime) -> None:
+    DaemonHeartbeat.delete().where(DaemonHeartbeat.daemon == "web").execute()
+    report = gather_status(recording_cfg(tmp_path, ""), now)
+    assert report["ok"] and validate(report, SCHEMA) == []
+    assert [f["level"] for f in report["attention"] if "web is down" in f["message"]] == ["warning"]

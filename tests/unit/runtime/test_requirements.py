@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from tests.unit.runtime.conftest import ConfigEnv
 from vodtender.runtime.config import Config, load_config
 
@@ -20,7 +22,7 @@ def complete(config_env: ConfigEnv, **extra: str) -> Config:
 def test_a_complete_configuration_leaves_no_daemon_idle_or_disabled(config_env: ConfigEnv) -> None:
     cfg = complete(config_env)
     assert cfg.all_problems() == []
-    for name in ("poller", "downloader", "uploader", "chat", "recorder"):
+    for name in ("poller", "downloader", "uploader", "chat", "recorder", "web"):
         assert cfg.problems_for_daemon(name) == []
     assert cfg.disabled_reason("chat") is None
 
@@ -140,3 +142,21 @@ def test_the_recorder_needs_a_channel_in_the_live_url_and_at_least_one_recording
     assert cfg.problems_for_daemon("downloader") == []  # a setting of the recorder idles the recorder only
     fragments = complete(config_env, LIVE_RECORD="all", DOWNLOAD_FRAGMENT_CONCURRENCY="0")
     assert lines(fragments.problems_for_daemon("recorder")) == ["DOWNLOAD_FRAGMENT_CONCURRENCY must be at least 1"]
+
+
+def test_the_web_viewer_serves_beyond_loopback_only_with_sign_in(config_env: ConfigEnv, tmp_path: Path) -> None:
+    assert complete(config_env).http_addr_for("web") == ("127.0.0.1", 9746)
+    assert complete(config_env, WEB_ADDR="[::1]:9746").problems_for_daemon("web") == []
+    open_to_all = complete(config_env, WEB_ADDR="0.0.0.0:9746")
+    assert lines(open_to_all.problems_for_daemon("web")) == [
+        "WEB_ADDR 0.0.0.0:9746 is not a loopback address: set WEB_AUTH (an htpasswd file, or token) to serve it, "
+        "or use 127.0.0.1"
+    ]
+    assert open_to_all.problems_for_daemon("poller") == []  # only the viewer idles
+    signed_in = complete(config_env, WEB_ADDR="0.0.0.0:9746", WEB_AUTH=str(tmp_path / "htpasswd"))
+    assert signed_in.problems_for_daemon("web") == []
+    tokenless = complete(config_env, WEB_AUTH="token")
+    assert lines(tokenless.problems_for_daemon("web")) == [
+        "WEB_AUTH=token but WEB_TOKEN (credential web-token) is not set"
+    ]
+    assert complete(config_env, WEB_AUTH="token", WEB_TOKEN="s3cret-token-value").problems_for_daemon("web") == []

@@ -43,6 +43,7 @@ def test_the_option_table_is_read_off_the_fields() -> None:
         "TWITCH_CLIENT_SECRET",
         "TWITCH_OAUTH_TOKEN",
         "YT_CLIENT_SECRET",
+        "WEB_TOKEN",
     }
 
 

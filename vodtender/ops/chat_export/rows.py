@@ -103,15 +103,25 @@ def describe(m: ChatMessage) -> Line | None:
     return None
 
 
-def marks(m: ChatMessage) -> tuple[str, ...]:
+def flags(m: ChatMessage) -> tuple[str, ...]:
+    """What is marked on one event, a word each: deleted, timeout / ban / clear (a CLEARCHAT), mirrored,
+    replayed.  The web viewer shows these words; `marks` says the ones a line's text does not in full."""
     found = []
     if m.deleted:
-        found.append("deleted by a moderator")
+        found.append("deleted")
+    if m.kind == "clearchat":
+        found.append(m.notice_type if m.notice_type in ("timeout", "ban") else "clear")
     if m.mirrored:
-        found.append(f"shared from {mirrored_from(m)}")
+        found.append("mirrored")
     if m.origin == "replay":
         found.append("replayed")
     return tuple(found)
+
+
+def marks(m: ChatMessage) -> tuple[str, ...]:
+    """The flags a subtitle line adds to its text (a CLEARCHAT's own words already say what it did)."""
+    words = {"deleted": "deleted by a moderator", "mirrored": f"shared from {mirrored_from(m)}", "replayed": "replayed"}
+    return tuple(words[flag] for flag in flags(m) if flag in words)
 
 
 def reply_to(m: ChatMessage) -> dict | None:

@@ -57,6 +57,7 @@ def parse_terms(text: str) -> list[str]:
 @dataclasses.dataclass(frozen=True)
 class ChatHit:
     id: int
+    msg_id: str
     channel: str
     vod_id: str | None
     rel_timestamp: float | None
