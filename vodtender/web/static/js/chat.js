@@ -75,7 +75,9 @@ export class ChatBuffer {
 
   async reload(t, start, signal) {
     const [behind, ahead] = await Promise.all([this.before(t, start, signal), this.window(t, t + this.ahead, signal)]);
-    this.messages = behind.answer.messages.filter((m) => m.offset < t).concat(ahead.messages);
+    // Joined by id, not cut at t: the answers' offsets are rounded to the millisecond, the windows' bounds are not.
+    const known = new Set(behind.answer.messages.map((m) => m.id));
+    this.messages = behind.answer.messages.concat(ahead.messages.filter((m) => !known.has(m.id)));
     this.from = behind.from;
     this.to = this.end(ahead, t + this.ahead);
     this.gaps = ahead.gaps || [];
@@ -194,7 +196,7 @@ export class ChatPane {
       Number(pane.dataset.behindSeconds),
       Number(pane.dataset.aheadSeconds),
       this.maxRows,
-      () => this.show(this.time),
+      () => this.at(this.time), // what came may not reach the time the video has moved to since
       (exc) => this.failed(exc),
     );
     this.time = 0;
