@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from vodtender.runtime.clock import unix_seconds
-from vodtender.runtime.models import ChatGap, ChatMessage, Recording, Upload, Vod, VodEvent
+from vodtender.runtime.models import ChatGap, ChatMessage, Recording, Upload, Vod, VodEvent, database_proxy
 
 VIDEO_SECONDS = 180
 START = dt.datetime(2026, 3, 1, 18, 0, 0)  # the played VOD's stream start (UTC, naive as stored)
@@ -190,6 +190,11 @@ def _live(data_dir: Path) -> tuple[Vod, Recording]:
 def fill_archive(data_dir: Path, video: Path | None = None) -> Archive:
     """The fixture VODs, chat, gaps, events, uploads and the live recording, in the bound database."""
     data_dir.mkdir(parents=True, exist_ok=True)
+    with database_proxy.atomic():
+        return _fill(data_dir, video)
+
+
+def _fill(data_dir: Path, video: Path | None) -> Archive:
     archive = Archive(played=_played(data_dir, video), hostile=_hostile(data_dir), others=_others())
     _played_chat(archive.played, archive)
     VodEvent.create(vod=archive.played, stage="download", kind="done", message="verified")

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import peewee
+
 from vodtender.ops.chat_export.rows import Gap, flags, offset, reply_to
 from vodtender.ops.chat_export.rows import gaps as chat_gaps
 from vodtender.runtime.models import ChatMessage, Vod
@@ -52,9 +54,9 @@ def window_bounds(args: dict[str, str]) -> tuple[float, float, int]:
     return start, end, parse_int("limit", args.get("limit"), WINDOW_LIMIT, 1, WINDOW_LIMIT_MAX)
 
 
-def window_rows(vod: Vod, start: float, end: float, limit: int) -> list[ChatMessage]:
+def window_query(vod: Vod, start: float, end: float, limit: int) -> peewee.ModelSelect[ChatMessage]:
     """The events with `start <= offset < end`, by offset then id; `limit + 1` at most (one more says truncated)."""
-    return list(
+    return (
         ChatMessage.select()
         .where(
             (ChatMessage.vod_id == vod.twitch_vod_id)
@@ -67,7 +69,7 @@ def window_rows(vod: Vod, start: float, end: float, limit: int) -> list[ChatMess
 
 
 def chat_window(vod: Vod, start: float, end: float, limit: int) -> dict[str, Any]:
-    rows = window_rows(vod, start, end, limit)
+    rows = list(window_query(vod, start, end, limit))
     return window_answer(vod, start, end, rows[:limit], truncated=len(rows) > limit)
 
 
