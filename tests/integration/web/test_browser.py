@@ -10,6 +10,7 @@ Content-Security-Policy violation is one).  Screenshots go to the test artefacts
 from __future__ import annotations
 
 import json
+import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import partial
@@ -40,7 +41,26 @@ class Site:
     url: str
     archive: Archive
     busy: Vod  # a VOD whose chat has BUSY_MESSAGES messages
+    mpegts: Vod  # a VOD whose file is MPEG-TS (played through mpegts.js)
     daemon: DaemonProcess
+
+
+def mpegts_vod(video: Path) -> Vod:
+    """The played VOD's video remuxed into MPEG-TS, as a VOD of its own."""
+    ts = video.with_suffix(".ts")
+    subprocess.run(
+        ["ffmpeg", "-nostdin", "-loglevel", "error", "-y", "-i", str(video), "-c", "copy", "-f", "mpegts", str(ts)],
+        check=True,
+    )
+    return Vod.create(
+        twitch_vod_id="2000000098",
+        channel="delta",
+        title="Kept as MPEG-TS",
+        date=Vod.get(Vod.twitch_vod_id == "2000000001").date,
+        duration_seconds=180,
+        download_state="downloaded",
+        downloaded_path=str(ts),
+    )
 
 
 def busy_vod(video: Path) -> Vod:
@@ -86,12 +106,13 @@ def site(database: tuple[Path, peewee.Database]) -> Iterator[Site]:
     video = make_test_video(data / "alpha" / "vod.mp4")
     archive = fill_archive(data, video)
     busy = busy_vod(video)
+    mpegts = mpegts_vod(video)
     (root / "etc").mkdir()
     env = base_env(root, DB_DSN=str(root / "vodtender.db"), DATA_DIR=str(data))
     daemon = DaemonProcess("web", root, env=env).start()
     try:
         daemon.wait_http("/readyz")
-        yield Site(f"http://127.0.0.1:{daemon.http_port}", archive, busy, daemon)
+        yield Site(f"http://127.0.0.1:{daemon.http_port}", archive, busy, mpegts, daemon)
     finally:
         daemon.stop()
 
@@ -188,6 +209,20 @@ def test_archive_page_lists_the_fixture_vods(site: Site, browser: Browser) -> No
         browser, "return [...document.querySelectorAll('#vod-table tbody tr')].map(r => Number(r.dataset.vodId))"
     )
     assert sorted(filtered) == sorted(v.id for v in Vod.select().where(Vod.channel == "alpha"))
+
+
+def test_mpegts_file_plays_through_the_vendored_player(site: Site, browser: Browser) -> None:
+    open_page(browser, site, f"/vods/{site.mpegts.id}", "#player")
+    assert js(browser, "return document.getElementById('player').dataset.type") == "mpegts"
+    assert js(browser, "return typeof window.mpegts.createPlayer") == "function"
+    js(browser, "document.getElementById('player').play()")
+    wait_until(
+        lambda: js(browser, "return document.getElementById('player').currentTime") > 0.5,
+        WAIT,
+        what="the MPEG-TS video playing",
+    )
+    assert js(browser, "return document.getElementById('player').src").startswith("blob:")  # through MSE
+    assert seek(browser, 90) == 90
 
 
 def test_vod_page_plays_and_replays_the_chat_of_each_moment(site: Site, browser: Browser) -> None:
