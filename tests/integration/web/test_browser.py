@@ -23,6 +23,7 @@ from selenium.common.exceptions import NoAlertPresentException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support.select import Select
+from werkzeug.security import generate_password_hash
 
 from tests.helpers.browser import Browser, chromium
 from tests.helpers.processes import DaemonProcess, base_env, wait_until
@@ -99,6 +100,15 @@ def database(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, p
     db.close()
 
 
+def web_daemon(root: Path, **env: str) -> DaemonProcess:
+    """`vodtender web` on the module's database and data, started and answering."""
+    daemon = DaemonProcess(
+        "web", root, env=base_env(root, DB_DSN=str(root / "vodtender.db"), DATA_DIR=str(root / "data"), **env)
+    )
+    daemon.start().wait_http("/readyz")
+    return daemon
+
+
 @pytest.fixture(scope="module")
 def site(database: tuple[Path, peewee.Database]) -> Iterator[Site]:
     root, _ = database
@@ -108,10 +118,8 @@ def site(database: tuple[Path, peewee.Database]) -> Iterator[Site]:
     busy = busy_vod(video)
     mpegts = mpegts_vod(video)
     (root / "etc").mkdir()
-    env = base_env(root, DB_DSN=str(root / "vodtender.db"), DATA_DIR=str(data))
-    daemon = DaemonProcess("web", root, env=env).start()
+    daemon = web_daemon(root)
     try:
-        daemon.wait_http("/readyz")
         yield Site(f"http://127.0.0.1:{daemon.http_port}", archive, busy, mpegts, daemon)
     finally:
         daemon.stop()
@@ -204,7 +212,11 @@ def test_archive_page_lists_the_fixture_vods(site: Site, browser: Browser) -> No
     alpha.select_by_value("alpha")
     browser.driver.find_element(By.CSS_SELECTOR, "#vod-filter button[type=submit]").click()
     wait_until(lambda: "channel=alpha" in browser.driver.current_url, WAIT, what="the filtered archive")
-    open_page(browser, site, "/?channel=alpha", "#vod-table:not([hidden]) tbody tr")
+    wait_until(
+        lambda: js(browser, "return document.querySelector('#vod-table:not([hidden]) tbody tr') !== null"),
+        WAIT,
+        what="the filtered list",
+    )
     filtered = js(
         browser, "return [...document.querySelectorAll('#vod-table tbody tr')].map(r => Number(r.dataset.vodId))"
     )
@@ -362,3 +374,27 @@ def test_status_and_live_pages(site: Site, browser: Browser) -> None:
     open_page(browser, site, "/live", "#live-table:not([hidden]) tbody tr")
     links = js(browser, "return [...document.querySelectorAll('#live-table a')].map(a => a.getAttribute('href'))")
     assert links == [f"/vods/{live.id}"]
+
+
+def test_operator_actions_only_for_a_signed_in_user(
+    site: Site, browser: Browser, database: tuple[Path, peewee.Database]
+) -> None:
+    played = site.archive.played
+    open_page(browser, site, f"/vods/{played.id}", "#player")
+    assert browser.driver.find_elements(By.CSS_SELECTOR, ".operator form") == []  # nobody signed in
+
+    root, _ = database
+    (root / "htpasswd").write_text(f"operator:{generate_password_hash('s3cret-pw', 'pbkdf2:sha256:1000')}\n")
+    signed_in = web_daemon(root, WEB_AUTH=str(root / "htpasswd"))
+    try:
+        browser.driver.get(f"http://operator:s3cret-pw@127.0.0.1:{signed_in.http_port}/vods/{played.id}")
+        priority = browser.driver.find_element(By.ID, "action-priority")
+        priority.clear()
+        priority.send_keys("42")
+        browser.driver.find_element(By.CSS_SELECTOR, "form[action$='/actions/priority'] button").click()
+        wait_until(lambda: "done=" in browser.driver.current_url, WAIT, what="the action's answer")
+        notice = browser.driver.find_element(By.CSS_SELECTOR, ".notice[role=status]").text
+        assert "priority" in notice and "42" in notice
+        assert Vod.get_by_id(played.id).priority == 42
+    finally:
+        signed_in.stop()
