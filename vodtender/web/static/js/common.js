@@ -64,7 +64,8 @@ export function poll(seconds, task, updated, error) {
       updated.textContent = `Last updated ${new Date().toISOString().slice(11, 19)} UTC`;
       error.textContent = "";
     } catch (exc) {
-      error.textContent = `Update failed: ${exc.message}`;
+      const text = `Update failed: ${exc.message}`;
+      if (error.textContent !== text) error.textContent = text; // an alert once, not every round
     }
   }
   round();
