@@ -24,8 +24,8 @@ from tests.system.container import Container, host_env
 
 pytestmark = pytest.mark.timeout(1800)  # the first run builds the root filesystem and the .deb
 
-DAEMONS = ("poller", "downloader", "uploader", "chat", "recorder")
-PORTS = {"poller": 9741, "downloader": 9742, "uploader": 9743, "chat": 9744, "recorder": 9745}
+DAEMONS = ("poller", "downloader", "uploader", "chat", "recorder", "web")
+PORTS = {"poller": 9741, "downloader": 9742, "uploader": 9743, "chat": 9744, "recorder": 9745, "web": 9746}
 UNITS = [f"vodtender-{d}.service" for d in DAEMONS]
 HELIX_PORT, IRC_PORT, YOUTUBE_PORT = 18001, 18002, 18003
 CONF = "/etc/vodtender/conf.d/systemtest.conf"
@@ -43,8 +43,12 @@ youtube-token-url = http://127.0.0.1:{YOUTUBE_PORT}/token
 """
 CREDSTORE = "/etc/credstore"
 ENV_FILE = "/etc/vodtender/vodtender.env"
-# Every secret, two from the credential store and two from the env file: each unit must see only its own.
-CREDENTIALS = {"twitch-client-secret": "standin-client-secret-1234", "encryption-key": "systemtest-token-key"}
+# Every secret, three from the credential store and two from the env file: each unit must see only its own.
+CREDENTIALS = {
+    "twitch-client-secret": "standin-client-secret-1234",
+    "encryption-key": "systemtest-token-key",
+    "web-token": "systemtest-web-token-5678",
+}
 ENV_SECRETS = {"YT_CLIENT_SECRET": "test-client-secret", "TWITCH_OAUTH_TOKEN": "systemtest-bot-token"}
 UPGRADE_VERSION_SUFFIX = "+systemtest1"
 
@@ -289,6 +293,15 @@ def test_recorder_without_live_record_is_ready_and_says_it_is_idle(box: Containe
     assert status_text(box, "recorder") == "idle: LIVE_RECORD is empty"
     assert http_request(box, PORTS["recorder"], "/readyz")[0] == 200
     assert 'recorder idle reason="LIVE_RECORD is empty"' in box.journal("vodtender-recorder.service", "-o", "cat")
+
+
+def test_the_web_viewer_serves_the_archive_on_loopback_and_refuses_actions(box: Container) -> None:
+    assert status_text(box, "web") == "serving http://127.0.0.1:9746 (loopback, no sign-in)"
+    code, body = http_request(box, PORTS["web"], "/api/vods")
+    assert code == 200 and set(json.loads(body)) == {"vods", "total", "limit", "offset"}
+    assert http_request(box, PORTS["web"], "/")[0] == 200
+    # without WEB_AUTH nobody signs in, so nobody acts (the web-token credential alone does not sign in)
+    assert http_request(box, PORTS["web"], "/vods/1/actions/cancel", payload={})[0] == 403
 
 
 # Run before the job in its unit, so with its environment, credentials and sandbox.

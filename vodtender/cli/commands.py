@@ -45,6 +45,7 @@ COMMANDS: dict[str, tuple[tuple[str, ...], str]] = {  # command -> (modules unde
     "priority": (("vod_cmd",), "set a VOD's priority (higher first; then oldest first)"),
     "circuit": (("vod_cmd",), "the pipeline's circuit breaker"),
     "auth": (("auth_cmd",), "authorize access to an account (YouTube uploads)"),
+    "web-passwd": (("web_passwd_cmd",), "add a user to the web viewer's htpasswd file (WEB_AUTH), or a new password"),
 }
 
 

@@ -22,7 +22,8 @@ from vodtender.runtime.config import OPTIONS_BY_ENV, parse_addr
 PROMETHEUS = REPO / "packaging" / "prometheus"
 RULES = PROMETHEUS / "vodtender-rules.yml"
 DASHBOARD = REPO / "packaging" / "grafana" / "vodtender-dashboard.json"
-DAEMONS = ("poller", "downloader", "uploader", "chat", "recorder")
+DAEMONS = ("poller", "downloader", "uploader", "chat", "recorder", "web")
+ADDR_OPTIONS = {daemon: f"{daemon.upper()}_HTTP_ADDR" for daemon in DAEMONS} | {"web": "WEB_ADDR"}
 # Series the rules may use that no vodtender daemon exports: Prometheus's own per-target
 # `up`, and node_exporter's file-system sizes for the disk alert.
 FOREIGN = {"up", "node_filesystem_avail_bytes", "node_filesystem_size_bytes"}
@@ -71,7 +72,7 @@ def test_scrape_example_is_valid_and_names_each_daemons_default_port(tmp_path: P
     assert check.returncode == 0, check.stdout + check.stderr
     text = (PROMETHEUS / "scrape.yml").read_text()
     for daemon in DAEMONS:
-        host, port = parse_addr(OPTIONS_BY_ENV[f"{daemon.upper()}_HTTP_ADDR"].default)
+        host, port = parse_addr(OPTIONS_BY_ENV[ADDR_OPTIONS[daemon]].default)
         assert re.search(rf'"{host}:{port}"\]\s*\n\s*labels: {{daemon: {daemon}}}', text), daemon
 
 
@@ -183,6 +184,7 @@ def test_alert_rules_use_only_exported_metrics(exported_names: set[str]) -> None
         "vodtender_queue_length",
         "vodtender_chat_reconnects_total",
         "vodtender_recording_wanted",
+        "vodtender_web_requests_total",
     } <= used
 
 
@@ -199,6 +201,7 @@ def test_dashboard_uses_only_exported_metrics(exported_names: set[str]) -> None:
         "vodtender_helix_",
         "vodtender_queue_length",
         "vodtender_circuit_state",
+        "vodtender_web_",
     ):
         assert any(name.startswith(prefix) for name in used), prefix
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import io
 import logging
 import re
 from pathlib import Path
@@ -15,6 +16,7 @@ from werkzeug.security import generate_password_hash
 from tests.helpers.web_archive import Archive
 from tests.helpers.web_openapi import json_responses, problems
 from tests.unit.web.conftest import Viewer
+from vodtender.cli.main import main
 from vodtender.runtime.models import Vod
 
 PASSWORD = "correct horse battery staple"
@@ -164,3 +166,28 @@ def test_without_web_auth_actions_are_refused_and_say_why(viewer: Viewer, archiv
     assert refused.status_code == 403 and "WEB_AUTH" in refused.get_data(as_text=True)
     assert client.get(f"/vods/{archive.hostile.id}/actions/cancel").status_code == 405
     assert Vod.get_by_id(archive.hostile.id).cancel_requested == 0
+
+
+def test_web_passwd_writes_a_line_the_viewer_signs_in_with(
+    viewer: Viewer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    htpasswd = tmp_path / "htpasswd"
+    htpasswd.write_text("# kept\nbob:scrypt:stale\n")
+    htpasswd.chmod(0o640)
+    for password in ("first password", PASSWORD):
+        monkeypatch.setattr("sys.stdin", io.StringIO(password + "\n"))
+        assert main(["web-passwd", "ada", str(htpasswd), "--stdin"]) == 0
+    assert capsys.readouterr().out.splitlines() == [
+        f"added ada in {htpasswd}",
+        f"changed the password of ada in {htpasswd}",
+    ]
+    lines = htpasswd.read_text().splitlines()
+    assert lines[:2] == ["# kept", "bob:scrypt:stale"] and len(lines) == 3 and lines[2].startswith("ada:scrypt:")
+    assert htpasswd.stat().st_mode & 0o777 == 0o640  # an existing file keeps its mode (and owner)
+    client = viewer(WEB_AUTH=str(htpasswd))
+    assert client.get("/api/vods", headers=basic("ada", PASSWORD)).status_code == 200
+    assert client.get("/api/vods", headers=basic("ada", "first password")).status_code == 401
+    monkeypatch.setattr("sys.stdin", io.StringIO("x\n"))
+    assert main(["web-passwd", "no:colon", str(tmp_path / "new"), "--stdin"]) == 2
+    assert main(["web-passwd", "cy", str(tmp_path / "new"), "--stdin"]) == 0
+    assert (tmp_path / "new").stat().st_mode & 0o777 == 0o600

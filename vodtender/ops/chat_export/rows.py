@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from typing import Protocol
 
 from vodtender.pipeline.chat.search import ChatHit
 from vodtender.runtime.clock import unix_seconds
@@ -38,6 +39,29 @@ class Line:
     text: str  # a notice's system message, a moderation's words
     marks: tuple[str, ...]  # e.g. "deleted by a moderator", "shared from #other"
     said: str = ""  # the message a user sent with a notice (a resub's text)
+
+
+class StoredEvent(Protocol):
+    """What `flags` and `reply_to` read of a chat event: a ChatMessage, or a row of just these columns."""
+
+    @property
+    def kind(self) -> str: ...
+    @property
+    def notice_type(self) -> str | None: ...
+    @property
+    def deleted(self) -> int: ...
+    @property
+    def mirrored(self) -> int: ...
+    @property
+    def origin(self) -> str: ...
+    @property
+    def reply_parent_msg_id(self) -> str | None: ...
+    @property
+    def reply_parent_user_login(self) -> str | None: ...
+    @property
+    def reply_parent_display_name(self) -> str | None: ...
+    @property
+    def reply_parent_msg_body(self) -> str | None: ...
 
 
 def vod_window(vod: Vod) -> tuple[float, float]:
@@ -103,7 +127,7 @@ def describe(m: ChatMessage) -> Line | None:
     return None
 
 
-def flags(m: ChatMessage) -> tuple[str, ...]:
+def flags(m: StoredEvent) -> tuple[str, ...]:
     """What is marked on one event, a word each: deleted, timeout / ban / clear (a CLEARCHAT), mirrored,
     replayed.  The web viewer shows these words; `marks` says the ones a line's text does not in full."""
     found = []
@@ -124,7 +148,7 @@ def marks(m: ChatMessage) -> tuple[str, ...]:
     return tuple(words[flag] for flag in flags(m) if flag in words)
 
 
-def reply_to(m: ChatMessage) -> dict | None:
+def reply_to(m: StoredEvent) -> dict | None:
     """The message this one replies to, as Twitch's `reply-parent-*` tags name it."""
     if not m.reply_parent_msg_id:
         return None
