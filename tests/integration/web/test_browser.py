@@ -297,6 +297,7 @@ def test_hostile_title_and_chat_render_as_text(site: Site, browser: Browser) -> 
         browser, "return [window.pwned, document.querySelectorAll('main img, main script:not([type])').length]"
     )
     assert injected == [None, 0]
+    browser.screenshot("vod-hostile")
     with pytest.raises(NoAlertPresentException):
         browser.driver.switch_to.alert.text  # noqa: B018  (reading it is the check)
 
