@@ -46,6 +46,19 @@ class Site:
     daemon: DaemonProcess
 
 
+def downloaded_vod(twitch_vod_id: str, title: str, file: Path) -> Vod:
+    """A VOD of channel delta, as long as the played one, whose file is `file`."""
+    return Vod.create(
+        twitch_vod_id=twitch_vod_id,
+        channel="delta",
+        title=title,
+        date=Vod.get(Vod.twitch_vod_id == "2000000001").date,
+        duration_seconds=180,
+        download_state="downloaded",
+        downloaded_path=str(file),
+    )
+
+
 def mpegts_vod(video: Path) -> Vod:
     """The played VOD's video remuxed into MPEG-TS, as a VOD of its own."""
     ts = video.with_suffix(".ts")
@@ -53,30 +66,12 @@ def mpegts_vod(video: Path) -> Vod:
         ["ffmpeg", "-nostdin", "-loglevel", "error", "-y", "-i", str(video), "-c", "copy", "-f", "mpegts", str(ts)],
         check=True,
     )
-    return Vod.create(
-        twitch_vod_id="2000000098",
-        channel="delta",
-        title="Kept as MPEG-TS",
-        date=Vod.get(Vod.twitch_vod_id == "2000000001").date,
-        duration_seconds=180,
-        download_state="downloaded",
-        downloaded_path=str(ts),
-    )
+    return downloaded_vod("2000000098", "Kept as MPEG-TS", ts)
 
 
 def busy_vod(video: Path) -> Vod:
     """The played VOD's file again, with 50,000 messages over its three minutes (about 280 a second)."""
-    vod = Vod.create(
-        twitch_vod_id="2000000099",
-        channel="delta",
-        title="Busy chat",
-        date=Vod.get(Vod.twitch_vod_id == "2000000001").date,
-        duration_seconds=180,
-        download_state="downloaded",
-        downloaded_path=str(video),
-        video_codec="h264",
-        video_resolution="320x180",
-    )
+    vod = downloaded_vod("2000000099", "Busy chat", video)
     # One statement, not 50,000 inserts through the model: the chat search's triggers make those slow.
     # Offsets to the millisecond, as the API gives them, so the database's rows compare with the pane's.
     assert vod.date is not None
