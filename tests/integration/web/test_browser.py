@@ -184,6 +184,14 @@ def chat_rows_at(vod: Vod, t: float, behind: float) -> list[ChatMessage]:
     )
 
 
+# Every field, progress bar and media element without a name a screen reader can say.
+UNLABELLED = """
+return [...document.querySelectorAll('input:not([type=hidden]), select, textarea, progress, video, [role=log]')]
+  .filter(e => !e.getAttribute('aria-label') && !(e.id && document.querySelector(`label[for="${e.id}"]`)))
+  .map(e => e.outerHTML.slice(0, 120))
+"""
+
+
 def shown_ids(browser: Browser) -> list[int]:
     return [row[0] for row in js(browser, PANE_ROWS) if row[0] is not None]
 
@@ -201,6 +209,7 @@ def test_archive_page_lists_the_fixture_vods(site: Site, browser: Browser) -> No
     )
     expected = {v.id: v.title for v in Vod.select()}
     assert dict(rows) == expected and len(rows) == len(expected)
+    assert js(browser, UNLABELLED) == []
     browser.screenshot("archive")
 
     alpha = Select(browser.driver.find_element(By.ID, "filter-channel"))
@@ -315,6 +324,7 @@ def test_keyboard_reaches_the_player_the_chat_and_the_search(site: Site, browser
     open_page(browser, site, f"/vods/{played.id}", "#player")
     labels = js(browser, LABELS)
     assert labels[0] and labels[1] == "log" and labels[2] and labels[3] == "Search chat"
+    assert js(browser, UNLABELLED) == []
 
     reached = []
     for _ in range(40):
@@ -385,6 +395,7 @@ def test_operator_actions_only_for_a_signed_in_user(
     try:
         browser.driver.get(f"http://operator:s3cret-pw@127.0.0.1:{signed_in.http_port}/vods/{played.id}")
         priority = browser.driver.find_element(By.ID, "action-priority")
+        assert js(browser, UNLABELLED) == []  # the action forms' fields too
         priority.clear()
         priority.send_keys("42")
         browser.driver.find_element(By.CSS_SELECTOR, "form[action$='/actions/priority'] button").click()
