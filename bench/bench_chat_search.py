@@ -18,7 +18,6 @@ import argparse
 import collections
 import statistics
 import sys
-import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -29,7 +28,7 @@ sys.path.insert(0, str(REPO))
 import peewee  # noqa: E402
 
 from tests.helpers.chat_search import drop_chat_search_index  # noqa: E402
-from tests.helpers.postgres import PostgresCluster  # noqa: E402
+from tests.helpers.postgres import each_database  # noqa: E402
 from tests.standins.irc import load_irc_lines  # noqa: E402
 from vodtender.clients.irc_lines import parse_line  # noqa: E402
 from vodtender.pipeline.chat.events import DETAIL_COLUMNS, ChatEvent, ChatEventBuilder  # noqa: E402
@@ -131,20 +130,8 @@ def main() -> None:
     parser.add_argument("--kind", choices=("sqlite", "postgresql"), action="append")
     args = parser.parse_args()
     events = corpus()
-    kinds = args.kind or ["sqlite", "postgresql"]
-    cluster = PostgresCluster().start() if "postgresql" in kinds else None
-    try:
-        with tempfile.TemporaryDirectory(prefix="bench-chat-search-") as tmp:
-            for kind in kinds:
-                if kind == "sqlite":
-                    dsn = str(Path(tmp) / "search.db")
-                else:
-                    assert cluster is not None
-                    dsn = cluster.dsn(cluster.create_database("search"))
-                bench(kind, dsn, args.messages, events)
-    finally:
-        if cluster is not None:
-            cluster.stop()
+    for kind, dsn, _ in each_database(args.kind or ["sqlite", "postgresql"], "search"):
+        bench(kind, dsn, args.messages, events)
 
 
 if __name__ == "__main__":

@@ -19,7 +19,6 @@ import json
 import random
 import statistics
 import sys
-import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -29,7 +28,7 @@ sys.path.insert(0, str(REPO))
 
 import peewee  # noqa: E402
 
-from tests.helpers.postgres import PostgresCluster  # noqa: E402
+from tests.helpers.postgres import each_database  # noqa: E402
 from tests.helpers.processes import DaemonProcess, base_env  # noqa: E402
 from vodtender.ops.chat_export.rows import chat_rows  # noqa: E402
 from vodtender.runtime.db import open_database  # noqa: E402
@@ -144,22 +143,8 @@ def main() -> None:
     parser.add_argument("--messages", type=int, default=1_000_000)
     parser.add_argument("--kind", choices=("sqlite", "postgresql"), action="append")
     args = parser.parse_args()
-    kinds = args.kind or ["sqlite", "postgresql"]
-    cluster = PostgresCluster().start() if "postgresql" in kinds else None
-    try:
-        with tempfile.TemporaryDirectory(prefix="bench-web-chat-") as tmp:
-            for kind in kinds:
-                workdir = Path(tmp) / kind
-                workdir.mkdir()
-                if kind == "sqlite":
-                    dsn = str(workdir / "web.db")
-                else:
-                    assert cluster is not None
-                    dsn = cluster.dsn(cluster.create_database("webchat"))
-                bench(kind, dsn, args.messages, workdir)
-    finally:
-        if cluster is not None:
-            cluster.stop()
+    for kind, dsn, workdir in each_database(args.kind or ["sqlite", "postgresql"], "webchat"):
+        bench(kind, dsn, args.messages, workdir)
 
 
 if __name__ == "__main__":

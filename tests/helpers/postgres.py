@@ -17,6 +17,7 @@ import shutil
 import subprocess
 import tempfile
 import time
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import psycopg2
@@ -124,6 +125,25 @@ class PostgresCluster:
 
     def drop_database(self, name: str) -> None:
         self.admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def each_database(kinds: Sequence[str], name: str) -> Iterator[tuple[str, str, Path]]:
+    """For the benchmarks: (kind, DSN, a work folder) per database kind, in order: a SQLite file, or a
+    database of one PostgreSQL server started for the run.  Everything is removed once the loop is done."""
+    cluster = PostgresCluster().start() if "postgresql" in kinds else None
+    try:
+        with tempfile.TemporaryDirectory(prefix=f"bench-{name}-") as tmp:
+            for kind in kinds:
+                workdir = Path(tmp) / kind
+                workdir.mkdir()
+                if kind == "sqlite":
+                    yield kind, str(workdir / f"{name}.db"), workdir
+                else:
+                    assert cluster is not None
+                    yield kind, cluster.dsn(cluster.create_database(name)), workdir
+    finally:
+        if cluster is not None:
+            cluster.stop()
 
 
 if __name__ == "__main__":

@@ -26,18 +26,17 @@ from vodtender.ops.status import recording_summary
 from vodtender.pipeline.download.gap_record import describe_gap, gap_from_dict, gaps_from_json
 from vodtender.pipeline.record import rows as recordings
 from vodtender.pipeline.upload import uploads
-from vodtender.pipeline.vods import STAGES, stage_conditions, stage_of
+from vodtender.pipeline.vods import LISTED_STATES, listed_state, stage_of
 from vodtender.runtime.config import format_duration
 from vodtender.runtime.models import ChatMessage, Vod, VodEvent, utcnow
-
-PENDING = "pending"  # every VOD not done yet (processed=0), whatever its stage
-STATES = (*STAGES, PENDING)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     v = sub.add_parser("vods", help=summary("vods"))
     v.add_argument("--channel", help="only this channel")
-    v.add_argument("--state", choices=STATES, help="only VODs in this stage; pending = not done yet (processed=0)")
+    v.add_argument(
+        "--state", choices=LISTED_STATES, help="only VODs in this stage; pending = not done yet (processed=0)"
+    )
     v.add_argument("--limit", type=int, default=50, help="at most this many rows (0: all; default 50)")
     v.add_argument("--json", action="store_true", help="one JSON object per VOD, as a list")
     add_color_option(v)
@@ -53,10 +52,8 @@ def select_vods(channel: str | None, state: str | None, limit: int) -> list[Vod]
     query = Vod.select()
     if channel:
         query = query.where(Vod.channel == channel.lower().lstrip("#"))
-    if state == PENDING:
-        query = query.where(Vod.processed == 0)
-    elif state:
-        query = query.where(stage_conditions()[state])
+    if state:
+        query = query.where(listed_state(state))
     query = query.order_by(Vod.date.desc(nulls="LAST"), Vod.id.desc())
     return list(query.limit(limit) if limit > 0 else query)
 

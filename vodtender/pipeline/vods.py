@@ -89,6 +89,15 @@ def stage_conditions() -> dict[str, peewee.Expression]:
     }
 
 
+PENDING = "pending"  # what `vodtender vods --state` and the web viewer list beside the stages: not done yet
+LISTED_STATES = (*STAGES, PENDING)
+
+
+def listed_state(state: str) -> peewee.Expression:
+    """The VODs in `state`, one of LISTED_STATES: a stage, or pending (processed=0, whatever the stage)."""
+    return Vod.processed == 0 if state == PENDING else stage_conditions()[state]
+
+
 def stage_of(vod: Vod) -> str:
     if vod.is_placeholder:
         return "live"

@@ -24,8 +24,6 @@ from vodtender.pipeline.upload import uploads
 from vodtender.runtime.models import ChatMessage, Vod, VodEvent
 from vodtender.web.media import MediaFile, media_of, recording_of
 
-PENDING = "pending"  # every VOD not done yet, as `vodtender vods --state pending`
-STATES = (*vods.STAGES, PENDING)
 LIST_LIMIT, LIST_LIMIT_MAX = 50, 500
 
 
@@ -47,10 +45,8 @@ class VodFilter:
         found = []
         if self.channel:
             found.append(Vod.channel == self.channel.lower().lstrip("#"))
-        if self.state == PENDING:
-            found.append(Vod.processed == 0)
-        elif self.state:
-            found.append(vods.stage_conditions()[self.state])
+        if self.state:
+            found.append(vods.listed_state(self.state))
         if self.since:
             found.append(Vod.date >= dt.datetime.combine(self.since, dt.time()))
         if self.until:
@@ -95,8 +91,8 @@ def parse_float(name: str, text: str | None, default: float) -> float:
 
 def vod_filter(args: dict[str, str]) -> VodFilter:
     state = args.get("state") or None
-    if state is not None and state not in STATES:
-        raise BadRequest(f"state: unknown state {state[:40]!r} (use one of {', '.join(STATES)})")
+    if state is not None and state not in vods.LISTED_STATES:
+        raise BadRequest(f"state: unknown state {state[:40]!r} (use one of {', '.join(vods.LISTED_STATES)})")
     return VodFilter(
         channel=args.get("channel") or None,
         state=state,

@@ -12,10 +12,10 @@ from urllib.parse import urlencode
 from flask import Blueprint, Response, g, request
 
 from vodtender.ops import control
-from vodtender.pipeline.vods import STAGES
+from vodtender.pipeline.vods import LISTED_STATES
 from vodtender.runtime.logs import get_logger
 from vodtender.runtime.models import Vod
-from vodtender.web.archive import PENDING, channels, vod_detail
+from vodtender.web.archive import channels, vod_detail
 from vodtender.web.auth import same_origin
 from vodtender.web.context import error_response, render_page, web
 
@@ -29,7 +29,7 @@ NEEDS_SIGN_IN = (
 
 @blueprint.get("/")
 def archive() -> Response:
-    return render_page("archive.html", "archive", channels=channels(), states=[*STAGES, PENDING])
+    return render_page("archive.html", "archive", channels=channels(), states=list(LISTED_STATES))
 
 
 @blueprint.get("/vods/<int:vod_id>")

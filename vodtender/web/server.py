@@ -19,7 +19,7 @@ from vodtender.web.app import create_idle_app
 
 log = get_logger("web")
 
-THREADS = 32  # requests served at once: a few players (a media stream holds one while it reads) and the pages
+THREADS = 16  # requests served at once: a few players (a media stream holds one while it reads) and the pages
 REQUEST_TIMEOUT = 10  # seconds a client may take to send its request, or stall reading the answer
 SHUTDOWN_TIMEOUT = 2
 

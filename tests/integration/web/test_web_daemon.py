@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import json
+import signal
 import sqlite3
 import subprocess
 import sys
@@ -130,3 +131,18 @@ def test_a_peer_on_another_host_must_sign_in(workdir: Path, archive: Archive, ot
         assert fetch_from(other_host, f"{url}/api/vods", signed("wrong")) == 401
         assert fetch_from(other_host, f"{url}/api/vods", signed(PASSWORD)) == 200
         assert fetch_from(other_host, f"{url}/healthz", {}) == 200
+
+
+def test_a_reload_applies_web_auth_in_place(workdir: Path, archive: Archive) -> None:
+    htpasswd = workdir / "etc" / "htpasswd"
+    htpasswd.write_text(f"ada:{generate_password_hash(PASSWORD, method='scrypt:1024:8:1')}\n")
+    with DaemonProcess("web", workdir, env=env_of(workdir)) as web:
+        assert web.wait_http("/readyz", timeout=30)[0] == 200
+        url = f"http://127.0.0.1:{web.http_port}/api/vods"
+        assert get(url)[0] == 200
+        (workdir / "etc" / "vodtender.conf").write_text(f"web-auth = {htpasswd}\n")
+        web.signal(signal.SIGHUP)
+        wait_until(lambda: get(url)[0] == 401, 15, what="the reloaded viewer to ask for sign-in")
+        signed = {"Authorization": "Basic " + base64.b64encode(f"ada:{PASSWORD}".encode()).decode()}
+        assert get(url, signed)[0] == 200
+        assert web.proc is not None and web.proc.poll() is None  # reloaded in place
