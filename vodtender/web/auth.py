@@ -200,4 +200,6 @@ def same_origin(headers: Headers, host_url: str) -> bool:
     if site is not None and site != "same-origin":
         return False
     origin = headers.get("Origin")
+    if origin == "null":  # a no-referrer policy (a proxy's) hides it; the browser's own word then decides
+        return site == "same-origin"
     return origin is None or origin.rstrip("/") == host_url.rstrip("/")

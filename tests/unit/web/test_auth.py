@@ -136,7 +136,9 @@ def test_an_action_needs_the_csrf_token_and_then_changes_the_vod(
 
 
 @pytest.mark.parametrize(
-    "browser", [{"Origin": "https://evil.example"}, {"Sec-Fetch-Site": "cross-site"}], ids=["origin", "fetch-site"]
+    "browser",
+    [{"Origin": "https://evil.example"}, {"Sec-Fetch-Site": "cross-site"}, {"Origin": "null"}],
+    ids=["origin", "fetch-site", "hidden-origin"],
 )
 def test_an_action_from_another_site_is_refused_even_with_the_token(
     viewer: Viewer, htpasswd: Path, archive: Archive, browser: dict[str, str]
@@ -146,6 +148,8 @@ def test_an_action_from_another_site_is_refused_even_with_the_token(
     url = f"/vods/{archive.hostile.id}/actions/cancel"
     assert client.post(url, data={"csrf_token": token}, headers={**ada, **browser}).status_code == 403
     same = {"Origin": "http://localhost", "Sec-Fetch-Site": "same-origin"}
+    hidden = {"Origin": "null", "Sec-Fetch-Site": "same-origin"}  # a proxy's no-referrer, as Chromium then posts
+    assert client.post(url, data={"csrf_token": token}, headers={**ada, **hidden}).status_code == 303
     assert client.post(url, data={"csrf_token": token}, headers={**ada, **same}).status_code == 303
     assert Vod.get_by_id(archive.hostile.id).cancel_requested or Vod.get_by_id(archive.hostile.id).processing_error
 

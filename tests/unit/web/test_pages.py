@@ -33,7 +33,7 @@ def test_every_answer_carries_the_security_headers(viewer: Viewer, archive: Arch
         answer = client.get(url.format(played=archive.played.id))
         assert answer.headers["Content-Security-Policy"] == CONTENT_SECURITY_POLICY, url
         assert answer.headers["X-Content-Type-Options"] == "nosniff", url
-        assert answer.headers["Referrer-Policy"] == "no-referrer", url
+        assert answer.headers["Referrer-Policy"] == "same-origin", url
 
 
 def test_pages_list_the_archive_and_an_unknown_vod_is_a_404_page(viewer: Viewer, archive: Archive) -> None:
