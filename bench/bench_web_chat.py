@@ -9,6 +9,11 @@ for at `/api/vods/<id>/chat` over one kept-alive HTTP connection (median and p95
 the peer: the same window taken from the VOD's whole chat read the way the exports read it
 (ops/chat_export/rows.py `chat_rows`), in-process, without any HTTP.  Prints both, the ratio,
 and the database's plan for the window query (the `chat_messages (vod_id, rel_timestamp)` index).
+
+Then the VOD page itself, in Debian's Chromium (headless, as the browser tests drive it): the chat
+position is moved to random moments, and the time from the move to the pane showing the chat of
+that moment is measured in the page (median, p95), with the most rows the pane ever held and the
+main thread's long tasks (over 50 ms: what a user feels as a frozen page) during all the moves.
 """
 
 from __future__ import annotations
@@ -40,6 +45,7 @@ VOD_SECONDS = 10 * 3600
 WINDOW = 60.0
 WINDOWS = 200  # asked over HTTP
 PEER_RUNS = 1  # whole-chat reads: about a minute each at a million messages
+PAGE_MOVES = 30  # moves of the VOD page's chat position, in the browser
 START_UNIX = 1772366400.0
 
 
@@ -105,6 +111,54 @@ def over_http(port: int, vod_id: int, offsets: list[float]) -> list[float]:
     return found
 
 
+# In the page: move the chat position to arguments[0] and call back with the ms until the pane's newest
+# row is within 2 s of it, and the most rows it held meanwhile.
+MOVE_AND_WAIT = """
+const [target, done] = [arguments[0], arguments[arguments.length - 1]];
+const pane = document.getElementById('chat'), position = document.getElementById('chat-position');
+const started = performance.now();
+let most = 0;
+position.value = String(target);
+position.dispatchEvent(new Event('input'));
+(function look() {
+  most = Math.max(most, pane.children.length);
+  const rows = pane.querySelectorAll('.chat-line[data-offset]');
+  const newest = rows.length ? Number(rows[rows.length - 1].dataset.offset) : -1;
+  if (newest <= target && newest >= target - 2) { done([performance.now() - started, most]); return; }
+  if (performance.now() - started > 20000) { done([null, most]); return; }
+  requestAnimationFrame(look);
+})();
+"""
+LONG_TASKS = """
+window.longTasks = [];
+new PerformanceObserver(list => window.longTasks.push(...list.getEntries().map(e => e.duration)))
+  .observe({type: 'longtask', buffered: false});
+"""
+
+
+def in_browser(port: int, vod_id: int, offsets: list[float]) -> None:
+    from tests.helpers.browser import chromium
+
+    with chromium() as browser:
+        driver = browser.driver
+        driver.set_script_timeout(30)
+        driver.get(f"http://127.0.0.1:{port}/vods/{vod_id}")
+        time.sleep(1.0)  # the page's first window
+        driver.execute_script(LONG_TASKS)
+        moves, most = [], 0
+        for target in offsets:
+            elapsed, rows = driver.execute_async_script(MOVE_AND_WAIT, round(target))
+            assert elapsed is not None, f"the pane did not show the chat of {target:.0f} s within 20 s"
+            moves.append(elapsed)
+            most = max(most, rows)
+        long_tasks = driver.execute_script("return window.longTasks")
+    print(
+        f"  VOD page, {len(offsets)} moves of the chat position: shown after {statistics.median(moves):.0f} ms "
+        f"median, {p95(moves):.0f} ms p95; at most {most} rows in the pane; "
+        f"{len(long_tasks)} long task(s) on the main thread, {sum(long_tasks):.0f} ms in all"
+    )
+
+
 def whole_chat_window(vod: Vod, start: float) -> dict:
     """The peer: every row of the VOD read as the exports read them, then the window taken from them."""
     rows = [m for m in chat_rows(vod) if m.rel_timestamp is not None and start <= m.rel_timestamp < start + WINDOW]
@@ -125,6 +179,7 @@ def bench(kind: str, dsn: str, messages: int, workdir: Path) -> None:
     with DaemonProcess("web", workdir, env=env) as web:
         web.wait_http("/readyz", timeout=60)
         ours = over_http(web.http_port, vod.id, offsets)
+        in_browser(web.http_port, vod.id, offsets[:PAGE_MOVES])
     theirs = timed(lambda: whole_chat_window(vod, offsets[0]), PEER_RUNS)
     ours_median, theirs_median = statistics.median(ours), statistics.median(theirs)
     rows = (
