@@ -49,7 +49,9 @@ def _assert_whole(twitch: TwitchSite, vod_id: str, rendition: str, row: dict[str
     assert abs(float(info["format"]["duration"]) - expected.duration) <= 1.0
     assert int(_video(info)["nb_read_packets"]) == expected.video_packets
     assert decode_errors(path) == ""
-    assert not list((twitch.data_dir / ".partial").glob("*")), "nothing left in the partial folder"
+    # The journal goes just after the row says `downloaded` (kept until the move is committed): wait for it.
+    partial = twitch.data_dir / ".partial"
+    wait_until(lambda: not list(partial.glob("*")), 10, what="nothing left in the partial folder")
     return path
 
 
