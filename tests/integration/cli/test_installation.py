@@ -36,6 +36,12 @@ def installed_tree(root: Path) -> Path:
     (root / "etc/credstore").mkdir()
     (root / "etc/credstore/vodtender.twitch-client-secret").write_text(SECRET + "\n")
     (root / "var/lib/vodtender").mkdir(parents=True)
+    # The folders' modes of a Debian system, whatever this process's umask is (a CLI run in-process
+    # earlier in the same worker narrows it): another user can reach /var/lib/vodtender; the credential
+    # store stays root's alone.
+    for folder in root.rglob("*"):
+        if folder.is_dir() and folder.name != "credstore":
+            os.chmod(folder, 0o755)
     return root
 
 
