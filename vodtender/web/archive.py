@@ -17,6 +17,7 @@ import peewee
 
 from vodtender.ops.chat_export.rows import gaps as chat_gaps
 from vodtender.ops.chat_export.rows import offset
+from vodtender.ops.status import iso
 from vodtender.pipeline import vods
 from vodtender.pipeline.download.gap_record import gaps_from_json
 from vodtender.pipeline.record import rows as recordings
@@ -120,10 +121,6 @@ def list_vods(where: VodFilter, data_dir: Path) -> dict[str, Any]:
 
 def channels() -> list[str]:
     return [row.channel for row in Vod.select(Vod.channel).distinct().order_by(Vod.channel)]
-
-
-def iso(value: dt.datetime | None) -> str | None:
-    return value.isoformat() + "Z" if value else None
 
 
 def spans(text: str | None) -> list[dict[str, float]]:
