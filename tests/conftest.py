@@ -207,6 +207,15 @@ def migrated_db(db_dsn: str) -> Iterator[peewee.Database]:
     db.close()
 
 
+@pytest.fixture(autouse=True)
+def umask_restored() -> Iterator[None]:
+    """A command run in-process narrows the umask for good (cli/main.py): the next test starts from the worker's."""
+    previous = os.umask(0o022)
+    os.umask(previous)
+    yield
+    os.umask(previous)
+
+
 @pytest.fixture
 def loose_umask() -> Iterator[None]:
     """Processes the test starts get umask 022, as from a login shell: what they create must still be private."""

@@ -63,8 +63,14 @@ def base_env(workdir: Path, **extra: str) -> dict[str, str]:
 
 
 def run_cli(
-    workdir: Path, *args: str, env: dict[str, str] | None = None, timeout: float = 120, input: str | None = None
+    workdir: Path,
+    *args: str,
+    env: dict[str, str] | None = None,
+    timeout: float = 120,
+    input: str | None = None,
+    umask: int = -1,
 ) -> subprocess.CompletedProcess:
+    """`python -m vodtender ARGS` in `workdir`; `umask` is the child's (-1: this process's)."""
     return subprocess.run(
         [sys.executable, "-m", "vodtender", *args],
         cwd=workdir,
@@ -73,6 +79,7 @@ def run_cli(
         text=True,
         timeout=timeout,
         input=input,
+        umask=umask,
     )
 
 

@@ -3,7 +3,8 @@
 Outside systemd they are 0600 / 0700: only the user the service runs as reads them.  Under systemd
 (`STATE_DIRECTORY` set; the units run as `User=vodtender`, `Group=vodtender`, `UMask=0027`) they
 are 0640 / 0750: group vodtender reads them too, others never; so are those of a command run by
-hand on an installed system (runtime/installation.py).  The process umask is narrowed once
+hand on an installed system (runtime/installation.py), unless the operator's own umask is stricter
+(077 gives 0600: narrowed, never widened).  The process umask is narrowed once
 at start-up, so every file is covered, those of ffmpeg and of the backups included; the database
 gets its mode explicitly as well, because SQLite gives -wal and -shm the mode of the database file,
 not the umask's (so an older install's 0644 database is narrowed too).

@@ -107,19 +107,21 @@ def test_read_only_commands_create_nothing(root: Path, elsewhere: Path) -> None:
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="needs root")
-def test_root_writes_as_the_owner_of_the_archive(elsewhere: Path) -> None:
+@pytest.mark.parametrize(
+    ("shell_umask", "mode"),
+    [
+        (0o022, 0o640),  # a login shell's: as the units would have made it, group vodtender reads, others never
+        (0o077, 0o600),  # an operator's stricter one is kept: narrowed, never widened
+    ],
+)
+def test_root_writes_as_the_owner_of_the_archive(elsewhere: Path, shell_umask: int, mode: int) -> None:
     with tempfile.TemporaryDirectory() as base:  # pytest's own folder is root's alone: not for another user
         os.chmod(base, 0o755)
         root = installed_tree(Path(base))
-        writes_as_the_owner(root, elsewhere)
-
-
-def writes_as_the_owner(root: Path, elsewhere: Path) -> None:
-    state = root / "var/lib/vodtender"
-    os.chown(state, 65534, 65534)  # as the package's vodtender user owns /var/lib/vodtender
-    migrated = run_cli(elsewhere, "db", "migrate", env=installed_env(root, elsewhere))
-    assert migrated.returncode == 0, migrated.stderr
-    # and as the units would have made it: group vodtender reads, others never
-    assert {(p.stat().st_uid, p.stat().st_gid, p.stat().st_mode & 0o777) for p in state.iterdir()} == {
-        (65534, 65534, 0o640)
-    }
+        state = root / "var/lib/vodtender"
+        os.chown(state, 65534, 65534)  # as the package's vodtender user owns /var/lib/vodtender
+        migrated = run_cli(elsewhere, "db", "migrate", env=installed_env(root, elsewhere), umask=shell_umask)
+        assert migrated.returncode == 0, migrated.stderr
+        assert {(p.stat().st_uid, p.stat().st_gid, p.stat().st_mode & 0o777) for p in state.iterdir()} == {
+            (65534, 65534, mode)
+        }
