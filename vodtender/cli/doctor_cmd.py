@@ -20,7 +20,7 @@ from pathlib import Path
 import peewee
 
 from vodtender.cli.common import DatabaseMissing, load_as_operator, open_existing
-from vodtender.cli.status_cmd import Palette, add_color_option, human_bytes
+from vodtender.cli.status_cmd import Palette, add_color_option
 from vodtender.clients.google_oauth import CredentialsRevoked, OAuthError, TokenEndpoint
 from vodtender.clients.helix import HelixClient, HelixError
 from vodtender.pipeline.download.preflight import INSTALL, ToolFinder
@@ -30,6 +30,7 @@ from vodtender.runtime.config import Config, config_dir
 from vodtender.runtime.db import open_database, sqlite_path
 from vodtender.runtime.logs import setup_logging
 from vodtender.runtime.migrations import pending
+from vodtender.runtime.options import format_size
 from vodtender.runtime.redact import redact, register_config_secrets, register_secret
 
 MAX_CLOCK_SKEW = 60.0  # seconds; OAuth and Helix tolerate about this much
@@ -189,11 +190,11 @@ class Doctor:
             return Result(
                 "data dir",
                 False,
-                f"{folder}: only {human_bytes(free)} free, DOWNLOAD_MIN_FREE is {human_bytes(need)}",
+                f"{folder}: only {format_size(free)} free, DOWNLOAD_MIN_FREE is {format_size(need)}",
                 "free space, or set RETENTION_MIN_FREE (see OPERATIONS.md)",
             )
         created = "" if existing == folder else f" (not there yet: the downloader creates it; {existing} is writable)"
-        return Result("data dir", True, f"{folder}{created or ' writable'}, {human_bytes(free)} free")
+        return Result("data dir", True, f"{folder}{created or ' writable'}, {format_size(free)} free")
 
     def database(self) -> Result:
         dsn = self.cfg.db_dsn

@@ -27,7 +27,6 @@ from prometheus_client import CollectorRegistry, Gauge, write_to_textfile
 
 from vodtender.cli.commands import summary
 from vodtender.cli.common import load_or_exit, open_migrated
-from vodtender.cli.status_cmd import human_bytes
 from vodtender.ops.backup import BackupError, backup_sqlite, default_backup_dir
 from vodtender.ops.retention import Plan, Policy, Retention
 from vodtender.ops.status import iso
@@ -36,6 +35,7 @@ from vodtender.pipeline.kv import kv_set
 from vodtender.runtime.config import Config
 from vodtender.runtime.db import SQLITE_BUSY_TIMEOUT_MS, checkpoint_wal, retry_on_busy, sqlite_path
 from vodtender.runtime.logs import get_logger
+from vodtender.runtime.options import format_size
 
 log = get_logger("maintenance")
 VACUUM_STEP_PAGES = 1000  # pages an incremental vacuum step frees in one write transaction (4 MB of 4 KiB)
@@ -138,12 +138,12 @@ def incremental_vacuum(db: peewee.Database) -> int:
 def print_plan(plan: Plan, dry_run: bool) -> None:
     verb = "would delete" if dry_run else "deleting"
     for r in plan.removals:
-        print(f"{verb} {r.twitch_vod_id} ({r.channel}) {human_bytes(r.size)} {r.path}: {r.reason}")
+        print(f"{verb} {r.twitch_vod_id} ({r.channel}) {format_size(r.size)} {r.path}: {r.reason}")
     for vod_id in plan.kept_not_uploaded:
         print(f"keeping {vod_id}: not uploaded yet (or uploading is off and RETENTION_WITHOUT_UPLOAD=0)")
     print(
-        f"retention: {len(plan.removals)} file(s), {human_bytes(plan.bytes)}; free space "
-        f"{human_bytes(plan.free_before)} -> {human_bytes(plan.free_after)}"
+        f"retention: {len(plan.removals)} file(s), {format_size(plan.bytes)}; free space "
+        f"{format_size(plan.free_before)} -> {format_size(plan.free_after)}"
     )
 
 

@@ -19,6 +19,7 @@ from vodtender.cli.common import load_or_exit, open_existing
 from vodtender.ops.status import gather_status, to_json
 from vodtender.runtime.config import Config, format_duration
 from vodtender.runtime.db import describe_dsn
+from vodtender.runtime.options import format_size
 from vodtender.runtime.redact import redact
 
 EXIT_OK, EXIT_ATTENTION, EXIT_UNUSABLE = 0, 1, 2
@@ -66,16 +67,6 @@ def printable(text: object) -> str:
     return "".join(ch for ch in value if ch.isprintable())
 
 
-def human_bytes(n: float | None) -> str:
-    if n is None:
-        return "-"
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if abs(n) < 1024 or unit == "TiB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024
-    return f"{n:.1f} TiB"
-
-
 def ago(seconds: float | None) -> str:
     if seconds is None:
         return "never"
@@ -92,7 +83,7 @@ def recording_line(r: dict[str, Any], c: Palette) -> str:
     error = c("red", f"  {printable(r['error'])}") if r["error"] else ""
     return (
         f"{c.state(state)}{' ' * (10 - len(state))} {printable(r['channel']):<16} stream {printable(r['stream_id'])} "
-        f"from {r['source']}  {format_duration(r['duration_seconds'])}  {human_bytes(r['size_bytes'])}  "
+        f"from {r['source']}  {format_duration(r['duration_seconds'])}  {format_size(r['size_bytes'])}  "
         f"{gap_text}{ads}{error}"
     )
 
@@ -126,12 +117,12 @@ def render(report: dict[str, Any], c: Palette) -> str:
         lines.append(c("bold", "in flight"))
     for f in report["in_flight"]:
         pct = f"{f['percent']:.1f}%" if f["percent"] is not None else "?%"
-        speed = f"{human_bytes(f['speed_bytes_per_second'])}/s" if f["speed_bytes_per_second"] else "-"
+        speed = f"{format_size(f['speed_bytes_per_second'])}/s" if f["speed_bytes_per_second"] else "-"
         eta = format_duration(f["eta_seconds"]) if f["eta_seconds"] is not None else "-"
         flag = c("red", " STALLED") if f["stalled"] else c("yellow", " lease expired") if f["lease_expired"] else ""
         lines.append(
             f"  {f['stage']:<11}{f['twitch_vod_id']:<14}{f['channel']:<16}{pct:>7}  "
-            f"{human_bytes(f['bytes_done'])}/{human_bytes(f['bytes_total'])}  {speed}  eta {eta}{flag}"
+            f"{format_size(f['bytes_done'])}/{format_size(f['bytes_total'])}  {speed}  eta {eta}{flag}"
         )
 
     if report["recordings"]:
@@ -184,8 +175,8 @@ def render(report: dict[str, Any], c: Palette) -> str:
 
     disk = report["disk"]
     lines.append(
-        c("bold", "disk") + f"     {human_bytes(disk['free_bytes'])} free of "
-        f"{human_bytes(disk['total_bytes'])} in {disk['data_dir']}"
+        c("bold", "disk") + f"     {format_size(disk['free_bytes'])} free of "
+        f"{format_size(disk['total_bytes'])} in {disk['data_dir']}"
     )
     m = report["maintenance"]
     lines.append(

@@ -16,7 +16,6 @@ from vodtender.cli.status_cmd import (
     EXIT_UNUSABLE,
     Palette,
     add_color_option,
-    human_bytes,
     open_existing,
     printable,
     recording_line,
@@ -31,6 +30,7 @@ from vodtender.pipeline.upload import uploads
 from vodtender.pipeline.vods import LISTED_STATES, listed_state, stage_of
 from vodtender.runtime.config import OPTIONS, Config, format_duration
 from vodtender.runtime.models import ChatMessage, Vod, VodEvent, utcnow
+from vodtender.runtime.options import format_size
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -93,7 +93,7 @@ def render_table(rows: list[dict[str, Any]], c: Palette) -> str:
         lines.append(
             f"{r['twitch_vod_id']:<14} {_cut(r['channel'], 14):<14} {date:<16} "
             f"{format_duration(r['duration_seconds']) if r['duration_seconds'] else '-':>9} "
-            f"{c.state(r['state']) + state[len(r['state']) :]} {human_bytes(r['size_bytes']):>10}  {tail}"
+            f"{c.state(r['state']) + state[len(r['state']) :]} {format_size(r['size_bytes']):>10}  {tail}"
         )
     return "\n".join(lines) + "\n"
 
@@ -240,10 +240,10 @@ def render_details(d: dict[str, Any], c: Palette) -> str:
 
 def upload_line(u: dict[str, Any]) -> str:
     """One YouTube video of the VOD: `round 1 part 2/3  processing  <url>  1.2 GiB  6:00:00`."""
-    where = u["youtube_url"] or (f"{human_bytes(u['offset'])} sent" if u["state"] == "uploading" else "")
+    where = u["youtube_url"] or (f"{format_size(u['offset'])} sent" if u["state"] == "uploading" else "")
     reason = f"  ({u['reason']})" if u["reason"] else ""
     return printable(
-        f"round {u['round']} part {u['part']}/{u['parts']}  {u['state']}  {where}  {human_bytes(u['size'])}"
+        f"round {u['round']} part {u['part']}/{u['parts']}  {u['state']}  {where}  {format_size(u['size'])}"
         f"  {format_duration(u['duration_seconds'])}{reason}"
     )
 

@@ -3,7 +3,8 @@
 `run_once` only supervises: it reaps finished workers, starts new ones while fewer than
 MAX_CONCURRENT_DOWNLOADS run, the circuit breaker allows and ffmpeg, ffprobe and DATA_DIR are
 usable (`pipeline/download/preflight.py`: otherwise it claims nothing and says what to fix),
-and (every minute) re-queues downloaded VODs whose file has gone (`pipeline/download/sweep.py`).
+and (every minute) re-queues downloaded VODs whose file has gone and removes what finished
+downloads left in the partial folder (`pipeline/download/sweep.py`).
 Each download runs in its own thread (`pipeline/download/job.py`).
 """
 
@@ -19,7 +20,7 @@ from vodtender.pipeline.breaker import BreakerState, CircuitBreaker
 from vodtender.pipeline.download.fetcher import share_malloc_arenas
 from vodtender.pipeline.download.job import DownloadJob, DownloadSettings, publish_progress
 from vodtender.pipeline.download.preflight import Preflight
-from vodtender.pipeline.download.sweep import MissingFileSweep
+from vodtender.pipeline.download.sweep import FileSweep
 from vodtender.pipeline.metrics import BreakerMetrics
 from vodtender.runtime.daemon import Runtime
 
@@ -40,7 +41,7 @@ class Downloader(PipelineDaemon):
         )
         self.workers: Workers[DownloadJob] = Workers(runtime.wake, self._ended)
         self.breaker_state: BreakerState = self.breaker.current()
-        self.sweep = MissingFileSweep(self.cfg.data_dir_shared, self.clock)
+        self.sweep = FileSweep(self.settings.data_dir, self.cfg.data_dir_shared, self.clock)
         self.preflight = Preflight(self.settings.data_dir, self.settings.min_free, self.log, self.clock.monotonic)
         if self.preflight.ready():
             self.log.info(

@@ -1,4 +1,7 @@
-"""The HTML pages (server-rendered shells the static scripts fill from the API) and the operator's actions.
+"""The HTML pages and the operator's actions.
+
+The archive is rendered here whole (it works without JavaScript); the VOD, status and live pages are
+shells their static scripts fill from the API.
 
 An action (priority, cancel, reprocess) is a POST from the VOD page's form, by a signed-in user, with
 the CSRF token of that user and from our own origin; it does what `vodtender priority|cancel|reprocess`
@@ -15,7 +18,8 @@ from vodtender.ops import control
 from vodtender.pipeline.vods import LISTED_STATES
 from vodtender.runtime.logs import get_logger
 from vodtender.runtime.models import Vod
-from vodtender.web.archive import channels, vod_detail
+from vodtender.runtime.options import format_duration, format_size
+from vodtender.web.archive import BadRequest, channels, list_vods, vod_detail, vod_filter
 from vodtender.web.auth import same_origin
 from vodtender.web.context import error_response, render_page, web
 
@@ -27,9 +31,43 @@ NEEDS_SIGN_IN = (
 )
 
 
+blueprint.add_app_template_filter(format_duration, "duration")  # as `vodtender vods` shows them
+blueprint.add_app_template_filter(format_size, "size")
+
+
+@blueprint.app_template_filter("web_link")
+def web_link(url: str | None) -> str | None:
+    """Only an https address becomes a link: a hostile value such as `javascript:…` is shown as text."""
+    return url if url and url.lower().startswith("https://") else None
+
+
 @blueprint.get("/")
 def archive() -> Response:
-    return render_page("archive.html", "archive", channels=channels(), states=list(LISTED_STATES))
+    try:
+        where = vod_filter(request.args.to_dict())
+    except BadRequest as exc:
+        return error_response(400, str(exc))
+    listing = list_vods(where, web().data_dir)
+    shown = len(listing["vods"])
+    older = where.offset + shown < listing["total"]
+    pages = {
+        "Newer": page_address(max(0, where.offset - where.limit)) if where.offset > 0 else None,
+        "Older": page_address(where.offset + where.limit) if older else None,
+    }
+    return render_page(
+        "archive.html",
+        "archive",
+        channels=channels(),
+        states=list(LISTED_STATES),
+        listing=listing,
+        pages={text: address for text, address in pages.items() if address},
+    )
+
+
+def page_address(offset: int) -> str:
+    """This archive page's address with its filters, at another `offset`."""
+    query = request.args.to_dict() | {"offset": str(offset)}
+    return f"/?{urlencode(query)}"
 
 
 @blueprint.get("/vods/<int:vod_id>")

@@ -4,6 +4,7 @@ ends as one correct file, or is refused in words a user understands."""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import random
 import subprocess
@@ -19,6 +20,7 @@ from tests.integration.downloader.conftest import TwitchSite
 from tests.standins.twitch import Rendition, VodSpec
 from vodtender.pipeline.kv import kv_get
 from vodtender.pipeline.upload.metadata import UploadSettings, build_metadata
+from vodtender.runtime.clock import utcnow
 from vodtender.runtime.models import Vod
 
 SOURCE_TS = Rendition("1080p60", "h264", "ts")
@@ -49,7 +51,9 @@ def _assert_whole(twitch: TwitchSite, vod_id: str, rendition: str, row: dict[str
     assert abs(float(info["format"]["duration"]) - expected.duration) <= 1.0
     assert int(_video(info)["nb_read_packets"]) == expected.video_packets
     assert decode_errors(path) == ""
-    # The journal goes just after the row says `downloaded` (kept until the move is committed): wait for it.
+    # The journal goes just after the row says `downloaded` (kept until the move is committed): wait for it,
+    # with the downloader still running (the tests' daemons are killed, and a kill in that moment leaves it
+    # to the next start's sweep).
     partial = twitch.data_dir / ".partial"
     wait_until(lambda: not list(partial.glob("*")), 10, what="nothing left in the partial folder")
     return path
@@ -71,12 +75,30 @@ def test_every_shape_twitch_serves_ends_as_one_whole_file(twitch: TwitchSite, ca
     twitch.add_vod("2001", spec)
     with twitch.downloader():
         row = twitch.wait_state("2001", ("downloaded", "failed"), timeout=90)
-    assert row["download_state"] == "downloaded", row["processing_error"]
-    path = _assert_whole(twitch, "2001", "1080p60", row)
+        assert row["download_state"] == "downloaded", row["processing_error"]
+        path = _assert_whole(twitch, "2001", "1080p60", row)
     assert path.suffix == suffix and row["download_retries"] == 0
     assert row["video_codec"] == spec.renditions[0].codec and row["video_resolution"] == "320x180"
     if spec.muted:
         assert [m["offset"] for m in json.loads(row["muted_segments"])] == [spec.muted[0] * spec.segment_seconds]
+
+
+def test_what_a_download_killed_after_its_commit_left_is_removed_at_the_next_start(twitch: TwitchSite) -> None:
+    twitch.add_vod("2050", VodSpec((SOURCE_TS,)))
+    with twitch.downloader():
+        row = twitch.wait_state("2050", ("downloaded",), timeout=90)
+    # as a SIGKILL between the commit and the clean-up leaves them: the journal, and a joined download's part
+    partial = twitch.data_dir / ".partial"
+    partial.mkdir(exist_ok=True)
+    for name in ("2050.part.frags", "2050.part"):
+        (partial / name).write_bytes(b"x" * 4096)
+    held = {"lease_owner": "otherhost:1", "lease_until": utcnow() + dt.timedelta(hours=1)}
+    twitch.add_row("2051", duration=60, download_state="downloading", **held)  # another host's, in progress
+    (partial / "2051.part.frags").write_bytes(b"journal of a download in progress")
+    with twitch.downloader() as daemon:
+        daemon.wait_for_log("removed what a finished download left in the partial folder.*2050.part")
+        wait_until(lambda: sorted(p.name for p in partial.iterdir()) == ["2051.part.frags"], 10, what="the sweep")
+    assert Path(row["downloaded_path"]).is_file() and twitch.vod("2050")["download_state"] == "downloaded"
 
 
 @pytest.mark.parametrize(("feature", "named"), [("byterange", "EXT-X-BYTERANGE"), ("encrypted", "EXT-X-KEY")])
@@ -133,13 +155,13 @@ def test_download_codecs_h264_takes_the_h264_rendition_where_the_default_takes_t
     with twitch.downloader(DOWNLOAD_CODECS="h264"):
         h264 = twitch.wait_state("2301", ("downloaded",), timeout=90)
     twitch.sql("UPDATE vods SET priority = 0")
-    with twitch.downloader():
+    with twitch.downloader():  # its sweep also removes what the first one left, had its kill come too soon
         source = twitch.wait_state("2302", ("downloaded",), timeout=90)
+        _assert_whole(twitch, "2301", "720p60", h264)
     assert (h264["video_codec"], h264["video_resolution"]) == ("h264", "256x144")
     assert _video(_probe(Path(h264["downloaded_path"])))["codec_name"] == "h264"
     assert (source["video_codec"], source["video_resolution"]) == ("h265", "320x180")
     assert _video(_probe(Path(source["downloaded_path"])))["codec_name"] == "hevc"
-    _assert_whole(twitch, "2301", "720p60", h264)
 
 
 def test_a_segment_twitch_lost_is_archived_as_a_recorded_gap(twitch: TwitchSite) -> None:
@@ -181,7 +203,7 @@ def test_a_vod_still_recording_waits_then_downloads_whole_once_its_playlist_ends
         twitch.twitch.finish_recording("2501")
         row = twitch.wait_state("2501", ("downloaded",), timeout=60)
         assert daemon.http("/healthz")[0] == 200
-    _assert_whole(twitch, "2501", "1080p60", row)
+        _assert_whole(twitch, "2501", "1080p60", row)
     assert row["processing_error"] is None
 
 

@@ -45,3 +45,36 @@ def test_pages_list_the_archive_and_an_unknown_vod_is_a_404_page(viewer: Viewer,
     assert "no VOD with id 999999" in missing.get_data(as_text=True)
     assert client.get("/no/such/page").status_code == 404
     assert SCRIPT not in client.get(f"/vods/{archive.hostile.id}").get_data(as_text=True)
+
+
+def rows_of(page: str) -> list[int]:
+    return [int(vod_id) for vod_id in re.findall(r'<tr data-vod-id="(\d+)">', page)]
+
+
+def test_the_archive_is_a_whole_page_without_javascript(viewer: Viewer, archive: Archive) -> None:
+    client = viewer()
+    page = client.get("/").get_data(as_text=True)
+    newest_first = sorted(archive.vods, key=lambda v: (v.date, v.id), reverse=True)
+    assert rows_of(page) == [v.id for v in newest_first] and "<script" not in page
+    assert f"1\N{EN DASH}{len(newest_first)} of {len(newest_first)} VODs" in page
+    hostile = re.search(rf'<tr data-vod-id="{archive.hostile.id}">(.*?)</tr>', page, re.S)
+    assert hostile and 'aria-valuetext="25 %"' in hostile.group(1) and "1h" in hostile.group(1)  # 250 of 1000, 1 h
+    assert "&lt;script&gt;window.pwned = 1&lt;/script&gt;" in hostile.group(1)
+
+    charlie = client.get("/?channel=charlie&state=failed").get_data(as_text=True)
+    assert rows_of(charlie) == [v.id for v in archive.others if v.title == "Failed download"]
+    assert rows_of(client.get("/?q=chill+STREAM").get_data(as_text=True)) == [archive.others[0].id]
+
+    # pages of two, the filters kept in the links
+    first = client.get("/?channel=alpha&limit=2").get_data(as_text=True)
+    older = re.search(r'<a href="(/\?[^"]*)">Older</a>', first)
+    assert older and "channel=alpha" in older.group(1) and "Newer" not in first
+    second = client.get(older.group(1).replace("&amp;", "&")).get_data(as_text=True)
+    alpha = [v.id for v in newest_first if v.channel == "alpha"]
+    assert rows_of(first) + rows_of(second) == alpha[:4] and ">Newer</a>" in second
+
+
+def test_a_bad_filter_is_one_line_on_the_archive_page(viewer: Viewer, archive: Archive) -> None:
+    answer = viewer().get("/?since=yesterday")
+    assert answer.status_code == 400 and answer.mimetype == "text/html"
+    assert "since: not a date &#39;yesterday&#39; (use YYYY-MM-DD)" in answer.get_data(as_text=True)
