@@ -58,8 +58,8 @@ class Policy:
     @classmethod
     def any_active(cls, cfg: Config) -> bool:
         """Whether retention has anything to do: globally, or in some channel's section."""
-        return Policy.from_config(cfg).active or any(
-            Policy.from_config(cfg.for_channel(login)).active for login in cfg.channels
+        return cls.from_config(cfg).active or any(
+            cls.from_config(cfg.for_channel(login)).active for login in cfg.channels
         )
 
 

@@ -28,6 +28,7 @@ import configargparse
 
 from vodtender.runtime.options import (
     OPTIONS,
+    TWITCH_LOGIN,
     ChannelSelection,
     ConfigError,
     Option,
@@ -59,7 +60,6 @@ PER_CHANNEL = frozenset(
     }
 )
 _SECTION = re.compile(r"\[\s*(?P<kind>\S+)(?:\s+(?P<name>[^\]\s]*))?\s*\]")
-_LOGIN = re.compile(r"[a-z0-9_]{1,25}")  # Twitch logins: 4 to 25 of these in practice; lowered like TWITCH_CHANNEL
 
 
 class GlobalPartParser(configargparse.DefaultConfigFileParser):
@@ -135,7 +135,7 @@ def _sections(path: str, lines: list[str], problems: list[Problem]) -> Iterable[
         end = starts[n + 1][0] if n + 1 < len(starts) else len(lines)
         where = f"config file {path}:{start + 1} {match.group(0)}"
         login = (match.group("name") or "").lower().lstrip("#")
-        if match.group("kind").lower() != "channel" or not _LOGIN.fullmatch(login):
+        if match.group("kind").lower() != "channel" or not TWITCH_LOGIN.fullmatch(login):
             problems.append(
                 Problem(
                     f"{where}: not a channel section (write [channel <login>], e.g. [channel alice])",

@@ -15,7 +15,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from vodtender.runtime.installation import this_installation
+from vodtender.runtime.installation import installed
 from vodtender.runtime.logs import get_logger
 
 PRIVATE_MASK = 0o077  # only the owner
@@ -28,7 +28,7 @@ log = get_logger("files")
 def private_mask() -> int:
     """The permission bits no file of ours may have: group vodtender may read under systemd, and
     where a command run by hand works on the installation's files, only."""
-    return SERVICE_MASK if os.environ.get("STATE_DIRECTORY") or this_installation() else PRIVATE_MASK
+    return SERVICE_MASK if installed() else PRIVATE_MASK
 
 
 def restrict_umask() -> None:

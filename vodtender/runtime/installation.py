@@ -106,6 +106,11 @@ def env_file_values(path: Path) -> dict[str, str]:
     return values
 
 
+def installed() -> bool:
+    """Run by the package's units (STATE_DIRECTORY) or by hand on the host they run on."""
+    return bool(os.environ.get("STATE_DIRECTORY")) or this_installation() is not None
+
+
 def this_installation() -> Installation | None:
     """The installation a command run by hand belongs to; None in a checkout and under systemd."""
     if os.environ.get("STATE_DIRECTORY"):

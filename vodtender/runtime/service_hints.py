@@ -7,19 +7,13 @@ vodtender.env, which systemd reads when a unit starts, so a new secret needs a r
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 from pathlib import Path
 
-from vodtender.runtime.installation import this_installation
+from vodtender.runtime.installation import installed
 from vodtender.runtime.options import OPTIONS
 
 CHECKOUT_RUN = "`vodtender run`"
-
-
-def installed() -> bool:
-    """Run by the package's units (STATE_DIRECTORY) or by hand on the host they run on."""
-    return bool(os.environ.get("STATE_DIRECTORY")) or this_installation() is not None
 
 
 def daemon_logs(name: str) -> str:

@@ -48,19 +48,13 @@ def archive() -> Response:
     except BadRequest as exc:
         return error_response(400, str(exc))
     listing = list_vods(where, web().data_dir)
-    shown = len(listing["vods"])
-    older = where.offset + shown < listing["total"]
-    pages = {
-        "Newer": page_address(max(0, where.offset - where.limit)) if where.offset > 0 else None,
-        "Older": page_address(where.offset + where.limit) if older else None,
-    }
+    pages = {}
+    if where.offset > 0:
+        pages["Newer"] = page_address(max(0, where.offset - where.limit))
+    if where.offset + len(listing["vods"]) < listing["total"]:
+        pages["Older"] = page_address(where.offset + where.limit)
     return render_page(
-        "archive.html",
-        "archive",
-        channels=channels(),
-        states=list(LISTED_STATES),
-        listing=listing,
-        pages={text: address for text, address in pages.items() if address},
+        "archive.html", "archive", channels=channels(), states=list(LISTED_STATES), listing=listing, pages=pages
     )
 
 
